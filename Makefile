@@ -1,0 +1,35 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+export LICREG_KEY_PASSPHRASE ?= TEST-ONLY-demo-passphrase
+export DO_NOT_TRACK = 1
+export PREFECT_SERVER_ANALYTICS_ENABLED = false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 90
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m registry.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check registry flows tests
+
+bench: $(STAMP)
+	$(BIN)/licreg bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var .pytest_cache
