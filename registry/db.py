@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["make_engine", "migrate", "session_scope"]
+__all__ = ["make_engine", "migrate", "session_scope", "shared_engine"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -48,6 +49,12 @@ def make_engine(url: str) -> Engine:
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
     return create_engine(u, pool_pre_ping=True)
+
+
+@cache
+def shared_engine(url: str) -> Engine:
+    """One engine per URL per process, for callers (flows, tasks) that run many times."""
+    return make_engine(url)
 
 
 def migrate(engine: Engine) -> None:

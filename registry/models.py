@@ -192,6 +192,7 @@ class SourceRow(Base):
     """A row as read from a department file, kept verbatim with its outcome."""
 
     __tablename__ = "source_rows"
+    __table_args__ = (Index("ix_source_rows_number", "batch_id", "number"),)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), primary_key=True)
     line: Mapped[int] = mapped_column(Integer, primary_key=True)
     """Line number in the file (the header is line 1)."""
@@ -203,6 +204,8 @@ class SourceRow(Base):
     """``{"reasons": [{"code": ..., "element": ..., "message": ...}]}``."""
     identifier: Mapped[str | None] = mapped_column(String(160))
     """The license identifier an accepted row became."""
+    number: Mapped[str | None] = mapped_column(String(100))
+    """The row's normalized 证照编号, for duplicate checks across chunks and resumes."""
 
 
 class License(Base):

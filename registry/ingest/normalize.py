@@ -1,0 +1,189 @@
+"""Normalizing department cells: text, codes and dates.
+
+Departments type dates and codes by hand, in full-width characters, with stray spaces. Every
+cell goes through NFKC (full-width ``２０２１`` becomes ``2021``, ``（`` becomes ``(``) and strip;
+codes are also upper-cased; dates are accepted in the four forms clerks use and written
+``yyyyMMdd`` as GB/T 36903 interfaces do. The ``*_series`` helpers do the same over a pandas
+column, fast enough for ~10^5 rows per second.
+
+>>> parse_date("２０２１年３月５日")
+datetime.date(2021, 3, 5)
+>>> format_date(parse_date("2021/3/5"))
+'20210305'
+>>> normalize_code(" ９１３３０１００ma2h3k4l4w ")
+'91330100MA2H3K4L4W'
+>>> is_no_end("长期有效")
+True
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "DATE_FORMS",
+    "NO_END",
+    "NO_END_WORDS",
+    "format_date",
+    "is_no_end",
+    "normalize_code",
+    "normalize_code_series",
+    "normalize_date_series",
+    "normalize_dates",
+    "normalize_text",
+    "normalize_text_series",
+    "normalize_texts",
+    "parse_date",
+    "text_cells",
+]
+
+NO_END = "长期"
+"""The value of 有效期截止日期 (ZZYXQJZRQ) for a license with no end date."""
+
+NO_END_WORDS = frozenset({"长期", "永久", "长期有效"})
+"""What departments write for "no end date"; all normalize to :data:`NO_END`."""
+
+DATE_FORMS = ("2021-03-05", "2021/3/5", "20210305", "2021年3月5日")
+"""The accepted ways of writing a date, one example each (full-width digits allowed)."""
+
+# After NFKC every accepted form is ASCII digits plus one kind of separator. Month and day may
+# drop their leading zero except in the compact form, where the widths are what delimit them.
+_DATE_RE = re.compile(
+    r"(?P<y1>[0-9]{4})-(?P<m1>[0-9]{1,2})-(?P<d1>[0-9]{1,2})"
+    r"|(?P<y2>[0-9]{4})/(?P<m2>[0-9]{1,2})/(?P<d2>[0-9]{1,2})"
+    r"|(?P<y3>[0-9]{4})(?P<m3>[0-9]{2})(?P<d3>[0-9]{2})"
+    r"|(?P<y4>[0-9]{4})年(?P<m4>[0-9]{1,2})月(?P<d4>[0-9]{1,2})日"
+)
+
+
+def normalize_text(s: str) -> str:
+    """NFKC then strip: full-width letters, digits and punctuation become their ASCII forms."""
+    return unicodedata.normalize("NFKC", s).strip()
+
+
+def normalize_code(s: str) -> str:
+    """:func:`normalize_text` then upper-case, for identifiers (USCC, ID numbers, element codes)."""
+    return normalize_text(s).upper()
+
+
+def parse_date(text: str) -> date:
+    """Parse one of :data:`DATE_FORMS`; raise ``ValueError`` naming the text otherwise.
+
+    Impossible dates (``2021-02-30``) are refused, never rolled over to the next month.
+    """
+    m = _DATE_RE.fullmatch(normalize_text(text))
+    if m is None:
+        raise ValueError(
+            f"{text!r} is not a date in an accepted form ({', '.join(DATE_FORMS)})"
+        )
+    y, mo, d = (g for g in m.groups() if g is not None)
+    try:
+        return date(int(y), int(mo), int(d))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a real date ({exc})") from exc
+
+
+def format_date(d: date) -> str:
+    """``yyyyMMdd``, zero-padded (``strftime`` does not pad years below 1000 everywhere)."""
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}"
+
+
+def is_no_end(text: str) -> bool:
+    """True when ``text`` says the license never ends (长期, 永久, 长期有效)."""
+    return normalize_text(text) in NO_END_WORDS
+
+
+# NFKC is slow in CPython whenever it has to change something (≈6 µs for a 47-character
+# 经营范围 with full-width punctuation), and Chinese free text nearly always has some. Those
+# changes are almost all full-width forms (U+FF01-FF5E) and the ideographic space, so a column
+# is normalized in bulk: replace those characters by their NFKC forms with str.replace on the
+# whole column, then let NFKC's fast quick-check confirm nothing else is left. Replacing a
+# character by its own NFKC form keeps the string compatibility-equivalent, so a result the
+# quick-check passes is exactly NFKC of the input; NUL between cells never composes or
+# reorders with its neighbours, so normalizing the joined column equals normalizing each cell.
+_FULL_WIDTH = re.compile("[\u3000\uff01-\uff5e]")
+_COMMON_FULL_WIDTH = "（），；：\u3000"
+_SEP = "\x00"
+
+
+def normalize_texts(cells: list[Any]) -> list[str]:
+    """:func:`normalize_text` over a list of cells, in bulk (same result, much faster)."""
+    try:
+        joined = _SEP.join(cells)
+    except TypeError:  # a missing value (NaN) in a DataFrame not made by the reader
+        return normalize_texts(_as_text(cells))
+    if joined.count(_SEP) != max(len(cells) - 1, 0):
+        return [normalize_text(c) for c in cells]  # a cell holds NUL itself: go one by one
+    if not unicodedata.is_normalized("NFKC", joined):
+        # The punctuation Chinese text is full of first (a scan each), then whatever else.
+        for ch in _COMMON_FULL_WIDTH:
+            joined = joined.replace(ch, unicodedata.normalize("NFKC", ch))
+        if not unicodedata.is_normalized("NFKC", joined):
+            for ch in set(_FULL_WIDTH.findall(joined)):
+                joined = joined.replace(ch, unicodedata.normalize("NFKC", ch))
+        if not unicodedata.is_normalized("NFKC", joined):
+            return [
+                c.strip() if unicodedata.is_normalized("NFKC", c)
+                else unicodedata.normalize("NFKC", c).strip()
+                for c in joined.split(_SEP)
+            ]
+    return list(map(str.strip, joined.split(_SEP))) if cells else []
+
+
+def _as_text(cells: list[Any]) -> list[str]:
+    return [v if isinstance(v, str) else "" if pd.isna(v) else str(v) for v in cells]
+
+
+def text_cells(values: pd.Series) -> list[Any]:
+    """The cells of a column as a list. A text column (what the reader produces) is taken as
+    it is: the normalizers turn a missing value they meet into ``""``; any other column is
+    converted (missing → ``""``, anything else its ``str()``)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.tolist()
+    return _as_text(values.tolist())
+
+
+def normalize_text_series(values: pd.Series) -> pd.Series:
+    """:func:`normalize_text` over a column (object dtype); missing values become ``""``."""
+    return pd.Series(normalize_texts(text_cells(values)), index=values.index, dtype=object)
+
+
+def normalize_code_series(values: pd.Series) -> pd.Series:
+    """:func:`normalize_code` over a column (object dtype); missing values become ``""``."""
+    return pd.Series(list(map(str.upper, normalize_texts(text_cells(values)))),
+                     index=values.index, dtype=object)
+
+
+def _date_or_none(text: str, *, no_end: bool) -> str | None:
+    cell = normalize_text(text)
+    if cell == "":
+        return ""
+    if no_end and cell in NO_END_WORDS:
+        return NO_END
+    try:
+        return format_date(parse_date(cell))
+    except ValueError:
+        return None
+
+
+def normalize_dates(cells: list[Any], *, no_end: bool = False) -> list[str | None]:
+    """Each cell as ``yyyyMMdd``; :data:`NO_END` for a no-end word when ``no_end`` is set;
+    ``""`` for an empty cell; ``None`` when the cell is not a date (call :func:`parse_date`
+    on it for the reason). A batch holds few distinct dates (a few thousand days), so each
+    distinct cell is parsed once."""
+    try:
+        known = {cell: _date_or_none(cell, no_end=no_end) for cell in set(cells)}
+    except TypeError:  # a missing value (NaN) in a DataFrame not made by the reader
+        return normalize_dates(_as_text(cells), no_end=no_end)
+    return list(map(known.__getitem__, cells))
+
+
+def normalize_date_series(values: pd.Series, *, no_end: bool = False) -> pd.Series:
+    """:func:`normalize_dates` over a column (object dtype); missing values count as empty."""
+    return pd.Series(normalize_dates(text_cells(values), no_end=no_end), index=values.index,
+                     dtype=object)

@@ -1,0 +1,191 @@
+"""Issue: structure, seal and store one chunk of accepted rows, in one transaction.
+
+For each accepted row (step numbers match DESIGN.md "the path of one license"):
+
+1. structure — elements from the row, issuer and type (:mod:`registry.structure`);
+2. compare with the registry — a row whose type + 证照编号 is already registered is a no-op when
+   its elements are identical and a new version (predecessor linked, 变更) when they differ;
+3. identify — GB/T 36904 identifier for the version;
+4. seal — RFC 8785 bytes, SHA-256, SES_Signature over them (:class:`SealingContext`);
+5. store — licenses, their outbox events and every source row, with bulk Core inserts.
+
+The caller owns the transaction: one commit per chunk, so one bad chunk never rolls back the
+ones before it and a crash resumes after the last committed line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from registry.canonical import canonical_bytes
+from registry.license_types import LicenseType
+from registry.models import License, OutboxEvent, SourceRow
+from registry.seal.signature import SealingContext
+from registry.structure import IDENTITY_FREE, Issuer, build_elements, next_version, with_identifier
+
+__all__ = ["OP_CHANGE", "OP_NEW", "ChunkResult", "IssueTarget", "issue_rows"]
+
+OP_NEW = "01"
+"""operateType 新发 (STANDARDS.md §2.2)."""
+OP_CHANGE = "09"
+"""operateType 变更."""
+
+
+@dataclass(frozen=True)
+class IssueTarget:
+    """What every license of a chunk shares: who issues it, which type, template and seal."""
+
+    license_type: LicenseType
+    issuer: Issuer
+    department_id: int
+    template_id: int
+    seal_id: int
+    batch_id: int | None
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What became of one row."""
+
+    line: int
+    outcome: str
+    """accepted / filtered / rejected."""
+    reasons: tuple[dict[str, Any], ...]
+    identifier: str | None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """Counts for one chunk, plus one :class:`RowResult` per row."""
+
+    accepted: int
+    filtered: int
+    rejected: int
+    issued: int
+    """New licenses and new versions sealed (accepted minus unchanged re-submissions)."""
+    rows: tuple[RowResult, ...]
+
+
+def _without_identity(elements: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in elements.items() if k not in IDENTITY_FREE}
+
+
+def _current_versions(
+    session: Session, type_code: str, numbers: Sequence[str]
+) -> dict[str, tuple[str, str, bytes]]:
+    """证照编号 → (identifier, version, record) of the newest registered version."""
+    found: dict[str, tuple[str, str, bytes]] = {}
+    for start in range(0, len(numbers), 900):  # stay under SQLite's bound-parameter limit
+        part = numbers[start : start + 900]
+        rows = session.execute(
+            select(License.number, License.identifier, License.version, License.record).where(
+                License.type_code == type_code, License.number.in_(part)
+            )
+        )
+        for number, identifier, version, record in rows:
+            if number not in found or version > found[number][1]:
+                found[number] = (identifier, version, record)
+    return found
+
+
+def issue_rows(
+    session: Session,
+    evaluated: Iterable[dict[str, Any]],
+    target: IssueTarget,
+    sealing: SealingContext,
+    *,
+    at: dt.datetime,
+) -> ChunkResult:
+    """Seal and store the accepted rows of one evaluated chunk; record every row.
+
+    ``evaluated`` rows carry ``LINE``, ``OUTCOME``, ``REASONS``, ``RAW`` and the normalized
+    element codes, as :func:`registry.ingest.rules.evaluate` produces them.
+    """
+    rows = list(evaluated)
+    signed_at = at.replace(microsecond=0)
+    lt = target.license_type
+    accepted = [r for r in rows if r["OUTCOME"] == "accepted"]
+    existing = _current_versions(session, lt.code, [str(r["ZZBH"]) for r in accepted])
+
+    licenses: list[dict[str, Any]] = []
+    events: list[str] = []
+    identifier_of: dict[int, str] = {}
+    notes: dict[int, dict[str, Any]] = {}
+    for row in accepted:
+        elements = build_elements(row, lt, target.issuer)
+        version, predecessor, op = "001", None, OP_NEW
+        prior = existing.get(elements["ZZBH"])
+        if prior is not None:
+            prior_id, prior_version, prior_record = prior
+            if _without_identity(json.loads(prior_record)) == elements:
+                identifier_of[row["LINE"]] = prior_id
+                notes[row["LINE"]] = {"code": "UNCHANGED", "element": None,
+                                      "message": f"identical to registered {prior_id}; nothing issued"}
+                continue
+            version, predecessor, op = next_version(prior_version), prior_id, OP_CHANGE
+        elements = with_identifier(elements, version)
+        record = canonical_bytes(elements)
+        identifier = elements["ZZBS"]
+        data_hash = hashlib.sha256(record).digest()
+        signature = sealing.sign(data_hash, signed_at, identifier)
+        identifier_of[row["LINE"]] = identifier
+        if predecessor:
+            notes[row["LINE"]] = {"code": "CHANGED", "element": None,
+                                  "message": f"new version of {predecessor}"}
+        licenses.append({
+            "identifier": identifier, "type_code": lt.code, "department_id": target.department_id,
+            "number": elements["ZZBH"], "holder_code": elements["CZZTDM"], "version": version,
+            "predecessor": predecessor, "status": "VALID", "valid_to": elements["ZZYXQJZRQ"],
+            "record": record, "data_hash": data_hash, "seal_id": target.seal_id,
+            "template_id": target.template_id, "signed_at": signed_at, "signature": signature,
+            "batch_id": target.batch_id, "created_at": at,
+        })
+        events.append(op)
+        existing[elements["ZZBH"]] = (identifier, version, record)
+
+    if licenses:
+        ids = session.scalars(
+            insert(License).returning(License.id, sort_by_parameter_order=True), licenses
+        ).all()
+        session.execute(insert(OutboxEvent), [
+            {"license_id": i, "operate_type": op, "created_at": at, "attempts": 0}
+            for i, op in zip(ids, events, strict=True)
+        ])
+        superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
+        if superseded:
+            session.execute(
+                update(License).where(License.identifier.in_(superseded)).values(status="SUPERSEDED")
+            )
+
+    results = tuple(
+        RowResult(
+            line=int(r["LINE"]),
+            outcome=r["OUTCOME"],
+            reasons=tuple(r["REASONS"]) + ((notes[r["LINE"]],) if r["LINE"] in notes else ()),
+            identifier=identifier_of.get(r["LINE"]),
+        )
+        for r in rows
+    )
+    if target.batch_id is not None and results:
+        session.execute(insert(SourceRow), [
+            {"batch_id": target.batch_id, "line": r.line, "raw": raw["RAW"], "outcome": r.outcome,
+             "reasons": {"reasons": list(r.reasons)}, "identifier": r.identifier,
+             "number": raw.get("ZZBH") or None}
+            for r, raw in zip(results, rows, strict=True)
+        ])
+    return ChunkResult(
+        accepted=len(accepted),
+        filtered=sum(r.outcome == "filtered" for r in results),
+        rejected=sum(r.outcome == "rejected" for r in results),
+        issued=len(licenses),
+        rows=results,
+    )
+

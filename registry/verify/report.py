@@ -1,0 +1,242 @@
+"""Verification reports: an indication, a sub-indication and one result per check. Never a bool.
+
+The vocabulary is ETSI EN 319 102-1's (PASSED / FAILED / INDETERMINATE with sub-indications),
+see DESIGN.md "Verdict vocabulary". The indication is derived from the checks in exactly one
+place, :meth:`VerificationReport.from_checks`: FAILED wins over INDETERMINATE, which wins over
+PASSED, and the sub-indication is the reason of the first check that decided it.
+
+>>> report = VerificationReport.from_checks(
+...     subject="demo", identifier=None, validation_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+...     checks=[CheckResult("format", CheckStatus.INVALID, FORMAT_FAILURE, "not DER")])
+>>> (report.indication, report.sub_indication)
+(<Indication.FAILED: 'FAILED'>, 'FORMAT_FAILURE')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NoReturn
+
+__all__ = [
+    "CHECK_NAMES",
+    "FORMAT_FAILURE",
+    "HASH_FAILURE",
+    "LOG_INCLUSION_FAILURE",
+    "NOT_AUTHORIZED",
+    "NOT_YET_VALID",
+    "NO_CERTIFICATE_CHAIN_FOUND",
+    "OUT_OF_BOUNDS_NO_POE",
+    "REVOKED",
+    "REVOKED_NO_POE",
+    "SIG_CRYPTO_FAILURE",
+    "CheckResult",
+    "CheckStatus",
+    "Indication",
+    "VerificationReport",
+    "license_status_verdict",
+]
+
+
+class Indication(StrEnum):
+    """The bottom line (ETSI EN 319 102-1)."""
+
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    INDETERMINATE = "INDETERMINATE"
+
+
+HASH_FAILURE = "HASH_FAILURE"
+"""The record does not match the signed hash, or the signature is for another license."""
+SIG_CRYPTO_FAILURE = "SIG_CRYPTO_FAILURE"
+"""A signature (signer's over TBS_Sign, or maker's over the seal) does not verify."""
+NOT_AUTHORIZED = "NOT_AUTHORIZED"
+"""The signer is not bound to the seal, or the seal may not seal this type or department."""
+NO_CERTIFICATE_CHAIN_FOUND = "NO_CERTIFICATE_CHAIN_FOUND"
+"""No path from a certificate to one of the trust anchors."""
+REVOKED = "REVOKED"
+"""Revoked before the signing time (or the license itself is revoked, cancelled, withdrawn)."""
+REVOKED_NO_POE = "REVOKED_NO_POE"
+"""Revoked, and no proof the signature existed before the revocation."""
+OUT_OF_BOUNDS_NO_POE = "OUT_OF_BOUNDS_NO_POE"
+"""Signing time outside a validity period, with no proof of existence within it."""
+NOT_YET_VALID = "NOT_YET_VALID"
+"""The signing time is before a certificate's notBefore (ETSI: a FAILED sub-indication)."""
+FORMAT_FAILURE = "FORMAT_FAILURE"
+"""The signature, seal or bundle cannot be read as the structure it claims to be."""
+LOG_INCLUSION_FAILURE = "LOG_INCLUSION_FAILURE"
+"""The license is not in the transparency log, or the log is inconsistent."""
+
+
+class CheckStatus(StrEnum):
+    """Outcome of one check."""
+
+    VALID = "VALID"
+    INVALID = "INVALID"
+    INDETERMINATE = "INDETERMINATE"
+    SKIPPED = "SKIPPED"
+
+
+CHECK_NAMES = (
+    "format",
+    "integrity",
+    "signature",
+    "seal",
+    "signer_certificate",
+    "authorization",
+    "status",
+    "log_inclusion",
+)
+"""Every report lists these checks, in this order."""
+
+_REVOKED_STATUSES = frozenset({"REVOKED", "CANCELLED", "WITHDRAWN"})
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The result of one check."""
+
+    name: str
+    """One of :data:`CHECK_NAMES`."""
+    status: CheckStatus
+    """VALID, INVALID, INDETERMINATE or SKIPPED."""
+    reason: str
+    """For INVALID / INDETERMINATE the sub-indication (or LICENSE_<STATUS> for "status");
+    for VALID / SKIPPED a short word ("ok", "no status source" …)."""
+    detail: str
+    """A sentence for a person: what was checked and what was found."""
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+def license_status_verdict(reason: str) -> tuple[Indication, str]:
+    """What an INVALID "status" check means: LICENSE_REVOKED / _CANCELLED / _WITHDRAWN are
+    FAILED/REVOKED; any other non-valid status (suspended, expired …) is INDETERMINATE with the
+    LICENSE_<STATUS> reason as sub-indication (the seal is fine, the license is not in force)."""
+    status = reason.removeprefix("LICENSE_")
+    if status in _REVOKED_STATUSES:
+        return Indication.FAILED, REVOKED
+    return Indication.INDETERMINATE, reason
+
+
+def _verdict(check: CheckResult) -> tuple[Indication, str] | None:
+    """The indication a single check asks for, or None when it does not object."""
+    if check.status is CheckStatus.INVALID:
+        if check.name == "status":
+            return license_status_verdict(check.reason)
+        return Indication.FAILED, check.reason
+    if check.status is CheckStatus.INDETERMINATE:
+        return Indication.INDETERMINATE, check.reason
+    return None
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """What an auditor gets for one signed license. Use ``.indication``, never truthiness."""
+
+    subject: str
+    """What was verified: a license identifier, a file or a bundle path."""
+    identifier: str | None
+    """The license identifier (ZZBS) the signature names, when it could be read."""
+    indication: Indication
+    """PASSED, FAILED or INDETERMINATE."""
+    sub_indication: str | None
+    """Why it is not PASSED (None when PASSED)."""
+    reasons: tuple[str, ...]
+    """One line per check that objected, in check order: "<check>: <detail>"."""
+    checks: tuple[CheckResult, ...]
+    """Every check, in :data:`CHECK_NAMES` order."""
+    validation_time: dt.datetime
+    """The time the verification was made for (passed in, never read from a clock)."""
+
+    def __bool__(self) -> NoReturn:
+        # `if report:` would be true for a FAILED report too; make that mistake loud.
+        raise TypeError(
+            "a VerificationReport has no truth value; test report.indication is "
+            "Indication.PASSED instead"
+        )
+
+    @classmethod
+    def from_checks(
+        cls,
+        *,
+        subject: str,
+        identifier: str | None,
+        checks: Iterable[CheckResult],
+        validation_time: dt.datetime,
+    ) -> VerificationReport:
+        """Build a report, deriving the indication from the checks (the one place it is done)."""
+        checks = tuple(checks)
+        failed: tuple[Indication, str] | None = None
+        indeterminate: tuple[Indication, str] | None = None
+        reasons = []
+        for check in checks:
+            verdict = _verdict(check)
+            if verdict is None:
+                continue
+            reasons.append(f"{check.name}: {check.detail}")
+            if verdict[0] is Indication.FAILED and failed is None:
+                failed = verdict
+            elif verdict[0] is Indication.INDETERMINATE and indeterminate is None:
+                indeterminate = verdict
+        decided = failed or indeterminate
+        return cls(
+            subject=subject,
+            identifier=identifier,
+            indication=decided[0] if decided else Indication.PASSED,
+            sub_indication=decided[1] if decided else None,
+            reasons=tuple(reasons),
+            checks=checks,
+            validation_time=validation_time,
+        )
+
+    @classmethod
+    def format_failure(
+        cls,
+        *,
+        subject: str,
+        detail: str,
+        validation_time: dt.datetime,
+        identifier: str | None = None,
+    ) -> VerificationReport:
+        """A FAILED/FORMAT_FAILURE report: the "format" check failed, every other one SKIPPED."""
+        return cls.from_checks(
+            subject=subject,
+            identifier=identifier,
+            validation_time=validation_time,
+            checks=[
+                CheckResult("format", CheckStatus.INVALID, FORMAT_FAILURE, detail),
+                *(
+                    CheckResult(name, CheckStatus.SKIPPED, "format failure", "not checked")
+                    for name in CHECK_NAMES[1:]
+                ),
+            ],
+        )
+
+    def check(self, name: str) -> CheckResult:
+        """The result of the check called ``name``."""
+        for result in self.checks:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (times in ISO 8601)."""
+        return {
+            "subject": self.subject,
+            "identifier": self.identifier,
+            "indication": self.indication.value,
+            "sub_indication": self.sub_indication,
+            "reasons": list(self.reasons),
+            "checks": [c.to_dict() for c in self.checks],
+            "validation_time": self.validation_time.isoformat(),
+        }

@@ -1,0 +1,99 @@
+"""Shared fixtures: a pinned clock, a registry on SQLite and (when reachable) PostgreSQL.
+
+PostgreSQL runs on 127.0.0.1:5432 on these machines; each test that asks for ``engine`` gets a
+fresh database there. Locally an unreachable server skips those tests; CI sets
+``LICREG_REQUIRE_POSTGRES=1`` so it fails instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Prefect settings must be in place before prefect is imported anywhere (PREFECT.md §8).
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="licreg-prefect-"))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ["PREFECT_API_URL"] = ""
+
+import pytest
+from sqlalchemy import Engine, text
+
+from registry.config import Settings
+from registry.db import make_engine, session_scope
+
+NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
+"""The pinned clock of the test suite (fixtures are written for this date)."""
+TODAY = NOW.date()
+PASSPHRASE = b"TEST-ONLY-test-suite-passphrase"
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+PG_ADMIN_URL = os.environ.get("LICREG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+                             connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means "not reachable here"
+        return str(exc)
+
+
+_PG_PROBLEM = _pg_available()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    if _PG_PROBLEM:
+        if os.environ.get("LICREG_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL required but unreachable: {_PG_PROBLEM}")
+        pytest.skip(f"PostgreSQL unreachable: {_PG_PROBLEM}")
+    name = f"licreg_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(home=tmp_path / "var", database_url=db_url, passphrase=PASSPHRASE)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """A migrated registry with the license types registered (no departments yet)."""
+    from registry.world import init_registry
+
+    eng = make_engine(settings.database_url)
+    init_registry(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def world(engine: Engine, settings: Settings) -> Engine:
+    """The demo world: test PKI, departments, seals and published templates."""
+    from registry.world import create_demo_world
+
+    with session_scope(engine) as session:
+        create_demo_world(session, settings, now=NOW - dt.timedelta(days=30))
+    return engine

@@ -1,0 +1,177 @@
+"""Ingesting department files into the registry, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from registry.batches import ingest_file, iter_chunks, open_batch, process_chunk, row_outcomes
+from registry.codes import uscc_check
+from registry.config import Settings
+from registry.db import session_scope
+from registry.errors import IngestError, NotAuthorizedError
+from registry.models import (
+    Batch,
+    Department,
+    DepartmentType,
+    License,
+    OutboxEvent,
+    SealAuthorization,
+    SourceRow,
+)
+from registry.world import HEALTH, MARKET
+from tests.conftest import NOW, TODAY
+
+BIZ = "11100000MB0143028R001"
+HEADER = "证照编号,持证主体,持证主体代码,颁证日期,有效期起始日期,有效期截止日期,涉密,类型,法定代表人,注册资本,成立日期,住所,经营范围"
+
+
+def holder(n: int) -> str:
+    body = f"91330100MA2{n:06d}"  # 17 characters: a valid-format USCC body
+    return body + uscc_check(body)
+
+
+def row(n: int, *, end: str = "长期", code: str | None = None, secret: str = "否",
+        capital: str = "100万元") -> str:
+    return (f"3301000000{n:05d},示范市第{n}商贸有限公司,{code or holder(n)},2024-01-05,2024/1/5,"
+            f"{end},{secret},有限责任公司,张{n},{capital},2020年3月1日,示范市湖滨路{n}号,日用百货销售")
+
+
+def write_csv(path: Path, *rows: str, header: str = HEADER) -> Path:
+    path.write_text("\n".join((header, *rows)) + "\n", encoding="utf-8")
+    return path
+
+
+def ingest(engine: Engine, settings: Settings, path: Path, **kw: object):  # type: ignore[no-untyped-def]
+    return ingest_file(engine, settings, path, department_uscc=MARKET.uscc, type_code=BIZ,
+                       uploader="clerk", at=NOW, today=TODAY, **kw)  # type: ignore[arg-type]
+
+
+def count(engine: Engine, model: type) -> int:
+    with session_scope(engine) as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_rows_are_accepted_filtered_or_rejected_and_all_kept(world: Engine, settings: Settings,
+                                                             tmp_path: Path) -> None:
+    bad_code = holder(4)[:-1] + ("0" if holder(4)[-1] != "0" else "1")
+    f = write_csv(tmp_path / "b.csv", row(1), row(2, end="2030-12-31"), row(3, end="2025-01-01"),
+                  row(4, code=bad_code), row(5, secret="是"))
+    report = ingest(world, settings, f)
+    assert (report.rows_read, report.accepted, report.filtered, report.rejected) == (5, 2, 2, 1)
+    with session_scope(world) as s:
+        rows = row_outcomes(s, report.batch_id)
+        assert [r["outcome"] for r in rows] == ["accepted", "accepted", "filtered", "rejected",
+                                                "filtered"]
+        assert [r["line"] for r in rows] == [2, 3, 4, 5, 6]
+        assert rows[2]["reasons"][0]["code"] == "EXPIRED"
+        assert rows[3]["reasons"][0]["code"] == "BAD_HOLDER_CODE"
+        assert rows[4]["reasons"][0]["code"] == "CLASSIFIED"
+        lic = s.scalar(select(License).where(License.identifier == rows[0]["identifier"]))
+        assert lic is not None and lic.status == "VALID"
+        elements = json.loads(lic.record)
+        assert elements["ZZBS"] == lic.identifier and elements["KZ_CLRQ"] == "20200301"
+        raw = s.get(SourceRow, (report.batch_id, 5))
+        assert raw is not None and raw.raw["持证主体代码"] == bad_code  # kept verbatim
+    assert count(world, OutboxEvent) == 2
+
+
+def test_same_bytes_twice_is_a_no_op(world: Engine, settings: Settings, tmp_path: Path) -> None:
+    f = write_csv(tmp_path / "b.csv", row(1), row(2))
+    first = ingest(world, settings, f)
+    again = ingest(world, settings, f)
+    assert again.already_ingested and again.batch_id == first.batch_id
+    assert count(world, License) == 2 and count(world, Batch) == 1
+    stored = list(settings.files.rglob("*.csv"))
+    assert len(stored) == 1 and stored[0].read_bytes() == f.read_bytes()
+
+
+def test_changed_row_is_a_new_version_and_identical_row_a_no_op(world: Engine,
+                                                                 settings: Settings,
+                                                                 tmp_path: Path) -> None:
+    ingest(world, settings, write_csv(tmp_path / "a.csv", row(1), row(2)))
+    report = ingest(world, settings, write_csv(tmp_path / "b.csv", row(1, capital="500万元"),
+                                               row(2), row(3)))
+    assert report.accepted == 3
+    with session_scope(world) as s:
+        outcomes = row_outcomes(s, report.batch_id)
+        assert outcomes[0]["reasons"][0]["code"] == "CHANGED"
+        assert outcomes[1]["reasons"][0]["code"] == "UNCHANGED"
+        versions = s.scalars(select(License).where(License.number == "330100000000001")
+                             .order_by(License.version)).all()
+        assert [v.version for v in versions] == ["001", "002"]
+        assert versions[1].predecessor == versions[0].identifier
+        assert versions[0].status == "SUPERSEDED"
+        ops = s.scalars(select(OutboxEvent.operate_type).order_by(OutboxEvent.id)).all()
+        assert ops == ["01", "01", "09", "01"]
+    assert count(world, License) == 4
+
+
+def test_interrupted_batch_resumes_without_duplicates(world: Engine, settings: Settings,
+                                                      tmp_path: Path) -> None:
+    f = write_csv(tmp_path / "b.csv", *(row(i) for i in range(1, 8)))
+    with session_scope(world) as s:
+        opened = open_batch(s, settings, f, department_uscc=MARKET.uscc, type_code=BIZ,
+                            uploader="clerk", at=NOW)
+    first_chunk = next(iter_chunks(settings, opened, chunk_rows=3))
+    with session_scope(world) as s:  # the run "crashes" after committing one chunk
+        process_chunk(s, settings, opened.batch_id, first_chunk, today=TODAY, at=NOW)
+    report = ingest(world, settings, f, chunk_rows=3)
+    assert (report.rows_read, report.accepted, report.status) == (7, 7, "done")
+    assert count(world, License) == 7 and count(world, SourceRow) == 7
+
+
+def test_duplicate_number_across_chunks_is_rejected(world: Engine, settings: Settings,
+                                                    tmp_path: Path) -> None:
+    f = write_csv(tmp_path / "b.csv", row(1), row(2), row(3), row(1))
+    report = ingest(world, settings, f, chunk_rows=2)
+    assert (report.accepted, report.rejected) == (3, 1)
+    with session_scope(world) as s:
+        last = row_outcomes(s, report.batch_id)[-1]
+    assert last["line"] == 5 and last["reasons"][0]["code"] == "DUPLICATE_IN_FILE"
+
+
+def test_missing_required_column_is_a_file_error_naming_it(world: Engine, settings: Settings,
+                                                           tmp_path: Path) -> None:
+    header = HEADER.replace("持证主体代码,", "")
+    f = write_csv(tmp_path / "b.csv", "x", header=header)
+    with pytest.raises(IngestError, match=r"b\.csv: missing required column\(s\): 持证主体代码 \(CZZTDM\)"):
+        ingest(world, settings, f)
+    assert count(world, License) == 0
+
+
+def test_unknown_department_or_type_is_refused(world: Engine, settings: Settings,
+                                               tmp_path: Path) -> None:
+    f = write_csv(tmp_path / "b.csv", row(1))
+    with pytest.raises(IngestError, match="does not issue license type"):
+        ingest_file(world, settings, f, department_uscc=HEALTH.uscc, type_code=BIZ,
+                    uploader="clerk", at=NOW)
+
+
+def test_sealing_without_authorization_is_refused(world: Engine, settings: Settings,
+                                                  tmp_path: Path) -> None:
+    with session_scope(world) as s:
+        dept = s.scalar(select(Department).where(Department.uscc == MARKET.uscc))
+        assert dept is not None
+        s.execute(SealAuthorization.__table__.delete().where(
+            SealAuthorization.type_code == BIZ))
+        assert s.get(DepartmentType, (dept.id, BIZ)) is not None
+    f = write_csv(tmp_path / "b.csv", row(1))
+    with pytest.raises(NotAuthorizedError, match=f"no authorization for license type {BIZ}"):
+        ingest(world, settings, f)
+    assert count(world, License) == 0
+    assert count(world, SourceRow) == 0  # the chunk rolled back as a whole
+
+
+def test_licenses_signed_at_second_precision(world: Engine, settings: Settings,
+                                             tmp_path: Path) -> None:
+    ingest(world, settings, write_csv(tmp_path / "b.csv", row(1)),
+           )
+    with session_scope(world) as s:
+        lic = s.scalars(select(License)).one()
+    assert lic.signed_at == NOW.replace(microsecond=0)
+    assert lic.signed_at.tzinfo is not None and lic.signed_at.utcoffset() == dt.timedelta(0)

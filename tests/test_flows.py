@@ -1,0 +1,78 @@
+"""The Prefect flows, run for real under one session-scoped harness (PREFECT.md §9.10).
+
+Everything else in the suite calls the library directly; these tests only prove the flows
+orchestrate it: chunked tasks, idempotent re-runs, the push loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from registry.config import Settings
+from registry.db import make_engine, session_scope
+from registry.models import License, OutboxEvent
+from registry.world import MARKET, create_demo_world, init_registry
+from tests.conftest import FIXTURES, NOW, PASSPHRASE
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+BIZ = "11100000MB0143028R001"
+
+
+@pytest.fixture(scope="session")
+def harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    home = tmp_path / "var"
+    monkeypatch.setenv("LICREG_HOME", str(home))
+    monkeypatch.setenv("LICREG_DATABASE_URL", f"sqlite:///{home / 'registry.db'}")
+    monkeypatch.setenv("LICREG_KEY_PASSPHRASE", PASSPHRASE.decode())
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    init_registry(engine)
+    with session_scope(engine) as session:
+        create_demo_world(session, settings, now=NOW.replace(year=2026, month=1))
+    return settings
+
+
+def test_ingest_then_push_flows(harness: None, demo_env: Settings, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from flows.ingest import ingest_and_seal
+    from flows.push import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, push_to_province
+    from registry.province.process import start_endpoint
+    from registry.seal.pki import load_root_cert
+
+    csv = str(FIXTURES / "batches" / "business-licenses.csv")
+    report = ingest_and_seal(csv, MARKET.uscc, BIZ, chunk_rows=10)
+    assert report["status"] == "done"
+    assert report["rows_read"] == report["accepted"] + report["filtered"] + report["rejected"]
+    assert ingest_and_seal(csv, MARKET.uscc, BIZ)["already_ingested"] is True
+
+    engine = make_engine(demo_env.database_url)
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(License)) == report["accepted"]
+
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes(load_root_cert(demo_env.keystore).public_bytes(Encoding.PEM))
+    with start_endpoint(home=tmp_path / "province", anchors_path=anchors,
+                        tokens={DEFAULT_ACCESS_ID: DEFAULT_TOKEN}) as url:
+        totals = push_to_province(url, batch_size=7, batches_per_task=2)
+        assert totals["accepted"] == report["accepted"] and totals["rejected"] == 0
+        assert totals["batches"] >= 2  # several tasks ran, each a few HTTP batches
+        assert httpx.get(f"{url}/stats").json()["licenses"] == report["accepted"]
+        assert push_to_province(url)["sent"] == 0
+    with session_scope(engine) as s:
+        pending = s.scalar(select(func.count()).select_from(OutboxEvent)
+                           .where(OutboxEvent.acked_at.is_(None)))
+    assert pending == 0
