@@ -62,8 +62,9 @@ def demo() -> None:
         for name, dept, type_code in DEMO_BATCHES:
             r = ingest_and_seal(str(FIXTURES / name), dept, type_code, uploader="demo")
             again = "  (already ingested: nothing new)" if r["already_ingested"] else ""
-            say(f"   {name:<28} rows {r['rows_read']:>3}: accepted {r['accepted']:>3}, "
-                f"filtered {r['filtered']}, rejected {r['rejected']}{again}")
+            say(f"   {name:<28} rows {r['rows_read']:>3}: accepted {r['accepted']:>3} "
+                f"({r['issued']} new or changed), filtered {r['filtered']}, "
+                f"rejected {r['rejected']}{again}")
         say("== push to the province (flow push-to-province)")
         totals = push_to_province(url)
         say(f"   sent {totals['sent']}: accepted {totals['accepted']}, duplicates "

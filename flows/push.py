@@ -15,13 +15,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.province.client import ProvinceClient
 from registry.province.sync import push_pending
 
-DEFAULT_ACCESS_ID = "licreg-demo"
-DEFAULT_TOKEN = "TEST-ONLY-province-token"  # noqa: S105 - the mock endpoint's test credential
 
 
 @task(name="push-batches", cache_policy=NO_CACHE, retries=3,

@@ -69,6 +69,8 @@ class BatchReport:
     accepted: int
     filtered: int
     rejected: int
+    issued: int
+    """Accepted rows that became a new license or a new version; the others were unchanged."""
     already_ingested: bool
     """True when these exact bytes had been ingested before: nothing new was created."""
     error: str | None = None
@@ -138,7 +140,7 @@ def open_batch(
     if batch is None:
         batch = Batch(file_sha256=sha, department_id=dept.id, type_code=type_code,
                       status="running", started_at=at, rows_read=0, accepted=0, filtered=0,
-                      rejected=0)
+                      rejected=0, issued=0)
         session.add(batch)
         session.flush()
     return _report(batch, path.name, already=False)
@@ -197,6 +199,7 @@ def process_chunk(
     batch.accepted += result.accepted
     batch.filtered += result.filtered
     batch.rejected += result.rejected
+    batch.issued += result.issued
     return result
 
 
@@ -236,7 +239,7 @@ def _report(batch: Batch, name: str, *, already: bool) -> BatchReport:
     return BatchReport(
         batch_id=batch.id, file=name, sha256=batch.file_sha256, status=batch.status,
         rows_read=batch.rows_read, accepted=batch.accepted, filtered=batch.filtered,
-        rejected=batch.rejected, already_ingested=already, error=batch.error)
+        rejected=batch.rejected, issued=batch.issued, already_ingested=already, error=batch.error)
 
 
 def ingest_file(

@@ -27,17 +27,12 @@ from sqlalchemy.orm import Session
 
 from registry.canonical import canonical_bytes
 from registry.license_types import LicenseType
-from registry.models import License, OutboxEvent, SourceRow
+from registry.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
+from registry.models import License, SourceRow
 from registry.seal.signature import SealingContext
 from registry.structure import IDENTITY_FREE, Issuer, build_elements, next_version, with_identifier
 
-__all__ = ["OP_CHANGE", "OP_NEW", "ChunkResult", "IssueTarget", "issue_rows"]
-
-OP_NEW = "01"
-"""operateType 新发 (STANDARDS.md §2.2)."""
-OP_CHANGE = "09"
-"""operateType 变更."""
-
+__all__ = ["ChunkResult", "IssueTarget", "issue_rows"]
 
 @dataclass(frozen=True)
 class IssueTarget:
@@ -155,10 +150,11 @@ def issue_rows(
         ids = session.scalars(
             insert(License).returning(License.id, sort_by_parameter_order=True), licenses
         ).all()
-        session.execute(insert(OutboxEvent), [
-            {"license_id": i, "operate_type": op, "created_at": at, "attempts": 0}
-            for i, op in zip(ids, events, strict=True)
-        ])
+        record_events(session, [
+            LicenseEvent(license_id=i, identifier=lic["identifier"], operate_type=op,
+                         status="VALID", data_hash=lic["data_hash"])
+            for i, op, lic in zip(ids, events, licenses, strict=True)
+        ], at=at)
         superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
         if superseded:
             session.execute(

@@ -183,6 +183,8 @@ class Batch(Base):
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     filtered: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+    """Accepted rows that became a new license or version (the rest were unchanged)."""
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from registry.db import make_engine, migrate
-from registry.models import Base
+from registry.all_models import Base
 
 
 def test_migrations_match_models(db_url: str) -> None:

@@ -265,12 +265,17 @@ _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=n
 
 def _matrix(codes: list[str], width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
     """Byte matrix of the codes that are ``width`` ASCII characters, and their positions."""
-    where = np.fromiter(
-        (len(c) == width and c.isascii() for c in codes), dtype=np.bool_, count=len(codes)
-    )
-    positions = np.flatnonzero(where)
-    joined = "".join(codes[i] for i in positions).encode("ascii")
-    return np.frombuffer(joined, dtype=np.uint8).reshape(-1, width).astype(np.int64), positions
+    lengths = np.fromiter(map(len, codes), dtype=np.int64, count=len(codes))
+    joined = "".join(codes)
+    if (lengths == width).all() and joined.isascii():  # the usual case: no per-code Python
+        positions = np.arange(len(codes))
+    else:
+        where = (lengths == width) & np.fromiter(map(str.isascii, codes), dtype=np.bool_,
+                                                 count=len(codes))
+        positions = np.flatnonzero(where)
+        joined = "".join(codes[i] for i in positions.tolist())
+    data = joined.encode("ascii")
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, width).astype(np.int64), positions
 
 
 def uscc_valid_mask(codes: list[str]) -> Mask:
@@ -351,6 +356,13 @@ class _Reasons:
             self.by_row.setdefault(i, []).append(
                 {"code": code, "element": element, "message": message(i)})
 
+    def lists(self, n: int) -> list[list[Reason]]:
+        """One list per row, empty for rows without reasons."""
+        out: list[list[Reason]] = [[] for _ in range(n)]
+        for i, found in self.by_row.items():
+            out[i] = found
+        return out
+
     def rows(self, n: int) -> Mask:
         flagged = np.zeros(n, dtype=np.bool_)
         flagged[list(self.by_row)] = True
@@ -414,7 +426,7 @@ def evaluate(
             values[e.code] = _objects(normalize_dates(source(e.code), no_end=e.code == _END))
         elif e.code in (_HOLDER_CODE, _NUMBER):
             # Codes: 证照编号 letters are not case-sensitive either, so "jy1…" repeats "JY1…".
-            values[e.code] = _objects([c.upper() for c in normalize_texts(source(e.code))])
+            values[e.code] = _objects(list(map(str.upper, normalize_texts(source(e.code)))))
         else:
             values[e.code] = _objects(normalize_texts(source(e.code)))
     if _NAME in values:
@@ -451,12 +463,12 @@ def evaluate(
 
     for e in elements:
         if e.is_date:
-            reasons.flag(_is(values[e.code], _is_none, n), BAD_DATE, e.code,
+            reasons.flag(pd.isna(values[e.code]), BAD_DATE, e.code,
                          lambda i, e=e: _date_message(e, source(e.code)[i]))
 
     if _START in values and _END in values:
         start, end = values[_START], values[_END]
-        after = _is(start, _is_day, n) & _is(end, _is_day, n)
+        after = _days(start) & _days(end)
         after[after] = start[after] > end[after]
         s_label, e_label = _label(lt.element(_START)), _label(lt.element(_END))
         reasons.flag(after, DATE_ORDER, _START,
@@ -512,7 +524,7 @@ def evaluate(
     if _END in values:
         end = values[_END]
         cutoff = format_date(today)
-        expired = _is(end, _is_day, n) & ~rejected
+        expired = _days(end) & ~rejected
         expired[expired] = end[expired] < cutoff
         e_label = _label(lt.element(_END))
         reasons.flag(expired, EXPIRED, _END,
@@ -533,24 +545,19 @@ def evaluate(
     index = rows.index
     out: dict[str, Any] = {
         LINE: rows[LINE].to_numpy(),
-        OUTCOME: pd.Series(outcome.astype(object), index=index, dtype=object),
-        REASONS: pd.Series(_objects([reasons.by_row.get(i) or [] for i in range(n)]),
-                           index=index, dtype=object),
-        RAW: pd.Series(_objects(raw), index=index, dtype=object),
+        OUTCOME: pd.Series(outcome.astype(object), index=index, dtype=object, copy=False),
+        REASONS: pd.Series(_objects(reasons.lists(n)), index=index, dtype=object, copy=False),
+        RAW: pd.Series(_objects(raw), index=index, dtype=object, copy=False),
     }
     for e in elements:
-        out[e.code] = pd.Series(values[e.code], index=index, dtype=object)
-    out[HOLDER_TYPE] = pd.Series(holder_type, index=index, dtype=object)
+        out[e.code] = pd.Series(values[e.code], index=index, dtype=object, copy=False)
+    out[HOLDER_TYPE] = pd.Series(holder_type, index=index, dtype=object, copy=False)
     return pd.DataFrame(out, index=index)
 
 
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-def _is_day(value: str | None) -> bool:
-    """A yyyyMMdd value (not empty, not 长期, not unparseable)."""
-    return value is not None and len(value) == 8
+def _days(values: npt.NDArray[np.object_]) -> Mask:
+    """Where a normalized date column holds a day (not empty, 长期 or unparseable)."""
+    return ~pd.isna(values) & (values != "") & (values != NO_END)  # type: ignore[no-any-return]
 
 
 def _date_message(e: Element, text: str) -> str:

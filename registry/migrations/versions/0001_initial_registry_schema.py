@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 14:48:13.479036
+Create Date: 2026-11-27 14:49:36.984210
 """
 
 from alembic import op
@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table(
         "departments",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("accepted", sa.Integer(), nullable=False),
         sa.Column("filtered", sa.Integer(), nullable=False),
         sa.Column("rejected", sa.Integer(), nullable=False),
+        sa.Column("issued", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("started_at", registry.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", registry.models.UTCDateTime(timezone=True), nullable=True),
@@ -233,11 +234,11 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_pending", ["acked_at", "id"], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_pending")
 
@@ -259,4 +260,4 @@ def downgrade() -> None:
     op.drop_table("stored_files")
     op.drop_table("license_types")
     op.drop_table("departments")
-    
+

@@ -1,0 +1,48 @@
+"""What every ``licreg`` command shares: settings, the engine, output and error handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from registry.config import Settings
+from registry.db import make_engine
+from registry.errors import RegistryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_ACCESS_ID = "licreg-demo"
+DEFAULT_TOKEN = "TEST-ONLY-province-token"  # noqa: S105 - the mock endpoint's documented test credential
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def engine(settings: Settings) -> Engine:
+    return make_engine(settings.database_url)
+
+
+def handle_errors(fn: F) -> F:
+    """Known errors become one clear line on stderr and exit code 1, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RegistryError as exc:
+            click.echo(f"error: {exc.diagnostics()}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,49 @@
+"""License events: every sealing and status change, recorded where it happens.
+
+:func:`record_events` is the one place a license event is written: the outbox row the sync
+pushes to the province (and, with the transparency log, its log leaf), in the caller's
+transaction, so a change and its events commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from registry.models import OutboxEvent
+
+__all__ = ["OP_CHANGE", "OP_NEW", "LicenseEvent", "record_events"]
+
+OP_NEW = "01"
+"""operateType 新发 (STANDARDS.md §2.2)."""
+OP_CHANGE = "09"
+"""operateType 变更."""
+
+
+@dataclass(frozen=True)
+class LicenseEvent:
+    """One event of one license version."""
+
+    license_id: int
+    identifier: str
+    operate_type: str
+    """STANDARDS.md §2.2 operateType."""
+    status: str
+    """The license's status after the event (VALID, SUSPENDED …)."""
+    data_hash: bytes
+    """SHA-256 of the license's signed record."""
+
+
+def record_events(session: Session, events: Sequence[LicenseEvent], *, at: dt.datetime) -> None:
+    """Write the outbox rows for ``events`` with one bulk insert, in the caller's transaction."""
+    if not events:
+        return
+    session.execute(insert(OutboxEvent), [
+        {"license_id": e.license_id, "operate_type": e.operate_type, "created_at": at,
+         "attempts": 0}
+        for e in events
+    ])
