@@ -17,10 +17,15 @@ The steps, each usable alone (the Prefect flow runs them as separate tasks):
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
+import itertools
+import multiprocessing
+import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,15 @@ from registry.db import session_scope
 from registry.errors import IngestError
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import evaluate, header_map
-from registry.issue import ChunkResult, IssueTarget, issue_rows
+from registry.ingest.normalize import normalize_texts, text_cells
+from registry.issue import (
+    ChunkResult,
+    IssueTarget,
+    PreparedChunk,
+    current_versions,
+    prepare_rows,
+    store_prepared,
+)
 from registry.license_types import load_license_types
 from registry.models import Batch, Department, DepartmentType, SourceRow, StoredFile
 from registry.seals import active_seal_for, sealing_context
@@ -154,6 +167,112 @@ def iter_chunks(
     yield from read_rows(stored_path(settings, report.sha256, suffix), chunk_rows=chunk_rows)
 
 
+@dataclass(frozen=True)
+class SealMaterial:
+    """What a worker process needs to seal with a seal (picklable; keys stay encrypted)."""
+
+    keystore: Path
+    key_file: str
+    passphrase: bytes
+    cert_der: bytes
+    seal_der: bytes
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One chunk and everything needed to evaluate, structure and seal it without a database."""
+
+    chunk: pd.DataFrame
+    target: IssueTarget
+    seal: SealMaterial
+    seen: frozenset[str]
+    """证照编号 of earlier rows of the same file that also appear in this chunk."""
+    existing: dict[str, tuple[str, str, bytes]]
+    """Registered versions of this chunk's 证照编号 (see :func:`current_versions`)."""
+    today: dt.date
+    at: dt.datetime
+
+
+def chunk_numbers(chunk: pd.DataFrame, column: str | None) -> list[str]:
+    """The chunk's 证照编号, normalized as the rules normalize them."""
+    if column is None:
+        return []
+    return [n.upper() for n in normalize_texts(text_cells(chunk[column]))]
+
+
+def plan_chunk(
+    session: Session,
+    settings: Settings,
+    batch_id: int,
+    chunk: pd.DataFrame,
+    *,
+    today: dt.date,
+    at: dt.datetime,
+    seen_in_run: set[str] | None = None,
+) -> ChunkJob | None:
+    """Read what the chunk needs from the database; None when an earlier run stored it all.
+
+    ``seen_in_run`` holds the 证照编号 of the chunks already planned in this run; this chunk's
+    numbers are added to it, so chunks may be evaluated out of order in worker processes.
+    """
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise IngestError(f"batch {batch_id} does not exist")
+    done_through = session.scalar(
+        select(func.max(SourceRow.line)).where(SourceRow.batch_id == batch_id)) or 0
+    chunk = chunk[chunk["LINE"] > done_through]
+    if chunk.empty:
+        return None
+    lt = load_license_types()[batch.type_code]
+    dept = session.get_one(Department, batch.department_id)
+    template = published_template(session, type_code=lt.code, department_id=dept.id)
+    assert template.seal_id is not None  # published_template guarantees a bound seal
+    seal = active_seal_for(session, template.seal_id, lt.code, at=at)
+
+    hmap = header_map([c for c in chunk.columns if c != "LINE"], lt)
+    column = next((h for h, code in hmap.mapping.items() if code == "ZZBH"), None)
+    numbers = sorted(set(chunk_numbers(chunk, column)) - {""})
+    seen = {n for n in numbers if seen_in_run and n in seen_in_run}
+    for start in range(0, len(numbers), 900):  # rows an interrupted run already stored
+        seen.update(n for n in session.scalars(select(SourceRow.number).where(
+            SourceRow.batch_id == batch_id,
+            SourceRow.number.in_(numbers[start:start + 900]))) if n)
+    if seen_in_run is not None:
+        seen_in_run.update(numbers)
+    target = IssueTarget(license_type=lt, issuer=Issuer(dept.name, dept.uscc),
+                         department_id=dept.id, template_id=template.id, seal_id=seal.id,
+                         batch_id=batch_id)
+    material = SealMaterial(keystore=settings.keystore, key_file=seal.key_file,
+                            passphrase=settings.require_passphrase(), cert_der=seal.cert_der,
+                            seal_der=seal.seal_der)
+    return ChunkJob(chunk=chunk, target=target, seal=material, seen=frozenset(seen),
+                    existing=current_versions(session, lt.code, numbers), today=today, at=at)
+
+
+def run_job(job: ChunkJob) -> PreparedChunk:
+    """Evaluate, structure and seal one chunk: CPU only, safe in a worker process."""
+    lt = job.target.license_type
+    hmap = header_map([c for c in job.chunk.columns if c != "LINE"], lt)
+    evaluated = evaluate(job.chunk, lt, hmap, today=job.today, seen_numbers=set(job.seen))
+    sealing = sealing_context(job.seal, keystore=job.seal.keystore,  # type: ignore[arg-type]
+                              passphrase=job.seal.passphrase)
+    return prepare_rows(records_of(evaluated), job.target, sealing, job.existing, at=job.at)
+
+
+def store_chunk(
+    session: Session, job: ChunkJob, prepared: PreparedChunk
+) -> ChunkResult:
+    """Store a prepared chunk and count it on its batch, in the caller's transaction."""
+    batch = session.get_one(Batch, job.target.batch_id, with_for_update=True)
+    result = store_prepared(session, prepared, job.target, at=job.at)
+    batch.rows_read += len(result.rows)
+    batch.accepted += result.accepted
+    batch.filtered += result.filtered
+    batch.rejected += result.rejected
+    batch.issued += result.issued
+    return result
+
+
 def process_chunk(
     session: Session,
     settings: Settings,
@@ -163,44 +282,18 @@ def process_chunk(
     today: dt.date,
     at: dt.datetime,
 ) -> ChunkResult:
-    """Evaluate, seal and store one chunk of a batch; the caller commits."""
-    batch = session.get(Batch, batch_id, with_for_update=True)
-    if batch is None:
-        raise IngestError(f"batch {batch_id} does not exist")
-    done_through = session.scalar(
-        select(func.max(SourceRow.line)).where(SourceRow.batch_id == batch_id)) or 0
-    chunk = chunk[chunk["LINE"] > done_through]
-    if chunk.empty:
+    """Evaluate, seal and store one chunk of a batch in this process; the caller commits."""
+    job = plan_chunk(session, settings, batch_id, chunk, today=today, at=at)
+    if job is None:
         return ChunkResult(0, 0, 0, 0, ())
-    lt = load_license_types()[batch.type_code]
-    dept = session.get_one(Department, batch.department_id)
-    template = published_template(session, type_code=lt.code, department_id=dept.id)
-    assert template.seal_id is not None  # published_template guarantees a bound seal
-    seal = active_seal_for(session, template.seal_id, lt.code, at=at)
+    return store_chunk(session, job, run_job(job))
 
-    columns = [c for c in chunk.columns if c != "LINE"]
-    hmap = header_map(columns, lt)
-    number_column = next((h for h, code in hmap.mapping.items() if code == "ZZBH"), None)
-    seen: set[str] = set()
-    if number_column is not None:
-        candidates = sorted({str(v).strip().upper() for v in chunk[number_column]})
-        for start in range(0, len(candidates), 900):
-            seen.update(n for n in session.scalars(select(SourceRow.number).where(
-                SourceRow.batch_id == batch_id,
-                SourceRow.number.in_(candidates[start:start + 900]))) if n)
-    evaluated = evaluate(chunk, lt, hmap, today=today, seen_numbers=seen)
-    target = IssueTarget(license_type=lt, issuer=Issuer(dept.name, dept.uscc),
-                         department_id=dept.id, template_id=template.id, seal_id=seal.id,
-                         batch_id=batch_id)
-    result = issue_rows(session, evaluated.to_dict("records"), target,
-                        sealing_context(seal, keystore=settings.keystore,
-                                        passphrase=settings.require_passphrase()), at=at)
-    batch.rows_read += len(result.rows)
-    batch.accepted += result.accepted
-    batch.filtered += result.filtered
-    batch.rejected += result.rejected
-    batch.issued += result.issued
-    return result
+
+def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts; several times faster than ``DataFrame.to_dict("records")``."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values, strict=True))
+            for values in zip(*(frame[c].tolist() for c in columns), strict=True)]
 
 
 def finish_batch(session: Session, batch_id: int, *, at: dt.datetime) -> BatchReport:
@@ -253,16 +346,78 @@ def ingest_file(
     at: dt.datetime,
     today: dt.date | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    workers: int | None = None,
 ) -> BatchReport:
-    """Steps 1–3 in one call, one transaction per chunk."""
+    """Steps 1–3 in one call, one transaction per chunk, in input order.
+
+    A file of more than one chunk is evaluated, structured and sealed in ``workers`` processes
+    (default: one per CPU) while this process stores the finished chunks in order.
+    """
     today = today or at.date()
     with session_scope(engine) as session:
         report = open_batch(session, settings, path, department_uscc=department_uscc,
                             type_code=type_code, uploader=uploader, at=at)
     if report.already_ingested:
         return report
-    for chunk in iter_chunks(settings, report, chunk_rows=chunk_rows):
-        with session_scope(engine) as session:
-            process_chunk(session, settings, report.batch_id, chunk, today=today, at=at)
+    chunks = iter_chunks(settings, report, chunk_rows=chunk_rows)
+    lookahead = list(itertools.islice(chunks, 2))
+    workers = os.cpu_count() or 1 if workers is None else workers
+    if len(lookahead) < 2 or workers < 2:
+        for chunk in itertools.chain(lookahead, chunks):
+            with session_scope(engine) as session:
+                process_chunk(session, settings, report.batch_id, chunk, today=today, at=at)
+    else:
+        _ingest_parallel(engine, settings, report.batch_id,
+                         itertools.chain(lookahead, chunks), workers=workers, today=today, at=at)
     with session_scope(engine) as session:
         return finish_batch(session, report.batch_id, at=at)
+
+
+def _ingest_parallel(
+    engine: Engine,
+    settings: Settings,
+    batch_id: int,
+    chunks: Iterator[pd.DataFrame],
+    *,
+    workers: int,
+    today: dt.date,
+    at: dt.datetime,
+) -> None:
+    pool = worker_pool(workers)
+    in_flight: collections.deque[tuple[ChunkJob, Future[PreparedChunk]]] = collections.deque()
+    seen_in_run: set[str] = set()
+
+    def store_oldest() -> None:
+        job, future = in_flight.popleft()
+        prepared = future.result()
+        with session_scope(engine) as session:
+            store_chunk(session, job, prepared)
+
+    try:
+        for chunk in chunks:
+            with session_scope(engine) as session:
+                job = plan_chunk(session, settings, batch_id, chunk, today=today, at=at,
+                                 seen_in_run=seen_in_run)
+            if job is not None:
+                in_flight.append((job, pool.submit(run_job, job)))
+            while len(in_flight) > workers or (in_flight and in_flight[0][1].done()):
+                store_oldest()
+        while in_flight:
+            store_oldest()
+    finally:  # an error leaves committed chunks committed; the rest is resumed by a re-run
+        for _, future in in_flight:
+            future.cancel()
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool kept for the life of this process (workers start once, from a fork
+    server that has already imported the registry)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["registry.batches"])
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context)
+    return pool

@@ -46,9 +46,27 @@ def _prepare(value: Any) -> Any:
     return value
 
 
+_encode_sorted = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True
+).encode
+
+
+def _is_flat_record(value: Any) -> bool:
+    # A license's elements: ASCII element codes → strings. Python's sort of ASCII keys is
+    # the UTF-16 code-unit order RFC 8785 asks for, so the encoder may sort them itself.
+    return (
+        type(value) is dict
+        and set(map(type, value)) <= {str}
+        and set(map(type, value.values())) <= {str}
+        and "".join(value).isascii()
+    )
+
+
 def canonical_bytes(value: Any) -> bytes:
     """The RFC 8785 serialization of ``value`` as UTF-8 bytes."""
     try:
+        if _is_flat_record(value):
+            return _encode_sorted(value).encode("utf-8")
         return _encode(_prepare(value)).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CodeError("license records may not contain lone surrogates") from exc

@@ -33,10 +33,10 @@ __all__ = [
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
-_USCC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_USCC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 
 _ID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
+_ID_RE = re.compile(r"^[0-9]{17}[0-9X]$")
 
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _ORG_RE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
@@ -105,16 +105,25 @@ def id_card_is_valid(code: str) -> bool:
     return True
 
 
+def _mod37_36_step(p: int, a: int) -> int:
+    s = (p + a) % 36 or 36
+    return (2 * s) % 37
+
+
+# One table lookup per character instead of two modulo operations: identifiers are computed
+# for every license sealed, on the hot path.
+_STEP = {(p, c): _mod37_36_step(p, a) for p in range(37) for c, a in _A36_VALUE.items()}
+
+
 def iso7064_mod37_36(text: str) -> str:
     """ISO 7064 MOD 37,36 hybrid check character over ``text`` (characters 0-9, A-Z)."""
     p = 36
-    for c in text:
-        try:
-            a = _A36_VALUE[c]
-        except KeyError as exc:
-            raise CodeError(f"character {c!r} is not in 0-9A-Z") from exc
-        p = (p + a) % 36 or 36
-        p = (2 * p) % 37
+    step = _STEP
+    try:
+        for c in text:
+            p = step[p, c]
+    except KeyError as exc:
+        raise CodeError(f"character {exc.args[0][1]!r} is not in 0-9A-Z") from exc
     return A36[(37 - p) % 36]
 
 

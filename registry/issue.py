@@ -32,7 +32,15 @@ from registry.models import License, SourceRow
 from registry.seal.signature import SealingContext
 from registry.structure import IDENTITY_FREE, Issuer, build_elements, next_version, with_identifier
 
-__all__ = ["ChunkResult", "IssueTarget", "issue_rows"]
+__all__ = [
+    "ChunkResult",
+    "IssueTarget",
+    "PreparedChunk",
+    "current_versions",
+    "issue_rows",
+    "prepare_rows",
+    "store_prepared",
+]
 
 @dataclass(frozen=True)
 class IssueTarget:
@@ -73,16 +81,16 @@ def _without_identity(elements: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in elements.items() if k not in IDENTITY_FREE}
 
 
-def _current_versions(
+def current_versions(
     session: Session, type_code: str, numbers: Sequence[str]
 ) -> dict[str, tuple[str, str, bytes]]:
     """证照编号 → (identifier, version, record) of the newest registered version."""
     found: dict[str, tuple[str, str, bytes]] = {}
-    for start in range(0, len(numbers), 900):  # stay under SQLite's bound-parameter limit
-        part = numbers[start : start + 900]
+    wanted = sorted({n for n in numbers if n})
+    for start in range(0, len(wanted), 900):  # stay under SQLite's bound-parameter limit
         rows = session.execute(
             select(License.number, License.identifier, License.version, License.record).where(
-                License.type_code == type_code, License.number.in_(part)
+                License.type_code == type_code, License.number.in_(wanted[start : start + 900])
             )
         )
         for number, identifier, version, record in rows:
@@ -91,30 +99,47 @@ def _current_versions(
     return found
 
 
-def issue_rows(
-    session: Session,
+@dataclass(frozen=True)
+class PreparedChunk:
+    """A chunk structured and sealed, ready to store: steps 1–4, no database touched."""
+
+    licenses: list[dict[str, Any]]
+    """Rows for the licenses table."""
+    operate_types: list[str]
+    """The event of each license (新发 or 变更)."""
+    rows: tuple[RowResult, ...]
+    raw: list[dict[str, Any]]
+    """Each row's original cells, verbatim."""
+    numbers: list[str | None]
+    """Each row's normalized 证照编号."""
+    accepted: int
+
+
+def prepare_rows(
     evaluated: Iterable[dict[str, Any]],
     target: IssueTarget,
     sealing: SealingContext,
+    existing: dict[str, tuple[str, str, bytes]],
     *,
     at: dt.datetime,
-) -> ChunkResult:
-    """Seal and store the accepted rows of one evaluated chunk; record every row.
+) -> PreparedChunk:
+    """Steps 1–4 for one evaluated chunk. Pure CPU work, so it can run in a worker process.
 
-    ``evaluated`` rows carry ``LINE``, ``OUTCOME``, ``REASONS``, ``RAW`` and the normalized
-    element codes, as :func:`registry.ingest.rules.evaluate` produces them.
+    ``existing`` is :func:`current_versions` for the chunk's numbers.
     """
     rows = list(evaluated)
     signed_at = at.replace(microsecond=0)
     lt = target.license_type
-    accepted = [r for r in rows if r["OUTCOME"] == "accepted"]
-    existing = _current_versions(session, lt.code, [str(r["ZZBH"]) for r in accepted])
-
+    existing = dict(existing)
     licenses: list[dict[str, Any]] = []
     events: list[str] = []
     identifier_of: dict[int, str] = {}
     notes: dict[int, dict[str, Any]] = {}
-    for row in accepted:
+    accepted = 0
+    for row in rows:
+        if row["OUTCOME"] != "accepted":
+            continue
+        accepted += 1
         elements = build_elements(row, lt, target.issuer)
         version, predecessor, op = "001", None, OP_NEW
         prior = existing.get(elements["ZZBH"])
@@ -146,21 +171,6 @@ def issue_rows(
         events.append(op)
         existing[elements["ZZBH"]] = (identifier, version, record)
 
-    if licenses:
-        ids = session.scalars(
-            insert(License).returning(License.id, sort_by_parameter_order=True), licenses
-        ).all()
-        record_events(session, [
-            LicenseEvent(license_id=i, identifier=lic["identifier"], operate_type=op,
-                         status="VALID", data_hash=lic["data_hash"])
-            for i, op, lic in zip(ids, events, licenses, strict=True)
-        ], at=at)
-        superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
-        if superseded:
-            session.execute(
-                update(License).where(License.identifier.in_(superseded)).values(status="SUPERSEDED")
-            )
-
     results = tuple(
         RowResult(
             line=int(r["LINE"]),
@@ -170,18 +180,66 @@ def issue_rows(
         )
         for r in rows
     )
+    return PreparedChunk(licenses=licenses, operate_types=events, rows=results,
+                         raw=[r["RAW"] for r in rows],
+                         numbers=[r.get("ZZBH") or None for r in rows], accepted=accepted)
+
+
+def store_prepared(
+    session: Session, prepared: PreparedChunk, target: IssueTarget, *, at: dt.datetime
+) -> ChunkResult:
+    """Step 5: licenses, their events and every source row, with bulk Core inserts."""
+    licenses = prepared.licenses
+    if licenses:
+        # Core insert (no ORM unit of work); RETURNING rows come back in batches, in no
+        # promised order, so they are matched to licenses by identifier.
+        conn = session.connection()
+        id_of = {
+            identifier: i for i, identifier in conn.execute(
+                insert(License.__table__).returning(License.id, License.identifier), licenses)
+        }
+        record_events(session, [
+            LicenseEvent(license_id=id_of[lic["identifier"]], identifier=lic["identifier"],
+                         operate_type=op, status="VALID", data_hash=lic["data_hash"])
+            for op, lic in zip(prepared.operate_types, licenses, strict=True)
+        ], at=at)
+        superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
+        if superseded:
+            session.execute(
+                update(License).where(License.identifier.in_(superseded)).values(status="SUPERSEDED")
+            )
+    results = prepared.rows
     if target.batch_id is not None and results:
-        session.execute(insert(SourceRow), [
-            {"batch_id": target.batch_id, "line": r.line, "raw": raw["RAW"], "outcome": r.outcome,
+        session.connection().execute(insert(SourceRow.__table__), [
+            {"batch_id": target.batch_id, "line": r.line, "raw": raw, "outcome": r.outcome,
              "reasons": {"reasons": list(r.reasons)}, "identifier": r.identifier,
-             "number": raw.get("ZZBH") or None}
-            for r, raw in zip(results, rows, strict=True)
+             "number": number}
+            for r, raw, number in zip(results, prepared.raw, prepared.numbers, strict=True)
         ])
     return ChunkResult(
-        accepted=len(accepted),
+        accepted=prepared.accepted,
         filtered=sum(r.outcome == "filtered" for r in results),
         rejected=sum(r.outcome == "rejected" for r in results),
         issued=len(licenses),
         rows=results,
     )
 
+
+def issue_rows(
+    session: Session,
+    evaluated: Iterable[dict[str, Any]],
+    target: IssueTarget,
+    sealing: SealingContext,
+    *,
+    at: dt.datetime,
+) -> ChunkResult:
+    """Steps 1–5 for one evaluated chunk in the caller's transaction; every row recorded.
+
+    ``evaluated`` rows carry ``LINE``, ``OUTCOME``, ``REASONS``, ``RAW`` and the normalized
+    element codes, as :func:`registry.ingest.rules.evaluate` produces them.
+    """
+    rows = list(evaluated)
+    numbers = [str(r["ZZBH"]) for r in rows if r["OUTCOME"] == "accepted"]
+    existing = current_versions(session, target.license_type.code, numbers)
+    prepared = prepare_rows(rows, target, sealing, existing, at=at)
+    return store_prepared(session, prepared, target, at=at)

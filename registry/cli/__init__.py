@@ -28,9 +28,9 @@ def main() -> None:
 
 
 # Importing the command modules registers their commands on ``cli``.
-from registry.cli import audit, ingest, licenses, province, setup  # noqa: E402
+from registry.cli import audit, bench, ingest, licenses, province, setup  # noqa: E402
 
-__all__ += ["audit", "ingest", "licenses", "province", "setup"]
+__all__ += ["audit", "bench", "ingest", "licenses", "province", "setup"]
 
 if __name__ == "__main__":
     main()

@@ -25,8 +25,8 @@ broken quoting (``"abc"def`` or a quote never closed; raised when the parser rea
 >>> detect_encoding(path)
 'utf-8'
 >>> chunk = next(read_rows(path, chunk_rows=10))
->>> chunk.loc[0, [LINE, "持证主体代码"]].tolist()
-[2, '91330102MA2B5L4H0P']
+>>> chunk.loc[0, "持证主体代码"], int(chunk.loc[0, LINE])
+('91330102MAT9HT456F', 2)
 """
 
 from __future__ import annotations

@@ -89,7 +89,9 @@ __all__ = [
     "HeaderMap",
     "evaluate",
     "header_map",
+    "id_card_valid_mask",
     "summarize",
+    "uscc_valid_mask",
 ]
 
 # Output columns (besides LINE and one column per element code).
@@ -174,10 +176,15 @@ class HeaderMap:
         return None
 
 
+def _schema_spec(lt: LicenseType, code: str) -> dict[str, Any]:
+    """The JSON Schema property of element ``code`` (face fields, then base elements)."""
+    spec = lt.schema.get("properties", {}).get(code) or base_schema()["properties"].get(code)
+    return dict(spec or {})
+
+
 def _aliases(lt: LicenseType, code: str) -> list[str]:
     # Extra header spellings may be declared in a schema as "x-aliases"; none are yet.
-    spec = lt.schema.get("properties", {}).get(code) or base_schema()["properties"].get(code, {})
-    return list(spec.get("x-aliases", ()))
+    return [str(a) for a in _schema_spec(lt, code).get("x-aliases", ())]
 
 
 def header_map(columns: Sequence[str], lt: LicenseType) -> HeaderMap:
@@ -369,11 +376,6 @@ class _Reasons:
         return flagged
 
 
-def _schema_spec(lt: LicenseType, code: str) -> dict[str, Any]:
-    spec = lt.schema.get("properties", {}).get(code) or base_schema()["properties"].get(code)
-    return dict(spec or {})
-
-
 def _objects(values: Sequence[Any]) -> npt.NDArray[np.object_]:
     out = np.empty(len(values), dtype=object)
     out[:] = values
@@ -478,8 +480,8 @@ def evaluate(
         spec, v = _schema_spec(lt, e.code), values[e.code]
         if "enum" in spec and not e.is_date:
             allowed = [str(a) for a in spec["enum"]]
-            reasons.flag((v != "") & _is(v, set(allowed).__contains__, n).__invert__(),
-                         BAD_VALUE, e.code,
+            known = _is(v, set(allowed).__contains__, n)
+            reasons.flag((v != "") & ~known, BAD_VALUE, e.code,
                          lambda i, e=e, v=v, allowed=allowed:
                          f"{_label(e)} {v[i]!r} is not one of {', '.join(allowed)}")
         if "maxLength" in spec and not e.is_date:
@@ -557,7 +559,7 @@ def evaluate(
 
 def _days(values: npt.NDArray[np.object_]) -> Mask:
     """Where a normalized date column holds a day (not empty, 长期 or unparseable)."""
-    return ~pd.isna(values) & (values != "") & (values != NO_END)  # type: ignore[no-any-return]
+    return np.asarray(~pd.isna(values) & (values != "") & (values != NO_END), dtype=np.bool_)
 
 
 def _date_message(e: Element, text: str) -> str:
