@@ -368,7 +368,7 @@ def ingest_file(
     """Steps 1–3 in one call, one transaction per chunk, in input order.
 
     A file of more than one chunk is evaluated, structured, sealed and stored in ``workers``
-    processes (default: one per CPU) while this process reads and plans the chunks. Scripts
+    processes (default: one more than CPUs) while this process reads and plans the chunks. Scripts
     that call this must guard their entry point with ``if __name__ == "__main__":`` (worker
     processes start from a fork server, as :mod:`multiprocessing` requires).
     """
