@@ -24,7 +24,7 @@ import itertools
 import multiprocessing
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +56,13 @@ from registry.templates import published_template
 
 __all__ = [
     "BatchReport",
+    "ChunkCounts",
     "finish_batch",
     "ingest_file",
     "iter_chunks",
     "open_batch",
     "process_chunk",
+    "process_chunks",
     "read_report",
     "row_outcomes",
 ]
@@ -365,12 +367,9 @@ def ingest_file(
     chunk_rows: int = CHUNK_ROWS,
     workers: int | None = None,
 ) -> BatchReport:
-    """Steps 1–3 in one call, one transaction per chunk, in input order.
+    """Steps 1–3 in one call, one transaction per chunk.
 
-    A file of more than one chunk is evaluated, structured, sealed and stored in ``workers``
-    processes (default: one more than CPUs) while this process reads and plans the chunks. Scripts
-    that call this must guard their entry point with ``if __name__ == "__main__":`` (worker
-    processes start from a fork server, as :mod:`multiprocessing` requires).
+    Chunks go through :func:`process_chunks` (in worker processes when there is more than one).
     """
     today = today or at.date()
     with session_scope(engine) as session:
@@ -378,53 +377,76 @@ def ingest_file(
                             type_code=type_code, uploader=uploader, at=at)
     if report.already_ingested:
         return report
-    chunks = iter_chunks(settings, report, chunk_rows=chunk_rows)
-    lookahead = list(itertools.islice(chunks, 2))
-    # One more worker than cores: a worker waiting for the database's write lock leaves its
-    # core to another that is sealing (measured: 3 workers ≈ 25 % faster than 2 on 2 cores).
-    workers = (os.cpu_count() or 1) + 1 if workers is None else workers
-    if len(lookahead) < 2 or workers < 2:
-        for chunk in itertools.chain(lookahead, chunks):
-            with session_scope(engine) as session:
-                process_chunk(session, settings, report.batch_id, chunk, today=today, at=at)
-    else:
-        _ingest_parallel(engine, settings, report.batch_id,
-                         itertools.chain(lookahead, chunks), workers=workers, today=today, at=at)
+    process_chunks(engine, settings, report.batch_id,
+                   iter_chunks(settings, report, chunk_rows=chunk_rows), workers=workers,
+                   today=today, at=at)
     with session_scope(engine) as session:
         return finish_batch(session, report.batch_id, at=at)
 
 
-def _ingest_parallel(
+@dataclass(frozen=True)
+class ChunkCounts:
+    """What :func:`process_chunks` did."""
+
+    chunks: int
+    rows: int
+    accepted: int
+
+
+def process_chunks(
     engine: Engine,
     settings: Settings,
     batch_id: int,
-    chunks: Iterator[pd.DataFrame],
+    chunks: Iterable[pd.DataFrame],
     *,
-    workers: int,
+    workers: int | None = None,
     today: dt.date,
     at: dt.datetime,
-) -> None:
-    """This process reads and plans chunks; ``workers`` processes seal and store them, each
-    chunk in its own transaction. A failed chunk stops the batch; chunks already committed stay
-    committed and a re-run resumes with the rest."""
+) -> ChunkCounts:
+    """Process chunks of one batch, each in its own transaction; returns when all are stored.
+
+    With more than one chunk, this process reads and plans them while ``workers`` processes
+    (default: one more than CPUs — a worker waiting for the database's write lock leaves its
+    core to one that is sealing) evaluate, seal and store them. A failed chunk stops the run;
+    chunks already committed stay committed and a re-run resumes with the rest. Scripts that
+    call this must guard their entry point with ``if __name__ == "__main__":`` (workers start
+    from a fork server, as :mod:`multiprocessing` requires).
+    """
+    chunks = iter(chunks)
+    lookahead = list(itertools.islice(chunks, 2))
+    workers = (os.cpu_count() or 1) + 1 if workers is None else workers
+    counts = [0, 0, 0]
+    if len(lookahead) < 2 or workers < 2:
+        for chunk in itertools.chain(lookahead, chunks):
+            with session_scope(engine) as session:
+                result = process_chunk(session, settings, batch_id, chunk, today=today, at=at)
+            counts = [counts[0] + 1, counts[1] + len(result.rows), counts[2] + result.accepted]
+        return ChunkCounts(*counts)
+
     pool = worker_pool(workers)
     in_flight: collections.deque[Future[tuple[int, int]]] = collections.deque()
-    seen_in_run: set[str] = set()
+    seen_in_run: set[str] = set()  # chunks before this call are committed: plan_chunk sees them
+
+    def collect() -> None:
+        rows, accepted = in_flight.popleft().result()
+        counts[:] = [counts[0] + 1, counts[1] + rows, counts[2] + accepted]
+
     try:
-        for chunk in chunks:
+        for chunk in itertools.chain(lookahead, chunks):
             with session_scope(engine) as session:
                 job = plan_chunk(session, settings, batch_id, chunk, today=today, at=at,
                                  seen_in_run=seen_in_run)
             if job is not None:
                 in_flight.append(pool.submit(seal_and_store, job))
             while len(in_flight) > 2 * workers or (in_flight and in_flight[0].done()):
-                in_flight.popleft().result()
+                collect()
         while in_flight:
-            in_flight.popleft().result()
+            collect()
     finally:
         for future in in_flight:
             future.cancel()
         wait(in_flight)
+    return ChunkCounts(*counts)
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
