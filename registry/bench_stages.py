@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from registry.batches import ingest_file
+from registry.batches import ingest_file, start_workers
 from registry.bench import BIZ, DOCTOR, FOOD, StageResult, _timed, write_synthetic_batch
 from registry.canonical import canonical_bytes
 from registry.config import Settings
@@ -105,6 +105,7 @@ def run_all(n: int, *, home: Path, database_url: str | None,
 
     # the whole path: CSV → validated, structured, identified, sealed, logged, committed
     reports: list[Any] = []
+    start_workers()
     with _timed(results, "ingest whole path (committed)",
                 lambda: sum(r.accepted for r in reports), "CSV → sealed rows in the DB"):
         for path, dept, code in files:

@@ -1,0 +1,70 @@
+"""The ingest flow against the library on the same batch: what orchestration costs.
+
+    prefect server start &                      # a server already running (PREFECT.md §1)
+    PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows.bench_prefect --licenses 100000
+
+Without PREFECT_API_URL the flow uses a temporary server; its start-up is excluded by running a
+warm-up flow first. Prints both rates and the flow's overhead in percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from prefect import flow
+
+from flows.ingest import ingest_and_seal
+from registry.batches import ingest_file, start_workers
+from registry.bench_stages import PASSPHRASE, _batches, _settings, _world
+
+
+@flow(name="warm-up")
+def warm_up() -> None:
+    """Starts (or reaches) the Prefect API before anything is timed."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--licenses", type=int, default=100_000)
+    args = parser.parse_args()
+    now = dt.datetime.now(dt.UTC)
+    with tempfile.TemporaryDirectory(prefix="licreg-bench-prefect-") as tmp:
+        home = Path(tmp)
+        files = _batches(args.licenses, home / "batches")
+        library, flowed = _settings(home / "library", None), _settings(home / "flow", None)
+        engine = _world(library, now)
+        _world(flowed, now)
+        warm_up()
+        start_workers()
+
+        start = time.perf_counter()
+        accepted = sum(ingest_file(engine, library, path, department_uscc=dept, type_code=code,
+                                   uploader="bench", at=now).accepted
+                       for path, dept, code in files)
+        lib_seconds = time.perf_counter() - start
+
+        os.environ.update({"LICREG_HOME": str(flowed.home),
+                           "LICREG_DATABASE_URL": flowed.database_url,
+                           "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode()})
+        start = time.perf_counter()
+        flow_accepted = sum(ingest_and_seal(str(path), dept, code, uploader="bench")["accepted"]
+                            for path, dept, code in files)
+        flow_seconds = time.perf_counter() - start
+    result = {
+        "licenses": accepted,
+        "library_per_second": round(accepted / lib_seconds),
+        "flow_per_second": round(flow_accepted / flow_seconds),
+        "flow_overhead_percent": round(100 * (flow_seconds / lib_seconds - 1), 1),
+        "prefect_api": os.environ.get("PREFECT_API_URL") or "temporary server",
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
