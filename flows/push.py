@@ -22,7 +22,6 @@ from registry.province.client import ProvinceClient
 from registry.province.sync import push_pending
 
 
-
 @task(name="push-batches", cache_policy=NO_CACHE, retries=3,
       retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
 def push_batches_task(endpoint: str, access_id: str, token: str, batch_size: int,
@@ -50,5 +49,6 @@ def push_to_province(endpoint: str, access_id: str = DEFAULT_ACCESS_ID,
             totals[key] += summary[key]
         logger.info("pushed %s", summary)
         # Rejected items stay pending (they need a person); stop when a round made no progress.
-        if summary["batches"] < batches_per_task or summary["accepted"] + summary["duplicates"] == 0:
+        progressed = summary["accepted"] + summary["duplicates"]
+        if summary["batches"] < batches_per_task or progressed == 0:
             return totals

@@ -8,8 +8,9 @@ True
 
 The steps, each usable alone (the Prefect flow runs them as separate tasks):
 
-1. :func:`open_batch` stores the file content-addressed (re-uploading the same bytes is a no-op),
-   checks the header and creates or resumes the batch;
+1. :func:`open_batch` stores the file content-addressed (re-uploading the same bytes is a no-op;
+   a folder is packed into a deterministic zip first), checks the header and creates or resumes
+   the batch; a file that cannot be read is recorded on the batch as failed, with its error;
 2. :func:`process_chunk` evaluates, seals and stores one chunk in one transaction, skipping
    lines an earlier, interrupted run already committed;
 3. :func:`finish_batch` closes the batch and checks that every row read is accounted for.
@@ -24,7 +25,9 @@ import itertools
 import multiprocessing
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +37,15 @@ import pandas as pd
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from registry.batch_reports import count_reasons
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.errors import IngestError
-from registry.ingest.reader import read_rows
-from registry.ingest.rules import evaluate, header_map
+from registry.ingest.archive import pack_folder
+from registry.ingest.known_codes import load_known_codes
 from registry.ingest.normalize import normalize_texts, text_cells
+from registry.ingest.reader import RESERVED_COLUMNS, ReadOptions, read_rows
+from registry.ingest.rules import evaluate, header_map
 from registry.issue import (
     ChunkResult,
     IssueTarget,
@@ -55,8 +61,10 @@ from registry.structure import Issuer
 from registry.templates import published_template
 
 __all__ = [
+    "BatchFailedError",
     "BatchReport",
     "ChunkCounts",
+    "IngestProgress",
     "finish_batch",
     "ingest_file",
     "iter_chunks",
@@ -64,6 +72,7 @@ __all__ = [
     "process_chunk",
     "process_chunks",
     "read_report",
+    "record_failure",
     "row_outcomes",
     "start_workers",
 ]
@@ -90,6 +99,9 @@ class BatchReport:
     already_ingested: bool
     """True when these exact bytes had been ingested before: nothing new was created."""
     error: str | None = None
+    """Why the file could not be read (status failed), naming the file and the place."""
+    options: dict[str, Any] | None = None
+    """How the stored file is read (``ReadOptions.to_dict()`` plus its stored ``suffix``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -108,6 +120,57 @@ def stored_path(settings: Settings, sha256: str, suffix: str) -> Path:
     return settings.files / sha256[:2] / f"{sha256}{suffix}"
 
 
+class BatchFailedError(IngestError):
+    """A file of a batch cannot be read; the batch is recorded as failed with this error
+    (rows stored before the failure stay stored)."""
+
+    def __init__(self, message: str, *, batch_id: int) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+
+    def diagnostics(self) -> str:
+        return (f"{self}\n(recorded as batch {self.batch_id}, failed; see "
+                f"`licreg batch show {self.batch_id}`)")
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """How far an ingestion is, for a progress bar."""
+
+    rows_read: int
+    """Rows read so far."""
+    done: int
+    """Progress of the reader in its own unit (bytes, sheet rows or archive members)."""
+    total: int
+    """The same unit's total (0 when unknown)."""
+
+
+def _renamed(exc: IngestError, stored: Path, name: str) -> str:
+    """The error's text naming the file as the department named it, not its stored copy."""
+    return str(exc).replace(str(stored), name)
+
+
+def _store_upload(settings: Settings, path: Path) -> tuple[str, int, Path, str, str]:
+    """Copy an upload into the content-addressed store: (sha256, size, stored path, suffix,
+    original name). A folder is packed into a deterministic zip first."""
+    if path.is_dir():
+        settings.files.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=settings.files) as tmp:
+            packed = Path(tmp) / "folder.zip"
+            pack_folder(path, packed)
+            sha, size, target, suffix, _ = _store_upload(settings, packed)
+        return sha, size, target, suffix, f"{path.name}/"
+    sha, size = _sha256(path)
+    suffix = path.suffix.lower()
+    target = stored_path(settings, sha, suffix)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp_target = target.with_suffix(".part")
+        shutil.copyfile(path, tmp_target)
+        tmp_target.replace(target)
+    return sha, size, target, suffix, path.name
+
+
 def open_batch(
     session: Session,
     settings: Settings,
@@ -117,9 +180,16 @@ def open_batch(
     type_code: str,
     uploader: str,
     at: dt.datetime,
+    options: ReadOptions | None = None,
 ) -> BatchReport:
-    """Store ``path`` and create (or find) its batch. Raises :class:`IngestError` on a bad file."""
-    if not path.is_file():
+    """Store ``path`` (a file or a folder) and create (or find) its batch.
+
+    Raises :class:`IngestError` when there is nothing to store or no batch can be made
+    (unknown department or type). A file that cannot be read (undecodable, malformed, missing
+    required columns, over a limit …) is stored all the same and its batch recorded as failed
+    with the error: the report's ``status`` is ``failed`` and ``error`` says why.
+    """
+    if not path.exists():
         raise IngestError("no such file", file=str(path))
     dept = session.scalar(select(Department).where(Department.uscc == department_uscc))
     if dept is None:
@@ -128,46 +198,62 @@ def open_batch(
         raise IngestError(f"{dept.name} ({dept.uscc}) does not issue license type {type_code}",
                           file=str(path))
     lt = load_license_types()[type_code]
+    options = options or ReadOptions()
 
-    sha, size = _sha256(path)
-    target = stored_path(settings, sha, path.suffix.lower())
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(target)
+    sha, size, target, suffix, name = _store_upload(settings, path)
     if session.get(StoredFile, sha) is None:
-        session.add(StoredFile(sha256=sha, size=size, original_name=path.name, uploader=uploader,
+        session.add(StoredFile(sha256=sha, size=size, original_name=name, uploader=uploader,
                                stored_at=at))
 
     batch = session.scalar(select(Batch).where(
         Batch.file_sha256 == sha, Batch.department_id == dept.id, Batch.type_code == type_code))
     if batch is not None and batch.status == "done":
-        return _report(batch, path.name, already=True)
-    # Check the header before any row is taken: a file without a required column is a
-    # file-level error, not a thousand identical row rejections.
-    first = next(read_rows(target, chunk_rows=1), None)
-    columns = [c for c in (first.columns if first is not None else []) if c != "LINE"]
-    hmap = header_map(columns, lt)
-    if hmap.missing:
-        raise IngestError(
-            "missing required column(s): " + ", ".join(
-                f"{lt.element(c).title} ({c})" for c in hmap.missing), file=path.name)
+        return _report(batch, name, already=True)
     if batch is None:
         batch = Batch(file_sha256=sha, department_id=dept.id, type_code=type_code,
                       status="running", started_at=at, rows_read=0, accepted=0, filtered=0,
-                      rejected=0, issued=0)
+                      rejected=0, issued=0, uploader=uploader,
+                      options={**options.to_dict(), "type_code": type_code, "suffix": suffix})
         session.add(batch)
         session.flush()
-    return _report(batch, path.name, already=False)
+    # A resumed batch is read as its first run read it (same sheet, header row, mapping).
+    stored_options = ReadOptions.from_dict(batch.options, limits=options.limits)
+    # Check the header before any row is taken: a file without a required column is a
+    # file-level error, not a thousand identical row rejections.
+    try:
+        first = next(read_rows(target, chunk_rows=1, options=stored_options), None)
+        columns = [c for c in (first.columns if first is not None else [])
+                   if c not in RESERVED_COLUMNS]
+        hmap = header_map(columns, lt, mapping=stored_options.mapping,
+                          ignore=stored_options.ignore)
+        if hmap.missing:
+            raise IngestError(
+                "missing required column(s): " + ", ".join(
+                    f"{lt.element(c).title} ({c})" for c in hmap.missing), file=name)
+    except IngestError as exc:
+        batch.status, batch.error = "failed", _renamed(exc, target, name)
+        return _report(batch, name, already=False)
+    batch.status, batch.error = "running", None
+    batch.source = {**(first.attrs.get("source", {}) if first is not None else {}),
+                    "columns": columns, "unknown": list(hmap.unknown),
+                    "ignored": list(hmap.ignored), "mapped": dict(hmap.mapping)}
+    return _report(batch, name, already=False)
 
 
 def iter_chunks(
-    settings: Settings, report: BatchReport, *, chunk_rows: int = CHUNK_ROWS
+    settings: Settings, report: BatchReport, *, chunk_rows: int = CHUNK_ROWS,
+    options: ReadOptions | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The stored file's rows, chunk by chunk."""
-    suffix = Path(report.file).suffix.lower()
-    yield from read_rows(stored_path(settings, report.sha256, suffix), chunk_rows=chunk_rows)
+    """The stored file's rows, chunk by chunk, read as the batch's options say (``options``
+    only adds limits). Errors name the file as uploaded, not its stored copy."""
+    stored = report.options or {}
+    suffix = stored.get("suffix") or Path(report.file).suffix.lower()
+    read = ReadOptions.from_dict(stored, limits=(options or ReadOptions()).limits)
+    target = stored_path(settings, report.sha256, suffix)
+    try:
+        yield from read_rows(target, chunk_rows=chunk_rows, options=read)
+    except IngestError as exc:
+        raise IngestError(_renamed(exc, target, report.file)) from exc
 
 
 @dataclass(frozen=True)
@@ -196,6 +282,12 @@ class ChunkJob:
     at: dt.datetime
     database_url: str
     """Where a worker process stores the chunk."""
+    mapping: dict[str, str] | None = None
+    """The batch's column mapping (department column → element code)."""
+    ignore: tuple[str, ...] = ()
+    """Columns the mapping says to keep without reporting them as unknown."""
+    known_codes: frozenset[str] = frozenset()
+    """Holder codes accepted (and flagged) although they fail their check."""
 
 
 def chunk_numbers(chunk: pd.DataFrame, column: str | None) -> list[str]:
@@ -238,7 +330,9 @@ def plan_chunk(
     assert template.seal_id is not None  # published_template guarantees a bound seal
     seal = active_seal_for(session, template.seal_id, lt.code, at=at)
 
-    hmap = header_map([c for c in chunk.columns if c != "LINE"], lt)
+    read = ReadOptions.from_dict(batch.options)
+    hmap = header_map([c for c in chunk.columns if c not in RESERVED_COLUMNS], lt,
+                      mapping=read.mapping, ignore=read.ignore)
     column = next((h for h, code in hmap.mapping.items() if code == "ZZBH"), None)
     numbers = sorted(set(chunk_numbers(chunk, column)) - {""})
     seen = {n for n in numbers if seen_in_run and n in seen_in_run}
@@ -256,14 +350,17 @@ def plan_chunk(
                             seal_der=seal.seal_der)
     return ChunkJob(chunk=chunk, target=target, seal=material, seen=frozenset(seen),
                     existing=current_versions(session, lt.code, numbers), today=today, at=at,
-                    database_url=settings.database_url)
+                    database_url=settings.database_url, mapping=dict(read.mapping),
+                    ignore=read.ignore, known_codes=load_known_codes(settings.home))
 
 
 def run_job(job: ChunkJob) -> PreparedChunk:
     """Evaluate, structure and seal one chunk: CPU only, safe in a worker process."""
     lt = job.target.license_type
-    hmap = header_map([c for c in job.chunk.columns if c != "LINE"], lt)
-    evaluated = evaluate(job.chunk, lt, hmap, today=job.today, seen_numbers=set(job.seen))
+    hmap = header_map([c for c in job.chunk.columns if c not in RESERVED_COLUMNS], lt,
+                      mapping=job.mapping, ignore=job.ignore)
+    evaluated = evaluate(job.chunk, lt, hmap, today=job.today, seen_numbers=set(job.seen),
+                         known_codes=job.known_codes)
     sealing = sealing_context(job.seal, keystore=job.seal.keystore,  # type: ignore[arg-type]
                               passphrase=job.seal.passphrase)
     return prepare_rows(records_of(evaluated), job.target, sealing, job.existing, at=job.at)
@@ -281,6 +378,7 @@ def store_chunk(
         rejected=Batch.rejected + result.rejected,
         issued=Batch.issued + result.issued,
     ))
+    count_reasons(session, job.target.batch_id, result.rows)
     return result
 
 
@@ -321,7 +419,8 @@ def finish_batch(session: Session, batch_id: int, *, at: dt.datetime) -> BatchRe
     batch = session.get_one(Batch, batch_id)
     stored = session.scalar(select(func.count()).select_from(SourceRow).where(
         SourceRow.batch_id == batch_id)) or 0
-    if stored != batch.rows_read or batch.rows_read != batch.accepted + batch.filtered + batch.rejected:
+    outcomes = batch.accepted + batch.filtered + batch.rejected
+    if stored != batch.rows_read or batch.rows_read != outcomes:
         raise IngestError(f"batch {batch_id}: {batch.rows_read} rows read but {stored} stored")
     if batch.status != "done":
         batch.status, batch.finished_at = "done", at
@@ -352,7 +451,40 @@ def _report(batch: Batch, name: str, *, already: bool) -> BatchReport:
     return BatchReport(
         batch_id=batch.id, file=name, sha256=batch.file_sha256, status=batch.status,
         rows_read=batch.rows_read, accepted=batch.accepted, filtered=batch.filtered,
-        rejected=batch.rejected, issued=batch.issued, already_ingested=already, error=batch.error)
+        rejected=batch.rejected, issued=batch.issued, already_ingested=already, error=batch.error,
+        options=dict(batch.options) if batch.options else None)
+
+
+def record_failure(session: Session, batch_id: int, error: str, *,
+                   elapsed: float = 0.0) -> BatchReport:
+    """Mark a batch failed with the error that stopped it (its stored rows stay)."""
+    batch = session.get_one(Batch, batch_id)
+    batch.status, batch.error = "failed", error
+    batch.elapsed_seconds = (batch.elapsed_seconds or 0.0) + elapsed
+    return read_report(session, batch_id)
+
+
+class _Guarded:
+    """Chunks from the reader; a file-level error stops the iteration and is kept, so the
+    chunks already read are still stored before the batch is marked failed."""
+
+    def __init__(self, chunks: Iterable[pd.DataFrame],
+                 progress: Callable[[IngestProgress], None] | None) -> None:
+        self.chunks = chunks
+        self.progress = progress
+        self.error: IngestError | None = None
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        try:
+            for chunk in self.chunks:
+                self.rows += len(chunk)
+                if self.progress is not None:
+                    done, total = chunk.attrs.get("progress", (0, 0))
+                    self.progress(IngestProgress(self.rows, done, total))
+                yield chunk
+        except IngestError as exc:
+            self.error = exc
 
 
 def ingest_file(
@@ -367,22 +499,41 @@ def ingest_file(
     today: dt.date | None = None,
     chunk_rows: int = CHUNK_ROWS,
     workers: int | None = None,
+    options: ReadOptions | None = None,
+    progress: Callable[[IngestProgress], None] | None = None,
 ) -> BatchReport:
     """Steps 1–3 in one call, one transaction per chunk.
 
     Chunks go through :func:`process_chunks` (in worker processes when there is more than one).
+    ``options`` says how to read the file (sheet, header row, mapping, limits); ``progress``
+    is called after each chunk is read. A file that cannot be read raises
+    :class:`BatchFailedError` once the batch is recorded as failed (rows stored before a
+    mid-file error stay stored; a re-run resumes after them).
     """
     today = today or at.date()
+    started = time.perf_counter()
     with session_scope(engine) as session:
         report = open_batch(session, settings, path, department_uscc=department_uscc,
-                            type_code=type_code, uploader=uploader, at=at)
+                            type_code=type_code, uploader=uploader, at=at, options=options)
     if report.already_ingested:
         return report
-    process_chunks(engine, settings, report.batch_id,
-                   iter_chunks(settings, report, chunk_rows=chunk_rows), workers=workers,
+    if report.status == "failed":
+        raise BatchFailedError(report.error or "the file cannot be read",
+                               batch_id=report.batch_id)
+    chunks = _Guarded(iter_chunks(settings, report, chunk_rows=chunk_rows, options=options),
+                      progress)
+    process_chunks(engine, settings, report.batch_id, chunks, workers=workers,
                    today=today, at=at)
+    elapsed = time.perf_counter() - started
+    if chunks.error is not None:
+        with session_scope(engine) as session:
+            failed = record_failure(session, report.batch_id, str(chunks.error), elapsed=elapsed)
+        raise BatchFailedError(failed.error or "", batch_id=report.batch_id)
     with session_scope(engine) as session:
-        return finish_batch(session, report.batch_id, at=at)
+        finished = finish_batch(session, report.batch_id, at=at)
+        batch = session.get_one(Batch, report.batch_id)
+        batch.elapsed_seconds = (batch.elapsed_seconds or 0.0) + elapsed
+        return finished
 
 
 @dataclass(frozen=True)

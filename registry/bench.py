@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-from registry.codes import id_card_check, uscc_check
+from registry.codes import id_card_check, org_code_check, uscc_check
 
 __all__ = ["BenchReport", "StageResult", "run_bench", "write_synthetic_batch"]
 
@@ -101,7 +101,8 @@ class BenchReport:
 
 
 def _holder_uscc(rng: random.Random, i: int) -> str:
-    body = f"9133010{rng.randrange(10)}MA{i:07d}"  # 17 characters, unique per i < 10**7
+    org = f"M{i:07d}"  # a GB 11714 organization code body, unique per i < 10**7
+    body = f"9133010{rng.randrange(10)}{org}{org_code_check(org)}"  # 17 characters
     return body + uscc_check(body)
 
 
@@ -117,7 +118,7 @@ def _name(rng: random.Random) -> str:
 
 def write_synthetic_batch(path: Path, type_code: str, n: int, *, seed: int, start: int = 0) -> Path:
     """``n`` valid, unexpired rows of ``type_code`` as a UTF-8 CSV with Chinese headers."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by seed
     with path.open("w", encoding="utf-8", newline="") as f:
         f.write(",".join(HEADERS[type_code]) + "\n")
         for i in range(start, start + n):
@@ -136,7 +137,8 @@ def write_synthetic_batch(path: Path, type_code: str, n: int, *, seed: int, star
                 common[1:3] = [f"示范市第{i}号商贸有限公司", _holder_uscc(rng, i)]
                 if type_code == BIZ:
                     face = ["有限责任公司", _name(rng), f"{rng.randint(1, 999)}万元人民币",
-                            f"{issued:%Y-%m-%d}", f"示范市湖滨路{i}号", "日用百货销售；办公用品销售"]
+                            f"{issued:%Y-%m-%d}", f"示范市湖滨路{i}号",
+                            "日用百货销售；办公用品销售"]
                 else:
                     face = [_name(rng), f"示范市湖滨路{i}号", f"示范市湖滨路{i}号",
                             "食品销售经营者（便利店）", "预包装食品销售"]

@@ -19,7 +19,7 @@ from registry.errors import ConfigError
 
 __all__ = ["PASSPHRASE_VAR", "Settings"]
 
-PASSPHRASE_VAR = "LICREG_KEY_PASSPHRASE"
+PASSPHRASE_VAR = "LICREG_KEY_PASSPHRASE"  # noqa: S105 - the name of the variable, not a secret
 
 
 @dataclass(frozen=True)

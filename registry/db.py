@@ -43,7 +43,8 @@ def make_engine(url: str) -> Engine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(u)
         else:  # in-memory: one shared connection so every session sees the same database
-            engine = create_engine(u, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            engine = create_engine(u, poolclass=StaticPool,
+                                   connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if u.drivername == "postgresql":

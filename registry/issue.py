@@ -26,8 +26,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from registry.canonical import canonical_bytes
-from registry.license_types import LicenseType
 from registry.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
+from registry.license_types import LicenseType
 from registry.models import License, SourceRow
 from registry.seal.signature import SealingContext
 from registry.structure import IDENTITY_FREE, Issuer, build_elements, next_version, with_identifier
@@ -147,8 +147,9 @@ def prepare_rows(
             prior_id, prior_version, prior_record = prior
             if _without_identity(json.loads(prior_record)) == elements:
                 identifier_of[row["LINE"]] = prior_id
-                notes[row["LINE"]] = {"code": "UNCHANGED", "element": None,
-                                      "message": f"identical to registered {prior_id}; nothing issued"}
+                notes[row["LINE"]] = {
+                    "code": "UNCHANGED", "element": None,
+                    "message": f"identical to registered {prior_id}; nothing issued"}
                 continue
             version, predecessor, op = next_version(prior_version), prior_id, OP_CHANGE
         elements = with_identifier(elements, version)

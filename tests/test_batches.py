@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from registry.batches import ingest_file, iter_chunks, open_batch, process_chunk, row_outcomes
-from registry.codes import uscc_check
+from registry.codes import org_code_check, uscc_check
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import IngestError, NotAuthorizedError
@@ -27,18 +27,20 @@ from registry.world import HEALTH, MARKET
 from tests.conftest import NOW, TODAY
 
 BIZ = "11100000MB0143028R001"
-HEADER = "证照编号,持证主体,持证主体代码,颁证日期,有效期起始日期,有效期截止日期,涉密,类型,法定代表人,注册资本,成立日期,住所,经营范围"
+HEADER = ("证照编号,持证主体,持证主体代码,颁证日期,有效期起始日期,有效期截止日期,涉密,"
+          "类型,法定代表人,注册资本,成立日期,住所,经营范围")
 
 
 def holder(n: int) -> str:
-    body = f"91330100MA2{n:06d}"  # 17 characters: a valid-format USCC body
+    org = f"MA{n:06d}"  # positions 9-17 must be a GB 11714-valid organization code
+    body = f"91330100{org}{org_code_check(org)}"  # 17 characters: a valid USCC body
     return body + uscc_check(body)
 
 
-def row(n: int, *, end: str = "长期", code: str | None = None, secret: str = "否",
+def row(n: int, *, end: str = "长期", code: str | None = None, classified: str = "否",
         capital: str = "100万元") -> str:
     return (f"3301000000{n:05d},示范市第{n}商贸有限公司,{code or holder(n)},2024-01-05,2024/1/5,"
-            f"{end},{secret},有限责任公司,张{n},{capital},2020年3月1日,示范市湖滨路{n}号,日用百货销售")
+            f"{end},{classified},有限责任公司,张{n},{capital},2020年3月1日,示范市湖滨路{n}号,日用百货销售")
 
 
 def write_csv(path: Path, *rows: str, header: str = HEADER) -> Path:
@@ -60,7 +62,7 @@ def test_rows_are_accepted_filtered_or_rejected_and_all_kept(world: Engine, sett
                                                              tmp_path: Path) -> None:
     bad_code = holder(4)[:-1] + ("0" if holder(4)[-1] != "0" else "1")
     f = write_csv(tmp_path / "b.csv", row(1), row(2, end="2030-12-31"), row(3, end="2025-01-01"),
-                  row(4, code=bad_code), row(5, secret="是"))
+                  row(4, code=bad_code), row(5, classified="是"))
     report = ingest(world, settings, f)
     assert (report.rows_read, report.accepted, report.filtered, report.rejected) == (5, 2, 2, 1)
     with session_scope(world) as s:
@@ -139,7 +141,8 @@ def test_missing_required_column_is_a_file_error_naming_it(world: Engine, settin
                                                            tmp_path: Path) -> None:
     header = HEADER.replace("持证主体代码,", "")
     f = write_csv(tmp_path / "b.csv", "x", header=header)
-    with pytest.raises(IngestError, match=r"b\.csv: missing required column\(s\): 持证主体代码 \(CZZTDM\)"):
+    expected = r"b\.csv: missing required column\(s\): 持证主体代码 \(CZZTDM\)"
+    with pytest.raises(IngestError, match=expected):
         ingest(world, settings, f)
     assert count(world, License) == 0
 

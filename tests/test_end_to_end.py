@@ -117,8 +117,8 @@ def test_csv_to_province_to_auditor(env: dict[str, str], endpoint: str, tmp_path
     edited = tmp_path / "edited"
     shutil.copytree(bundle, edited)
     record = (edited / "license.json").read_bytes()
-    (edited / "license.json").write_bytes(record.replace('"CZZT":"'.encode(),
-                                                         '"CZZT":"X'.encode(), 1))
+    (edited / "license.json").write_bytes(record.replace(b'"CZZT":"',
+                                                         b'"CZZT":"X', 1))
     # A changed signature byte: FAILED / SIG_CRYPTO_FAILURE.
     flipped = tmp_path / "flipped"
     shutil.copytree(bundle, flipped)

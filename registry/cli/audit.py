@@ -1,17 +1,29 @@
-"""``licreg pki anchors`` and ``licreg verify``: the auditor's commands."""
+"""``licreg pki anchors`` and ``licreg verify``: the auditor's commands.
+
+``licreg verify`` takes export bundles, PDFs, folders of either, and/or ``--registry`` (every
+license in the database, reconciled with the transparency log). It prints one line per item
+(reasons indented under the ones that did not pass), or ``--json`` (one object for one input,
+an array for many), and ``--report FILE.html`` writes a page for the file. The exit code is
+chosen once, at the end: 0 all passed, 1 any failed, 3 any indeterminate, 2 usage.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
+from cryptography import x509
 
 from registry.cli import cli
-from registry.cli._common import echo_json, handle_errors, now
+from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
+from registry.errors import ConfigError
+
+__all__ = ["EXIT_FOR", "parse_at", "verdict_exit_code"]
 
 EXIT_FOR = {"PASSED": 0, "FAILED": 1, "INDETERMINATE": 3}
 
@@ -51,27 +63,87 @@ def pki_anchors(settings: Settings, out: Path) -> None:
     click.echo(f"wrote {out}")
 
 
+def _keystore_crls(settings: Settings) -> list[x509.CertificateRevocationList]:
+    """The registry's own CRLs (registry.seal.crl), when that feature is installed; each is
+    used only if its signature verifies with the CA in the certificate's path."""
+    try:
+        from registry.seal.crl import load_crls
+    except ImportError:
+        return []
+    return list(load_crls(settings.keystore))
+
+
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--anchors", type=click.Path(path_type=Path, exists=True), required=True,
-              help="PEM file of trusted root certificates.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--registry", "whole_registry", is_flag=True,
+              help="Verify every license in the database and reconcile it with the log.")
+@click.option("--anchors", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              required=True, help="PEM file of trusted root certificates.")
+@click.option("--crl", "crl_files", multiple=True,
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A CRL (PEM or DER) to check revocation with; repeatable.")
 @click.option("--at", "at_text", default=None, help="Validation time (ISO 8601; default now).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Also write an HTML report to this file.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes for --registry (default: one per CPU for large registries).")
+@click.pass_obj
 @handle_errors
-def verify(paths: tuple[Path, ...], anchors: Path, at_text: str | None, as_json: bool) -> None:
-    """Verify export bundles offline against the anchors you choose."""
-    from registry.verify.bundle import load_anchors, verify_bundle
+def verify(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    whole_registry: bool,
+    anchors: Path,
+    crl_files: tuple[Path, ...],
+    at_text: str | None,
+    as_json: bool,
+    report_path: Path | None,
+    workers: int | None,
+) -> None:
+    """Verify export bundles, PDFs, folders of them, or the whole registry, offline, against
+    the anchors you choose."""
+    from registry.verify.bundle import load_anchors, read_crl_files
+    from registry.verify.html import render_html
+    from registry.verify.inputs import verify_paths
+    from registry.verify.registry_audit import audit_registry
 
-    trusted = load_anchors(anchors)
+    if not paths and not whole_registry:
+        raise click.UsageError("give bundles, PDFs or folders to verify, or --registry")
+    try:
+        trusted = load_anchors(anchors)
+        crls = read_crl_files(crl_files)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
     at = parse_at(at_text)
-    reports = [verify_bundle(p, anchors=trusted, at=at) for p in paths]
+    reports = list(verify_paths(paths, anchors=trusted, at=at, crls=crls)) if paths else []
+    notes: list[str] = []
+    if whole_registry:
+        audit = audit_registry(engine(settings), anchors=trusted, at=at,
+                               crls=[*crls, *_keystore_crls(settings)],
+                               workers=workers)
+        reports.extend(audit.reports)
+        notes.append(
+            f"registry: {audit.licenses} licenses; log: {audit.log_size} leaves in checkpoints, "
+            f"{audit.log_pending} pending; {audit.checkpoints} checkpoints "
+            f"({audit.valid_checkpoints} valid)"
+        )
+    if report_path is not None:
+        report_path.write_text(render_html(reports, validation_time=at, notes=notes),
+                               encoding="utf-8")
     if as_json:
         docs = [r.to_dict() for r in reports]
-        echo_json(docs[0] if len(docs) == 1 else docs)
+        single = len(docs) == 1 and len(paths) == 1 and not whole_registry
+        echo_json(docs[0] if single else docs)
     else:
+        lines = []
         for r in reports:
             sub = f" {r.sub_indication}" if r.sub_indication else ""
-            click.echo(f"{r.indication}{sub}  {r.subject}  {r.identifier or ''}".rstrip())
-            for reason in r.reasons:
-                click.echo(f"    {reason}")
+            ident = "" if r.identifier in (None, r.subject) else r.identifier
+            lines.append(f"{r.indication}{sub}  {r.subject}  {ident}".rstrip())
+            lines.extend(f"    {reason}" for reason in r.reasons)
+        lines.extend(notes)
+        counts = Counter(str(r.indication) for r in reports)
+        lines.append(", ".join(f"{k} {counts[k]}" for k in EXIT_FOR if counts[k]))
+        click.echo("\n".join(lines))
     sys.exit(verdict_exit_code([str(r.indication) for r in reports]))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,27 +20,84 @@ from registry.db import session_scope
 @click.option("--department", "department_uscc", required=True, help="Issuing department's USCC.")
 @click.option("--type", "type_code", required=True, help="21-character license type code.")
 @click.option("--uploader", default="cli", show_default=True, help="Who uploads the file.")
+@click.option("--mapping", "mapping_file", type=click.Path(path_type=Path), default=None,
+              help="JSON mapping of the department's column names to element codes "
+                   "(schemas/mapping.schema.json).")
+@click.option("--sheet", default=None, help="Workbook sheet to read (default: the first).")
+@click.option("--header-row", type=click.IntRange(min=1), default=None,
+              help="Line or sheet row of the header; rows above it are titles.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str, uploader: str,
+           mapping_file: Path | None, sheet: str | None, header_row: int | None,
            as_json: bool) -> None:
-    """Ingest a department file: validate, filter, structure, seal, store; report every row."""
+    """Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or folder of
+    PDFs): validate, filter, structure, seal, store; report every row."""
+    from registry.batch_reports import batch_detail
     from registry.batches import ingest_file, row_outcomes
+    from registry.ingest.mapping import load_mapping
+    from registry.ingest.reader import ReadOptions
 
+    mapping = load_mapping(mapping_file, type_code=type_code) if mapping_file else None
+    options = ReadOptions(
+        sheet=sheet if sheet is not None else (mapping.sheet if mapping else None),
+        header_row=header_row or (mapping.header_row if mapping and mapping.header_row else 1),
+        mapping=mapping.columns if mapping else {}, ignore=mapping.ignore if mapping else (),
+        type_code=type_code)
     eng = engine(settings)
-    report = ingest_file(eng, settings, file, department_uscc=department_uscc,
-                         type_code=type_code, uploader=uploader, at=now())
+    with _progress_bar(file) as progress:
+        report = ingest_file(eng, settings, file, department_uscc=department_uscc,
+                             type_code=type_code, uploader=uploader, at=now(), options=options,
+                             progress=progress)
+    listed = report.rows_read <= ROW_LIST_MAX
     with session_scope(eng) as session:
-        rows = row_outcomes(session, report.batch_id)
+        rows = row_outcomes(session, report.batch_id) if listed else []
+        reasons = batch_detail(session, report.batch_id).reasons
     if as_json:
-        echo_json({**report.to_dict(), "rows": rows})
+        echo_json({**report.to_dict(), "reasons": reasons,
+                   "rows": rows if listed else None})
         return
     note = "  (same bytes ingested before: nothing new)" if report.already_ingested else ""
     click.echo(f"batch {report.batch_id}: {report.file} sha256 {report.sha256[:12]}{note}")
     click.echo(f"rows read {report.rows_read}: accepted {report.accepted} ({report.issued} new "
                f"or changed), filtered {report.filtered}, rejected {report.rejected}")
+    if not listed:
+        for code, n in reasons.items():
+            click.echo(f"  {code:<20} {n}")
+        click.echo(f"every row: licreg batch rows {report.batch_id} --outcome rejected "
+                   f"--out rejects.csv")
     for r in rows:
         detail = "; ".join(x["message"] for x in r["reasons"])
         tail = r["identifier"] if r["outcome"] == "accepted" and not detail else detail
         click.echo(f"  line {r['line']:>5}  {r['outcome']:<8}  {tail}")
+
+
+ROW_LIST_MAX = 1_000
+"""Batches up to this many rows are listed row by row; bigger ones by reason counts."""
+BIG_FILE = 1 << 20
+"""Files from this size on get a progress bar on stderr."""
+
+
+@contextmanager
+def _progress_bar(file: Path) -> Iterator[Any]:
+    """A progress callback drawing a bar on stderr for a big file (None for a small one)."""
+    if not file.is_file() or file.stat().st_size < BIG_FILE:
+        yield None
+        return
+    from registry.batches import IngestProgress
+
+    err = click.get_text_stream("stderr")
+    with click.progressbar(length=1000, label=f"ingesting {file.name}", file=err,
+                           show_pos=False) as bar:
+        shown = 0
+
+        def update(p: IngestProgress) -> None:
+            nonlocal shown
+            if p.total:
+                target = min(1000, p.done * 1000 // p.total)
+                bar.update(target - shown)
+                shown = target
+            bar.label = f"ingesting {file.name}: {p.rows_read:,} rows read"
+
+        yield update

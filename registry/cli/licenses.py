@@ -23,7 +23,9 @@ def license_group() -> None:
 @click.option("--type", "type_code", default=None)
 @click.pass_obj
 @handle_errors
-def license_list(settings: Settings, as_json: bool, limit: int | None, type_code: str | None) -> None:
+def license_list(
+    settings: Settings, as_json: bool, limit: int | None, type_code: str | None
+) -> None:
     """List license versions."""
     from registry.licenses import list_licenses
 
@@ -33,7 +35,8 @@ def license_list(settings: Settings, as_json: bool, limit: int | None, type_code
         echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['identifier']}  {r['status']:<10} {r['name']}  {r['number']}  {r['holder']}")
+        click.echo(f"{r['identifier']}  {r['status']:<10} {r['name']}  {r['number']}  "
+                   f"{r['holder']}")
 
 
 @license_group.command("show")
