@@ -5,6 +5,10 @@ The demo world is a city (示范市, division 330100) with two departments:
 - 示范市市场监督管理局 issues 营业执照 and 食品经营许可证, sealed by its 行政审批专用章;
 - 示范市卫生健康委员会 issues 医师执业证书.
 
+Each seal goes through the whole lifecycle (apply → approve → make → file → authorize) and each
+template through make → bind → publish, every step recorded with who, when and why, as a real
+department would do it.
+
 All keys are TEST ONLY. Department codes are synthetic but pass GB 32100 and GB 11714.
 """
 
@@ -19,10 +23,17 @@ from sqlalchemy.orm import Session
 from registry.config import Settings
 from registry.db import migrate, session_scope
 from registry.license_types import load_license_types
-from registry.models import Department, DepartmentType, LicenseTypeRow
+from registry.models import Department, DepartmentType, LicenseTypeRow, Seal
 from registry.seal.pki import create_test_pki
-from registry.seals import KIND_BUSINESS, make_seal_for
-from registry.templates import publish_template, schema_sha256
+from registry.seal_lifecycle import (
+    apply_for_seal,
+    approve_application,
+    authorize_seal,
+    file_seal,
+    make_seal_from,
+)
+from registry.seals import KIND_BUSINESS
+from registry.templates import bind_template, make_template, publish_template, schema_sha256
 
 __all__ = ["DEMO_DEPARTMENTS", "DemoDepartment", "create_demo_world", "init_registry"]
 
@@ -88,21 +99,48 @@ def create_demo_world(session: Session, settings: Settings, *, now: dt.datetime)
         session.add(dept)
         session.flush()
         session.add_all(DepartmentType(department_id=dept.id, type_code=c) for c in demo.type_codes)
-        seal = make_seal_for(
-            session,
-            keystore=settings.keystore,
-            passphrase=passphrase,
-            department=dept,
-            name=demo.seal_name,
-            purpose=demo.seal_purpose,
-            kind=KIND_BUSINESS,
-            type_codes=demo.type_codes,
-            now=now,
-            valid_until=now.replace(year=now.year + 5),
-        )
+        seal = _demo_seal(session, settings, dept, demo, now=now)
         for code in demo.type_codes:
-            publish_template(session, type_code=code, department_id=dept.id, seal_id=seal.id,
-                             now=now)
+            _demo_template(session, dept, code, seal_id=seal.id, now=now)
         created.append(f"{demo.name} ({demo.uscc}) with seal {seal.es_id}")
     return created
+
+
+_ADMIN = "示范市政务服务和数据管理局 印章管理员 (demo)"
+
+
+def _demo_seal(
+    session: Session, settings: Settings, dept: Department, demo: DemoDepartment, *,
+    now: dt.datetime
+) -> Seal:
+    """The department's seal, the way a department gets one: apply → approve → make → file
+    (备案) → authorize, each step recorded with who, when and why."""
+    clerk = f"{demo.name} 办公室 (demo)"
+    app = apply_for_seal(
+        session, department_id=dept.id, kind=KIND_BUSINESS, name=demo.seal_name,
+        purpose=demo.seal_purpose, type_codes=demo.type_codes,
+        valid_until=now.replace(year=now.year + 5), actor=clerk,
+        reason="申请电子印章，用于签发本部门电子证照 (demo world)", at=now)
+    approve_application(session, app.id, actor=_ADMIN, reason="申请材料齐全，同意制作 (demo)",
+                        at=now)
+    seal = make_seal_from(session, app.id, keystore=settings.keystore,
+                          passphrase=settings.require_passphrase(),
+                          actor="TEST ONLY 电子印章制作单位 (demo)",
+                          reason="按批准的申请制作 (demo)", at=now)
+    file_seal(session, seal.id, actor="示范市公安局 印章备案 (demo)", reason="电子印章备案 (demo)",
+              at=now)
+    return authorize_seal(session, seal.id, type_codes=demo.type_codes,
+                          valid_from=seal.valid_start, valid_to=seal.valid_end, actor=_ADMIN,
+                          reason="授权签发本部门的电子证照 (demo)", at=now)
+
+
+def _demo_template(session: Session, dept: Department, type_code: str, *, seal_id: int,
+                   now: dt.datetime) -> None:
+    """The type's template: make (default layout) → bind to the seal → publish, recorded."""
+    clerk = f"{dept.name} 证照管理员 (demo)"
+    t = make_template(session, type_code=type_code, department_id=dept.id, actor=clerk,
+                      reason="按标准版式制作证照模板 (demo)", at=now)
+    bind_template(session, t.id, seal_id=seal_id, actor=clerk,
+                  reason="绑定本部门行政审批专用章 (demo)", at=now)
+    publish_template(session, t.id, actor=_ADMIN, reason="模板审核通过，发布 (demo)", at=now)
 

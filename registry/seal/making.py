@@ -58,10 +58,12 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TYPE_CODE_RE = re.compile(r"^[0-9A-Z]{21}$")
 _FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 _FONT_PATTERNS = (
+    # WenQuanYi Zen Hei first: scripts/system-deps.sh installs it (fonts-wqy-zenhei), so every
+    # machine draws the same seal whatever other CJK fonts it happens to have.
+    "wqy-zenhei*.tt[cf]",
     "NotoSansCJK*.tt[cf]",
     "NotoSerifCJK*.tt[cf]",
     "NotoSansSC*.[ot]tf",
-    "wqy-zenhei*.tt[cf]",
     "wqy-microhei*.tt[cf]",
     "DroidSansFallback*.ttf",
 )
@@ -70,7 +72,7 @@ _ALPHA_LEVELS = 16  # 4-bit palette: the antialiased edge needs no more, and the
 
 @functools.cache
 def find_cjk_font() -> Path | None:
-    """The first CJK font found under /usr/share/fonts (Noto CJK, WenQuanYi, Droid fallback)."""
+    """The first CJK font found under /usr/share/fonts (WenQuanYi, Noto CJK, Droid fallback)."""
     for pattern in _FONT_PATTERNS:
         for root in _FONT_DIRS:
             if root.is_dir():
@@ -78,6 +80,11 @@ def find_cjk_font() -> Path | None:
                 if found:
                     return found[0]
     return None
+
+
+def _stroke(font: ImageFont.FreeTypeFont) -> int:
+    # Seal engravings are heavy; a thin outline makes a regular-weight font read like one.
+    return max(1, round(font.size * 0.035))
 
 
 def _paste_text(
@@ -90,22 +97,33 @@ def _paste_text(
 ) -> None:
     size = int(font.size * 1.6)
     glyph = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(glyph).text((size / 2, size / 2), text, fill=255, font=font, anchor="mm")
+    ImageDraw.Draw(glyph).text((size / 2, size / 2), text, fill=255, font=font, anchor="mm",
+                               stroke_width=_stroke(font), stroke_fill=255)
     if rotate_deg:
         glyph = glyph.rotate(rotate_deg, resample=Image.Resampling.BICUBIC)
     mask.paste(255, (round(centre[0] - size / 2), round(centre[1] - size / 2)), glyph)
 
 
 def seal_picture_png(
-    department_name: str, purpose: str, *, size_px: int = 240, font_path: Path | None = None
+    department_name: str,
+    purpose: str,
+    *,
+    size_px: int = 240,
+    diameter_mm: int = 40,
+    font_path: Path | None = None,
 ) -> bytes:
     """A red round seal image: ring, five-pointed star, name on the upper arc, purpose below.
 
     The PNG is a 4-bit palette image with per-entry transparency (tRNS), so it opens as RGBA
-    with a transparent background, and stays a few kilobytes. The same inputs give the same
-    bytes. Text needs a CJK font: ``font_path`` if given, else :func:`find_cjk_font`; when no
-    font is found (as on a bare server) the ring and star are drawn without text.
+    with a transparent background, and stays a few kilobytes. Its resolution (pHYs) makes it
+    ``diameter_mm`` wide when printed at its own resolution; the SESeal records the same size
+    in picture.width / height. A long name is set smaller so it stays on the upper arc. The
+    same inputs give the same bytes. Text needs a CJK font: ``font_path`` if given, else
+    :func:`find_cjk_font`; when no font is found (as on a bare server) the ring and star are
+    drawn without text.
     """
+    if not 10 <= diameter_mm <= 80:
+        raise SealError(f"seal diameter {diameter_mm} mm is not a seal's size (10-80 mm)")
     if size_px < 64:
         raise SealError(f"seal image size {size_px} px is too small (at least 64)")
     scale = 4  # draw large, then downsample: antialiasing without depending on the renderer
@@ -131,6 +149,13 @@ def seal_picture_png(
         font = ImageFont.truetype(str(path), round(s * 0.11))
         r_text = r_outer - ring_w - font.size * 0.7
         step = math.degrees(font.size * 1.1 / r_text)
+        if step * len(department_name) > 250.0:
+            # Too long for the arc at full size: shrink the glyphs, keep them 1.1 apart.
+            font = ImageFont.truetype(
+                str(path), max(8, math.floor(font.size * 250.0 / (step * len(department_name))))
+            )
+            r_text = r_outer - ring_w - font.size * 0.7
+            step = math.degrees(font.size * 1.1 / r_text)
         span = min(250.0, step * len(department_name))
         for i, char in enumerate(department_name):
             # Clockwise from the left of the top; each glyph's top points away from the centre.
@@ -141,9 +166,12 @@ def seal_picture_png(
             )
             _paste_text(mask, char, font, centre=where, rotate_deg=-(angle + 90))
     if path is not None and purpose:
-        small_font = ImageFont.truetype(str(path), round(s * 0.075))
+        # The purpose sits on a chord below the star; keep it within 62% of the diameter.
+        small_size = min(round(s * 0.075), math.floor(s * 0.62 / max(1, len(purpose))))
+        small_font = ImageFont.truetype(str(path), max(8, small_size))
         ImageDraw.Draw(mask).text(
-            (c, c + s * 0.27), purpose, fill=255, font=small_font, anchor="mm"
+            (c, c + s * 0.27), purpose, fill=255, font=small_font, anchor="mm",
+            stroke_width=_stroke(small_font), stroke_fill=255,
         )
 
     alpha = mask.resize((size_px, size_px), Image.Resampling.BOX)
@@ -151,11 +179,13 @@ def seal_picture_png(
     image = Image.frombytes("P", alpha.size, levels.tobytes())
     image.putpalette(list(SEAL_RED) * _ALPHA_LEVELS)
     out = io.BytesIO()
+    dpi = size_px * 25.4 / diameter_mm
     image.save(
         out,
         format="PNG",
         optimize=True,
         bits=4,
+        dpi=(dpi, dpi),
         transparency=bytes(round(i * 255 / (_ALPHA_LEVELS - 1)) for i in range(_ALPHA_LEVELS)),
     )
     return out.getvalue()

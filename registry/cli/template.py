@@ -1,0 +1,171 @@
+"""``licreg template …``: make a license template version, bind it to a seal, publish it.
+
+Every step says who (``--by``, or ``LICREG_ACTOR``) and why (``--reason``); ``licreg template
+show`` prints the layout, numbering, seal and history of one version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from registry.cli import cli
+from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.config import Settings
+from registry.db import session_scope
+from registry.errors import SealError
+
+_BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
+                   help="Who does this step (default: $LICREG_ACTOR).")
+_REASON = click.option("--reason", required=True, help="Why (recorded in the template's history).")
+
+
+def parse_position(value: str | None) -> tuple[float, float] | None:
+    """``X,Y`` in millimetres from the page's top-left corner."""
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(f"expected X,Y in millimetres, got {value!r}",
+                                 param_hint="--at") from exc
+    return x, y
+
+
+@cli.group("template")
+def template_group() -> None:
+    """License templates: make, bind to a seal, publish."""
+
+
+@template_group.command("list")
+@click.option("--type", "type_code", default=None)
+@click.option("--department", "uscc", default=None, help="Only this department (USCC).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def template_list(settings: Settings, type_code: str | None, uscc: str | None,
+                  as_json: bool) -> None:
+    """Every template version with its status, seal and the licenses sealed under it."""
+    from registry.templates import list_templates
+
+    with session_scope(engine(settings)) as session:
+        rows = list_templates(session, type_code=type_code, department_uscc=uscc)
+    if as_json:
+        echo_json([r.to_dict() for r in rows])
+        return
+    for r in rows:
+        click.echo(f"{r.id:>4}  {r.type_name} v{r.version}  {r.status:<9}  {r.department}  "
+                   f"seal {r.es_id or '—'}  licenses {r.licenses}")
+
+
+@template_group.command("show")
+@click.argument("template_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
+    """One template version: layout, numbering, seal binding, history."""
+    from registry.templates import template_detail
+
+    with session_scope(engine(settings)) as session:
+        d = template_detail(session, template_id)
+    if as_json:
+        echo_json(d)
+        return
+    page, box = d["layout"]["page"], d["layout"]["seal"]
+    numbering = d["numbering"]
+    click.echo(f"template {d['id']}  {d['type_name']} v{d['version']}  ({d['type_code']})")
+    for label, value in (
+        ("status", d["status"]),
+        ("department", d["department"]),
+        ("seal", f"{d['es_id'] or '—'} at ({box['x_mm']}, {box['y_mm']}) mm, "
+                 f"{box['size_mm']} mm"),
+        ("page", f"{page.get('name', '')} {page['width_mm']} x {page['height_mm']} mm, "
+                 f"{len(d['layout']['fields'])} fields"),
+        ("numbering", numbering.get("pattern", "assigned by the department")),
+        ("schema", d["schema_sha256"]),
+        ("licenses", d["licenses"]),
+    ):
+        click.echo(f"  {label:<11}{value}")
+    click.echo("history")
+    for h in d["history"]:
+        when = dt.datetime.fromisoformat(h["at"]).astimezone(dt.UTC)
+        change = f"{h['from_status'] or '—'} → {h['to_status']}"
+        click.echo(f"  {when:%Y-%m-%d %H:%M:%SZ}  {h['step']:<8} {change:<22} {h['actor']}: "
+                   f"{h['reason']}")
+
+
+@template_group.command("make")
+@click.argument("type_code")
+@click.option("--department", "uscc", required=True, help="The department (USCC).")
+@click.option("--layout", "layout_path", type=click.Path(path_type=Path, exists=True),
+              default=None, help="Layout JSON (default: the previous version's, else "
+                                 "schemas/layouts/<type>.json).")
+@click.option("--number-pattern", default=None,
+              help="The registry assigns 证照编号 with this pattern, e.g. "
+                   "'{division}{yyyy}{seq:6}' (default: the previous version's rule).")
+@_BY
+@_REASON
+@click.pass_obj
+@handle_errors
+def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Path | None,
+                  number_pattern: str | None, actor: str, reason: str) -> None:
+    """Make (制作) the next template version for a license type and department."""
+    from registry.models import Department
+    from registry.template_layout import load_layout_file
+    from registry.templates import make_template
+
+    layout = load_layout_file(layout_path) if layout_path is not None else None
+    numbering = ({"assigned_by": "registry", "pattern": number_pattern}
+                 if number_pattern is not None else None)
+    with session_scope(engine(settings)) as session:
+        dept_id = session.scalar(select(Department.id).where(Department.uscc == uscc))
+        if dept_id is None:
+            raise SealError(f"unknown department {uscc}")
+        t = make_template(session, type_code=type_code, department_id=dept_id, layout=layout,
+                          numbering=numbering, actor=actor, reason=reason, at=now())
+        click.echo(f"template {t.id}: {type_code} v{t.version} made. Next: bind it to a seal, "
+                   f"then publish it.")
+
+
+@template_group.command("bind")
+@click.argument("template_id", type=int)
+@click.option("--seal", "seal_ref", required=True, help="The seal (esID or application number).")
+@click.option("--at", "position", default=None,
+              help="The seal box's top-left corner X,Y in mm (default: as in the layout).")
+@_BY
+@_REASON
+@click.pass_obj
+@handle_errors
+def template_bind(settings: Settings, template_id: int, seal_ref: str, position: str | None,
+                  actor: str, reason: str) -> None:
+    """Bind (绑定) a made template to an authorized seal of its department."""
+    from registry.seals import find_seal
+    from registry.templates import bind_template
+
+    where = parse_position(position)
+    with session_scope(engine(settings)) as session:
+        seal = find_seal(session, seal_ref)
+        t = bind_template(session, template_id, seal_id=seal.id, position_mm=where,
+                          actor=actor, reason=reason, at=now())
+        box = (t.layout or {}).get("seal", {})
+        click.echo(f"template {t.id} ({t.type_code} v{t.version}): bound to seal {seal.es_id} "
+                   f"at ({box.get('x_mm')}, {box.get('y_mm')}) mm, {box.get('size_mm')} mm")
+
+
+@template_group.command("publish")
+@click.argument("template_id", type=int)
+@_BY
+@_REASON
+@click.pass_obj
+@handle_errors
+def template_publish(settings: Settings, template_id: int, actor: str, reason: str) -> None:
+    """Publish a bound template: it seals its type's licenses from now on."""
+    from registry.templates import publish_template
+
+    with session_scope(engine(settings)) as session:
+        t = publish_template(session, template_id, actor=actor, reason=reason, at=now())
+        click.echo(f"template {t.id} ({t.type_code} v{t.version}): published")
