@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from registry.cli import cli
-from registry.cli._common import echo_json, engine, handle_errors
+from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
 
@@ -57,10 +57,11 @@ def license_show(settings: Settings, identifier: str) -> None:
 @click.pass_obj
 @handle_errors
 def export(settings: Settings, identifier: str, out: Path) -> None:
-    """Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem."""
+    """Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the signed
+    license.pdf and, once a log checkpoint covers the license, proof.json."""
     from registry.licenses import export_bundle
 
     with session_scope(engine(settings)) as session:
-        files = export_bundle(session, identifier, out)
+        files = export_bundle(session, identifier, out, settings=settings, at=now())
     for f in files:
         click.echo(f"{f}  {f.stat().st_size} bytes")
