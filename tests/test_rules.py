@@ -177,7 +177,7 @@ def test_a_good_row_is_accepted_with_normalized_values() -> None:
     out = run({"持证主体代码": " 91330100ma2h3k4l4w ", "持证主体": " 示范市恒信科技有限公司　"})
     row = out.iloc[0]
     assert row[OUTCOME] == ACCEPTED
-    assert row[REASONS] == []
+    assert row[REASONS] == ()
     assert row["ZZMC"] == "营业执照"  # no 证照名称 column: the type's name
     assert row["CZZTDM"] == "91330100MA2H3K4L4W"
     assert row["CZZT"] == "示范市恒信科技有限公司"

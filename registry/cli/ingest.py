@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,8 +88,7 @@ def _progress_bar(file: Path) -> Iterator[Any]:
         return
     from registry.batches import IngestProgress
 
-    err = click.get_text_stream("stderr")
-    with click.progressbar(length=1000, label=f"ingesting {file.name}", file=err,
+    with click.progressbar(length=1000, label=f"ingesting {file.name}", file=sys.stderr,
                            show_pos=False) as bar:
         shown = 0
 

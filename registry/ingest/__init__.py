@@ -1,8 +1,11 @@
 """Ingest: read a department's file and decide each row (pure functions, DataFrame in and out).
 
-``reader`` streams a file as chunks of text cells with their line numbers; ``normalize``
+``reader`` streams a file as chunks of text cells with their line numbers (CSV there; ``xlsx``,
+``jsonl``, ``pdf`` and ``archive`` for the other formats, under the same contract and the
+``limits`` every reader checks); ``mapping`` reads a department's column mapping; ``normalize``
 cleans cells (NFKC, codes, dates); ``rules`` maps the header onto a license type's elements
-and decides each row: accepted, filtered (expired, classified) or rejected (and why).
+and decides each row: accepted, filtered (expired, classified) or rejected (and why), with
+per-type data in ``type_rules`` and the known-legitimate codes in ``known_codes``.
 
 >>> from datetime import date
 >>> from pathlib import Path
@@ -14,6 +17,8 @@ and decides each row: accepted, filtered (expired, classified) or rejected (and 
 ...     out = evaluate(chunk, lt, hmap, today=date(2026, 11, 27), seen_numbers=seen)
 """
 
+from registry.ingest.limits import LimitError, Limits
+from registry.ingest.mapping import ColumnMapping, MappingError, load_mapping
 from registry.ingest.normalize import (
     NO_END,
     format_date,
@@ -22,7 +27,7 @@ from registry.ingest.normalize import (
     normalize_text,
     parse_date,
 )
-from registry.ingest.reader import EXTRA, LINE, detect_encoding, read_rows
+from registry.ingest.reader import EXTRA, LINE, PROBLEMS, ReadOptions, detect_encoding, read_rows
 from registry.ingest.rules import (
     ACCEPTED,
     FILTERED,
@@ -44,16 +49,23 @@ __all__ = [
     "LINE",
     "NO_END",
     "OUTCOME",
+    "PROBLEMS",
     "RAW",
     "REASONS",
     "REASON_CODES",
     "REJECTED",
+    "ColumnMapping",
     "HeaderMap",
+    "LimitError",
+    "Limits",
+    "MappingError",
+    "ReadOptions",
     "detect_encoding",
     "evaluate",
     "format_date",
     "header_map",
     "is_no_end",
+    "load_mapping",
     "normalize_code",
     "normalize_text",
     "parse_date",

@@ -2,8 +2,9 @@
 
 Departments type dates and codes by hand, in full-width characters, with stray spaces. Every
 cell goes through NFKC (full-width ``２０２１`` becomes ``2021``, ``（`` becomes ``(``) and strip;
-codes are also upper-cased; dates are accepted in the four forms clerks use and written
-``yyyyMMdd`` as GB/T 36903 interfaces do. The ``*_series`` helpers do the same over a pandas
+codes are also upper-cased; dates are accepted in the four forms clerks use, plus the Excel
+date serial a spreadsheet exports for an unformatted date cell, and written ``yyyyMMdd`` as
+GB/T 36903 interfaces do. The ``*_series`` helpers do the same over a pandas
 column, fast enough for ~10^5 rows per second.
 
 >>> parse_date("２０２１年３月５日")
@@ -14,21 +15,25 @@ datetime.date(2021, 3, 5)
 '91330100MA2H3K4L4W'
 >>> is_no_end("长期有效")
 True
+>>> parse_date("45356")   # an Excel date serial
+datetime.date(2024, 3, 5)
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 
 __all__ = [
     "DATE_FORMS",
+    "EXCEL_EPOCH",
     "NO_END",
     "NO_END_WORDS",
+    "excel_serial",
     "format_date",
     "is_no_end",
     "normalize_code",
@@ -48,8 +53,13 @@ NO_END = "长期"
 NO_END_WORDS = frozenset({"长期", "永久", "长期有效"})
 """What departments write for "no end date"; all normalize to :data:`NO_END`."""
 
-DATE_FORMS = ("2021-03-05", "2021/3/5", "20210305", "2021年3月5日")
-"""The accepted ways of writing a date, one example each (full-width digits allowed)."""
+DATE_FORMS = ("2021-03-05", "2021/3/5", "20210305", "2021年3月5日", "44260")
+"""The accepted ways of writing a date, one example each (full-width digits allowed); the
+last is an Excel date serial (five digits: 1927-05-18 to 2173-10-14)."""
+
+EXCEL_EPOCH = date(1899, 12, 30)
+"""Day 0 of Excel's 1900 date system (serial 1 is 1900-01-01 because Excel counts a
+1900-02-29 that never was; every serial from 61 on, so every five-digit one, is right)."""
 
 # After NFKC every accepted form is ASCII digits plus one kind of separator. Month and day may
 # drop their leading zero except in the compact form, where the widths are what delimit them.
@@ -58,6 +68,7 @@ _DATE_RE = re.compile(
     r"|(?P<y2>[0-9]{4})/(?P<m2>[0-9]{1,2})/(?P<d2>[0-9]{1,2})"
     r"|(?P<y3>[0-9]{4})(?P<m3>[0-9]{2})(?P<d3>[0-9]{2})"
     r"|(?P<y4>[0-9]{4})年(?P<m4>[0-9]{1,2})月(?P<d4>[0-9]{1,2})日"
+    r"|(?P<serial>[1-9][0-9]{4})"
 )
 
 
@@ -81,11 +92,18 @@ def parse_date(text: str) -> date:
         raise ValueError(
             f"{text!r} is not a date in an accepted form ({', '.join(DATE_FORMS)})"
         )
+    if m.group("serial") is not None:
+        return EXCEL_EPOCH + timedelta(days=int(m.group("serial")))
     y, mo, d = (g for g in m.groups() if g is not None)
     try:
         return date(int(y), int(mo), int(d))
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a real date ({exc})") from exc
+
+
+def excel_serial(d: date) -> str:
+    """The Excel date serial of ``d`` (the inverse of :func:`parse_date` on that form)."""
+    return str((d - EXCEL_EPOCH).days)
 
 
 def format_date(d: date) -> str:

@@ -14,11 +14,22 @@ Each chunk has the file's header names as columns, plus
 - ``EXTRA``: the non-empty cells beyond the header's width, as a tuple (almost always ``()``),
   so that a row with a stray separator is rejected row by row instead of failing the file.
 
+- ``PROBLEMS`` (only in a chunk where some row has one): what the reader found wrong with a
+  row without failing the file, a tuple of ``{"code", "column", "message"}`` (a cell over
+  :attr:`~registry.ingest.limits.Limits.max_cell_chars`, a JSON Lines line that is not JSON,
+  a PDF that cannot be opened …); the rules reject such a row with those reasons.
+
 Rows shorter than the header are padded with ``""``. Blank lines and rows whose cells are all
 empty (spreadsheet leftovers such as ``,,,,``) carry nothing and are skipped; their lines still
 count. Only a file that cannot be read at all raises :class:`~registry.errors.IngestError`:
 undecodable bytes (before any row is yielded), a bad header (before any row is yielded), or
 broken quoting (``"abc"def`` or a quote never closed; raised when the parser reaches it).
+
+Other formats have readers of their own with the same contract, chosen by the file's suffix:
+``.xlsx`` (:mod:`registry.ingest.xlsx`), ``.json`` and ``.jsonl`` (:mod:`registry.ingest.jsonl`),
+``.pdf`` (:mod:`registry.ingest.pdf`), ``.zip`` (:mod:`registry.ingest.archive`). Each chunk's
+``attrs["progress"]`` is ``(done, total)`` in the reader's own unit (bytes, rows or members),
+for progress bars.
 
 >>> from pathlib import Path
 >>> path = Path("fixtures/batches/business-licenses.csv")
@@ -33,22 +44,35 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from registry.errors import IngestError
+from registry.ingest.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
+    "CELL_TOO_LONG",
     "ENCODINGS",
     "EXTRA",
     "LINE",
+    "PROBLEMS",
+    "READERS",
     "RESERVED_COLUMNS",
     "SEPARATORS",
+    "Problem",
+    "ReadOptions",
     "UndecodableFileError",
+    "check_header",
+    "cut_long_cells",
     "detect_encoding",
+    "frame",
+    "problem",
     "read_rows",
     "sniff_separator",
 ]
@@ -57,8 +81,49 @@ LINE = "LINE"
 """Column: 1-based physical line number where the row starts (the header is line 1)."""
 EXTRA = "EXTRA"
 """Column: tuple of the non-empty cells found beyond the header's last column."""
-RESERVED_COLUMNS = frozenset({LINE, EXTRA})
+PROBLEMS = "PROBLEMS"
+"""Column (present only when needed): tuple of :data:`Problem` dicts the reader found in a row."""
+RESERVED_COLUMNS = frozenset({LINE, EXTRA, PROBLEMS})
 """Names the reader adds; a file whose header uses one of them is refused."""
+
+Problem = dict[str, Any]
+"""``{"code": reason code, "column": original column or None, "message": text}``."""
+
+
+def problem(code: str, column: str | None, message: str) -> Problem:
+    """One row-level problem found while reading (see :data:`PROBLEMS`)."""
+    return {"code": code, "column": column, "message": message}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file; every field has a default that suits a plain export."""
+
+    sheet: str | None = None
+    """Workbook sheet to read (default: the first)."""
+    header_row: int = 1
+    """1-based line (CSV) or sheet row (workbook) of the header; the rows above it are titles."""
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    """The department's column or form-field names → element codes (see
+    :mod:`registry.ingest.mapping`); PDF readers use it to name the fields they find."""
+    ignore: tuple[str, ...] = ()
+    """Columns to keep in raw rows without reporting them as unknown (from the mapping)."""
+    type_code: str | None = None
+    """License type of the batch: PDF readers need it (extraction rule, signed record check)."""
+    limits: Limits = DEFAULT_LIMITS
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a batch stores to read its file again the same way (limits are not stored)."""
+        return {"sheet": self.sheet, "header_row": self.header_row, "mapping": dict(self.mapping),
+                "ignore": list(self.ignore), "type_code": self.type_code}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, *, limits: Limits = DEFAULT_LIMITS
+                  ) -> ReadOptions:
+        d = d or {}
+        return cls(sheet=d.get("sheet"), header_row=int(d.get("header_row") or 1),
+                   mapping=dict(d.get("mapping") or {}), ignore=tuple(d.get("ignore") or ()),
+                   type_code=d.get("type_code"), limits=limits)
 
 ENCODINGS = ("utf-8", "gb18030")
 """Tried in this order over the whole file. GB18030 is a superset of GBK and GB2312."""
@@ -120,8 +185,10 @@ def detect_encoding(path: Path, *, block_size: int = _BLOCK) -> str:
             if encoding == "utf-8":
                 with path.open("rb") as f:
                     return "utf-8-sig" if f.read(len(_UTF8_BOM)) == _UTF8_BOM else "utf-8"
+            _refuse_mixed(path, failures["utf-8"], block_size)
             return encoding
         failures[encoding] = bad
+    _refuse_mixed(path, failures["utf-8"], block_size)
     encoding, (offset, byte) = max(failures.items(), key=lambda kv: kv[1][0])
     with path.open("rb") as f:
         head = f.read(2)
@@ -137,6 +204,34 @@ def detect_encoding(path: Path, *, block_size: int = _BLOCK) -> str:
         file=str(path),
         offset=offset,
     )
+
+
+MIXED_CJK_THRESHOLD = 4
+"""Chinese characters written in valid UTF-8 before the first non-UTF-8 byte that make a file
+"mixed" rather than GB18030: GBK text almost never forms even one such character."""
+
+_CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def _refuse_mixed(path: Path, utf8_failure: tuple[int, int], block_size: int) -> None:
+    """Refuse a file whose start is UTF-8 Chinese text but that has GBK bytes later (rows
+    pasted from another export): GB18030 would read the whole file, the UTF-8 part as
+    mojibake, and that is a silently wrong guess."""
+    offset, byte = utf8_failure
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    seen, left = 0, offset
+    with path.open("rb") as f:
+        while left > 0 and seen < MIXED_CJK_THRESHOLD:
+            block = f.read(min(block_size, left))
+            if not block:
+                break
+            left -= len(block)
+            seen += len(_CJK.findall(decoder.decode(block, left <= 0)))
+    if seen >= MIXED_CJK_THRESHOLD:
+        raise UndecodableFileError(
+            f"mixed encodings: the file starts as UTF-8 Chinese text, but byte 0x{byte:02X} at "
+            f"byte offset {offset} is not UTF-8 (rows from a GBK export pasted in?)",
+            file=str(path), offset=offset)
 
 
 def sniff_separator(header_line: str, *, file: str | None = None) -> str:
@@ -162,10 +257,12 @@ def sniff_separator(header_line: str, *, file: str | None = None) -> str:
     return winners[0]
 
 
-def _header_text(path: Path, encoding: str) -> str:
-    """The first record of the file as text (several lines if a header cell is quoted over
-    a line break)."""
+def _header_text(path: Path, encoding: str, skip: int) -> str:
+    """The header record of the file as text, after ``skip`` title lines (several lines if a
+    header cell is quoted over a line break)."""
     with path.open(encoding=encoding, newline="") as f:
+        for _ in range(skip):
+            f.readline()
         text = ""
         while True:
             line = f.readline()
@@ -174,7 +271,15 @@ def _header_text(path: Path, encoding: str) -> str:
                 return text
 
 
-def _check_header(cells: list[str], file: str) -> list[str]:
+def check_header(cells: list[str], file: str, *, header_at: str = "the header line (line 1)",
+                 cell_name: Callable[[int], str] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """The header's column names, checked: none empty, none repeated, none reserved.
+
+    Trailing empty cells (spreadsheet leftovers) are dropped. Errors name the header by
+    ``header_at`` and the cell of 1-based column ``i`` by ``cell_name(i)``.
+    """
+    cell_name = cell_name or (lambda i: f"header column {i}")
     if cells:
         # A GB18030 file may start with its own byte-order mark, which decodes to U+FEFF.
         cells[0] = cells[0].removeprefix("\ufeff")
@@ -182,10 +287,12 @@ def _check_header(cells: list[str], file: str) -> list[str]:
     while cells and not cells[-1].strip():
         cells.pop()
     if not cells:
-        raise IngestError("the header line (line 1) is empty", file=file)
+        raise IngestError(f"{header_at} is empty", file=file)
+    limits.check("columns", len(cells), file=file)
     for i, name in enumerate(cells, start=1):
         if not name.strip():
-            raise IngestError(f"header column {i} has no name", file=file)
+            raise IngestError(f"{cell_name(i)} has no name (a merged or missing header cell?)",
+                              file=file)
     dups = sorted({name for name in cells if cells.count(name) > 1})
     if dups:
         raise IngestError(f"duplicate header columns: {', '.join(dups)}", file=file)
@@ -195,41 +302,72 @@ def _check_header(cells: list[str], file: str) -> list[str]:
     return cells
 
 
-def _frame(header: list[str], rows: list[list[str]], lines: list[int],
-           extras: dict[int, tuple[str, ...]]) -> pd.DataFrame:
+def frame(header: list[str], rows: list[list[str]], lines: list[int],
+          extras: Mapping[int, tuple[str, ...]] | None = None,
+          problems: Mapping[int, tuple[Problem, ...]] | None = None, *,
+          progress: tuple[int, int] | None = None,
+          source: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A chunk as every reader yields it: text cells, ``LINE``, ``EXTRA`` when ``extras`` is
+    given, ``PROBLEMS`` when some row has one; ``attrs["progress"]`` and ``attrs["source"]``
+    (what the reader found: format, encoding, sheet …) when given."""
     if rows:
         df = pd.DataFrame(rows, columns=header, dtype=str)
     else:
         df = pd.DataFrame({h: pd.Series([], dtype=str) for h in header})
     df[LINE] = np.asarray(lines, dtype=np.int64)
-    extra = [()] * len(rows)
-    for i, cells in extras.items():
-        extra[i] = cells
-    df[EXTRA] = pd.Series(extra, index=df.index, dtype=object)
+    if extras is not None:
+        extra: list[tuple[str, ...]] = [()] * len(rows)
+        for i, cells in extras.items():
+            extra[i] = cells
+        df[EXTRA] = pd.Series(extra, index=df.index, dtype=object)
+    if problems:
+        found: list[tuple[Problem, ...]] = [()] * len(rows)
+        for i, p in problems.items():
+            found[i] = p
+        df[PROBLEMS] = pd.Series(found, index=df.index, dtype=object)
+    if progress is not None:
+        df.attrs["progress"] = progress
+    if source is not None:
+        df.attrs["source"] = dict(source)
     return df
 
 
-def _read_delimited(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _read_delimited(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.DataFrame]:
     # Encoding, separator and header are settled here, before the caller gets an iterator,
     # so those errors surface at the call and never after some rows were handed out.
     file = str(path)
+    limits = options.limits
+    limits.check("file_bytes", path.stat().st_size, file=file)
     encoding = detect_encoding(path)
-    header_text = _header_text(path, encoding)
+    skip = options.header_row - 1
+    header_text = _header_text(path, encoding, skip)
     separator = sniff_separator(header_text, file=file)
     try:
         cells = next(csv.reader([header_text], delimiter=separator, strict=True), [])
     except csv.Error as exc:
-        raise IngestError(f"line 1 (header): malformed CSV ({exc})", file=file) from exc
-    header = _check_header(cells, file)
-    return _stream(path, encoding, separator, header, chunk_rows)
+        raise IngestError(f"line {skip + 1} (header): malformed CSV ({exc})", file=file) from exc
+    header = check_header(cells, file, header_at=f"the header line (line {skip + 1})",
+                          limits=limits)
+    source = {"format": "csv", "encoding": encoding, "separator": separator,
+              "header_line": skip + 1}
+    return _stream(path, encoding, separator, header, chunk_rows, skip, limits, source)
 
 
 def _stream(
-    path: Path, encoding: str, separator: str, header: list[str], chunk_rows: int
+    path: Path, encoding: str, separator: str, header: list[str], chunk_rows: int, skip: int,
+    limits: Limits, source: dict[str, Any],
 ) -> Iterator[pd.DataFrame]:
     file = str(path)
     width = len(header)
+    size = path.stat().st_size
+    max_cell, max_rows = limits.max_cell_chars, limits.max_rows
+    # The csv module refuses fields over its own (process-wide) limit; make it the hard limit
+    # of Limits.max_field_chars so that cells between the two become row-level problems.
+    if csv.field_size_limit() < limits.max_field_chars:
+        csv.field_size_limit(limits.max_field_chars)
     with path.open(encoding=encoding, newline="") as f:
+        for _ in range(skip):
+            f.readline()
         # strict: a quote that is never closed would otherwise swallow the rest of the file
         # into one cell without a word.
         reader = csv.reader(f, delimiter=separator, quotechar='"', doublequote=True, strict=True)
@@ -237,9 +375,11 @@ def _stream(
         rows: list[list[str]] = []
         lines: list[int] = []
         extras: dict[int, tuple[str, ...]] = {}
+        problems: dict[int, tuple[Problem, ...]] = {}
         yielded = False
+        total = 0
         while True:
-            start = reader.line_num + 1
+            start = reader.line_num + 1 + skip
             try:
                 cells = next(reader)
             except StopIteration:
@@ -264,26 +404,54 @@ def _stream(
                         extras[len(rows)] = tuple(over)
             elif not any(cells):
                 continue
+            if max(map(len, cells)) > max_cell:
+                problems[len(rows)] = cut_long_cells(cells, header, max_cell)
+            total += 1
+            if total > max_rows:
+                limits.check("rows", total, file=file)
             rows.append(cells)
             lines.append(start)
             if len(rows) >= chunk_rows:
-                yield _frame(header, rows, lines, extras)
+                yield frame(header, rows, lines, extras, problems,
+                            progress=(f.buffer.tell(), size), source=source)
                 yielded = True
-                rows, lines, extras = [], [], {}
+                rows, lines, extras, problems = [], [], {}, {}
         if rows or not yielded:
             # A file with a header and no rows still yields one empty chunk, so callers see
             # its columns.
-            yield _frame(header, rows, lines, extras)
+            yield frame(header, rows, lines, extras, problems, progress=(size, size),
+                        source=source)
 
 
-_READERS: dict[str, Callable[[Path, int], Iterator[pd.DataFrame]]] = {
+CELL_TOO_LONG = "CELL_TOO_LONG"
+"""Reason code: a cell is longer than :attr:`Limits.max_cell_chars` (the row is rejected)."""
+
+
+def cut_long_cells(cells: list[str], header: list[str], limit: int) -> tuple[Problem, ...]:
+    """Problems for the cells over ``limit``, which are cut to ``limit`` characters in place
+    (the stored raw row keeps the first ``limit`` characters, not megabytes)."""
+    found = []
+    for i, cell in enumerate(cells):
+        if len(cell) > limit:
+            found.append(problem(CELL_TOO_LONG, header[i] if i < len(header) else None,
+                                 f"cell {header[i]!r} is {len(cell)} characters long; at most "
+                                 f"{limit} are accepted (Limits.max_cell_chars)"))
+            cells[i] = cell[:limit]
+    return tuple(found)
+
+
+Reader = Callable[[Path, int, ReadOptions], Iterator[pd.DataFrame]]
+
+READERS: dict[str, Reader] = {
     ".csv": _read_delimited,
     ".tsv": _read_delimited,
     ".txt": _read_delimited,
 }
+"""File suffix → reader. The other format modules register themselves here on import."""
 
 
-def read_rows(path: Path, *, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+def read_rows(path: Path, *, chunk_rows: int = 50_000,
+              options: ReadOptions | None = None) -> Iterator[pd.DataFrame]:
     """Stream ``path`` as DataFrames of at most ``chunk_rows`` rows (see the module docstring).
 
     The format is chosen by the file's suffix; an unsupported suffix raises
@@ -291,12 +459,22 @@ def read_rows(path: Path, *, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    options = options or ReadOptions()
+    if options.header_row < 1:
+        raise ValueError(f"header_row must be at least 1, got {options.header_row}")
     path = Path(path)
-    read = _READERS.get(path.suffix.lower())
+    _load_format_readers()
+    read = READERS.get(path.suffix.lower())
     if read is None:
-        known = ", ".join(sorted(_READERS))
+        known = ", ".join(sorted(READERS))
         raise IngestError(
             f"unsupported file type {path.suffix or '(no suffix)'!r}; accepted: {known}",
             file=str(path),
         )
-    return read(path, chunk_rows)
+    return read(path, chunk_rows, options)
+
+
+def _load_format_readers() -> None:
+    # Imported on first use: each registers its suffixes in READERS (and they import this
+    # module, so they cannot be imported at its top).
+    from registry.ingest import archive, jsonl, pdf, xlsx  # noqa: F401

@@ -2,13 +2,18 @@
 
 The provincial platform wants every valid, non-classified license still in force. A row is
 
-1. **rejected** when it is invalid, whatever else is true of it: a required element is empty,
-   the holder code fails its check digit (GB 32100 / GB 11643), a date is not a real date, the
-   validity starts after it ends, a value is outside the schema, or its 证照编号 repeats an
-   earlier row of the same file. Every validation reason of the row is reported;
+1. **rejected** when it is invalid, whatever else is true of it: the reader could not read it
+   (``PROBLEMS``), a required element is empty, the holder code fails its checks (GB 32100 and
+   its GB 11714 organization-code segment, GB 11643) or contradicts a declared holder code
+   type, a date is not a real date, the issue date is in the future, the dates are out of
+   order (颁证日期 ≤ 有效期起始日期 ≤ 有效期截止日期, 成立日期 ≤ 颁证日期), a value is outside
+   the schema or is a spreadsheet formula, or its 证照编号 repeats an earlier row of the same
+   file. Every validation reason of the row is reported;
 2. **filtered** when it is valid but not to be aggregated: expired before ``today``, or
    classified (涉密). Both reasons are reported when both apply;
-3. **accepted** otherwise, with no reasons.
+3. **accepted** otherwise, with no reasons, except a flag: a holder code that fails its check
+   but is on the known-legitimate list (``known_codes``: early pilot codes really issued) is
+   accepted with a ``KNOWN_EXCEPTION`` reason, never dropped.
 
 Column names are matched to element codes first (:func:`header_map`), then :func:`evaluate`
 works on whole columns with pandas; only the rows that fail a rule cost Python per row.
@@ -45,6 +50,7 @@ from registry.codes import (
     HOLDER_USCC,
     USCC_ALPHABET,
     id_card_check,
+    org_code_check,
     uscc_check,
 )
 from registry.errors import ConfigError, IngestError
@@ -58,7 +64,8 @@ from registry.ingest.normalize import (
     parse_date,
     text_cells,
 )
-from registry.ingest.reader import EXTRA, LINE, RESERVED_COLUMNS
+from registry.ingest.reader import CELL_TOO_LONG, EXTRA, LINE, PROBLEMS, RESERVED_COLUMNS
+from registry.ingest.type_rules import type_rules
 from registry.license_types import Element, LicenseType, base_schema
 
 __all__ = [
@@ -77,11 +84,16 @@ __all__ = [
     "EXTRA_CELLS",
     "FILTERED",
     "FILTER_REASONS",
+    "FLAG_REASONS",
+    "FORMULA",
+    "FUTURE_DATE",
     "HOLDER_TYPE",
+    "KNOWN_EXCEPTION",
     "MISSING_ELEMENT",
     "OUTCOME",
     "OUTCOMES",
     "RAW",
+    "READ_REASONS",
     "REASONS",
     "REASON_CODES",
     "REJECTED",
@@ -90,6 +102,7 @@ __all__ = [
     "evaluate",
     "header_map",
     "id_card_valid_mask",
+    "org_segment_valid_mask",
     "summarize",
     "uscc_valid_mask",
 ]
@@ -98,7 +111,8 @@ __all__ = [
 OUTCOME = "OUTCOME"
 """Column: :data:`ACCEPTED`, :data:`FILTERED` or :data:`REJECTED`."""
 REASONS = "REASONS"
-"""Column: list of ``{"code", "element", "message"}`` dicts, empty for an accepted row."""
+"""Column: tuple of ``{"code", "element", "message"}`` dicts; ``()`` for an accepted row
+(unless it carries a :data:`KNOWN_EXCEPTION` flag)."""
 RAW = "RAW"
 """Column: dict original header → cell, verbatim (overflow cells under ``"(column N)"``)."""
 HOLDER_TYPE = "CZZTDMLXDM"
@@ -109,7 +123,13 @@ FILTERED = "filtered"
 REJECTED = "rejected"
 OUTCOMES = (ACCEPTED, FILTERED, REJECTED)
 
-# Reason codes: validation (the row is rejected) ...
+# Reason codes: what the reader found (the row is rejected; see registry.ingest.reader) ...
+READ_REASONS = (
+    "UNREADABLE_FILE", "WRONG_TYPE", "DUPLICATE_FILE", "UNSUPPORTED_MEMBER", "BAD_JSON",
+    "NOT_AN_OBJECT", "NESTED_VALUE", "NUMBER_PRECISION", CELL_TOO_LONG,
+)
+"""Row problems the readers report (PDF and archive members, JSON, workbooks, long cells)."""
+# ... validation (the row is rejected) ...
 EXTRA_CELLS = "EXTRA_CELLS"
 """The row has non-empty cells beyond the header's last column (a stray separator)."""
 MISSING_ELEMENT = "MISSING_ELEMENT"
@@ -118,12 +138,20 @@ BAD_HOLDER_CODE = "BAD_HOLDER_CODE"
 """持证主体代码 is malformed or fails its GB 32100 / GB 11643 check character."""
 BAD_DATE = "BAD_DATE"
 """A date is in no accepted form or is not a real date."""
+FUTURE_DATE = "FUTURE_DATE"
+"""颁证日期 is after the evaluation date."""
 DATE_ORDER = "DATE_ORDER"
-"""有效期起始日期 is after 有效期截止日期."""
+"""Dates out of order: 颁证日期 after 有效期起始日期 (unless the type allows it), 有效期起始日期
+after 有效期截止日期, or 成立日期 after 颁证日期."""
 BAD_VALUE = "BAD_VALUE"
 """A value is outside its schema (not in the enum, too long) or the 涉密 flag is unreadable."""
+FORMULA = "FORMULA"
+"""A value starts with ``=``: a spreadsheet formula, not the value it computes."""
 DUPLICATE_IN_FILE = "DUPLICATE_IN_FILE"
 """证照编号 repeats an earlier row of the same file."""
+# ... a flag (the row is accepted all the same) ...
+KNOWN_EXCEPTION = "KNOWN_EXCEPTION"
+"""The holder code fails its check but is on the known-legitimate list: accepted, flagged."""
 # ... and filtering (the row is valid but not aggregated).
 EXPIRED = "EXPIRED"
 """有效期截止日期 is before the evaluation date."""
@@ -131,11 +159,12 @@ CLASSIFIED = "CLASSIFIED"
 """The row is marked 涉密."""
 
 VALIDATION_REASONS = (
-    EXTRA_CELLS, MISSING_ELEMENT, BAD_HOLDER_CODE, BAD_DATE, DATE_ORDER, BAD_VALUE,
-    DUPLICATE_IN_FILE,
+    *READ_REASONS, EXTRA_CELLS, MISSING_ELEMENT, BAD_HOLDER_CODE, BAD_DATE, FUTURE_DATE,
+    DATE_ORDER, BAD_VALUE, FORMULA, DUPLICATE_IN_FILE,
 )
+FLAG_REASONS = (KNOWN_EXCEPTION,)
 FILTER_REASONS = (EXPIRED, CLASSIFIED)
-REASON_CODES = VALIDATION_REASONS + FILTER_REASONS
+REASON_CODES = VALIDATION_REASONS + FILTER_REASONS + FLAG_REASONS
 """Every reason code, in the order reasons are listed within a row."""
 
 CLASSIFIED_ELEMENT = "SFSM"
@@ -148,6 +177,13 @@ CLASSIFIED_NO = frozenset({"", "否", "n", "no", "0", "false"})
 """涉密 values that mark it not classified; anything else is refused, never taken as "no"."""
 
 _NAME, _NUMBER, _HOLDER_CODE, _START, _END = "ZZMC", "ZZBH", "CZZTDM", "ZZYXQQSRQ", "ZZYXQJZRQ"
+_ISSUED, _TYPE_CODE, _TYPE_NAME = "ZZBFRQ", "CZZTDMLXDM", "CZZTDMLX"
+_FOUNDED_TITLE = "成立日期"
+# What a department may write in a 持证主体代码类型 column, after NFKC, strip and upper-case.
+_DECLARED_TYPES = {HOLDER_USCC: HOLDER_USCC, HOLDER_ID_CARD: HOLDER_ID_CARD,
+                   "统一社会信用代码": HOLDER_USCC, "公民身份号码": HOLDER_ID_CARD,
+                   "居民身份证": HOLDER_ID_CARD, "身份证": HOLDER_ID_CARD,
+                   "身份证号码": HOLDER_ID_CARD}
 
 Reason = dict[str, Any]
 Mask = npt.NDArray[np.bool_]
@@ -167,6 +203,9 @@ class HeaderMap:
     """Columns naming derived elements (证照标识, 颁发机构 …): the registry fills those in."""
     missing: tuple[str, ...]
     """Required element codes no column provides (证照名称 is never missing: it defaults)."""
+    holder_type_column: str | None = None
+    """A column declaring the holder code type (持证主体代码类型代码 or 持证主体代码类型):
+    derived, so not an element input, but checked against the type the code is read as."""
 
     def column_of(self, code: str) -> str | None:
         """The original column holding element ``code``, or None."""
@@ -187,13 +226,21 @@ def _aliases(lt: LicenseType, code: str) -> list[str]:
     return [str(a) for a in _schema_spec(lt, code).get("x-aliases", ())]
 
 
-def header_map(columns: Sequence[str], lt: LicenseType) -> HeaderMap:
+def header_map(columns: Sequence[str], lt: LicenseType, *,
+               mapping: Mapping[str, str] | None = None,
+               ignore: Sequence[str] = ()) -> HeaderMap:
     """Match header cells to ``lt``'s elements by code or Chinese title (after NFKC, strip,
     upper-case), plus the 涉密 flag. The reader's own columns (LINE, EXTRA) are skipped.
 
-    Two columns naming the same element raise :class:`~registry.errors.IngestError`.
+    ``mapping`` (a department's column name → element code, :mod:`registry.ingest.mapping`)
+    is consulted first; ``ignore`` lists columns to keep in the raw rows without reporting
+    them as unknown. Two columns naming the same element raise
+    :class:`~registry.errors.IngestError`.
     """
     index: dict[str, tuple[str, bool]] = {}
+    derived = {e.code for e in lt.elements if e.derived}
+    mapped_by_file = {normalize_code(k): v for k, v in (mapping or {}).items()}
+    ignored_names = {normalize_code(c) for c in ignore}
 
     def add(name: str, code: str, derived: bool) -> None:
         key = normalize_code(name)
@@ -212,12 +259,23 @@ def header_map(columns: Sequence[str], lt: LicenseType) -> HeaderMap:
     mapped: dict[str, str] = {}
     unknown: list[str] = []
     ignored: list[str] = []
+    holder_type_column: str | None = None
     for column in columns:
         if column in RESERVED_COLUMNS:
             continue
-        hit = index.get(normalize_code(column))
+        key = normalize_code(column)
+        hit = index.get(key)
+        if key in mapped_by_file:
+            code = mapped_by_file[key]
+            hit = (code, code in derived)
+        if hit is not None and hit[0] in (_TYPE_CODE, _TYPE_NAME) and (
+                holder_type_column is None or hit[0] == _TYPE_CODE):
+            holder_type_column = column
         if hit is None:
-            unknown.append(column)
+            if key in ignored_names:
+                ignored.append(column)
+            else:
+                unknown.append(column)
         elif hit[1]:
             ignored.append(column)
         else:
@@ -239,6 +297,7 @@ def header_map(columns: Sequence[str], lt: LicenseType) -> HeaderMap:
         unknown=tuple(unknown),
         ignored=tuple(ignored),
         missing=missing,
+        holder_type_column=holder_type_column,
     )
 
 
@@ -296,6 +355,29 @@ def uscc_valid_mask(codes: list[str]) -> Mask:
     return ok
 
 
+_A36_VALUE = np.full(256, -1, dtype=np.int64)
+for _i, _c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+    _A36_VALUE[ord(_c)] = _i
+_ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+# GB 11714 check character by 11 - (sum mod 11): 10 is X, 11 is 0, others their digit.
+_ORG_CHECK = np.array([ord(c) for c in "0123456789X0"], dtype=np.int64)
+
+
+def org_segment_valid_mask(codes: list[str]) -> Mask:
+    """Whether positions 9–17 of each 18-character code are a GB 11714 organization code
+    with a correct check character (``registry.codes.org_code_is_valid`` of ``code[8:17]``)."""
+    ok = np.zeros(len(codes), dtype=np.bool_)
+    m, positions = _matrix(codes, 18)
+    body = _A36_VALUE[m[:, 8:16]]
+    r = 11 - (body @ _ORG_WEIGHTS) % 11
+    ok[positions] = (body >= 0).all(axis=1) & (_ORG_CHECK[r] == m[:, 16])
+    return ok
+
+
+def _uscc_holder_mask(codes: list[str]) -> Mask:
+    return uscc_valid_mask(codes) & org_segment_valid_mask(codes)
+
+
 def id_card_valid_mask(codes: list[str]) -> Mask:
     """``registry.codes.id_card_is_valid`` over a list, vectorised (check and birth date)."""
     ok = np.zeros(len(codes), dtype=np.bool_)
@@ -314,7 +396,7 @@ def id_card_valid_mask(codes: list[str]) -> Mask:
 
 
 _HOLDER_CHECKS: dict[str, Callable[[list[str]], Mask]] = {
-    HOLDER_USCC: uscc_valid_mask,
+    HOLDER_USCC: _uscc_holder_mask,
     HOLDER_ID_CARD: id_card_valid_mask,
 }
 _HOLDER_STANDARD = {HOLDER_USCC: "GB 32100", HOLDER_ID_CARD: "GB 11643"}
@@ -326,7 +408,11 @@ def _holder_problem(code: str, holder_type: str) -> str:
     if holder_type == HOLDER_USCC:
         body = code[:17]
         if len(code) == 18 and all(c in USCC_ALPHABET for c in body) and body[2:8].isdigit():
-            return f"fails the {std} check digit (expected {uscc_check(body)})"
+            if uscc_check(body) != code[17]:
+                return f"fails the {std} check digit (expected {uscc_check(body)})"
+            org = code[8:17]
+            return (f"has an organization-code segment (positions 9-17) {org!r} that fails the "
+                    f"GB 11714 check (expected {org_code_check(org[:8])})")
     else:
         body = code[:17]
         if len(code) == 18 and body.isascii() and body.isdigit():
@@ -363,11 +449,14 @@ class _Reasons:
             self.by_row.setdefault(i, []).append(
                 {"code": code, "element": element, "message": message(i)})
 
-    def lists(self, n: int) -> list[list[Reason]]:
-        """One list per row, empty for rows without reasons."""
-        out: list[list[Reason]] = [[] for _ in range(n)]
+    def tuples(self, n: int, *more: _Reasons) -> list[tuple[Reason, ...]]:
+        """One tuple per row (``()`` for rows without reasons), these reasons then ``more``'s."""
+        out: list[tuple[Reason, ...]] = [()] * n
         for i, found in self.by_row.items():
-            out[i] = found
+            out[i] = tuple(found)
+        for other in more:
+            for i, found in other.by_row.items():
+                out[i] = out[i] + tuple(found)
         return out
 
     def rows(self, n: int) -> Mask:
@@ -386,6 +475,21 @@ def _is(values: Any, predicate: Callable[[Any], bool], n: int) -> Mask:
     return np.fromiter(map(predicate, values), dtype=np.bool_, count=n)
 
 
+def _starts_with_equals(values: npt.NDArray[np.object_], n: int) -> Mask:
+    """Where a normalized text column holds a formula (``=…``); one C-level scan when none."""
+    joined = "\x00" + "\x00".join(values.tolist())
+    if "\x00=" not in joined:
+        return np.zeros(n, dtype=np.bool_)
+    return _is(values, lambda v: v.startswith("="), n)
+
+
+def _loosely(code: str, holder_type: str) -> bool:
+    """Whether a code that fails its check still has the shape of ``holder_type``."""
+    if holder_type == HOLDER_ID_CARD:
+        return len(code) == 18 and code[:17].isdigit() and code[17] in "0123456789X"
+    return len(code) == 18 and all(c in USCC_ALPHABET for c in code)
+
+
 def evaluate(
     rows: pd.DataFrame,
     lt: LicenseType,
@@ -393,6 +497,7 @@ def evaluate(
     *,
     today: date,
     seen_numbers: set[str],
+    known_codes: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Decide every row of ``rows`` (a chunk from :func:`~registry.ingest.reader.read_rows`).
 
@@ -400,7 +505,8 @@ def evaluate(
     ``REASONS``, ``RAW``, the normalized value of each non-derived element of ``lt``
     (dates ``yyyyMMdd``, ``长期`` for no end, ``""`` when empty, None when not a date;
     证照名称 defaults to the type's name) and ``CZZTDMLXDM``. ``seen_numbers`` holds the
-    证照编号 of earlier chunks of the same file and is updated in place.
+    证照编号 of earlier chunks of the same file and is updated in place. ``known_codes`` are
+    holder codes known to be legitimate although they fail their check (accepted, flagged).
     """
     if hmap.type_code != lt.code:
         raise ValueError(f"header map is for type {hmap.type_code}, rows are for {lt.code}")
@@ -416,6 +522,7 @@ def evaluate(
     elements = [e for e in lt.elements if not e.derived]
     blank = [""] * n
     reasons = _Reasons()
+    flags = _Reasons()
 
     def source(code: str) -> list[str]:
         column = column_of.get(code)
@@ -436,17 +543,28 @@ def evaluate(
 
     # 1. Validation. Each check adds its reason to the rows it fails, so a row's reasons come
     #    in the order of VALIDATION_REASONS, and within a check in element order.
+    problems: list[tuple[dict[str, Any], ...]] = (
+        rows[PROBLEMS].tolist() if PROBLEMS in rows.columns else [()] * n)
+    unreadable = _is(problems, bool, n)
+    for i in np.flatnonzero(unreadable).tolist():
+        # What the reader could not read: these reasons alone, the checks below would only
+        # repeat them as empty or malformed elements.
+        reasons.by_row[i] = [
+            {"code": p["code"], "element": hmap.mapping.get(p["column"] or ""),
+             "message": p["message"]} for p in problems[i]]
+
     extra: list[tuple[str, ...]] = rows[EXTRA].tolist() if EXTRA in rows.columns else [()] * n
-    has_extra = _is(extra, bool, n)
+    has_extra = _is(extra, bool, n) & ~unreadable
     reasons.flag(has_extra, EXTRA_CELLS, None,
                  lambda i: f"the row has {len(header) + len(extra[i])} cells but the header "
                            f"names {len(header)} columns; extra cells {list(extra[i])!r} "
                            f"(an unquoted separator inside a cell?)")
 
+    readable = ~unreadable
     for e in elements:
         if e.required and e.code != _NAME:
             why = "is empty" if e.code in column_of else "is missing: the file has no column for it"
-            reasons.flag(values[e.code] == "", MISSING_ELEMENT, e.code,
+            reasons.flag((values[e.code] == "") & readable, MISSING_ELEMENT, e.code,
                          lambda i, e=e, why=why: f"{_label(e)} {why}")
 
     holder_type = np.full(n, None, dtype=object)
@@ -460,28 +578,67 @@ def evaluate(
         if len(lt.holder_types) == 1:
             holder_type[:] = lt.holder_types[0]
         label = _label(lt.element(_HOLDER_CODE))
-        reasons.flag((values[_HOLDER_CODE] != "") & ~valid, BAD_HOLDER_CODE, _HOLDER_CODE,
+        bad = (values[_HOLDER_CODE] != "") & ~valid & readable
+        known = bad & _is(codes, known_codes.__contains__, n) if bad.any() else bad
+        for i in np.flatnonzero(known).tolist():
+            holder_type[i] = next((t for t in lt.holder_types if _loosely(codes[i], t)),
+                                  lt.holder_types[0])
+        reasons.flag(bad & ~known, BAD_HOLDER_CODE, _HOLDER_CODE,
                      lambda i: _holder_message(label, codes[i], lt.holder_types))
+        flags.flag(known, KNOWN_EXCEPTION, _HOLDER_CODE,
+                   lambda i: f"{_holder_message(label, codes[i], lt.holder_types)}, but it is "
+                             f"on the known-legitimate list: accepted and flagged")
+        if hmap.holder_type_column is not None:
+            declared_cells = cells[hmap.holder_type_column]
+            declared = [_DECLARED_TYPES.get(d, d) for d in
+                        map(str.upper, normalize_texts(declared_cells))]
+            clash = _is([d != "" and d != t for d, t in zip(declared, holder_type.tolist(),
+                                                             strict=True)], bool, n)
+            clash &= (values[_HOLDER_CODE] != "") & readable & ~bad
+            reasons.flag(clash, BAD_HOLDER_CODE, _HOLDER_CODE,
+                         lambda i: f"{hmap.holder_type_column} says {declared_cells[i]!r} but "
+                                   f"{label} {codes[i]!r} is a "
+                                   f"{HOLDER_TYPE_NAMES.get(holder_type[i], holder_type[i])}"
+                                   f" ({HOLDER_TYPE_NAMES.get(declared[i], 'an unknown type')}"
+                                   f" expected)")
 
     for e in elements:
         if e.is_date:
-            reasons.flag(pd.isna(values[e.code]), BAD_DATE, e.code,
+            reasons.flag(pd.isna(values[e.code]) & readable, BAD_DATE, e.code,
                          lambda i, e=e: _date_message(e, source(e.code)[i]))
 
+    cutoff = format_date(today)
+    if _ISSUED in values:
+        issued = values[_ISSUED]
+        future = _days(issued)
+        future[future] = issued[future] > cutoff
+        i_label = _label(lt.element(_ISSUED))
+        reasons.flag(future, FUTURE_DATE, _ISSUED,
+                     lambda i: f"{i_label} {issued[i]} is after today ({cutoff})")
+
+    def order(earlier: str, later: str, element: str) -> None:
+        """Flag rows where the date ``earlier`` is after the date ``later``."""
+        a, b = values[earlier], values[later]
+        after = _days(a) & _days(b)
+        after[after] = a[after] > b[after]
+        a_label, b_label = _label(lt.element(earlier)), _label(lt.element(later))
+        reasons.flag(after, DATE_ORDER, element,
+                     lambda i: f"{a_label} {a[i]} is after {b_label} {b[i]}")
+
+    founded = next((e.code for e in elements if e.is_date and e.title == _FOUNDED_TITLE), None)
+    if _ISSUED in values and _START in values and not type_rules(lt.code).start_may_precede_issue:
+        order(_ISSUED, _START, _START)
     if _START in values and _END in values:
-        start, end = values[_START], values[_END]
-        after = _days(start) & _days(end)
-        after[after] = start[after] > end[after]
-        s_label, e_label = _label(lt.element(_START)), _label(lt.element(_END))
-        reasons.flag(after, DATE_ORDER, _START,
-                     lambda i: f"{s_label} {start[i]} is after {e_label} {end[i]}")
+        order(_START, _END, _START)
+    if founded is not None and _ISSUED in values:
+        order(founded, _ISSUED, founded)
 
     for e in elements:
         spec, v = _schema_spec(lt, e.code), values[e.code]
         if "enum" in spec and not e.is_date:
             allowed = [str(a) for a in spec["enum"]]
-            known = _is(v, set(allowed).__contains__, n)
-            reasons.flag((v != "") & ~known, BAD_VALUE, e.code,
+            known_value = _is(v, set(allowed).__contains__, n)
+            reasons.flag((v != "") & ~known_value, BAD_VALUE, e.code,
                          lambda i, e=e, v=v, allowed=allowed:
                          f"{_label(e)} {v[i]!r} is not one of {', '.join(allowed)}")
         if "maxLength" in spec and not e.is_date:
@@ -494,12 +651,19 @@ def evaluate(
     classified = np.zeros(n, dtype=np.bool_)
     flag_cells = source(CLASSIFIED_ELEMENT)
     if CLASSIFIED_ELEMENT in column_of:
-        flags = [f.lower() for f in normalize_texts(flag_cells)]
-        classified = _is(flags, CLASSIFIED_YES.__contains__, n)
-        readable = _is(flags, (CLASSIFIED_YES | CLASSIFIED_NO).__contains__, n)
-        reasons.flag(~readable, BAD_VALUE, CLASSIFIED_ELEMENT,
+        classified_flags = [f.lower() for f in normalize_texts(flag_cells)]
+        classified = _is(classified_flags, CLASSIFIED_YES.__contains__, n)
+        understood = _is(classified_flags, (CLASSIFIED_YES | CLASSIFIED_NO).__contains__, n)
+        reasons.flag(~understood & readable, BAD_VALUE, CLASSIFIED_ELEMENT,
                      lambda i: f"{CLASSIFIED_TITLE} ({CLASSIFIED_ELEMENT}) {flag_cells[i]!r} is "
                                f"neither yes (是, Y, 1, true) nor no (否, N, 0, false, empty)")
+
+    for e in elements:
+        if not e.is_date:
+            v = values[e.code]
+            reasons.flag(_starts_with_equals(v, n), FORMULA, e.code,
+                         lambda i, e=e, v=v: f"{_label(e)} {v[i]!r} is a spreadsheet formula, "
+                                             f"not a value: export the values it shows")
 
     if _NUMBER in values:
         numbers = values[_NUMBER]
@@ -525,7 +689,6 @@ def evaluate(
     # 2. Filtering, for valid rows only.
     if _END in values:
         end = values[_END]
-        cutoff = format_date(today)
         expired = _days(end) & ~rejected
         expired[expired] = end[expired] < cutoff
         e_label = _label(lt.element(_END))
@@ -536,11 +699,11 @@ def evaluate(
                            f"classified licenses are not aggregated")
     filtered = reasons.rows(n) & ~rejected
 
-    # 3. Everything else is accepted.
+    # 3. Everything else is accepted (flags ride along on any outcome).
     outcome = np.where(rejected, REJECTED, np.where(filtered, FILTERED, ACCEPTED))
 
     raw = list(map(dict, map(zip, repeat(header), zip(*(cells[c] for c in header), strict=True))))
-    for i in np.flatnonzero(has_extra).tolist():
+    for i in np.flatnonzero(_is(extra, bool, n)).tolist():
         for k, value in enumerate(extra[i], start=len(header) + 1):
             raw[i][f"(column {k})"] = value
 
@@ -548,7 +711,8 @@ def evaluate(
     out: dict[str, Any] = {
         LINE: rows[LINE].to_numpy(),
         OUTCOME: pd.Series(outcome.astype(object), index=index, dtype=object, copy=False),
-        REASONS: pd.Series(_objects(reasons.lists(n)), index=index, dtype=object, copy=False),
+        REASONS: pd.Series(_objects(reasons.tuples(n, flags)), index=index, dtype=object,
+                           copy=False),
         RAW: pd.Series(_objects(raw), index=index, dtype=object, copy=False),
     }
     for e in elements:

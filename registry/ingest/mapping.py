@@ -1,0 +1,111 @@
+"""Column mappings: a department's own column names → element codes, from a checked file.
+
+A department's export names its columns as its own system does (企业名称, 发照日期 …). A
+mapping file, validated against ``schemas/mapping.schema.json``, says which element each of
+those is, and how to read the export (sheet, header row). Columns already named by an element
+code (``CZZTDM``) or its Chinese title (持证主体代码) need no entry. A mapping is checked
+against the batch's license type when it is loaded: every target must be an element the
+department supplies (not one the registry derives), and no two columns may give the same one.
+
+>>> m = load_mapping(Path("fixtures/mappings/market-bureau-xlsx.json"),
+...                  type_code="11100000MB0143028R001")
+>>> m.columns["统一社会信用代码"], m.header_row
+('CZZTDM', 3)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from registry.errors import IngestError
+from registry.ingest.normalize import normalize_code
+from registry.license_types import SCHEMA_DIR, load_license_types
+
+__all__ = ["MAPPING_SCHEMA", "ColumnMapping", "MappingError", "load_mapping", "parse_mapping"]
+
+MAPPING_SCHEMA = SCHEMA_DIR / "mapping.schema.json"
+_CLASSIFIED = "SFSM"
+
+
+class MappingError(IngestError):
+    """A mapping file is not valid; the message lists every problem with its JSON path."""
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """A checked mapping."""
+
+    columns: dict[str, str]
+    """Department column name → element code (or ``SFSM``), as written in the file."""
+    ignore: tuple[str, ...] = ()
+    """Columns kept in the raw rows but not reported as unknown."""
+    type_code: str | None = None
+    """The license type the mapping declares, if any."""
+    sheet: str | None = None
+    header_row: int | None = None
+    source: str = field(default="", compare=False)
+    """Where it was loaded from (for messages)."""
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(MAPPING_SCHEMA.read_text("utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def parse_mapping(doc: Any, *, type_code: str, source: str = "mapping") -> ColumnMapping:
+    """Check ``doc`` (parsed JSON) against the schema and the license type."""
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+                 for e in errors]
+        raise MappingError("not a valid mapping (schemas/mapping.schema.json): "
+                           + "; ".join(lines), file=source)
+    declared = doc.get("type")
+    if declared is not None and declared != type_code:
+        raise MappingError(f"the mapping is for license type {declared}, the batch is "
+                           f"{type_code}", file=source)
+    lt = load_license_types().get(type_code)
+    if lt is None:
+        raise MappingError(f"unknown license type {type_code}", file=source)
+    allowed = {e.code for e in lt.elements if not e.derived} | {_CLASSIFIED}
+    derived = {e.code for e in lt.elements if e.derived}
+    problems: list[str] = []
+    given: dict[str, str] = {}
+    for column, code in doc["columns"].items():
+        if code in derived:
+            problems.append(f"columns/{column}: {code} is filled in by the registry, not read "
+                            f"from a file")
+        elif code not in allowed:
+            problems.append(f"columns/{column}: {code} is not an element of {lt.name} "
+                            f"({type_code})")
+        elif code in given.values():
+            other = next(c for c, v in given.items() if v == code)
+            problems.append(f"columns/{column}: {code} is already given by {other!r}")
+        key = normalize_code(column)
+        if key in {normalize_code(c) for c in given}:
+            problems.append(f"columns/{column}: the same column is mapped twice")
+        given[column] = code
+    if problems:
+        raise MappingError("; ".join(problems), file=source)
+    return ColumnMapping(columns=dict(doc["columns"]), ignore=tuple(doc.get("ignore", ())),
+                         type_code=declared, sheet=doc.get("sheet"),
+                         header_row=doc.get("header_row"), source=source)
+
+
+def load_mapping(path: Path, *, type_code: str) -> ColumnMapping:
+    """Read and check a mapping file (raises :class:`MappingError` naming it)."""
+    try:
+        doc = json.loads(Path(path).read_text("utf-8-sig"))
+    except FileNotFoundError as exc:
+        raise MappingError("no such mapping file", file=str(path)) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MappingError(f"not JSON ({exc})", file=str(path)) from exc
+    return parse_mapping(doc, type_code=type_code, source=str(path))

@@ -1,0 +1,225 @@
+"""Reading an existing license PDF (存量证照) into one row of elements.
+
+A license already issued as a PDF is read, in this order (the first that yields elements wins):
+
+1. the signed record: a PDF produced by this product carries the exact signed bytes (RFC 8785
+   JSON of the elements) in its document information dictionary under ``/LicenseRecord``;
+   they are taken as they are, so such a PDF round-trips exactly (re-ingesting it is a no-op);
+2. the AcroForm fields, named by element code (``ZZBH``), Chinese title (证照编号) or the
+   department's own name through the mapping;
+3. the text layer, through the type's extraction patterns (:mod:`registry.ingest.type_rules`).
+
+A file that is not a PDF, is cut short (no ``%%EOF``), is encrypted with a password, cannot
+be parsed, or holds none of the three raises :class:`PdfError` (code ``UNREADABLE_FILE``); a
+signed record of another license type raises it with code ``WRONG_TYPE``. The readers turn it
+into a rejected row of the batch, never a failed batch.
+
+Rows are keyed by element code (every non-derived element of the type is a column, ``""`` when
+the PDF lacks it), plus any form field that names no element under its own name.
+
+>>> fields = read_pdf(Path("fixtures/formats/form.pdf").read_bytes(), file="form.pdf",
+...                   options=ReadOptions(type_code="11100000MB0143028R001"))  # doctest: +SKIP
+>>> fields["ZZBH"]                                                              # doctest: +SKIP
+'330102000000001'
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from registry.errors import IngestError
+from registry.ingest.normalize import normalize_code
+from registry.ingest.reader import READERS, Problem, ReadOptions, frame, problem
+from registry.ingest.type_rules import type_rules
+from registry.license_types import load_license_types
+
+__all__ = [
+    "RECORD_KEY",
+    "UNREADABLE_FILE",
+    "WRONG_TYPE",
+    "Document",
+    "PdfError",
+    "documents_frame",
+    "read_pdf",
+    "read_pdf_file",
+]
+
+RECORD_KEY = "/LicenseRecord"
+"""Document-information key holding a product PDF's signed record (RFC 8785 JSON)."""
+UNREADABLE_FILE = "UNREADABLE_FILE"
+"""Reason code: a file (a PDF, an archive member) cannot be read at all."""
+WRONG_TYPE = "WRONG_TYPE"
+"""Reason code: a PDF's signed record is a license of another type than the batch's."""
+
+MAX_TEXT_PAGES = 5
+"""Pages whose text is searched; a license face is one or two pages."""
+
+
+class PdfError(IngestError):
+    """A PDF cannot be read; ``code`` is the reason code its row is rejected with."""
+
+    def __init__(self, message: str, *, file: str, code: str = UNREADABLE_FILE) -> None:
+        super().__init__(message, file=file)
+        self.code = code
+        self.detail = message
+        """The message without the file name (a row's report names the file itself)."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One PDF as one row."""
+
+    line: int
+    """The row's ``LINE`` (1 for a single PDF; the member's position in an archive)."""
+    name: str
+    """The file or member name."""
+    fields: Mapping[str, str]
+    """Element code (or unmatched field name) → text."""
+    problems: tuple[Problem, ...]
+    """Why it could not be read (then ``fields`` is empty)."""
+
+
+def _resolver(options: ReadOptions) -> dict[str, str]:
+    """Normalized field name → element code, for the batch's type and mapping."""
+    index: dict[str, str] = {}
+    if options.type_code is not None:
+        for e in load_license_types()[options.type_code].elements:
+            index[normalize_code(e.code)] = e.code
+            index[normalize_code(e.title)] = e.code
+    for name, code in options.mapping.items():
+        index[normalize_code(name)] = code
+    return index
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return "；".join(_text(v) for v in value)
+    text = str(value)
+    return text[1:] if text.startswith("/") else text  # a NameObject (check box state)
+
+
+def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
+    """The elements of one license PDF (steps 1–3 of the module docstring)."""
+    from pypdf import PdfReader
+
+    head = data[:1024]
+    if b"%PDF-" not in head:
+        raise PdfError(f"not a PDF (it starts with {data[:8]!r})", file=file)
+    if b"%%EOF" not in data[-2048:]:
+        raise PdfError("truncated: the file has no %%EOF end marker (an interrupted upload?)",
+                       file=file)
+    try:
+        with warnings.catch_warnings():
+            # pypdf warns about every repairable oddity; a broken file raises instead.
+            warnings.simplefilter("ignore")
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise PdfError("encrypted: a password is needed to open it; upload the PDF "
+                               "without a password", file=file)
+            record = _record(reader, file, options)
+            if record is not None:
+                return record
+            fields = _form_fields(reader, options)
+            if any(fields.values()):
+                return fields
+            fields = _text_fields(reader, options)
+    except PdfError:
+        raise
+    except Exception as exc:  # pypdf raises many types on a broken file; all mean unreadable
+        raise PdfError(f"malformed PDF ({type(exc).__name__}: {exc})", file=file) from exc
+    if not any(fields.values()):
+        raise PdfError("no license found in it: no /LicenseRecord, no filled form fields and "
+                       "no labelled text the type's extraction rule recognises", file=file)
+    return fields
+
+
+def _record(reader: Any, file: str, options: ReadOptions) -> dict[str, str] | None:
+    info = reader.metadata
+    raw = None if info is None else info.get(RECORD_KEY)
+    if raw is None:
+        return None
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise PdfError(f"{RECORD_KEY} is not JSON ({exc})", file=file) from exc
+    if not isinstance(record, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
+        raise PdfError(f"{RECORD_KEY} is not an object of element codes to text", file=file)
+    kind = record.get("ZZLXDM")
+    if options.type_code is not None and kind is not None and kind != options.type_code:
+        raise PdfError(f"its signed record is a license of type {kind}, not "
+                       f"{options.type_code}", file=file, code=WRONG_TYPE)
+    return record
+
+
+def _form_fields(reader: Any, options: ReadOptions) -> dict[str, str]:
+    index = _resolver(options)
+    out: dict[str, str] = {}
+    for name, field in (reader.get_fields() or {}).items():
+        key = index.get(normalize_code(str(name)), str(name))
+        value = _text(field.get("/V"))
+        if value or key not in out:
+            out[key] = value
+    return out
+
+
+def _text_fields(reader: Any, options: ReadOptions) -> dict[str, str]:
+    if options.type_code is None:
+        return {}
+    text = "\n".join(page.extract_text() or "" for page in reader.pages[:MAX_TEXT_PAGES])
+    out: dict[str, str] = {}
+    for pattern in type_rules(options.type_code).pdf_text:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        for code, value in m.groupdict().items():
+            if value and code not in out:
+                out[code] = value
+    return out
+
+
+def documents_frame(docs: Sequence[Document], options: ReadOptions, *,
+                    progress: tuple[int, int] | None = None,
+                    source: dict[str, Any] | None = None) -> pd.DataFrame:
+    """A chunk of PDF rows: every non-derived element of the type, then other fields."""
+    columns: list[str] = []
+    if options.type_code is not None:
+        columns = [e.code for e in load_license_types()[options.type_code].elements
+                   if not e.derived]
+    known = set(columns)
+    for doc in docs:
+        for key in doc.fields:
+            if key not in known:
+                known.add(key)
+                columns.append(key)
+    rows = [[doc.fields.get(c, "") for c in columns] for doc in docs]
+    problems = {i: doc.problems for i, doc in enumerate(docs) if doc.problems}
+    return frame(columns, rows, [d.line for d in docs], None, problems, progress=progress,
+                 source=source or {"format": "pdf"})
+
+
+def read_pdf_file(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.DataFrame]:
+    """One PDF uploaded on its own: one chunk of one row (rejected when unreadable)."""
+    options.limits.check("file_bytes", path.stat().st_size, file=str(path))
+    data = path.read_bytes()
+    try:
+        doc = Document(1, path.name, read_pdf(data, file=path.name, options=options), ())
+    except PdfError as exc:
+        doc = Document(1, path.name, {}, (problem(exc.code, None, exc.detail),))
+    return iter([documents_frame([doc], options, progress=(1, 1))])
+
+
+READERS[".pdf"] = read_pdf_file
