@@ -2,9 +2,14 @@
 
 ::
 
-    report.py   Indication, CheckStatus, CheckResult, VerificationReport, sub-indications
-    core.py     Verifier: one record + one SES_Signature → a report (cached per seal)
-    bundle.py   write / verify an export bundle; load trust anchors
+    report.py          Indication, CheckStatus, CheckResult, VerificationReport, sub-indications
+    evidence.py        LogEvidence: what the transparency log says about a license (and its POE)
+    core.py            Verifier: one record + one SES_Signature → a report (cached per seal),
+                       with CRLs and proof of existence
+    bundle.py          write / verify an export bundle (and its proof.json); anchors, CRL files
+    inputs.py          what ``licreg verify`` accepts: bundles, PDFs, folders of either
+    registry_audit.py  ``verify --registry``: every license, reconciled with the log, in bulk
+    html.py            the ``--report`` page
 
 Example::
 
@@ -16,6 +21,7 @@ Example::
 
 from registry.verify.bundle import BUNDLE_FILES, load_anchors, verify_bundle, write_bundle
 from registry.verify.core import Verifier
+from registry.verify.evidence import LogEvidence
 from registry.verify.report import (
     CheckResult,
     CheckStatus,
@@ -28,6 +34,7 @@ __all__ = [
     "CheckResult",
     "CheckStatus",
     "Indication",
+    "LogEvidence",
     "VerificationReport",
     "Verifier",
     "load_anchors",

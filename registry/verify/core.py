@@ -1,17 +1,24 @@
 """Verify one sealed license: its record bytes and its GB/T 38540 v4 SES_Signature.
 
-Used by the auditor's CLI and by the mock provincial endpoint on every pushed item, so a
-:class:`Verifier` caches what does not change between licenses of one seal, keyed by the exact
-DER bytes: the parsed seal and the maker's signature over it, each parsed certificate, and each
-certificate path. After the first license of a seal only the record hash, one JSON parse and one
-ECDSA verification remain per license. Trust anchors and the validation time are fixed per
-instance (make a new Verifier to change them).
+Used by the auditor's CLI, by ``verify --registry`` and by the mock provincial endpoint on
+every pushed item, so a :class:`Verifier` caches what does not change between licenses of one
+seal, keyed by the exact DER bytes: the parsed seal and the maker's signature over it, each
+parsed certificate, each certificate path and its revocation status, and the (shared, frozen)
+results of the checks that pass. After the first license of a seal only the record hash, one
+JSON parse and one ECDSA verification remain per license. Trust anchors, CRLs and the
+validation time are fixed per instance (make a new Verifier to change them).
 
 Example::
 
-    verifier = Verifier(anchors=[root_cert], at=now)
-    report = verifier.verify(record, signature_der, subject=identifier)
+    verifier = Verifier(anchors=[root_cert], at=now, crls=crls)
+    report = verifier.verify(record, signature_der, subject=identifier, log=evidence)
     assert report.indication is Indication.PASSED
+
+Revocation and expiry follow ETSI EN 319 102-1 with the transparency log's checkpoint as proof
+of existence (POE): a certificate revoked at or before the signing time → FAILED/REVOKED;
+revoked after it → PASSED only with a POE before the revocation, else
+INDETERMINATE/REVOKED_NO_POE; expired before the validation time → PASSED only with a POE
+before the expiry, else INDETERMINATE/OUT_OF_BOUNDS_NO_POE.
 
 The steps, numbered as in the comments below (GB/T 38540 signature verification, STANDARDS.md
 §3.5, with DESIGN.md's verdict table):
@@ -33,7 +40,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.errors import VerificationError
@@ -41,13 +48,17 @@ from registry.seal.asn1 import CERT_LIST_CERTS, ECDSA_WITH_SHA256, SEAL_VERSION
 from registry.seal.making import SealInfo, parse_seal
 from registry.seal.pki import department_code_of
 from registry.seal.signature import ParsedSignature, parse_signature
+from registry.verify.evidence import LogEvidence
 from registry.verify.report import (
     FORMAT_FAILURE,
     HASH_FAILURE,
+    LOG_INCLUSION_FAILURE,
     NO_CERTIFICATE_CHAIN_FOUND,
     NOT_AUTHORIZED,
     NOT_YET_VALID,
     OUT_OF_BOUNDS_NO_POE,
+    REVOKED,
+    REVOKED_NO_POE,
     SIG_CRYPTO_FAILURE,
     CheckResult,
     CheckStatus,
@@ -57,6 +68,7 @@ from registry.verify.report import (
 __all__ = ["Verifier"]
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_ECDSA_PREHASHED = ec.ECDSA(utils.Prehashed(hashes.SHA256()))
 _MAX_PATH = 6  # certificates in a path, anchor included; ours is 3
 _CACHE_LIMIT = 4096  # entries per cache; a flood of distinct seals cannot grow memory forever
 _DIGEST_NAMES = frozenset({"SHA256", "SHA-256"})  # certDigestList type naming SHA-256
@@ -136,6 +148,31 @@ def _issued_by(child: _Cert, issuer: _Cert) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Revocation:
+    """What the CRLs say about one certificate."""
+
+    revoked_at: dt.datetime | None
+    crl_time: dt.datetime | None
+    """thisUpdate of the newest CRL of its issuer that was consulted (None: no CRL)."""
+
+
+_FORMAT_OK = CheckResult(
+    "format", CheckStatus.VALID, "ok", "GB/T 38540 v4 SES_Signature, ecdsa-with-SHA256"
+)
+_PARTS_OK = CheckResult(
+    "format", CheckStatus.VALID, "ok",
+    "GB/T 38540 v4 SES_Signature kept as parts by the registry, ecdsa-with-SHA256",
+)
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
 def _ok(name: str, detail: str) -> CheckResult:
     return CheckResult(name, CheckStatus.VALID, "ok", detail)
 
@@ -156,23 +193,55 @@ def _iso(when: dt.datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
+_INTEGRITY_OK = _ok("integrity", "SHA-256 of the record equals dataHash; ZZBS = propertyInfo")
+_NO_LOG = _skip("log_inclusion", "no proof", "no transparency log proof supplied")
+_NO_STATUS = _skip("status", "no status source", "no license status was supplied")
+
+
+def _put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
 class Verifier:
     """Verifies sealed licenses against fixed trust anchors at a fixed validation time.
+
+    ``crls`` are the certificate revocation lists to consult (each is used only for the
+    certificates of the CA that signed it, and only when its signature verifies).
 
     The caches are plain dicts filled on a miss; sharing one Verifier between threads is safe
     in CPython (a race only computes an entry twice), and each cache is cleared when it reaches
     a few thousand entries, so a stream of distinct seals cannot grow memory without bound.
     """
 
-    def __init__(self, *, anchors: Sequence[x509.Certificate], at: dt.datetime) -> None:
+    def __init__(
+        self,
+        *,
+        anchors: Sequence[x509.Certificate],
+        at: dt.datetime,
+        crls: Sequence[x509.CertificateRevocationList] = (),
+    ) -> None:
         if at.tzinfo is None:
             raise ValueError("the validation time must be an aware datetime")
         self._at = at
         self._anchors = tuple(_load_cert(a.public_bytes(Encoding.DER)) for a in anchors)
         self._anchor_ders = frozenset(a.der for a in self._anchors)
+        self._crls = tuple(crls)
         self._certs: dict[bytes, _Cert | str] = {}
         self._seals: dict[bytes, _Seal] = {}
         self._paths: dict[tuple[bytes, tuple[bytes, ...]], _Path] = {}
+        self._crl_ok: dict[tuple[int, bytes], bool] = {}
+        self._revocations: dict[tuple[bytes, bytes], _Revocation] = {}
+        # Frozen results of checks that depend only on the seal, certificates and times, so
+        # thousands of reports share them (and pickle them once per chunk).
+        self._results: dict[tuple[Any, ...], CheckResult] = {}
+        self._times: dict[dt.datetime, bytes] = {}
+        self._prefixes: dict[tuple[bytes, int], Any] = {}  # SHA-256 states after the seal
+
+    @property
+    def validation_time(self) -> dt.datetime:
+        return self._at
 
     # -- caches ---------------------------------------------------------------------------
 
@@ -184,18 +253,14 @@ class Verifier:
                 found = _load_cert(der)
             except ValueError as exc:
                 found = f"not a DER X.509 certificate ({exc})"
-            if len(self._certs) >= _CACHE_LIMIT:
-                self._certs.clear()
-            self._certs[der] = found
+            _put(self._certs, der, found)
         return found
 
     def _seal(self, der: bytes) -> _Seal:
         found = self._seals.get(der)
         if found is None:
             found = self._check_seal(der)
-            if len(self._seals) >= _CACHE_LIMIT:
-                self._seals.clear()
-            self._seals[der] = found
+            _put(self._seals, der, found)
         return found
 
     def _path(self, leaf: _Cert, pool: tuple[bytes, ...]) -> _Path:
@@ -203,9 +268,7 @@ class Verifier:
         found = self._paths.get(key)
         if found is None:
             found = self._build_path(leaf, pool)
-            if len(self._paths) >= _CACHE_LIMIT:
-                self._paths.clear()
-            self._paths[key] = found
+            _put(self._paths, key, found)
         return found
 
     # -- time-independent work, done once per seal / certificate --------------------------
@@ -266,6 +329,43 @@ class Verifier:
             current = issuer
         return _Path(tuple(path), f"certificate path longer than {_MAX_PATH}")
 
+    def _revocation(self, cert: _Cert, issuer: _Cert) -> _Revocation:
+        """(5b) what the CRLs signed by ``issuer`` say about ``cert`` (cached per pair)."""
+        key = (cert.der, issuer.der)
+        found = self._revocations.get(key)
+        if found is not None:
+            return found
+        covered: list[dt.datetime] = []
+        revoked_at = None
+        for i, crl in enumerate(self._crls):
+            if crl.issuer != issuer.cert.subject or not self._crl_signed_by(i, crl, issuer):
+                continue
+            covered.append(crl.last_update_utc)
+            entry = crl.get_revoked_certificate_by_serial_number(cert.cert.serial_number)
+            if entry is not None:
+                when = entry.revocation_date_utc
+                revoked_at = when if revoked_at is None else min(revoked_at, when)
+        found = _Revocation(revoked_at, max(covered) if covered else None)
+        _put(self._revocations, key, found)
+        return found
+
+    def _crl_signed_by(
+        self, index: int, crl: x509.CertificateRevocationList, issuer: _Cert
+    ) -> bool:
+        key = (index, issuer.der)
+        ok = self._crl_ok.get(key)
+        if ok is None:
+            ok = False
+            try:
+                crl_sign = issuer.cert.extensions.get_extension_for_class(x509.KeyUsage).value
+                may_sign = crl_sign.crl_sign
+            except x509.ExtensionNotFound:
+                may_sign = True
+            if may_sign and issuer.public_key is not None:
+                ok = crl.is_signature_valid(issuer.public_key)
+            self._crl_ok[key] = ok
+        return ok
+
     # -- the steps ------------------------------------------------------------------------
 
     def verify(
@@ -276,11 +376,16 @@ class Verifier:
         subject: str,
         extra_certs: Sequence[x509.Certificate] = (),
         status: str | None = None,
+        log: LogEvidence | None = None,
+        poe: dt.datetime | None = None,
     ) -> VerificationReport:
         """Verify ``record`` (the exact signed bytes) against ``signature_der``.
 
         ``extra_certs`` may supply intermediate certificates; ``status`` is the license's
-        current status from a status source (None: no source, the check is SKIPPED).
+        status at the validation time from a status source (None: the check is SKIPPED);
+        ``log`` is what the transparency log says about the license (None: SKIPPED); ``poe``
+        a time at which the signature is otherwise proven to have existed. The earliest proof
+        of existence (``poe`` or the log's checkpoint) is what revocation and expiry use.
         """
         # (1) format: a GB/T 38540 v4 SES_Signature with the algorithm we can check.
         try:
@@ -301,20 +406,108 @@ class Verifier:
                 validation_time=self._at,
                 identifier=sig.property_info,
             )
-        checks = [_ok("format", "GB/T 38540 v4 SES_Signature, ecdsa-with-SHA256")]
-
-        integrity, elements = self._integrity(record, sig)
-        checks.append(integrity)
-        signer = self._cert(sig.cert_der)
-        checks.append(self._signature(sig, signer))
-        seal = self._seal(sig.seal_der)
-        checks.append(self._seal_in_time(seal, sig.signed_at))
         extra = tuple(c.public_bytes(Encoding.DER) for c in extra_certs)
-        checks.append(self._chain(signer, seal, extra, sig.signed_at))
-        checks.append(self._authorization(sig, signer, seal, elements))
-        checks.append(self._status(status))
-        # (8) log inclusion: the transparency log's proofs are checked by a later issue.
-        checks.append(_skip("log_inclusion", "no proof", "no transparency log proof supplied"))
+        digest = hashlib.sha256(sig.tbs_der).digest()
+        return self._verify_parsed(
+            record, sig, digest, _FORMAT_OK, subject, extra, status, log, poe
+        )
+
+    def verify_parts(
+        self,
+        record: bytes,
+        *,
+        seal_der: bytes,
+        cert_der: bytes,
+        signed_at: dt.datetime,
+        data_hash: bytes,
+        identifier: str,
+        signature: bytes,
+        subject: str,
+        status: str | None = None,
+        log: LogEvidence | None = None,
+        poe: dt.datetime | None = None,
+    ) -> VerificationReport:
+        """:meth:`verify` for a signature kept as its parts, as the registry stores it.
+
+        The checks are those of ``verify(record, assemble(seal_der, cert_der, signed_at,
+        data_hash, identifier, signature), …)``, but DER(TBS_Sign) is hashed from a SHA-256
+        state cached per seal instead of being built and parsed again: a registry audit pays
+        one ECDSA verification per license and little else.
+        """
+        if not identifier.isascii():
+            return VerificationReport.format_failure(
+                subject=subject,
+                detail=f"propertyInfo {identifier!r} is not an IA5String",
+                validation_time=self._at,
+            )
+        sig = ParsedSignature(
+            tbs_der=b"",
+            version=SEAL_VERSION,
+            seal_der=seal_der,
+            signed_at=signed_at,
+            data_hash=data_hash,
+            property_info=identifier,
+            cert_der=cert_der,
+            algorithm=ECDSA_WITH_SHA256,
+            signature=signature,
+        )
+        digest = self._tbs_digest(seal_der, signed_at, data_hash, identifier)
+        return self._verify_parsed(record, sig, digest, _PARTS_OK, subject, (), status, log, poe)
+
+    def _tbs_digest(
+        self, seal_der: bytes, signed_at: dt.datetime, data_hash: bytes, identifier: str
+    ) -> bytes:
+        """SHA-256 of TBS_Sign{4, seal, timeInfo, dataHash, propertyInfo}, the seal prefix
+        hashed once per seal and content length (as :class:`SealingContext` does to sign)."""
+        time = self._times.get(signed_at)
+        if time is None:
+            utc = signed_at.astimezone(dt.UTC) if signed_at.tzinfo else signed_at
+            time = b"\x18\x0f" + utc.strftime("%Y%m%d%H%M%SZ").encode("ascii")
+            _put(self._times, signed_at, time)
+        info = identifier.encode("ascii")
+        tail = (
+            time
+            + b"\x03" + _der_len(len(data_hash) + 1) + b"\x00" + data_hash
+            + b"\x16" + _der_len(len(info)) + info
+        )
+        length = 3 + len(seal_der) + len(tail)
+        key = (seal_der, length)
+        state = self._prefixes.get(key)
+        if state is None:
+            state = hashlib.sha256(b"\x30" + _der_len(length) + b"\x02\x01\x04" + seal_der)
+            _put(self._prefixes, key, state)
+        digest = state.copy()
+        digest.update(tail)
+        return digest.digest()
+
+    def _verify_parsed(
+        self,
+        record: bytes,
+        sig: ParsedSignature,
+        digest: bytes,
+        format_check: CheckResult,
+        subject: str,
+        extra: tuple[bytes, ...],
+        status: str | None,
+        log: LogEvidence | None,
+        poe: dt.datetime | None,
+    ) -> VerificationReport:
+        log_check, log_poe = self._log_inclusion(log, sig)
+        if log_poe is not None and (poe is None or log_poe < poe):
+            poe = log_poe
+        integrity, elements = self._integrity(record, sig)
+        signer = self._cert(sig.cert_der)
+        seal = self._seal(sig.seal_der)
+        checks = (
+            format_check,
+            integrity,
+            self._signature(sig, digest, signer),
+            self._seal_in_time(sig.seal_der, seal, sig.signed_at),
+            self._chain(signer, seal, extra, sig.signed_at, poe),
+            self._authorization(sig, signer, seal, elements),
+            self._status(status),
+            log_check,
+        )
         return VerificationReport.from_checks(
             subject=subject,
             identifier=sig.property_info,
@@ -343,51 +536,83 @@ class Verifier:
         if zzbs != sig.property_info:
             detail = f"the signature is for {sig.property_info}, the record is {zzbs!r}"
             return _bad("integrity", HASH_FAILURE, detail), elements
-        return _ok(
-            "integrity", "SHA-256 of the record equals dataHash; ZZBS = propertyInfo"
-        ), elements
+        return _INTEGRITY_OK, elements
 
-    @staticmethod
-    def _signature(sig: ParsedSignature, signer: _Cert | str) -> CheckResult:
-        # (3) signature: the signer's signature over DER(TBS_Sign), with the embedded certificate.
+    def _signature(self, sig: ParsedSignature, digest: bytes, signer: _Cert | str) -> CheckResult:
+        # (3) signature: the signer's signature over DER(TBS_Sign) (``digest`` is its SHA-256),
+        # with the embedded certificate.
         if isinstance(signer, str):
             return _bad("signature", FORMAT_FAILURE, f"signer certificate is {signer}")
         if signer.public_key is None:
             return _bad("signature", SIG_CRYPTO_FAILURE, f"{signer.label} has no EC public key")
         try:
-            signer.public_key.verify(sig.signature, sig.tbs_der, _ECDSA_SHA256)
+            signer.public_key.verify(sig.signature, digest, _ECDSA_PREHASHED)
         except InvalidSignature:
             detail = f"the signature over TBS_Sign does not verify with {signer.label}"
             return _bad("signature", SIG_CRYPTO_FAILURE, detail)
-        return _ok("signature", f"ECDSA P-256/SHA-256 over TBS_Sign verifies with {signer.label}")
+        key = ("signature", signer.der)
+        found = self._results.get(key)
+        if found is None:
+            found = _ok(
+                "signature", f"ECDSA P-256/SHA-256 over TBS_Sign verifies with {signer.label}"
+            )
+            _put(self._results, key, found)
+        return found
 
-    @staticmethod
-    def _seal_in_time(seal: _Seal, signed_at: dt.datetime) -> CheckResult:
+    def _seal_in_time(self, der: bytes, seal: _Seal, signed_at: dt.datetime) -> CheckResult:
         # (4) seal: maker signature (cached), then timeInfo within [validStart, validEnd].
         if seal.problem is not None:
             return seal.problem
-        assert seal.info is not None  # a seal without a problem was parsed
-        info = seal.info
-        if not info.valid_start <= signed_at <= info.valid_end:
-            detail = (
-                f"signed at {_iso(signed_at)}, outside seal {info.es_id}'s validity "
-                f"{_iso(info.valid_start)} .. {_iso(info.valid_end)}, and no proof of existence"
-            )
-            return _unsure("seal", OUT_OF_BOUNDS_NO_POE, detail)
-        return _ok(
-            "seal",
-            f"seal {info.es_id} ({info.name}) verifies with the maker certificate and was valid "
-            f"at {_iso(signed_at)}",
-        )
+        key = ("seal", der, signed_at)
+        found = self._results.get(key)
+        if found is None:
+            assert seal.info is not None  # a seal without a problem was parsed
+            info = seal.info
+            if not info.valid_start <= signed_at <= info.valid_end:
+                detail = (
+                    f"signed at {_iso(signed_at)}, outside seal {info.es_id}'s validity "
+                    f"{_iso(info.valid_start)} .. {_iso(info.valid_end)}, and no proof of "
+                    f"existence"
+                )
+                found = _unsure("seal", OUT_OF_BOUNDS_NO_POE, detail)
+            else:
+                found = _ok(
+                    "seal",
+                    f"seal {info.es_id} ({info.name}) verifies with the maker certificate and "
+                    f"was valid at {_iso(signed_at)}",
+                )
+            _put(self._results, key, found)
+        return found
 
     def _chain(
-        self, signer: _Cert | str, seal: _Seal, extra: tuple[bytes, ...], signed_at: dt.datetime
+        self,
+        signer: _Cert | str,
+        seal: _Seal,
+        extra: tuple[bytes, ...],
+        signed_at: dt.datetime,
+        poe: dt.datetime | None,
     ) -> CheckResult:
-        # (5) signer_certificate: signer → maker/extra → anchor, and the maker → anchor too,
-        # each certificate valid at the signing time. Revocation: no source yet (see detail).
+        # (5) signer_certificate: signer → maker/extra → anchor, and the maker → anchor too.
         name = "signer_certificate"
         if isinstance(signer, str):
             return _skip(name, "no certificate", f"signer certificate is {signer}")
+        maker_der = seal.maker.der if seal.maker is not None else None
+        key = (name, signer.der, maker_der, extra, signed_at, poe)
+        found = self._results.get(key)
+        if found is None:
+            found = self._chain_uncached(signer, seal, extra, signed_at, poe)
+            _put(self._results, key, found)
+        return found
+
+    def _chain_uncached(
+        self,
+        signer: _Cert,
+        seal: _Seal,
+        extra: tuple[bytes, ...],
+        signed_at: dt.datetime,
+        poe: dt.datetime | None,
+    ) -> CheckResult:
+        name = "signer_certificate"
         pool = ((seal.maker.der,) if seal.maker is not None else ()) + extra
         paths = [self._path(signer, pool)]
         if seal.maker is not None:
@@ -395,28 +620,83 @@ class Verifier:
         for path in paths:
             if path.problem is not None:
                 return _unsure(name, NO_CERTIFICATE_CHAIN_FOUND, path.problem)
+        certs: dict[bytes, _Cert] = {}
+        issued: dict[bytes, tuple[_Cert, _Cert]] = {}  # cert → (cert, issuer), anchors excluded
         for path in paths:
-            for cert in path.certs:
-                if signed_at < cert.not_before:
-                    detail = (
-                        f"signed at {_iso(signed_at)}, before {cert.label} became valid "
-                        f"({_iso(cert.not_before)})"
+            for i, cert in enumerate(path.certs):
+                certs[cert.der] = cert
+                if cert.der not in self._anchor_ders and i + 1 < len(path.certs):
+                    issued[cert.der] = (cert, path.certs[i + 1])
+        failed: list[CheckResult] = []
+        unsure: list[CheckResult] = []
+        notes: list[str] = []
+        poe_text = "none" if poe is None else _iso(poe)
+        # (5a) every certificate valid at the signing time.
+        for cert in certs.values():
+            if signed_at < cert.not_before:
+                failed.append(_bad(name, NOT_YET_VALID, (
+                    f"signed at {_iso(signed_at)}, before {cert.label} became valid "
+                    f"({_iso(cert.not_before)})")))
+            elif signed_at > cert.not_after:
+                unsure.append(_unsure(name, OUT_OF_BOUNDS_NO_POE, (
+                    f"signed at {_iso(signed_at)}, after {cert.label} expired "
+                    f"({_iso(cert.not_after)}), and no proof of existence before that")))
+        # (5b) revocation, from the CRLs of each issuer, as known at the validation time.
+        checked = 0
+        for cert, issuer in issued.values():
+            rev = self._revocation(cert, issuer)
+            if rev.crl_time is not None:
+                checked += 1
+            if rev.revoked_at is None or rev.revoked_at > self._at:
+                continue
+            if signed_at >= rev.revoked_at:
+                failed.append(_bad(name, REVOKED, (
+                    f"{cert.label} was revoked at {_iso(rev.revoked_at)}, before the signing "
+                    f"time {_iso(signed_at)}")))
+            elif poe is not None and poe < rev.revoked_at:
+                notes.append(
+                    f"{cert.label} revoked at {_iso(rev.revoked_at)}, after the proof of "
+                    f"existence at {_iso(poe)}"
+                )
+            else:
+                unsure.append(_unsure(name, REVOKED_NO_POE, (
+                    f"{cert.label} was revoked at {_iso(rev.revoked_at)}; signed at "
+                    f"{_iso(signed_at)} by its own claim, but no proof of existence before the "
+                    f"revocation (proof of existence: {poe_text})")))
+        # (5c) a certificate that expired before the validation time needs a POE within it.
+        for cert in certs.values():
+            if cert.not_after < self._at and signed_at <= cert.not_after:
+                if poe is not None and poe <= cert.not_after:
+                    notes.append(
+                        f"{cert.label} expired {_iso(cert.not_after)}, after the proof of "
+                        f"existence at {_iso(poe)}"
                     )
-                    return _bad(name, NOT_YET_VALID, detail)
-                if signed_at > cert.not_after:
-                    detail = (
-                        f"signed at {_iso(signed_at)}, after {cert.label} expired "
-                        f"({_iso(cert.not_after)}), and no proof of existence before that"
-                    )
-                    return _unsure(name, OUT_OF_BOUNDS_NO_POE, detail)
-        chain = paths[0].description
-        return _ok(
-            name, f"{chain}; valid at signing time; revocation not checked (no revocation info)"
-        )
+                else:
+                    unsure.append(_unsure(name, OUT_OF_BOUNDS_NO_POE, (
+                        f"{cert.label} expired at {_iso(cert.not_after)}, before the validation "
+                        f"time {_iso(self._at)}, and no proof of existence before that "
+                        f"(proof of existence: {poe_text})")))
+        if failed:
+            return failed[0]
+        if unsure:
+            return unsure[0]
+        if not self._crls:
+            revocation = "revocation not checked (no revocation info)"
+        elif checked < len(issued):
+            revocation = f"revocation checked for {checked} of {len(issued)} certificates (no CRL)"
+        else:
+            revocation = "not revoked per the CRLs"
+        detail = f"{paths[0].description}; valid at signing time; {revocation}"
+        if notes:
+            detail += "; " + "; ".join(notes)
+        return _ok(name, detail)
 
-    @staticmethod
     def _authorization(
-        sig: ParsedSignature, signer: _Cert | str, seal: _Seal, elements: dict[str, Any] | None
+        self,
+        sig: ParsedSignature,
+        signer: _Cert | str,
+        seal: _Seal,
+        elements: dict[str, Any] | None,
     ) -> CheckResult:
         # (6) authorization: the signer is bound to the seal, the seal may seal this license
         # type, and the seal belongs to the department that issued the license.
@@ -424,6 +704,28 @@ class Verifier:
         info = seal.info
         if info is None:
             return _skip(name, "no seal", "the seal could not be read")
+        type_code = None if elements is None else elements.get("ZZLXDM")
+        issuer = None if elements is None else elements.get("ZZBFJGDM")
+        key = (name, sig.seal_der, sig.cert_der, elements is None, type_code, issuer)
+        try:
+            found = self._results.get(key)
+        except TypeError:  # an unhashable element value: not cacheable, just compute
+            return self._authorize(sig, signer, info, elements, type_code, issuer)
+        if found is None:
+            found = self._authorize(sig, signer, info, elements, type_code, issuer)
+            _put(self._results, key, found)
+        return found
+
+    @staticmethod
+    def _authorize(
+        sig: ParsedSignature,
+        signer: _Cert | str,
+        info: SealInfo,
+        elements: dict[str, Any] | None,
+        type_code: Any,
+        issuer: Any,
+    ) -> CheckResult:
+        name = "authorization"
         if info.cert_list_type == CERT_LIST_CERTS:
             bound = sig.cert_der in info.cert_list
         else:
@@ -434,12 +736,10 @@ class Verifier:
             return _bad(name, NOT_AUTHORIZED, detail)
         if elements is None:
             return _skip(name, "no record", "signer is in the certList; the record is unreadable")
-        type_code = elements.get("ZZLXDM")
         if type_code not in info.authorized_types:
             detail = f"seal {info.es_id} is not authorized for license type {type_code!r}"
             return _bad(name, NOT_AUTHORIZED, detail)
         department = None if isinstance(signer, str) else signer.department
-        issuer = elements.get("ZZBFJGDM")
         if department is None or issuer != department:
             detail = f"the license's issuer {issuer!r} is not the seal's department {department!r}"
             return _bad(name, NOT_AUTHORIZED, detail)
@@ -449,12 +749,43 @@ class Verifier:
             f"department {department}",
         )
 
-    @staticmethod
-    def _status(status: str | None) -> CheckResult:
+    def _status(self, status: str | None) -> CheckResult:
         # (7) status: the license's own status from the registry or the platform.
         if status is None:
-            return _skip("status", "no status source", "no license status was supplied")
-        if status.upper() == "VALID":
-            return _ok("status", "the license status is VALID")
-        reason = f"LICENSE_{status.upper()}"
-        return _bad("status", reason, f"the license status is {status.upper()}")
+            return _NO_STATUS
+        key = ("status", status)
+        found = self._results.get(key)
+        if found is None:
+            upper = status.upper()
+            if upper == "VALID":
+                found = _ok("status", "the license status is VALID")
+            else:
+                found = _bad("status", f"LICENSE_{upper}", f"the license status is {upper}")
+            _put(self._results, key, found)
+        return found
+
+    def _log_inclusion(
+        self, log: LogEvidence | None, sig: ParsedSignature
+    ) -> tuple[CheckResult, dt.datetime | None]:
+        # (8) log inclusion: the log's sealing leaf is this signature's license and record.
+        name = "log_inclusion"
+        if log is None:
+            return _NO_LOG, None
+        if log.status is not CheckStatus.VALID:
+            return CheckResult(name, log.status, log.reason, log.detail), None
+        if log.identifier != sig.property_info:
+            detail = (f"the log's leaf is for {log.identifier}, the signature for "
+                      f"{sig.property_info}")
+            return _bad(name, LOG_INCLUSION_FAILURE, detail), None
+        if log.data_hash != sig.data_hash:
+            detail = (
+                f"the log recorded dataHash {(log.data_hash or b'').hex()} when the license was "
+                f"sealed; the signature carries {sig.data_hash.hex()}"
+            )
+            return _bad(name, LOG_INCLUSION_FAILURE, detail), None
+        key = (name, log.detail)  # licenses of one checkpoint share one result
+        found = self._results.get(key)
+        if found is None:
+            found = _ok(name, log.detail)
+            _put(self._results, key, found)
+        return found, log.poe

@@ -24,11 +24,15 @@ __all__ = [
     "CHECK_NAMES",
     "FORMAT_FAILURE",
     "HASH_FAILURE",
+    "LOG_CONSISTENCY_FAILURE",
+    "LOG_FORK",
     "LOG_INCLUSION_FAILURE",
+    "LOG_NOT_CHECKPOINTED",
     "NOT_AUTHORIZED",
     "NOT_YET_VALID",
     "NO_CERTIFICATE_CHAIN_FOUND",
     "OUT_OF_BOUNDS_NO_POE",
+    "RECORD_MISSING",
     "REVOKED",
     "REVOKED_NO_POE",
     "SIG_CRYPTO_FAILURE",
@@ -67,7 +71,16 @@ NOT_YET_VALID = "NOT_YET_VALID"
 FORMAT_FAILURE = "FORMAT_FAILURE"
 """The signature, seal or bundle cannot be read as the structure it claims to be."""
 LOG_INCLUSION_FAILURE = "LOG_INCLUSION_FAILURE"
-"""The license is not in the transparency log, or the log is inconsistent."""
+"""The license is not in the transparency log, or the log contradicts it (another dataHash,
+another status, a changed leaf)."""
+LOG_NOT_CHECKPOINTED = "LOG_NOT_CHECKPOINTED"
+"""The license's leaf is in the log but no signed checkpoint covers it yet (INDETERMINATE)."""
+LOG_CONSISTENCY_FAILURE = "LOG_CONSISTENCY_FAILURE"
+"""A signed checkpoint no longer matches the stored leaves: the log was changed after it."""
+LOG_FORK = "LOG_FORK"
+"""Two signed checkpoints of the same size with different roots: the log showed two histories."""
+RECORD_MISSING = "RECORD_MISSING"
+"""The log records a license the database no longer holds (a row deleted outside the product)."""
 
 
 class CheckStatus(StrEnum):
@@ -128,6 +141,9 @@ def license_status_verdict(reason: str) -> tuple[Indication, str]:
     return Indication.INDETERMINATE, reason
 
 
+_NO_OBJECTION = frozenset({CheckStatus.VALID, CheckStatus.SKIPPED})
+
+
 def _verdict(check: CheckResult) -> tuple[Indication, str] | None:
     """The indication a single check asks for, or None when it does not object."""
     if check.status is CheckStatus.INVALID:
@@ -180,6 +196,8 @@ class VerificationReport:
         indeterminate: tuple[Indication, str] | None = None
         reasons = []
         for check in checks:
+            if check.status in _NO_OBJECTION:  # the common case, decided without a call
+                continue
             verdict = _verdict(check)
             if verdict is None:
                 continue
@@ -219,6 +237,32 @@ class VerificationReport:
                     CheckResult(name, CheckStatus.SKIPPED, "format failure", "not checked")
                     for name in CHECK_NAMES[1:]
                 ),
+            ],
+        )
+
+    @classmethod
+    def finding(
+        cls,
+        *,
+        subject: str,
+        check: str,
+        status: CheckStatus,
+        reason: str,
+        detail: str,
+        validation_time: dt.datetime,
+        identifier: str | None = None,
+    ) -> VerificationReport:
+        """A report about something other than one readable license (a deleted row, a log
+        leaf or checkpoint): ``check`` carries the verdict, every other check is SKIPPED."""
+        return cls.from_checks(
+            subject=subject,
+            identifier=identifier,
+            validation_time=validation_time,
+            checks=[
+                CheckResult(name, status, reason, detail)
+                if name == check
+                else CheckResult(name, CheckStatus.SKIPPED, "not applicable", "not checked")
+                for name in CHECK_NAMES
             ],
         )
 

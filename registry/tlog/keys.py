@@ -1,0 +1,150 @@
+"""The log key (TEST ONLY): an ECDSA P-256 key in the keystore that signs checkpoints.
+
+Its certificate is issued by the keystore's test root CA, so an auditor who trusts the root
+(``licreg pki anchors``) can check checkpoints with the same anchors as seals::
+
+    keystore/log.key.pem   encrypted PKCS#8, mode 0600
+    keystore/log.pem       "TEST ONLY licreg transparency log", issued by root.pem
+
+Example::
+
+    signer = ensure_log_key(keystore, passphrase, now=now)   # made on first use
+    signature = signer.sign(body)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from registry.errors import SealError
+
+__all__ = ["LOG_CERT_FILE", "LOG_KEY_FILE", "LogSigner", "ensure_log_key", "load_log_cert"]
+
+LOG_KEY_FILE = "log.key.pem"
+LOG_CERT_FILE = "log.pem"
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class LogSigner:
+    """The log key with its certificate."""
+
+    key: ec.EllipticCurvePrivateKey
+    """The decrypted log key."""
+    certificate: x509.Certificate
+    """Its certificate, issued by the test root."""
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    def sign(self, body: bytes) -> bytes:
+        """DER ECDSA P-256/SHA-256 over ``body``."""
+        return self.key.sign(body, _ECDSA_SHA256)
+
+
+def _load_key(path: Path, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
+    except OSError as exc:
+        raise SealError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise SealError(f"cannot decrypt {path}: wrong keystore passphrase?") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise SealError(f"{path} does not hold an EC key")
+    return key
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    # O_EXCL: two processes making the key at once must not overwrite each other's.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def load_log_cert(keystore: Path) -> x509.Certificate | None:
+    """The log certificate, or None when no checkpoint was ever signed with this keystore."""
+    path = keystore / LOG_CERT_FILE
+    if not path.exists():
+        return None
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError as exc:
+        raise SealError(f"{path} is not a PEM certificate") from exc
+
+
+def ensure_log_key(keystore: Path, passphrase: bytes, *, now: dt.datetime) -> LogSigner:
+    """Load the log key, making it (and its certificate from the root CA) on first use."""
+    key_path, cert_path = keystore / LOG_KEY_FILE, keystore / LOG_CERT_FILE
+    if key_path.exists() and cert_path.exists():
+        cert = load_log_cert(keystore)
+        assert cert is not None  # it exists
+        return LogSigner(_load_key(key_path, passphrase), cert)
+    root_pem = keystore / "root.pem"
+    if not root_pem.exists():
+        raise SealError(f"{keystore} has no root CA: run `licreg init` first")
+    root = x509.load_pem_x509_certificate(root_pem.read_bytes())
+    root_key = _load_key(keystore / "root.key.pem", passphrase)
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = now.astimezone(dt.UTC).replace(microsecond=0)
+    if not root.not_valid_before_utc <= start < root.not_valid_after_utc:
+        raise SealError(f"the root CA is not valid at {start.isoformat()}")
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "TEST ONLY licreg"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "TEST ONLY licreg transparency log"),
+                ]
+            )
+        )
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(root.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+    try:
+        _write_new(key_path, pem, 0o600)
+    except FileExistsError as exc:
+        raise SealError(f"{key_path} exists without {cert_path}; refusing to replace it") from exc
+    _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return LogSigner(key, cert)
