@@ -37,15 +37,20 @@ class LicenseEvent:
     """The license's status after the event (VALID, SUSPENDED …)."""
     data_hash: bytes
     """SHA-256 of the license's signed record."""
+    pushed: bool = True
+    """False for an event the province learns from another one (a version superseded by its
+    successor, which names it): logged, but no outbox row."""
 
 
 def record_events(session: Session, events: Sequence[LicenseEvent], *, at: dt.datetime) -> None:
-    """Write the outbox rows for ``events`` with one bulk insert, in the caller's transaction."""
+    """Write the outbox rows and log leaves for ``events`` in the caller's transaction."""
     if not events:
         return
-    session.connection().execute(insert(OutboxEvent.__table__), [
+    outbox = [
         {"license_id": e.license_id, "operate_type": e.operate_type, "created_at": at,
          "attempts": 0}
-        for e in events
-    ])
+        for e in events if e.pushed
+    ]
+    if outbox:
+        session.connection().execute(insert(OutboxEvent.__table__), outbox)
     append_leaves(session, events, at=at)  # the log leaf of each event, same transaction

@@ -202,16 +202,23 @@ def store_prepared(
             id_of.update((identifier, i) for i, identifier in conn.execute(
                 select(License.id, License.identifier).where(
                     License.identifier.in_(identifiers[start : start + 900]))))
-        record_events(session, [
+        events = [
             LicenseEvent(license_id=id_of[lic["identifier"]], identifier=lic["identifier"],
                          operate_type=op, status="VALID", data_hash=lic["data_hash"])
             for op, lic in zip(prepared.operate_types, licenses, strict=True)
-        ], at=at)
+        ]
         superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
         if superseded:
-            session.execute(
-                update(License).where(License.identifier.in_(superseded)).values(status="SUPERSEDED")
-            )
+            # The older version's status change is logged too; the province learns it from
+            # the new version, which names its predecessor, so it is not pushed on its own.
+            old = session.execute(select(License.id, License.identifier, License.data_hash)
+                                  .where(License.identifier.in_(superseded))).all()
+            session.execute(update(License).where(License.identifier.in_(superseded))
+                            .values(status="SUPERSEDED"))
+            events += [LicenseEvent(license_id=i, identifier=ident, operate_type=OP_CHANGE,
+                                    status="SUPERSEDED", data_hash=h, pushed=False)
+                       for i, ident, h in old]
+        record_events(session, events, at=at)
     results = prepared.rows
     if target.batch_id is not None and results:
         session.connection().execute(insert(SourceRow.__table__), [
