@@ -1,9 +1,11 @@
 """The demo: `make demo` runs this.
 
 It sets up the demo world under LICREG_HOME (default ./var), starts the mock provincial endpoint
-in its own process, runs the ingest flow on the department files in fixtures/batches/, runs the
-push flow, verifies a few exported licenses as an auditor would (and one tampered copy), stops the
-endpoint and prints what happened. Run it again: nothing is ingested or pushed twice.
+in its own process, runs the ingest flow on the department files in fixtures/batches/, renders
+and signs the PDF licenses, signs a transparency-log checkpoint, runs the push flow, then
+verifies as an auditor would: exported bundles, a PDF on its own, a tampered copy, and the whole
+registry. It stops the endpoint and prints what happened. Run it again: nothing is ingested,
+rendered or pushed twice.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import json
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -20,12 +23,16 @@ from prefect import flow
 
 from flows.ingest import ingest_and_seal
 from flows.push import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, push_to_province
+from flows.render import render_pdfs
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.licenses import export_bundle, list_licenses
+from registry.pdf.verify import verify_pdf
 from registry.province.process import start_endpoint
 from registry.seal.pki import load_root_cert
+from registry.tlog.checkpoint import sign_checkpoint
 from registry.verify.bundle import load_anchors, verify_bundle
+from registry.verify.registry_audit import audit_registry
 from registry.world import HEALTH, MARKET, create_demo_world, init_registry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "batches"
@@ -41,6 +48,10 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @flow(name="demo")
 def demo() -> None:
     started = time.perf_counter()
@@ -48,43 +59,53 @@ def demo() -> None:
     engine = shared_engine(settings.database_url)
     init_registry(engine)
     with session_scope(engine) as session:
-        created = create_demo_world(session, settings, now=dt.datetime.now(dt.UTC))
+        created = create_demo_world(session, settings, now=_now())
     say(f"== registry in {settings.home}")
     for line in created or ["demo world already present"]:
         say(f"   {line}")
     anchors = settings.home / "root.pem"
     anchors.write_bytes(load_root_cert(settings.keystore).public_bytes(Encoding.PEM))
 
+    say("== ingest department batches (flow ingest-and-seal)")
+    for name, dept, type_code in DEMO_BATCHES:
+        r = ingest_and_seal(str(FIXTURES / name), dept, type_code, uploader="demo")
+        again = "  (same bytes as before: nothing new)" if r["already_ingested"] else ""
+        say(f"   {name:<26} rows {r['rows_read']:>3}: accepted {r['accepted']:>3} "
+            f"({r['issued']:>2} new or changed), filtered {r['filtered']}, "
+            f"rejected {r['rejected']}{again}")
+    rendered = render_pdfs()
+    say(f"== PDF licenses rendered and signed (flow render-pdfs): {rendered['rendered']}")
+    with session_scope(engine) as session:
+        checkpoint, made = sign_checkpoint(session, keystore=settings.keystore,
+                                           passphrase=settings.require_passphrase(), now=_now())
+    say(f"== transparency log checkpoint: {checkpoint.tree_size} leaves, root "
+        f"{checkpoint.root_hash.hex()[:16]}…{'' if made else ' (unchanged)'}")
+
     with start_endpoint(home=settings.province_home, anchors_path=anchors,
                         tokens={DEFAULT_ACCESS_ID: DEFAULT_TOKEN}) as url:
-        say(f"== mock provincial endpoint at {url} (own process, own database)")
-        say("== ingest department batches (flow ingest-and-seal)")
-        for name, dept, type_code in DEMO_BATCHES:
-            r = ingest_and_seal(str(FIXTURES / name), dept, type_code, uploader="demo")
-            again = "  (already ingested: nothing new)" if r["already_ingested"] else ""
-            say(f"   {name:<28} rows {r['rows_read']:>3}: accepted {r['accepted']:>3} "
-                f"({r['issued']} new or changed), filtered {r['filtered']}, "
-                f"rejected {r['rejected']}{again}")
-        say("== push to the province (flow push-to-province)")
+        say(f"== push to the mock provincial endpoint at {url} (flow push-to-province)")
         totals = push_to_province(url)
         say(f"   sent {totals['sent']}: accepted {totals['accepted']}, duplicates "
             f"{totals['duplicates']}, rejected {totals['rejected']}")
         stats = httpx.get(f"{url}/stats", timeout=10).json()
-        say(f"   province now holds {stats['licenses']} license versions: "
+        say(f"   the province holds {stats['licenses']} license versions: "
             f"{json.dumps(stats.get('by_status', {}), ensure_ascii=False)}")
 
-    say("== auditor: export and verify offline against the test root")
+    say("== auditor: verify offline against the test root")
     out = settings.home / "demo-exports"
     shutil.rmtree(out, ignore_errors=True)
     trusted = load_anchors(anchors)
-    now = dt.datetime.now(dt.UTC)
+    now = _now()
     with session_scope(engine) as session:
-        sample = [r["identifier"] for r in list_licenses(session, limit=3)]
+        sample = [r["identifier"] for r in list_licenses(session, limit=2)]
         for ident in sample:
-            export_bundle(session, ident, out / ident)
+            export_bundle(session, ident, out / ident, settings=settings, at=now)
     for ident in sample:
-        report = verify_bundle(out / ident, anchors=trusted, at=now)
-        say(f"   {report.indication:<13} {ident}")
+        files = ", ".join(sorted(p.name for p in (out / ident).iterdir()))
+        say(f"   {verify_bundle(out / ident, anchors=trusted, at=now).indication:<8} "
+            f"bundle {ident[-24:]} ({files})")
+    pdf = out / sample[0] / "license.pdf"
+    say(f"   {verify_pdf(pdf, anchors=trusted, at=now).indication:<8} {pdf.name} on its own")
     tampered = out / "tampered"
     shutil.copytree(out / sample[0], tampered)
     record = json.loads((tampered / "license.json").read_bytes())
@@ -93,6 +114,11 @@ def demo() -> None:
         json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode())
     report = verify_bundle(tampered, anchors=trusted, at=now)
     say(f"   {report.indication} {report.sub_indication}  (a copy with 持证主体 edited)")
+    audit = audit_registry(engine, anchors=trusted, at=now, crls=())
+    verdicts = Counter(f"{r.indication}" + (f" {r.sub_indication}" if r.sub_indication else "")
+                       for r in audit.reports)
+    say(f"   whole registry: {audit.licenses} licenses, log {audit.log_size} leaves: "
+        + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
     say(f"== done in {time.perf_counter() - started:.1f} s; bundles in {out}")
 
 

@@ -7,15 +7,19 @@ fresh database there. Locally an unreachable server skips those tests; CI sets
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 # Prefect settings must be in place before prefect is imported anywhere (PREFECT.md §8).
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="licreg-prefect-"))
+if "PREFECT_HOME" not in os.environ:  # worker processes inherit the parent's
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="licreg-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
