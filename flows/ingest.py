@@ -106,7 +106,7 @@ def ingest_and_seal(path: str, department: str, type_code: str, uploader: str = 
     logger = get_run_logger()
     opened = open_batch_task(path, department, type_code, uploader, mapping, sheet, header_row)
     if opened["already_ingested"]:
-        logger.warning("%s was ingested before as batch %s: nothing to do", path,
+        logger.info("%s was ingested before as batch %s: nothing to do", path,
                        opened["batch_id"])
         return opened
     if opened["status"] == "failed":
