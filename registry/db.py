@@ -10,6 +10,8 @@ which one is used is decided by the URL in :class:`registry.config.Settings`.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -35,21 +37,25 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# JSON columns hold Chinese text (raw rows, reasons): UTF-8 as is is half the size of \u escapes.
+_json = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL mode and foreign keys, its folder is created."""
     u = make_url(url)
     if u.drivername.startswith("sqlite"):
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(u)
+            engine = create_engine(u, json_serializer=_json)
         else:  # in-memory: one shared connection so every session sees the same database
-            engine = create_engine(u, poolclass=StaticPool,
+            engine = create_engine(u, poolclass=StaticPool, json_serializer=_json,
                                    connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
-    return create_engine(u, pool_pre_ping=True)
+    return create_engine(u, pool_pre_ping=True, json_serializer=_json)
 
 
 @cache
