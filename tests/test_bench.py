@@ -30,8 +30,8 @@ def test_bench_reports_every_stage(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     stages = {s["stage"].split(" (")[0]: s for s in report["stages"]}
-    expected = {"parse", "structure", "seal", "ingest whole path", "store", "PDF rendition + signature",
-                "push", "verify"}
+    expected = {"parse", "structure", "seal", "ingest whole path", "store",
+                "PDF rendition + signature", "push", "verify"}
     assert expected <= set(stages)
     assert stages["ingest whole path"]["items"] == 400  # every synthetic row is valid
     assert stages["push"]["items"] == 400
