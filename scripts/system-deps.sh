@@ -5,6 +5,7 @@
 #   fonts-hanazono     CJK fallback font with the rare characters (𠮷, CJK Ext. B) for PDF renditions
 #   poppler-utils      pdftoppm / pdfsig: PDF renditions looked at and checked in tests (registry.pdf)
 #   libnss3-tools      certutil: an NSS database trusting the test root, for pdfsig in tests
+#   zbar-tools         zbarimg: the QR code on a PDF rendition decodes to its identifier (tests)
 #
 # Run as root (or with sudo available) on Debian/Ubuntu: bash scripts/system-deps.sh
 set -euo pipefail
@@ -14,6 +15,7 @@ PACKAGES=(
   fonts-hanazono
   poppler-utils
   libnss3-tools
+  zbar-tools
 )
 
 missing=()
