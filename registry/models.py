@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -68,7 +69,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), bytes: LargeBinary()}
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads it once, at class creation
+        dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), bytes: LargeBinary()}
 
 
 class Department(Base):
@@ -116,7 +118,8 @@ class Seal(Base):
     kind: Mapped[int] = mapped_column(Integer)
     """SES_ESPropertyInfo.type (seal kind code)."""
     status: Mapped[str] = mapped_column(String(20))
-    """applied / approved / rejected / made / active / suspended / lost / cancelled."""
+    """made / filed / active / suspended / lost / cancelled (registry.seal_lifecycle). A seal
+    row exists from its making on; the application before it is a SealApplication."""
     key_file: Mapped[str] = mapped_column(String(300))
     """Keystore-relative path of the signer's encrypted PKCS#8 key."""
     cert_der: Mapped[bytes]
@@ -126,6 +129,10 @@ class Seal(Base):
     valid_start: Mapped[dt.datetime]
     valid_end: Mapped[dt.datetime]
     created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    """When the signer certificate was revoked in the seal-maker CA's CRL (lost, cancelled)."""
+    revocation_reason: Mapped[str | None] = mapped_column(String(40))
+    """The CRL reason (RFC 5280 ReasonFlags value, e.g. keyCompromise)."""
     department: Mapped[Department] = relationship()
     authorizations: Mapped[list[SealAuthorization]] = relationship(back_populates="seal")
 
@@ -155,6 +162,11 @@ class Template(Base):
     seal_id: Mapped[int | None] = mapped_column(ForeignKey("seals.id"))
     schema_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
+    layout: Mapped[dict[str, Any] | None]
+    """The page layout (schemas/template-layout.schema.json); None on templates made before
+    layouts existed: registry.templates.layout_of falls back to schemas/layouts/<type>.json."""
+    numbering: Mapped[dict[str, Any] | None]
+    """The 证照编号 numbering rule (registry.numbering); None: the department assigns numbers."""
 
 
 class StoredFile(Base):
@@ -188,6 +200,16 @@ class Batch(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
+    uploader: Mapped[str | None] = mapped_column(String(200))
+    """Who uploaded the file for this batch (the stored file keeps its first uploader)."""
+    options: Mapped[dict[str, Any] | None]
+    """How the file is read (registry.ingest.reader.ReadOptions.to_dict plus the stored
+    suffix), so that a resumed run reads it exactly as the first did."""
+    source: Mapped[dict[str, Any] | None]
+    """What the file turned out to be: format, header columns, unknown and ignored columns,
+    sheet, archive members (registry.batch_reports renders it)."""
+    elapsed_seconds: Mapped[float | None] = mapped_column(Float)
+    """Seconds spent ingesting, summed over runs (a resumed batch counts each run)."""
 
 
 class SourceRow(Base):
@@ -256,7 +278,10 @@ class OutboxEvent(Base):
     """A change to push to the province, written in the same transaction as the change."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_pending", "acked_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "acked_at", "id"),
+        Index("ix_outbox_license", "license_id", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"))
     operate_type: Mapped[str] = mapped_column(String(2))
@@ -265,3 +290,7 @@ class OutboxEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     acked_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(20))
+    """The license's status right after the event; None on events of a new version (VALID)."""
+    dead_at: Mapped[dt.datetime | None]
+    """When the sync gave up on the event (a dead letter; ``last_error`` says why)."""

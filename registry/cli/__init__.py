@@ -28,9 +28,24 @@ def main() -> None:
 
 
 # Importing the command modules registers their commands on ``cli``.
-from registry.cli import audit, bench, ingest, licenses, province, setup  # noqa: E402
+from registry.cli import (  # noqa: E402
+    audit,
+    batch,
+    bench,
+    ingest,
+    licenses,
+    lifecycle,
+    log,
+    pdf,
+    province,
+    seal,
+    setup,
+    sync,
+    template,
+)
 
-__all__ += ["audit", "bench", "ingest", "licenses", "province", "setup"]
+__all__ += ["audit", "batch", "bench", "ingest", "licenses", "lifecycle", "log", "pdf",
+            "province", "seal", "setup", "sync", "template"]
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,20 @@ Example::
 Transient failures (connection errors, timeouts, 5xx, 429) are retried with exponential
 backoff and jitter; 429 waits what ``Retry-After`` says. Re-sending is safe because the
 platform is idempotent on identifier + version (a stored item comes back ``DUPLICATE``).
-Refused credentials and malformed answers raise :class:`AggregationError` at once.
+Refused credentials raise :class:`AggregationError` at once.
+
+Two ways to push:
+
+- :meth:`ProvinceClient.push` is strict: one ack per item in order, else an error (nothing is
+  marked delivered);
+- :meth:`ProvinceClient.deliver` is what the sync uses against a platform that may answer
+  partly, repeat acks or drop the connection after storing: acks are matched to items by
+  (ZZBS, version, eventSeq), items left without a clear ack are sent again (a DUPLICATE then
+  settles them), and what is still unsettled after ``max_attempts`` rounds is reported, not
+  guessed.
+
+Credentials: ``scheme="token"`` sends the token in the envelope head (and as a bearer token on
+other requests); ``scheme="hmac"`` signs each request (:mod:`registry.province.auth`).
 """
 
 from __future__ import annotations
@@ -22,12 +35,15 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from registry.errors import AggregationError
+from registry.province.auth import Credential, request_headers
 from registry.province.wire import (
     LICENSES_PATH,
     Ack,
@@ -36,7 +52,25 @@ from registry.province.wire import (
     parse_response,
 )
 
-__all__ = ["ProvinceClient"]
+__all__ = ["Delivery", "ProvinceClient", "open_client"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of the items of one :meth:`ProvinceClient.deliver` call."""
+
+    acks: Mapping[int, Ack]
+    """Item position → its ack, for every item with a clear answer."""
+    missing: tuple[int, ...] = ()
+    """Positions still without a clear answer after every round (not delivered, not refused)."""
+    requests: int = 0
+    """HTTP requests made (retries included)."""
+    duplicate_acks: int = 0
+    """Acks the platform repeated (ignored when they agreed)."""
+    stray_acks: int = 0
+    """Acks for no item sent (ignored)."""
+    failures: tuple[str, ...] = field(default_factory=tuple)
+    """Transient failures met on the way (``HTTP 503``, ``ReadTimeout: …``)."""
 
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
@@ -50,25 +84,34 @@ class ProvinceClient:
         *,
         access_id: str,
         access_token: str,
+        scheme: str = "token",
         max_attempts: int = 5,
         backoff: float = 0.2,
         max_delay: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``backoff`` is the first retry's base delay (doubled per attempt, capped at
         ``max_delay``, which also caps Retry-After); ``jitter`` returns a number in [0, 1)
-        that spreads the delay over [50 %, 100 %] of the base."""
+        that spreads the delay over [50 %, 100 %] of the base; ``clock`` (Unix seconds)
+        timestamps HMAC signatures."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._http = http
+        self._credential = Credential(access_id, access_token, scheme)
         self._access_id = access_id
-        self._access_token = access_token
+        self._access_token = access_token if scheme == "token" else ""
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._max_delay = max_delay
         self._sleep = sleep
         self._jitter = jitter
+        self._clock = clock
+
+    @property
+    def access_id(self) -> str:
+        return self._access_id
 
     def push(
         self, items: Sequence[Mapping[str, Any]], *, request_id: str | None = None
@@ -81,29 +124,133 @@ class ProvinceClient:
         """
         if not items:
             return []
-        # One request id for every attempt, so the platform's log shows the resends.
+        response, _failures, _requests = self._send(self._body(items, request_id, None))
+        return self._acks(response, items)
+
+    def deliver(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        blobs: Mapping[str, bytes] | None = None,
+        request_id: str | None = None,
+    ) -> Delivery:
+        """Send ``items`` until each has a clear ack, or ``max_attempts`` rounds have passed.
+
+        Acks are matched by (ZZBS, version, eventSeq), which must be unique in ``items``;
+        conflicting repeated acks leave the item unsettled, so it is sent again. Raises
+        :class:`AggregationError` only when the credentials are refused, the request is
+        refused as a whole, or every transport attempt of a round failed.
+        """
+        keys = [_key(item) for item in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError("deliver() needs items with distinct (ZZBS, version, eventSeq)")
         request_id = request_id or uuid.uuid4().hex
-        body = json.dumps(
-            build_request(
-                items,
-                access_id=self._access_id,
-                access_token=self._access_token,
-                request_id=request_id,
-            ),
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode("utf-8")
-        last_failure = ""
+        acks: dict[int, Ack] = {}
+        pending = list(range(len(items)))
+        requests = duplicates = stray = 0
+        failures: list[str] = []
+        for round_no in range(1, self._max_attempts + 1):
+            if not pending:
+                break
+            if round_no > 1:
+                self._sleep(self._delay(round_no - 1, None))
+            sent = [items[i] for i in pending]
+            rid = request_id if round_no == 1 else f"{request_id}-{round_no}"
+            response, met, n = self._send(self._body(sent, rid, blobs), parse=True)
+            requests += n
+            failures.extend(met)
+            if response is None:  # answered, but not with a readable envelope: send again
+                continue
+            answers: dict[tuple[str, str, int | None], list[Ack]] = {}
+            for ack in parse_response(response.json()):
+                answers.setdefault((ack.identifier, ack.version, ack.seq), []).append(ack)
+            position = {keys[i]: i for i in pending}
+            stray += sum(len(v) for k, v in answers.items() if k not in position)
+            still: list[int] = []
+            for key, i in position.items():
+                found = answers.get(key, [])
+                duplicates += max(0, len(found) - 1)
+                if found and all(_same_answer(a, found[0]) for a in found):
+                    acks[i] = found[0]
+                else:
+                    still.append(i)
+            pending = sorted(still)
+        return Delivery(
+            acks=acks,
+            missing=tuple(pending),
+            requests=requests,
+            duplicate_acks=duplicates,
+            stray_acks=stray,
+            failures=tuple(failures),
+        )
+
+    def get_json(self, path: str, *, params: Mapping[str, str | int] | None = None) -> Any:
+        """GET an authenticated JSON resource, with the same retries as a push."""
+        url = httpx.URL(path, params=dict(params or {}))
+        response, _failures, _requests = self._send(b"", method="GET", url=url)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AggregationError(f"the platform's answer to {path} is not JSON") from exc
+
+    def post_json(self, path: str, obj: Any) -> Any:
+        """POST a JSON body to an authenticated resource and return the JSON answer."""
+        body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        response, _failures, _requests = self._send(body, url=httpx.URL(path))
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AggregationError(f"the platform's answer to {path} is not JSON") from exc
+
+    def _body(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        request_id: str | None,
+        blobs: Mapping[str, bytes] | None,
+    ) -> bytes:
+        # One request id for every attempt, so the platform's log shows the resends.
+        envelope = build_request(
+            items,
+            access_id=self._access_id,
+            access_token=self._access_token,
+            request_id=request_id or uuid.uuid4().hex,
+            blobs=blobs,
+        )
+        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def _headers(self, method: str, url: httpx.URL, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._credential.scheme == "hmac" or url.path != LICENSES_PATH:
+            headers.update(request_headers(self._credential, method, url.path, body,
+                                           now=self._clock()))  # fmt: skip
+        return headers
+
+    def _send(
+        self,
+        body: bytes,
+        *,
+        method: str = "POST",
+        url: httpx.URL | None = None,
+        parse: bool = False,
+    ) -> tuple[Any, list[str], int]:
+        """Send with retries; (the 200 response, transient failures met, requests made).
+
+        With ``parse``, a 200 whose body is not a valid envelope counts as a transient
+        failure; when every attempt ends that way the response is None instead of an error.
+        """
+        url = url or httpx.URL(LICENSES_PATH)
+        failures: list[str] = []
+        unreadable = False
         for attempt in range(1, self._max_attempts + 1):
             retry_after: float | None = None
             try:
-                response = self._http.post(
-                    LICENSES_PATH, content=body, headers={"Content-Type": "application/json"}
+                response = self._http.request(
+                    method, url, content=body or None, headers=self._headers(method, url, body)
                 )
             except _TRANSIENT_ERRORS as exc:
-                last_failure = f"{type(exc).__name__}: {exc}"
+                failures.append(f"{type(exc).__name__}: {exc}")
             except httpx.HTTPError as exc:
-                raise AggregationError(f"cannot push to the platform: {exc}") from exc
+                raise AggregationError(f"cannot reach the platform: {exc}") from exc
             else:
                 status = response.status_code
                 if status in (401, 403):
@@ -112,20 +259,26 @@ class ProvinceClient:
                         f"check the access token configured for the provincial push"
                     )
                 if status == 429 or status >= 500:
-                    last_failure = f"HTTP {status}"
+                    failures.append(f"HTTP {status}")
                     if status == 429:
                         retry_after = _retry_after(response.headers.get("Retry-After"))
                 elif status != 200:
                     raise AggregationError(
                         f"the platform refused the request (HTTP {status}): {_message(response)}"
                     )
+                elif parse and not _readable(response):
+                    failures.append("unreadable answer")
+                    unreadable = True
                 else:
-                    return self._acks(response, items)
+                    return response, failures, attempt
             if attempt < self._max_attempts:
                 self._sleep(self._delay(attempt, retry_after))
+        if unreadable and failures[-1] == "unreadable answer":
+            return None, failures, self._max_attempts
+        what = "items" if url.path == LICENSES_PATH else url.path
         raise AggregationError(
-            f"gave up pushing {len(items)} items after {self._max_attempts} attempts; "
-            f"last failure: {last_failure}"
+            f"gave up sending {what} after {self._max_attempts} attempts; "
+            f"last failure: {failures[-1] if failures else 'none'}"
         )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -152,6 +305,42 @@ class ProvinceClient:
                     f"nothing is marked delivered"
                 )
         return acks
+
+
+@contextmanager
+def open_client(
+    endpoint: str,
+    *,
+    access_id: str,
+    secret: str,
+    scheme: str = "token",
+    timeout: float = 30.0,
+    attempts: int = 5,
+    concurrency: int = 1,
+) -> Iterator[ProvinceClient]:
+    """A :class:`ProvinceClient` on its own ``httpx.Client``: real timeouts (``timeout`` per
+    read, 5 s to connect) and a keep-alive pool sized for ``concurrency`` requests at once."""
+    limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency)
+    timeouts = httpx.Timeout(timeout, connect=min(5.0, timeout))
+    with httpx.Client(base_url=endpoint, timeout=timeouts, limits=limits) as http:
+        yield ProvinceClient(http, access_id=access_id, access_token=secret, scheme=scheme,
+                             max_attempts=attempts)  # fmt: skip
+
+
+def _key(item: Mapping[str, Any]) -> tuple[str, str, int | None]:
+    return (str(item.get("ZZBS")), str(item.get("version")), item.get("eventSeq"))
+
+
+def _same_answer(a: Ack, b: Ack) -> bool:
+    return (a.result, a.code) == (b.result, b.code)
+
+
+def _readable(response: httpx.Response) -> bool:
+    try:
+        parse_response(response.json())
+    except (ValueError, EnvelopeError, AggregationError):
+        return False
+    return True
 
 
 def _retry_after(value: str | None) -> float | None:

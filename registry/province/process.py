@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,17 +52,23 @@ def start_endpoint(
     *,
     home: Path,
     anchors_path: Path,
-    tokens: Mapping[str, str],
+    tokens: Mapping[str, str] | None = None,
+    hmac_keys: Mapping[str, str] | None = None,
+    faults: Sequence[str] = (),
+    hold_unknown: bool = True,
+    workers: int = 0,
     port: int = 0,
-    startup_timeout: float = 30.0,
+    startup_timeout: float = 60.0,
     stop_timeout: float = 10.0,
 ) -> Iterator[str]:
     """Run ``python -m registry.province.server`` and yield its base URL once /health answers.
 
-    ``port`` 0 picks a free port. On exit the process is terminated and waited for, and killed
-    if it has not stopped after ``stop_timeout`` seconds.
+    ``tokens`` and ``hmac_keys`` map accessId → secret per scheme; ``faults`` are
+    ``NAME=VALUE`` fault settings (:mod:`registry.province.faults`); ``workers`` processes
+    verify signatures. ``port`` 0 picks a free port. On exit the process is terminated and
+    waited for, and killed if it has not stopped after ``stop_timeout`` seconds.
     """
-    if not tokens:
+    if not tokens and not hmac_keys:
         raise AggregationError("start_endpoint needs at least one accessId=token")
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -78,8 +84,16 @@ def start_endpoint(
         "--anchors",
         str(anchors_path),
     ]
-    for access_id, token in tokens.items():
+    for access_id, token in (tokens or {}).items():
         command += ["--token", f"{access_id}={token}"]
+    for access_id, key in (hmac_keys or {}).items():
+        command += ["--hmac", f"{access_id}={key}"]
+    for fault in faults:
+        command += ["--fault", fault]
+    if not hold_unknown:
+        command.append("--reject-unknown")
+    if workers:
+        command += ["--workers", str(workers)]
     log_path = home / "server.log"
     # A file, not a pipe: nobody reads the pipe while the server runs and a full pipe blocks it.
     with log_path.open("ab") as log_file:

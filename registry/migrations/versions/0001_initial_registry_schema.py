@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-27 14:49:36.984210
 """
 
-from alembic import op
 import sqlalchemy as sa
-import registry.models
+from alembic import op
 
+import registry.models
 
 revision = "0001"
 down_revision = None

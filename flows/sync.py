@@ -1,0 +1,187 @@
+"""Flows: aggregation to the provincial platform, on a schedule.
+
+- ``incremental-sync`` (every five minutes, never two at once): push every outbox event the
+  province has not acknowledged;
+- ``expiry-sweep`` (daily): licenses past their end date become EXPIRED, then the sync pushes
+  the 04 events;
+- ``reconcile`` (daily): compare counts and content hashes with the province, repair drift;
+- ``full-sync`` (on demand): every current license, resumable from its checkpoint.
+
+Each task is one library call on a chunk of work (a few HTTP batches, a sweep of 5,000
+licenses), so a sync of 100,000 licenses is tens of task runs (PREFECT.md §2). The endpoint and
+credentials come from the environment (``LICREG_PROVINCE_URL``, ``LICREG_PROVINCE_ACCESS_ID``,
+``LICREG_PROVINCE_TOKEN``, ``LICREG_PROVINCE_AUTH``), never from flow parameters.
+
+On one machine (a Prefect server is needed for schedules; ``prefect server start``)::
+
+    python -m flows.sync serve
+
+With a server, a work pool and process workers, see ``prefect.yaml``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from registry.config import Settings
+from registry.db import session_scope, shared_engine
+from registry.errors import ConfigError
+from registry.province.client import open_client
+
+__all__ = ["expiry_sweep", "full_sync_flow", "incremental_sync", "reconcile_flow"]
+
+CHINA = dt.timezone(dt.timedelta(hours=8))
+"""The registry's calendar day (an end date is a date in China)."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _province() -> dict[str, str]:
+    from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
+
+    url = os.environ.get("LICREG_PROVINCE_URL")
+    if not url:
+        raise ConfigError("LICREG_PROVINCE_URL is not set: the sync does not know the endpoint")
+    return {
+        "endpoint": url,
+        "access_id": os.environ.get("LICREG_PROVINCE_ACCESS_ID", DEFAULT_ACCESS_ID),
+        "secret": os.environ.get("LICREG_PROVINCE_TOKEN", DEFAULT_TOKEN),
+        "scheme": os.environ.get("LICREG_PROVINCE_AUTH", "token"),
+    }
+
+
+_RETRY: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+    "retry_jitter_factor": 0.5,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(name="push-events", **_RETRY)
+def push_events_task(batch_size: int, concurrency: int, batches: int) -> dict[str, Any]:
+    """Up to ``batches`` batches of pending events (a retry resends at most those batches:
+    the platform acknowledges a resent event as DUPLICATE)."""
+    from registry.province.sync import push_pending
+
+    settings = Settings.from_env()
+    with open_client(**_province(), concurrency=concurrency) as client, \
+            session_scope(shared_engine(settings.database_url)) as session:  # fmt: skip
+        summary = push_pending(session, client, batch_size=batch_size, max_batches=batches,
+                               concurrency=concurrency, at=_now(), clock=_now)  # fmt: skip
+    return summary.to_dict()
+
+
+@flow(name="incremental-sync")
+def incremental_sync(
+    batch_size: int = 1000, concurrency: int = 2, batches_per_task: int = 20
+) -> dict[str, Any]:
+    """Push until nothing deliverable is left; returns the totals."""
+    logger = get_run_logger()
+    totals: dict[str, Any] = {}
+    while True:
+        summary = push_events_task(batch_size, concurrency, batches_per_task)
+        for key, value in summary.items():
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+        logger.info("pushed %s", summary)
+        delivered = summary["accepted"] + summary["duplicates"] + summary["held"]
+        # Rejected events wait for a later run (or die); stop when a task made no progress.
+        if summary["batches"] < batches_per_task or delivered == 0:
+            return totals
+
+
+@task(name="expire-due", cache_policy=NO_CACHE, retries=1)
+def expire_task(today: str, limit: int) -> int:
+    from registry.lifecycle import expire_due
+
+    settings = Settings.from_env()
+    with session_scope(shared_engine(settings.database_url)) as session:
+        return expire_due(session, today=dt.date.fromisoformat(today), at=_now(),
+                          limit=limit).expired  # fmt: skip
+
+
+@flow(name="expiry-sweep")
+def expiry_sweep(today: str | None = None, limit: int = 5000) -> dict[str, Any]:
+    """Licenses past their end date become EXPIRED (a task per ``limit``), then the 04 events
+    go to the province."""
+    day = today or _now().astimezone(CHINA).date().isoformat()
+    expired = 0
+    while n := expire_task(day, limit):
+        expired += n
+    pushed = incremental_sync() if expired else {}
+    return {"today": day, "expired": expired, "pushed": pushed}
+
+
+@task(name="full-sync-pages", **_RETRY)
+def full_sync_task(batch_size: int, concurrency: int, pages: int, restart: bool) -> dict[str, Any]:
+    from registry.province.fullsync import full_sync
+
+    settings = Settings.from_env()
+    with open_client(**_province(), concurrency=concurrency) as client, \
+            session_scope(shared_engine(settings.database_url)) as session:  # fmt: skip
+        return full_sync(session, client, batch_size=batch_size, concurrency=concurrency,
+                         max_batches=pages, restart=restart, at=_now(),
+                         clock=_now).to_dict()  # fmt: skip
+
+
+@flow(name="full-sync")
+def full_sync_flow(
+    batch_size: int = 1000, concurrency: int = 2, pages_per_task: int = 20, restart: bool = False
+) -> dict[str, Any]:
+    """Every current license, ``pages_per_task`` pages per task, from the checkpoint on."""
+    logger = get_run_logger()
+    summary = full_sync_task(batch_size, concurrency, pages_per_task, restart)
+    while not summary["finished"]:
+        logger.info("full sync at license id %s of %s", summary["position"], summary["total"])
+        summary = full_sync_task(batch_size, concurrency, pages_per_task, False)
+    return summary
+
+
+@task(name="reconcile", **_RETRY)
+def reconcile_task(repair: bool) -> dict[str, Any]:
+    from registry.reconcile import reconcile
+
+    settings = Settings.from_env()
+    with open_client(**_province()) as client, \
+            session_scope(shared_engine(settings.database_url)) as session:  # fmt: skip
+        return reconcile(session, client, repair=repair, at=_now()).to_dict()
+
+
+@flow(name="reconcile")
+def reconcile_flow(repair: bool = True) -> dict[str, Any]:
+    """Compare with the province and repair; the report says what differed."""
+    report = reconcile_task(repair)
+    if not report["in_sync"]:
+        get_run_logger().warning("province drift: %s; repaired: %s", report["counts"],
+                                 report["repaired"])  # fmt: skip
+    return report
+
+
+def serve_all() -> None:
+    """The four deployments, served from this process (schedules need a Prefect server)."""
+    from prefect import serve
+
+    serve(
+        incremental_sync.to_deployment(name="incremental", interval=300, concurrency_limit=1),
+        expiry_sweep.to_deployment(name="daily", cron="30 0 * * *", concurrency_limit=1),
+        reconcile_flow.to_deployment(name="daily", cron="0 3 * * *", concurrency_limit=1),
+        full_sync_flow.to_deployment(name="on-demand", concurrency_limit=1),
+        pause_on_shutdown=False,
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["serve"]:
+        serve_all()
+    else:
+        print(incremental_sync())

@@ -1,0 +1,249 @@
+"""``licreg license change|renew|suspend|…``: a license's life after issue.
+
+Each command calls one :mod:`registry.lifecycle` function in one transaction (the new version
+or status, its history row, its outbox event and log leaf) and prints one line::
+
+    $ licreg license suspend 1.2.156.3005.2.… --reason 整改
+    1.2.156.3005.2.…  VALID → SUSPENDED  (03 暂扣; queued for the province)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.licenses import license_group
+from registry.config import Settings
+from registry.db import session_scope
+from registry.errors import ConfigError
+
+__all__ = ["render"]
+
+_OP_NAMES = {"02": "延续", "03": "暂扣", "04": "过期失效", "05": "注销/撤销/吊销/转出",
+             "06": "暂扣发还", "08": "转入", "09": "变更", "10": "取消转出"}  # fmt: skip
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment
+        return "cli"
+
+
+actor_option = click.option("--actor", default=_actor, show_default="the login name",
+                            help="Who takes this step (recorded in the history).")
+reason_option = click.option("--reason", default=None, help="Why (recorded in the history).")
+json_option = click.option("--json", "as_json", is_flag=True)
+
+
+def render(result: Any, *, as_json: bool) -> None:
+    """One line per step: identifier, old → new, the operate type; or the JSON result."""
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    name = _OP_NAMES.get(result.operate_type, "")
+    if result.identifier != result.previous:
+        click.echo(f"{result.identifier}  new version of {result.previous}  "
+                   f"({result.operate_type} {name}; queued for the province)")  # fmt: skip
+    else:
+        click.echo(f"{result.identifier}  {result.previous_status} → {result.status}  "
+                   f"({result.operate_type} {name}; queued for the province)")  # fmt: skip
+
+
+def _status_command(action: str, help_text: str) -> Callable[..., None]:
+    @license_group.command(action.replace("_", "-"), help=help_text)
+    @click.argument("identifier")
+    @actor_option
+    @reason_option
+    @json_option
+    @click.pass_obj
+    @handle_errors
+    def command(settings: Settings, identifier: str, actor: str, reason: str | None,
+                as_json: bool) -> None:  # fmt: skip
+        from registry.lifecycle import change_status
+
+        with session_scope(engine(settings)) as session:
+            result = change_status(session, identifier, action, at=now(), actor=actor,
+                                   reason=reason)  # fmt: skip
+        render(result, as_json=as_json)
+
+    return command
+
+
+suspend = _status_command("suspend", "暂扣: suspend a VALID license (operateType 03).")
+unsuspend = _status_command("unsuspend", "暂扣发还: lift a suspension (operateType 06).")
+revoke = _status_command("revoke", "撤销: revoke the issuing decision (operateType 05).")
+withdraw = _status_command("withdraw", "吊销: withdraw as a penalty (operateType 05).")
+cancel = _status_command("cancel", "注销: cancel the license (operateType 05).")
+transfer_out = _status_command("transfer_out", "转出: transfer out (operateType 05).")
+cancel_transfer_out = _status_command(
+    "cancel_transfer_out", "取消转出: take a transfer out back (operateType 10)."
+)
+
+
+def _changes(values: tuple[str, ...]) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    for text in values:
+        code, sep, value = text.partition("=")
+        if not sep or not code.strip():
+            raise click.BadParameter(f"expected CODE=VALUE, got {text!r}", param_hint="--set")
+        changes[code.strip()] = value
+    return changes
+
+
+@license_group.command("change")
+@click.argument("identifier")
+@click.option("--set", "values", multiple=True, required=True, metavar="CODE=VALUE",
+              help="An element's new value, e.g. --set CZZT=新名称 (repeatable; empty drops "
+                   "an optional element).")
+@actor_option
+@reason_option
+@json_option
+@click.pass_obj
+@handle_errors
+def license_change(settings: Settings, identifier: str, values: tuple[str, ...], actor: str,
+                   reason: str | None, as_json: bool) -> None:  # fmt: skip
+    """变更: seal a new version with changed elements (operateType 09)."""
+    from registry.lifecycle import change
+
+    with session_scope(engine(settings)) as session:
+        result = change(session, settings, identifier, changes=_changes(values), at=now(),
+                        actor=actor, reason=reason)  # fmt: skip
+    render(result, as_json=as_json)
+
+
+@license_group.command("renew")
+@click.argument("identifier")
+@click.option("--until", "valid_to", required=True, help="New end date yyyyMMdd, or 长期.")
+@click.option("--from", "valid_from", default=None, help="New start date yyyyMMdd.")
+@actor_option
+@reason_option
+@json_option
+@click.pass_obj
+@handle_errors
+def license_renew(settings: Settings, identifier: str, valid_to: str, valid_from: str | None,
+                  actor: str, reason: str | None, as_json: bool) -> None:  # fmt: skip
+    """延续: seal a new version with a later end date (operateType 02)."""
+    from registry.lifecycle import renew
+
+    with session_scope(engine(settings)) as session:
+        result = renew(session, settings, identifier, valid_to=valid_to, valid_from=valid_from,
+                       at=now(), actor=actor, reason=reason)  # fmt: skip
+    render(result, as_json=as_json)
+
+
+def _today(value: str | None) -> dt.date:
+    if not value:
+        return (now() + dt.timedelta(hours=8)).date()  # the registry's calendar: China time
+    try:
+        return dt.datetime.strptime(value, "%Y%m%d").date()
+    except ValueError as exc:
+        raise click.BadParameter(f"not a date yyyyMMdd: {value!r}", param_hint="--today") from exc
+
+
+@license_group.command("expire")
+@click.argument("identifier")
+@click.option("--today", default=None, help="The date to judge by, yyyyMMdd (default: today).")
+@actor_option
+@reason_option
+@json_option
+@click.pass_obj
+@handle_errors
+def license_expire(settings: Settings, identifier: str, today: str | None, actor: str,
+                   reason: str | None, as_json: bool) -> None:  # fmt: skip
+    """过期失效: mark a license whose end date has passed EXPIRED (operateType 04)."""
+    from registry.lifecycle import expire
+
+    with session_scope(engine(settings)) as session:
+        result = expire(session, identifier, today=_today(today), at=now(), actor=actor,
+                        reason=reason)  # fmt: skip
+    render(result, as_json=as_json)
+
+
+@license_group.command("expire-due")
+@click.option("--today", default=None, help="The date to judge by, yyyyMMdd (default: today).")
+@json_option
+@click.pass_obj
+@handle_errors
+def license_expire_due(settings: Settings, today: str | None, as_json: bool) -> None:
+    """The expiry sweep: every license past its end date becomes EXPIRED."""
+    from registry.lifecycle import expire_due
+
+    day, total, sample = _today(today), 0, []
+    eng = engine(settings)
+    while True:
+        with session_scope(eng) as session:
+            sweep = expire_due(session, today=day, at=now())
+        total += sweep.expired
+        sample.extend(sweep.identifiers[: 100 - len(sample)])
+        if not sweep.expired:
+            break
+    if as_json:
+        echo_json({"expired": total, "today": day.isoformat(), "identifiers": sample})
+        return
+    click.echo(f"{total} license(s) past their end date before {day.isoformat()} are now "
+               f"EXPIRED (queued for the province)")  # fmt: skip
+
+
+@license_group.command("transfer-in")
+@click.option("--record", "record_path", type=click.Path(path_type=Path, exists=True),
+              required=True, help="The license's elements as the other registry sealed them "
+                                  "(an export bundle's license.json).")
+@click.option("--department", "department_uscc", required=True,
+              help="The receiving department's USCC.")
+@click.option("--predecessor", default=None,
+              help="The identifier in the other registry (default: the record's ZZBS).")
+@actor_option
+@reason_option
+@json_option
+@click.pass_obj
+@handle_errors
+def license_transfer_in(settings: Settings, record_path: Path, department_uscc: str,
+                        predecessor: str | None, actor: str, reason: str | None,
+                        as_json: bool) -> None:  # fmt: skip
+    """转入: take over a license from another registry (operateType 08)."""
+    from registry.lifecycle import transfer_in
+
+    try:
+        elements = json.loads(record_path.read_bytes())
+    except ValueError as exc:
+        raise ConfigError(f"{record_path} is not a JSON license record: {exc}") from exc
+    if not isinstance(elements, dict):
+        raise ConfigError(f"{record_path} must hold a JSON object of elements")
+    origin = predecessor or str(elements.get("ZZBS") or "")
+    with session_scope(engine(settings)) as session:
+        result = transfer_in(session, settings, elements=elements,
+                             department_uscc=department_uscc, predecessor=origin, at=now(),
+                             actor=actor, reason=reason)  # fmt: skip
+    render(result, as_json=as_json)
+
+
+@license_group.command("history")
+@click.argument("identifier")
+@json_option
+@click.pass_obj
+@handle_errors
+def license_history(settings: Settings, identifier: str, as_json: bool) -> None:
+    """Every lifecycle step of the license (all its versions): who, when, why."""
+    from registry.lifecycle import history
+
+    with session_scope(engine(settings)) as session:
+        rows = history(session, identifier)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no lifecycle steps since issue")
+    for r in rows:
+        change = (f"new version (replaces {r['related']})" if r["from_status"] is None
+                  else f"{r['from_status']} → {r['to_status']}")  # fmt: skip
+        why = f"  «{r['reason']}»" if r["reason"] else ""
+        click.echo(f"{r['at']}  {r['action']:<20} {r['operate_type']}  {r['identifier']}  "
+                   f"{change}  by {r['actor']}{why}")  # fmt: skip
