@@ -166,7 +166,8 @@ def _push(engine: Engine, settings: Settings, home: Path) -> StageResult:
     anchors = home / "root.pem"
     anchors.write_bytes(load_root_cert(settings.keystore).public_bytes(Encoding.PEM))
     tokens = {"bench": "TEST-ONLY-bench-token"}
-    with start_endpoint(home=home / "province", anchors_path=anchors, tokens=tokens) as url, \
+    with start_endpoint(home=home / "province", anchors_path=anchors, tokens=tokens,
+                        workers=1) as url, \
             httpx.Client(base_url=url, timeout=httpx.Timeout(120.0, connect=5.0)) as http, \
             session_scope(engine) as session:
         client = ProvinceClient(http, access_id="bench", access_token=tokens["bench"])

@@ -47,8 +47,8 @@ def record_events(session: Session, events: Sequence[LicenseEvent], *, at: dt.da
     if not events:
         return
     outbox = [
-        {"license_id": e.license_id, "operate_type": e.operate_type, "created_at": at,
-         "attempts": 0}
+        {"license_id": e.license_id, "operate_type": e.operate_type, "status": e.status,
+         "created_at": at, "attempts": 0}
         for e in events if e.pushed
     ]
     if outbox:

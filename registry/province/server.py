@@ -33,7 +33,8 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -386,7 +387,15 @@ def create_app(
         verify_workers=verify_workers,
     )
     injector = FaultInjector(faults or Faults())
-    app = FastAPI(title="Mock provincial license platform (TEST ONLY)", docs_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Here, not after uvicorn.run: uvicorn re-raises SIGTERM once it has shut down.
+        endpoint.close()
+
+    app = FastAPI(title="Mock provincial license platform (TEST ONLY)", docs_url=None,
+                  lifespan=lifespan)
     app.state.endpoint = endpoint
     app.state.faults = injector
 

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -91,9 +94,18 @@ def _verify_jobs(cached: _Cached, jobs: Sequence[Job], at: dt.datetime) -> list[
 _worker: _Cached | None = None
 
 
+def _watch_parent(parent: int) -> None:
+    # A worker must not outlive the web process, however that one ended (even SIGKILL).
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _init_worker(anchor_ders: Sequence[bytes], max_age: dt.timedelta) -> None:
     global _worker
     _worker = _Cached([x509.load_der_x509_certificate(d) for d in anchor_ders], max_age)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
 
 def _verify_in_worker(jobs: Sequence[Job], at: dt.datetime) -> list[Verdict]:
