@@ -101,3 +101,30 @@ def world(engine: Engine, settings: Settings) -> Engine:
     with session_scope(engine) as session:
         create_demo_world(session, settings, now=NOW - dt.timedelta(days=30))
     return engine
+
+
+@pytest.fixture(scope="session")
+def harness() -> Iterator[None]:
+    """One Prefect test server for every flow test of the session (PREFECT.md §9.10)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The demo world on SQLite, configured through the environment as flows read it."""
+    from registry.world import create_demo_world, init_registry
+
+    home = tmp_path / "var"
+    monkeypatch.setenv("LICREG_HOME", str(home))
+    monkeypatch.setenv("LICREG_DATABASE_URL", f"sqlite:///{home / 'registry.db'}")
+    monkeypatch.setenv("LICREG_KEY_PASSPHRASE", PASSPHRASE.decode())
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    init_registry(engine)
+    with session_scope(engine) as session:
+        create_demo_world(session, settings, now=NOW.replace(month=1))
+    engine.dispose()
+    return settings

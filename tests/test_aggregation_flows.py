@@ -24,14 +24,6 @@ from tests.test_aggregation_support import NOW, TOKENS, make_registry
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
 @pytest.fixture
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Settings, str]]:
     from registry.province.bench import seal_synthetic

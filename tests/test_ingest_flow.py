@@ -4,41 +4,16 @@ reasons, a failed file reported (not crashed)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from registry.config import Settings
-from registry.db import make_engine, session_scope
-from registry.world import MARKET, create_demo_world, init_registry
-from tests.conftest import FIXTURES, NOW, PASSPHRASE
+from registry.world import MARKET
+from tests.conftest import FIXTURES
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 BIZ = "11100000MB0143028R001"
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
-@pytest.fixture
-def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    home = tmp_path / "var"
-    monkeypatch.setenv("LICREG_HOME", str(home))
-    monkeypatch.setenv("LICREG_DATABASE_URL", f"sqlite:///{home / 'registry.db'}")
-    monkeypatch.setenv("LICREG_KEY_PASSPHRASE", PASSPHRASE.decode())
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    init_registry(engine)
-    with session_scope(engine) as session:
-        create_demo_world(session, settings, now=NOW.replace(month=1))
-    return settings
 
 
 def artifact(key: str) -> list[dict[str, Any]]:

@@ -96,7 +96,7 @@ def test_suspend_writes_status_event_leaf_and_history_in_one_go(
     assert (result.status, result.operate_type, result.previous_status) == (
         "SUSPENDED", "03", "VALID")  # fmt: skip
     assert row(world, ident).status == "SUSPENDED"
-    assert events_of(world, ident) == [("01", None), ("03", "SUSPENDED")]
+    assert events_of(world, ident) == [("01", "VALID"), ("03", "SUSPENDED")]
     assert leaves_of(world, ident)[-1] == ("03", "SUSPENDED")
     with Session(world) as s:
         change = s.scalars(select(LicenseChange)).one()
@@ -163,7 +163,7 @@ def test_a_failure_after_the_step_rolls_back_status_event_and_leaf(
     with pytest.raises(RuntimeError, match="later in the same transaction"):
         suspend_then_fail()
     assert row(world, ident).status == "VALID"
-    assert events_of(world, ident) == [("01", None)]
+    assert events_of(world, ident) == [("01", "VALID")]
     assert len(leaves_of(world, ident)) == leaves
 
 
