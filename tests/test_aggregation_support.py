@@ -8,12 +8,12 @@ FastAPI TestClient (an ``httpx.Client``), or the real subprocess where a socket 
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -27,11 +27,6 @@ from registry.province.sync import SealCache, event_status, item_for
 from registry.seal.pki import load_root_cert
 from registry.world import create_demo_world, init_registry
 from tests.conftest import NOW, PASSPHRASE
-
-with warnings.catch_warnings():
-    # Starlette's TestClient warns that it wants httpx2; with httpx it is an httpx.Client.
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 __all__ = ["NOW", "TOKENS", "Platform", "TestClient", "events", "items_for_events",
            "licenses", "make_registry", "platform", "province_client"]  # fmt: skip

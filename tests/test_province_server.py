@@ -12,7 +12,6 @@ import copy
 import datetime as dt
 import hashlib
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
+from fastapi.testclient import TestClient
 
 from registry.canonical import canonical_bytes
 from registry.codes import license_identifier
@@ -46,12 +46,6 @@ from registry.seal.pki import (
 )
 from registry.seal.signature import SealingContext
 from registry.seal.signer import SoftwareSigner
-
-with warnings.catch_warnings():
-    # Starlette 1.x warns that its TestClient wants httpx2; with httpx it is an httpx.Client,
-    # which is what the push client takes. Remove once the project moves to httpx2.
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SIGNED_AT = NOW + dt.timedelta(hours=1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -47,12 +47,6 @@ from registry.seal.pki import (
 )
 from registry.seal.signature import SealingContext
 from registry.seal.signer import SoftwareSigner
-
-with warnings.catch_warnings():
-    # Starlette 1.x warns that its TestClient wants httpx2; with httpx it is an httpx.Client,
-    # which is what the push client takes. Remove once the project moves to httpx2.
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SIGNED_AT = NOW + dt.timedelta(hours=1)
