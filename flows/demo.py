@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import time
 from collections import Counter
@@ -22,8 +23,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from prefect import flow
 
 from flows.ingest import ingest_and_seal
-from flows.push import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, push_to_province
 from flows.render import render_pdfs
+from flows.sync import incremental_sync
+from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.licenses import export_bundle, list_licenses
@@ -83,8 +85,9 @@ def demo() -> None:
 
     with start_endpoint(home=settings.province_home, anchors_path=anchors,
                         tokens={DEFAULT_ACCESS_ID: DEFAULT_TOKEN}) as url:
-        say(f"== push to the mock provincial endpoint at {url} (flow push-to-province)")
-        totals = push_to_province(url)
+        say(f"== push to the mock provincial endpoint at {url} (flow incremental-sync)")
+        os.environ["LICREG_PROVINCE_URL"] = url
+        totals = incremental_sync()
         say(f"   sent {totals['sent']}: accepted {totals['accepted']}, duplicates "
             f"{totals['duplicates']}, rejected {totals['rejected']}")
         stats = httpx.get(f"{url}/stats", timeout=10).json()

@@ -22,11 +22,13 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 BIZ = "11100000MB0143028R001"
 
 
-def test_ingest_then_push_flows(harness: None, demo_env: Settings, tmp_path: Path) -> None:
+def test_ingest_then_push_flows(harness: None, demo_env: Settings, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from flows.ingest import ingest_and_seal
-    from flows.push import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, push_to_province
+    from flows.sync import incremental_sync
+    from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
     from registry.province.process import start_endpoint
     from registry.seal.pki import load_root_cert
 
@@ -44,11 +46,12 @@ def test_ingest_then_push_flows(harness: None, demo_env: Settings, tmp_path: Pat
     anchors.write_bytes(load_root_cert(demo_env.keystore).public_bytes(Encoding.PEM))
     with start_endpoint(home=tmp_path / "province", anchors_path=anchors,
                         tokens={DEFAULT_ACCESS_ID: DEFAULT_TOKEN}) as url:
-        totals = push_to_province(url, batch_size=7, batches_per_task=2)
+        monkeypatch.setenv("LICREG_PROVINCE_URL", url)
+        totals = incremental_sync(batch_size=7, batches_per_task=2)
         assert totals["accepted"] == report["accepted"] and totals["rejected"] == 0
         assert totals["batches"] >= 2  # several tasks ran, each a few HTTP batches
         assert httpx.get(f"{url}/stats").json()["licenses"] == report["accepted"]
-        assert push_to_province(url)["sent"] == 0
+        assert incremental_sync()["sent"] == 0
     with session_scope(engine) as s:
         pending = s.scalar(select(func.count()).select_from(OutboxEvent)
                            .where(OutboxEvent.acked_at.is_(None)))
