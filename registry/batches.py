@@ -35,8 +35,17 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from registry.batch_leases import (
+    BatchBusyError,
+    claim_batch,
+    release_batch,
+    renew_batch,
+    runner_name,
+)
 from registry.batch_reports import count_reasons
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
@@ -61,6 +70,7 @@ from registry.structure import Issuer
 from registry.templates import published_template
 
 __all__ = [
+    "BatchBusyError",
     "BatchFailedError",
     "BatchReport",
     "ChunkCounts",
@@ -165,9 +175,11 @@ def _store_upload(settings: Settings, path: Path) -> tuple[str, int, Path, str, 
     target = stored_path(settings, sha, suffix)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp_target = target.with_suffix(".part")
-        shutil.copyfile(path, tmp_target)
-        tmp_target.replace(target)
+        # A private temporary name: two runs storing the same upload at once must not share one.
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f"{sha}.", suffix=".part")
+        os.close(fd)
+        shutil.copyfile(path, tmp_name)
+        Path(tmp_name).replace(target)
     return sha, size, target, suffix, path.name
 
 
@@ -181,13 +193,17 @@ def open_batch(
     uploader: str,
     at: dt.datetime,
     options: ReadOptions | None = None,
+    runner: str | None = None,
 ) -> BatchReport:
-    """Store ``path`` (a file or a folder) and create (or find) its batch.
+    """Store ``path`` (a file or a folder) and create (or find) its batch, claimed for
+    ``runner`` (default: this process) until it is finished, failed or released.
 
     Raises :class:`IngestError` when there is nothing to store or no batch can be made
-    (unknown department or type). A file that cannot be read (undecodable, malformed, missing
-    required columns, over a limit …) is stored all the same and its batch recorded as failed
-    with the error: the report's ``status`` is ``failed`` and ``error`` says why.
+    (unknown department or type), :class:`~registry.batch_leases.BatchBusyError` when another
+    run is ingesting the same file for the same department and type. A file that cannot be
+    read (undecodable, malformed, missing required columns, over a limit …) is stored all the
+    same and its batch recorded as failed with the error: the report's ``status`` is
+    ``failed`` and ``error`` says why.
     """
     if not path.exists():
         raise IngestError("no such file", file=str(path))
@@ -202,20 +218,21 @@ def open_batch(
 
     sha, size, target, suffix, name = _store_upload(settings, path)
     if session.get(StoredFile, sha) is None:
-        session.add(StoredFile(sha256=sha, size=size, original_name=name, uploader=uploader,
-                               stored_at=at))
-
-    batch = session.scalar(select(Batch).where(
-        Batch.file_sha256 == sha, Batch.department_id == dept.id, Batch.type_code == type_code))
-    if batch is not None and batch.status == "done":
-        return _report(batch, name, already=True)
+        _insert_once(session, StoredFile, sha256=sha, size=size, original_name=name,
+                     uploader=uploader, stored_at=at)
+    key = (Batch.file_sha256 == sha, Batch.department_id == dept.id,
+           Batch.type_code == type_code)
+    batch = session.scalar(select(Batch).where(*key))
     if batch is None:
-        batch = Batch(file_sha256=sha, department_id=dept.id, type_code=type_code,
-                      status="running", started_at=at, rows_read=0, accepted=0, filtered=0,
-                      rejected=0, issued=0, uploader=uploader,
-                      options={**options.to_dict(), "type_code": type_code, "suffix": suffix})
-        session.add(batch)
-        session.flush()
+        _insert_once(session, Batch, file_sha256=sha, department_id=dept.id,
+                     type_code=type_code, status="running", started_at=at, rows_read=0,
+                     accepted=0, filtered=0, rejected=0, issued=0, uploader=uploader,
+                     options={**options.to_dict(), "type_code": type_code, "suffix": suffix})
+        batch = session.scalars(select(Batch).where(*key)).one()
+    if batch.status == "done":
+        return _report(batch, name, already=True)
+    claim_batch(session, batch.id, runner or runner_name())
+    session.refresh(batch)
     # A resumed batch is read as its first run read it (same sheet, header row, mapping).
     stored_options = ReadOptions.from_dict(batch.options, limits=options.limits)
     # Check the header before any row is taken: a file without a required column is a
@@ -232,12 +249,22 @@ def open_batch(
                     f"{lt.element(c).title} ({c})" for c in hmap.missing), file=name)
     except IngestError as exc:
         batch.status, batch.error = "failed", _renamed(exc, target, name)
+        batch.leased_by = batch.lease_until = None
         return _report(batch, name, already=False)
     batch.status, batch.error = "running", None
     batch.source = {**(first.attrs.get("source", {}) if first is not None else {}),
                     "columns": columns, "unknown": list(hmap.unknown),
                     "ignored": list(hmap.ignored), "mapped": dict(hmap.mapping)}
     return _report(batch, name, already=False)
+
+
+def _insert_once(session: Session, model: type[StoredFile | Batch], **values: Any) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: when two runs store the same upload at once, the
+    first row stays and the second run finds it (SQLite and PostgreSQL both wait for the
+    first writer to commit before deciding)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 def iter_chunks(
@@ -315,6 +342,7 @@ def plan_chunk(
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise IngestError(f"batch {batch_id} does not exist")
+    renew_batch(session, batch)
     # Lines an interrupted run already stored (chunks may have committed out of order).
     lines = chunk["LINE"]
     stored = set(session.scalars(select(SourceRow.line).where(
@@ -424,6 +452,7 @@ def finish_batch(session: Session, batch_id: int, *, at: dt.datetime) -> BatchRe
         raise IngestError(f"batch {batch_id}: {batch.rows_read} rows read but {stored} stored")
     if batch.status != "done":
         batch.status, batch.finished_at = "done", at
+    batch.leased_by = batch.lease_until = None
     return read_report(session, batch_id)
 
 
@@ -461,6 +490,7 @@ def record_failure(session: Session, batch_id: int, error: str, *,
     batch = session.get_one(Batch, batch_id)
     batch.status, batch.error = "failed", error
     batch.elapsed_seconds = (batch.elapsed_seconds or 0.0) + elapsed
+    batch.leased_by = batch.lease_until = None
     return read_report(session, batch_id)
 
 
@@ -522,8 +552,13 @@ def ingest_file(
                                batch_id=report.batch_id)
     chunks = _Guarded(iter_chunks(settings, report, chunk_rows=chunk_rows, options=options),
                       progress)
-    process_chunks(engine, settings, report.batch_id, chunks, workers=workers,
-                   today=today, at=at)
+    try:
+        process_chunks(engine, settings, report.batch_id, chunks, workers=workers,
+                       today=today, at=at)
+    except BaseException:  # interrupted (Ctrl-C included): a re-run may resume at once
+        with session_scope(engine) as session:
+            release_batch(session, report.batch_id)
+        raise
     elapsed = time.perf_counter() - started
     if chunks.error is not None:
         with session_scope(engine) as session:

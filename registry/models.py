@@ -210,6 +210,10 @@ class Batch(Base):
     sheet, archive members (registry.batch_reports renders it)."""
     elapsed_seconds: Mapped[float | None] = mapped_column(Float)
     """Seconds spent ingesting, summed over runs (a resumed batch counts each run)."""
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    """The run working on the batch now (registry.batch_leases); None when nobody is."""
+    lease_until: Mapped[dt.datetime | None]
+    """When that run's claim lapses unless renewed."""
 
 
 class SourceRow(Base):
