@@ -1,0 +1,75 @@
+"""``licreg inbox …``: department drop folders — prepare them, ingest what is waiting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from registry.cli import cli
+from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.config import Settings
+from registry.db import session_scope
+
+
+@cli.group("inbox")
+def inbox_group() -> None:
+    """Department inboxes: drop a file in inbox/<USCC>/<type code>/, get a batch report."""
+
+
+@inbox_group.command("prepare")
+@click.pass_obj
+@handle_errors
+def inbox_prepare(settings: Settings) -> None:
+    """Make the inbox folder of every department and license type it issues."""
+    from registry.inbox import default_roots, prepare_inbox
+
+    root, archive = default_roots(settings.home)
+    with session_scope(engine(settings)) as session:
+        made = prepare_inbox(session, root)
+    for folder in made:
+        click.echo(f"made {folder}")
+    click.echo(f"inbox {root} ({len(made)} new folders); archive {archive}")
+
+
+@inbox_group.command("run")
+@click.option("--settle", type=float, default=None,
+              help="Seconds a file must be left unmodified before it is taken (default 5).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
+    """Ingest every file waiting in the inboxes once, archive each with its report."""
+    from registry.batches import ingest_file
+    from registry.inbox import SETTLE_SECONDS, InboxFile, default_roots, drain
+
+    eng = engine(settings)
+
+    def ingest(file: InboxFile):  # type: ignore[no-untyped-def]
+        return ingest_file(eng, settings, file.path, department_uscc=file.department,
+                           type_code=file.type_code, uploader=f"inbox:{file.department}",
+                           at=now())
+
+    root, archive = default_roots(settings.home)
+    outcomes = drain(root, archive, ingest, lambda: session_scope(eng), at=now,
+                     settle=SETTLE_SECONDS if settle is None else settle)
+    if as_json:
+        echo_json([{"file": str(o.file.path), "status": o.status,
+                    "archived": str(o.archived) if o.archived else None, "report": o.report}
+                   for o in outcomes])
+        return
+    for o in outcomes:
+        r = o.report
+        counts = (f"rows {r['rows_read']}: accepted {r['accepted']}, filtered {r['filtered']}, "
+                  f"rejected {r['rejected']}" if "rows_read" in r else r.get("error", ""))
+        where = f" → {_short(o.archived, archive)}" if o.archived else " (left in the inbox)"
+        click.echo(f"{o.status:<8} {o.file.department}/{o.file.type_code}/{o.file.name}: "
+                   f"{counts}{where}")
+    click.echo(f"{len(outcomes)} file(s) from {root}")
+
+
+def _short(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base.parent))
+    except ValueError:
+        return str(path)
