@@ -13,5 +13,6 @@ from registry.models import Base
 from registry.pdf import models as pdf_models  # noqa: F401 - PDF rendition table
 from registry.province import syncstate  # noqa: F401 - sync runs and checkpoints
 from registry.tlog import models as tlog_models  # noqa: F401 - transparency log tables
+from registry.verify import audit_runs  # noqa: F401 - registry audit runs (weekly bulletin)
 
 __all__ = ["Base"]

@@ -6,6 +6,7 @@
 #   poppler-utils      pdftoppm / pdfsig: PDF renditions looked at and checked in tests (registry.pdf)
 #   libnss3-tools      certutil: an NSS database trusting the test root, for pdfsig in tests
 #   zbar-tools         zbarimg: the QR code on a PDF rendition decodes to its identifier (tests)
+#   chromium           headless browser: the weekly bulletin's HTML is opened and screenshotted (tests)
 #
 # Run as root (or with sudo available) on Debian/Ubuntu: bash scripts/system-deps.sh
 set -euo pipefail
@@ -16,6 +17,7 @@ PACKAGES=(
   poppler-utils
   libnss3-tools
   zbar-tools
+  chromium
 )
 
 missing=()

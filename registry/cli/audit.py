@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from cryptography import x509
@@ -21,7 +22,11 @@ from cryptography import x509
 from registry.cli import cli
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
+from registry.db import session_scope
 from registry.errors import ConfigError
+
+if TYPE_CHECKING:
+    from registry.verify.registry_audit import RegistryAudit
 
 __all__ = ["EXIT_FOR", "parse_at", "verdict_exit_code"]
 
@@ -73,6 +78,14 @@ def _keystore_crls(settings: Settings) -> list[x509.CertificateRevocationList]:
     return list(load_crls(settings.keystore))
 
 
+def _record_run(settings: Settings, audit: RegistryAudit, *, at: dt.datetime) -> None:
+    """Keep the run's verdicts per department: the weekly bulletin ranks on the last one."""
+    from registry.verify.audit_runs import record_audit_run
+
+    with session_scope(engine(settings)) as session:
+        record_audit_run(session, audit, at=at, recorded_at=now())
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--registry", "whole_registry", is_flag=True,
@@ -122,6 +135,7 @@ def verify(
         audit = audit_registry(engine(settings), anchors=trusted, at=at,
                                crls=[*crls, *_keystore_crls(settings)],
                                workers=workers)
+        _record_run(settings, audit, at=at)
         reports.extend(audit.reports)
         notes.append(
             f"registry: {audit.licenses} licenses; log: {audit.log_size} leaves in checkpoints, "

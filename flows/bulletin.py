@@ -1,0 +1,53 @@
+"""Flow: the weekly bulletin (周通报), scheduled for Monday 08:00 Beijing time.
+
+One task builds the week's figures, ranking and bulletin from the registry
+(:func:`registry.bulletin.weekly.run_bulletin`) and writes ``bulletin.html``, ``figures.csv``
+and ``figures.xlsx`` under ``$LICREG_HOME/bulletins/<week>/`` (or ``out``); the flow then
+publishes the bulletin as a markdown artifact (key ``weekly-bulletin``), so operators read it
+in the Prefect UI. ``week`` defaults to the last complete week: on Monday morning, the week
+that just ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from registry.bulletin import markdown, run_bulletin
+from registry.bulletin.figures import DEPARTMENT
+from registry.config import Settings
+from registry.db import shared_engine
+
+__all__ = ["ARTIFACT_KEY", "weekly_bulletin"]
+
+ARTIFACT_KEY = "weekly-bulletin"
+"""Every run publishes a new version of this artifact."""
+
+
+@task(name="build-bulletin", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def build_bulletin_task(week: str | None, out: str | None, weights: str | None) -> dict[str, Any]:
+    settings = Settings.from_env()
+    bulletin, files = run_bulletin(
+        shared_engine(settings.database_url), home=settings.home, week=week,
+        now=dt.datetime.now(dt.UTC), weights_file=Path(weights) if weights else None,
+        out=Path(out) if out else None)
+    return {"week": str(bulletin.week), "active": bulletin.active,
+            "files": [str(p) for p in files], "markdown": markdown(bulletin, files),
+            "laggards": list(bulletin.laggards[DEPARTMENT])}
+
+
+@flow(name="weekly-bulletin")
+def weekly_bulletin(week: str | None = None, out: str | None = None,
+                    weights: str | None = None) -> dict[str, Any]:
+    """The bulletin of ``week`` (``2026-W48``; default the last complete week), written to
+    files and published as a markdown artifact; returns the week, files and laggards."""
+    result = build_bulletin_task(week, out, weights)
+    create_markdown_artifact(key=ARTIFACT_KEY, markdown=result["markdown"],
+                             description=f"电子证照工作周通报 {result['week']}")
+    get_run_logger().info("bulletin %s written: %s", result["week"], ", ".join(result["files"]))
+    return {k: v for k, v in result.items() if k != "markdown"}
