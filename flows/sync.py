@@ -12,18 +12,14 @@ licenses), so a sync of 100,000 licenses is tens of task runs (PREFECT.md §2). 
 credentials come from the environment (``LICREG_PROVINCE_URL``, ``LICREG_PROVINCE_ACCESS_ID``,
 ``LICREG_PROVINCE_TOKEN``, ``LICREG_PROVINCE_AUTH``), never from flow parameters.
 
-On one machine (a Prefect server is needed for schedules; ``prefect server start``)::
-
-    python -m flows.sync serve
-
-With a server, a work pool and process workers, see ``prefect.yaml``.
+Their deployments and schedules are declared in ``prefect.yaml``: served from one process by
+``licreg serve`` (:mod:`flows.serve`), or deployed to a work pool with process workers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -167,21 +163,5 @@ def reconcile_flow(repair: bool = True) -> dict[str, Any]:
     return report
 
 
-def serve_all() -> None:
-    """The four deployments, served from this process (schedules need a Prefect server)."""
-    from prefect import serve
-
-    serve(
-        incremental_sync.to_deployment(name="incremental", interval=300, concurrency_limit=1),
-        expiry_sweep.to_deployment(name="daily", cron="30 0 * * *", concurrency_limit=1),
-        reconcile_flow.to_deployment(name="daily", cron="0 3 * * *", concurrency_limit=1),
-        full_sync_flow.to_deployment(name="on-demand", concurrency_limit=1),
-        pause_on_shutdown=False,
-    )
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["serve"]:
-        serve_all()
-    else:
-        print(incremental_sync())
+    print(incremental_sync())

@@ -1,0 +1,34 @@
+"""``licreg serve``: every deployment of prefect.yaml, served from this process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from registry.cli import cli
+from registry.cli._common import handle_errors
+from registry.config import Settings
+
+
+@cli.command("serve")
+@click.option("--mock-province", is_flag=True,
+              help="Also run the mock provincial endpoint and point the sync flows at it.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="At most N flow runs at once (default: no limit).")
+@click.option("--project", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="The prefect.yaml to serve (default: the project's).")
+@click.pass_obj
+@handle_errors
+def serve(settings: Settings, mock_province: bool, limit: int | None,
+          project: Path | None) -> None:
+    """Serve the scheduled and on-demand flows until Ctrl-C (or SIGTERM).
+
+    Uses the Prefect server at PREFECT_API_URL, or starts one under LICREG_HOME/prefect.
+    Deployments are left active when it stops.
+    """
+    # Imported here: registry/ must not import flows/ (or Prefect) when the CLI loads.
+    from flows.serve import PROJECT, serve_project
+
+    serve_project(settings, project=(project or PROJECT).resolve(), mock_province=mock_province,
+                  limit=limit, say=click.echo)
