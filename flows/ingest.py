@@ -1,47 +1,81 @@
-"""Flow: a department file → sealed licenses in the registry (a task per group of chunks).
+"""Flows: department files → sealed licenses in the registry.
 
-Business logic lives in :mod:`registry.batches`; this module only names the steps, retries them
-and reports to the Prefect UI.
+- ``ingest-and-seal``: one file, given by path (a task per group of chunks; inside a task,
+  this machine's worker processes seal and store the chunks);
+- ``ingest-inbox``: every file waiting in the department inboxes (:mod:`registry.inbox`),
+  each taken once, ingested as above, archived with its report;
+- ``ingest-and-seal-dask``: one file, its chunks sealed and stored on a Dask cluster
+  (``LICREG_DASK_ADDRESS``, e.g. ``tcp://scheduler:8786``; a temporary local cluster without
+  it) — for stock that outgrows one machine's cores.
+
+Business logic lives in :mod:`registry.batches`; this module only names the steps, retries
+them and reports to the Prefect UI: a progress artifact while a batch runs, a table artifact
+of its outcome, and a table of its first rejected rows with the file, row and field.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime as dt
 import itertools
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import (
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
+from prefect_dask import DaskTaskRunner
 
-from registry.batch_reports import batch_detail
+from registry.batch_leases import BatchBusyError, release_batch
+from registry.batch_reports import batch_detail, batch_rows
 from registry.batches import (
     BatchReport,
+    ChunkJob,
     finish_batch,
     iter_chunks,
     open_batch,
+    plan_chunk,
     process_chunks,
     record_failure,
+    seal_and_store,
 )
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.errors import IngestError
+from registry.inbox import InboxFile, default_roots, drain
 from registry.ingest.mapping import load_mapping
 from registry.ingest.reader import ReadOptions
+
+__all__ = ["ingest_and_seal", "ingest_and_seal_dask", "ingest_inbox"]
+
+REJECTS_SHOWN = 20
+"""Rejected rows listed in a batch's artifact (``licreg batch rows`` has them all)."""
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
 @task(name="open-batch", cache_policy=NO_CACHE)
 def open_batch_task(path: str, department: str, type_code: str, uploader: str,
                     mapping: str | None = None, sheet: str | None = None,
                     header_row: int | None = None) -> dict[str, Any]:
-    settings = Settings.from_env()
+    settings = _settings()
     m = load_mapping(Path(mapping), type_code=type_code) if mapping else None
     options = ReadOptions(sheet=sheet or (m.sheet if m else None),
                           header_row=header_row or (m.header_row if m and m.header_row else 1),
@@ -49,38 +83,64 @@ def open_batch_task(path: str, department: str, type_code: str, uploader: str,
                           type_code=type_code)
     with session_scope(shared_engine(settings.database_url)) as session:
         report = open_batch(session, settings, Path(path), department_uscc=department,
-                            type_code=type_code, uploader=uploader, at=_now(), options=options)
+                            type_code=type_code, uploader=uploader, at=_now(), options=options,
+                            runner=f"flow run {flow_run.id}")
     return report.to_dict()
 
 
 @task(name="seal-chunks", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def seal_chunks_task(batch_id: int, chunks: list[pd.DataFrame]) -> dict[str, int]:
     # Retrying is safe: chunks an earlier attempt committed are skipped line by line.
-    settings = Settings.from_env()
+    settings = _settings()
     now = _now()
     counts = process_chunks(shared_engine(settings.database_url), settings, batch_id, chunks,
                             today=now.date(), at=now)
     return {"chunks": counts.chunks, "rows": counts.rows, "accepted": counts.accepted}
 
 
+@task(name="seal-chunk", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def seal_job_task(job: ChunkJob) -> dict[str, int]:
+    """One planned chunk, sealed and stored wherever the task runner puts it (a Dask worker).
+
+    The job travels without the key passphrase; the worker takes it from its own
+    environment (``LICREG_KEY_PASSPHRASE``), like every other process of the registry.
+    """
+    seal = dataclasses.replace(job.seal, passphrase=_settings().require_passphrase())
+    rows, accepted = seal_and_store(dataclasses.replace(job, seal=seal))
+    return {"chunks": 1, "rows": rows, "accepted": accepted}
+
+
+def _closing_report(session: Any, report: dict[str, Any]) -> dict[str, Any]:
+    """The batch report plus its reason counts and first rejected rows, for artifacts."""
+    rejects = [{"line": r.line, "where": r.where,
+                "reasons": "; ".join(f"{x['code']}: {x['message']}" for x in r.reasons)}
+               for r in itertools.islice(
+                   batch_rows(session, report["batch_id"], outcome="rejected"), REJECTS_SHOWN)]
+    return {**report, "reasons": batch_detail(session, report["batch_id"]).reasons,
+            "first_rejects": rejects}
+
+
 @task(name="finish-batch", cache_policy=NO_CACHE)
 def finish_batch_task(batch_id: int) -> dict[str, Any]:
-    settings = Settings.from_env()
-    with session_scope(shared_engine(settings.database_url)) as session:
-        report = finish_batch(session, batch_id, at=_now()).to_dict()
-        return {**report, "reasons": batch_detail(session, batch_id).reasons}
+    with session_scope(shared_engine(_settings().database_url)) as session:
+        return _closing_report(session, finish_batch(session, batch_id, at=_now()).to_dict())
 
 
 @task(name="fail-batch", cache_policy=NO_CACHE)
 def fail_batch_task(batch_id: int, error: str) -> dict[str, Any]:
-    settings = Settings.from_env()
-    with session_scope(shared_engine(settings.database_url)) as session:
-        report = record_failure(session, batch_id, error).to_dict()
-        return {**report, "reasons": batch_detail(session, batch_id).reasons}
+    with session_scope(shared_engine(_settings().database_url)) as session:
+        return _closing_report(session, record_failure(session, batch_id, error).to_dict())
+
+
+@task(name="release-batch", cache_policy=NO_CACHE)
+def release_batch_task(batch_id: int) -> None:
+    with session_scope(shared_engine(_settings().database_url)) as session:
+        release_batch(session, batch_id)
 
 
 def _publish(report: dict[str, Any], department: str, type_code: str) -> None:
-    """The batch as a table artifact: its outcome counts, then one row per reason kind."""
+    """The batch as table artifacts: outcome counts and reason kinds, then its first rejected
+    rows, each with the file, row and field."""
     table: list[dict[str, Any]] = [
         {"what": k.replace("_", " "), "rows": report[k]}
         for k in ("rows_read", "accepted", "filtered", "rejected", "issued")]
@@ -94,6 +154,118 @@ def _publish(report: dict[str, Any], department: str, type_code: str) -> None:
         description=f"Batch {report['batch_id']}: {report['file']} for {department}, type "
                     f"{type_code}, {report['status']}",
     )
+    if report.get("first_rejects"):
+        create_table_artifact(
+            key=f"batch-{report['batch_id']}-rejects",
+            table=report["first_rejects"],
+            description=f"Batch {report['batch_id']}: the first {len(report['first_rejects'])} "
+                        f"of {report['rejected']} rejected rows (every one: "
+                        f"`licreg batch rows {report['batch_id']} --outcome rejected`)",
+        )
+
+
+class _Progress:
+    """A progress artifact for a batch, moved on after each group of chunks."""
+
+    def __init__(self, opened: dict[str, Any]) -> None:
+        self.id = create_progress_artifact(
+            progress=0.0, description=f"Batch {opened['batch_id']}: {opened['file']}")
+
+    def update(self, chunk: pd.DataFrame) -> None:
+        done, total = chunk.attrs.get("progress", (0, 0))
+        if total:
+            update_progress_artifact(self.id, progress=round(100 * done / total, 1))
+
+    def finish(self) -> None:
+        update_progress_artifact(self.id, progress=100.0)
+
+
+def _seal_here(batch_id: int, chunks: Iterator[pd.DataFrame], chunks_per_task: int,
+               progress: _Progress) -> int:
+    """Groups of chunks as tasks; this machine's worker processes seal them. Rows read."""
+    logger = get_run_logger()
+    rows = 0
+    while group := list(itertools.islice(chunks, chunks_per_task)):
+        counts = seal_chunks_task(batch_id, quote(group))
+        rows += sum(len(c) for c in group)
+        progress.update(group[-1])
+        logger.info("batch %s: %d rows read; this task: %s", batch_id, rows, counts)
+    return rows
+
+
+def _seal_on_runner(batch_id: int, chunks: Iterator[pd.DataFrame], in_flight: int,
+                    progress: _Progress) -> int:
+    """Each chunk planned here and sealed as a task on the flow's task runner (Dask). Rows
+    read. At most ``in_flight`` chunks wait at once, so a million rows never sit in memory."""
+    settings = _settings()
+    engine = shared_engine(settings.database_url)
+    logger = get_run_logger()
+    pending: collections.deque[PrefectFuture[dict[str, int]]] = collections.deque()
+    seen: set[str] = set()
+    rows = 0
+    for chunk in chunks:
+        now = _now()
+        with session_scope(engine) as session:
+            job = plan_chunk(session, settings, batch_id, chunk, today=now.date(), at=now,
+                             seen_in_run=seen)
+        rows += len(chunk)
+        if job is not None:
+            keyless = dataclasses.replace(job, seal=dataclasses.replace(job.seal, passphrase=b""))
+            # Not quote()d: the annotation does not survive the trip to a Dask worker, and a
+            # job is one DataFrame plus small fields (a few ms to walk, PREFECT.md §3).
+            pending.append(seal_job_task.submit(keyless))
+        while len(pending) > in_flight:
+            pending.popleft().result()
+        progress.update(chunk)
+    for future in pending:
+        future.result()
+    logger.info("batch %s: %d rows read, sealed by the task runner's workers", batch_id, rows)
+    return rows
+
+
+def _ingest(path: str, department: str, type_code: str, *, uploader: str, chunk_rows: int,
+            chunks_per_task: int, mapping: str | None = None, sheet: str | None = None,
+            header_row: int | None = None, distributed: bool = False) -> dict[str, Any]:
+    """The steps of one file. Raises :class:`BatchBusyError` when another run has it."""
+    logger = get_run_logger()
+    opened = open_batch_task(path, department, type_code, uploader, mapping, sheet, header_row)
+    if opened["already_ingested"]:
+        logger.info("%s was ingested before as batch %s: nothing to do", path,
+                    opened["batch_id"])
+        return opened
+    batch_id = opened["batch_id"]
+    if opened["status"] == "failed":
+        logger.error("batch %s failed: %s", batch_id, opened["error"])
+        report = fail_batch_task(batch_id, opened["error"])
+        _publish(report, department, type_code)
+        return report
+    progress = _Progress(opened)
+    chunks = iter_chunks(_settings(), BatchReport(**opened), chunk_rows=chunk_rows)
+    try:
+        if distributed:
+            rows = _seal_on_runner(batch_id, chunks, 2 * chunks_per_task, progress)
+        else:
+            rows = _seal_here(batch_id, chunks, chunks_per_task, progress)
+    except IngestError as exc:  # the file breaks part-way: stored rows stay, batch fails
+        logger.error("batch %s failed: %s", batch_id, exc)
+        report = fail_batch_task(batch_id, str(exc))
+        _publish(report, department, type_code)
+        return report
+    except BaseException:  # a task gave up: let a re-run take the batch at once
+        release_batch_task(batch_id)
+        raise
+    progress.finish()
+    report = finish_batch_task(batch_id)
+    logger.info("batch %s: %d rows: accepted %d, filtered %d, rejected %d", batch_id, rows,
+                report["accepted"], report["filtered"], report["rejected"])
+    _publish(report, department, type_code)
+    return report
+
+
+def _busy(path: str, exc: BatchBusyError) -> dict[str, Any]:
+    get_run_logger().warning("%s: %s", path, exc)
+    return {"batch_id": exc.batch_id, "file": Path(path).name, "status": "busy",
+            "error": str(exc), "already_ingested": False}
 
 
 @flow(name="ingest-and-seal")
@@ -102,39 +274,62 @@ def ingest_and_seal(path: str, department: str, type_code: str, uploader: str = 
                     mapping: str | None = None, sheet: str | None = None,
                     header_row: int | None = None) -> dict[str, Any]:
     """Ingest one department file (CSV, .xlsx, JSON, JSON Lines, PDF, .zip or folder of PDFs):
-    validate, filter, structure, seal and store every row; publish a table of what happened."""
-    logger = get_run_logger()
-    opened = open_batch_task(path, department, type_code, uploader, mapping, sheet, header_row)
-    if opened["already_ingested"]:
-        logger.info("%s was ingested before as batch %s: nothing to do", path,
-                       opened["batch_id"])
-        return opened
-    if opened["status"] == "failed":
-        logger.error("batch %s failed: %s", opened["batch_id"], opened["error"])
-        report = fail_batch_task(opened["batch_id"], opened["error"])
-        _publish(report, department, type_code)
-        return report
-    settings = Settings.from_env()
-    chunks = iter_chunks(settings, BatchReport(**opened), chunk_rows=chunk_rows)
-    rows = 0
-    # A task per group of chunks: tens of task runs for a million rows, never one per license
-    # (PREFECT.md §2); inside a task, worker processes seal and store the chunks.
-    while True:
-        try:
-            group = list(itertools.islice(chunks, chunks_per_task))
-        except IngestError as exc:  # the file breaks part-way: stored rows stay, batch fails
-            logger.error("batch %s failed after %d rows: %s", opened["batch_id"], rows, exc)
-            report = fail_batch_task(opened["batch_id"], str(exc))
-            _publish(report, department, type_code)
-            return report
-        if not group:
-            break
-        counts = seal_chunks_task(opened["batch_id"], quote(group))
-        rows += sum(len(c) for c in group)
-        done, total = group[-1].attrs.get("progress", (0, 0))
-        share = f" ({100 * done // total}% of the file)" if total else ""
-        logger.info("batch %s: %d rows read%s; this task: %s", opened["batch_id"], rows, share,
-                    counts)
-    report = finish_batch_task(opened["batch_id"])
-    _publish(report, department, type_code)
-    return report
+    validate, filter, structure, seal and store every row; publish what happened. When
+    another run is ingesting the same file, this one does nothing and says so."""
+    try:
+        return _ingest(path, department, type_code, uploader=uploader, chunk_rows=chunk_rows,
+                       chunks_per_task=chunks_per_task, mapping=mapping, sheet=sheet,
+                       header_row=header_row)
+    except BatchBusyError as exc:
+        return _busy(path, exc)
+
+
+@flow(name="ingest-and-seal-dask",
+      task_runner=DaskTaskRunner(address=os.environ.get("LICREG_DASK_ADDRESS"),
+                                 cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}))
+def ingest_and_seal_dask(path: str, department: str, type_code: str, uploader: str = "prefect",
+                         chunk_rows: int = 5_000, in_flight_per_worker: int = 2,
+                         mapping: str | None = None, sheet: str | None = None,
+                         header_row: int | None = None) -> dict[str, Any]:
+    """As ``ingest-and-seal``, each chunk sealed and stored by a Dask worker. The workers need
+    the code, ``LICREG_DATABASE_URL`` (PostgreSQL when they are on other machines), the key
+    store and ``LICREG_KEY_PASSPHRASE``."""
+    try:
+        return _ingest(path, department, type_code, uploader=uploader, chunk_rows=chunk_rows,
+                       chunks_per_task=in_flight_per_worker, mapping=mapping, sheet=sheet,
+                       header_row=header_row, distributed=True)
+    except BatchBusyError as exc:
+        return _busy(path, exc)
+
+
+@flow(name="ingest-inbox")
+def ingest_inbox(inbox: str | None = None, archive: str | None = None, settle: float = 5.0,
+                 chunk_rows: int = 5_000, chunks_per_task: int = 10) -> dict[str, Any]:
+    """Every file waiting in inbox/<USCC>/<type code>/, taken once (several runs on several
+    workers share an inbox safely), ingested, archived with its report; a table of the files."""
+    settings = _settings()
+    default_inbox, default_archive = default_roots(settings.home)
+    root = Path(inbox) if inbox else default_inbox
+    archive_root = Path(archive) if archive else default_archive
+
+    def ingest(file: InboxFile) -> BatchReport:
+        report = _ingest(str(file.path), file.department, file.type_code,
+                         uploader=f"inbox:{file.department}", chunk_rows=chunk_rows,
+                         chunks_per_task=chunks_per_task)
+        return BatchReport(**{k: report.get(k) for k in BatchReport.__dataclass_fields__})
+
+    engine = shared_engine(settings.database_url)
+    outcomes = drain(root, archive_root, ingest, lambda: session_scope(engine), at=_now,
+                     settle=settle)
+    table = [{"department": o.file.department, "type": o.file.type_code, "file": o.file.name,
+              "status": o.status, "batch": o.report.get("batch_id"),
+              "rows": o.report.get("rows_read"), "accepted": o.report.get("accepted"),
+              "rejected": o.report.get("rejected"),
+              "archived": str(o.archived) if o.archived else "left in the inbox",
+              "error": o.report.get("error")} for o in outcomes]
+    if table:
+        create_table_artifact(key="inbox", table=table,
+                              description=f"{len(table)} file(s) taken from {root}")
+    get_run_logger().info("inbox %s: %d file(s): %s", root, len(outcomes),
+                          dict(collections.Counter(o.status for o in outcomes)))
+    return {"files": len(outcomes), "outcomes": table}

@@ -1,9 +1,12 @@
-"""The ingest flow under a real Prefect harness: any format, a table artifact per batch with its
-reasons, a failed file reported (not crashed)."""
+"""The ingest flows under a real Prefect harness: any format, a table artifact per batch with its
+reasons and first rejected rows, a progress artifact, a failed file reported (not crashed), the
+department inbox drained once."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,3 +55,46 @@ def test_flow_reports_a_refused_file_without_crashing(harness: None,
     assert report["status"] == "failed" and "path traversal" in report["error"]
     rows = artifact(f"batch-{report['batch_id']}")
     assert any(str(r["what"]).startswith("failed: traversal.zip") for r in rows)
+
+
+def test_flow_publishes_progress_and_the_first_rejected_rows(harness: None,
+                                                             demo_env: Settings) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
+
+    from flows.ingest import ingest_and_seal
+
+    report = ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"), MARKET.uscc, BIZ)
+    rejects = artifact(f"batch-{report['batch_id']}-rejects")
+    assert [r["line"] for r in rejects] == [r["line"] for r in report["first_rejects"]]
+    assert len(rejects) == 2 and all(r["where"].startswith("formula-cells.csv, line ")
+                                     for r in rejects)
+    assert all(r["reasons"].startswith("FORMULA: ") for r in rejects)
+    with get_client(sync_client=True) as client:
+        progress = client.read_artifacts(
+            artifact_filter=ArtifactFilter(type=ArtifactFilterType(any_=["progress"])))
+    assert any(a.data == 100.0 and f"Batch {report['batch_id']}: formula-cells.csv"
+               in (a.description or "") for a in progress)
+
+
+def test_inbox_flow_takes_each_file_once_and_reports_it(harness: None, demo_env: Settings,
+                                                        tmp_path: Path) -> None:
+    from flows.ingest import ingest_inbox
+
+    folder = demo_env.home / "inbox" / MARKET.uscc / BIZ
+    folder.mkdir(parents=True)
+    shutil.copy(FIXTURES / "batches" / "business-licenses.csv", folder)
+    shutil.copy(FIXTURES / "bad" / "formula-cells.csv", folder)
+
+    result = ingest_inbox(settle=0.0)
+
+    assert result["files"] == 2
+    by_file = {r["file"]: r for r in result["outcomes"]}
+    assert by_file["formula-cells.csv"]["rejected"] == 2
+    assert by_file["business-licenses.csv"]["status"] == "done"
+    assert not any(p.is_file() for p in folder.iterdir())
+    archived = {Path(r["archived"]).name for r in result["outcomes"]}
+    assert archived == {"business-licenses.csv", "formula-cells.csv"}
+    table = artifact("inbox")
+    assert sorted(r["file"] for r in table) == ["business-licenses.csv", "formula-cells.csv"]
+    assert ingest_inbox(settle=0.0)["files"] == 0

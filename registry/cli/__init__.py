@@ -32,6 +32,8 @@ from registry.cli import (  # noqa: E402
     audit,
     batch,
     bench,
+    bulletin,
+    inbox,
     ingest,
     licenses,
     lifecycle,
@@ -39,13 +41,14 @@ from registry.cli import (  # noqa: E402
     pdf,
     province,
     seal,
+    serve,
     setup,
     sync,
     template,
 )
 
-__all__ += ["audit", "batch", "bench", "ingest", "licenses", "lifecycle", "log", "pdf",
-            "province", "seal", "setup", "sync", "template"]
+__all__ += ["audit", "batch", "bench", "bulletin", "inbox", "ingest", "licenses", "lifecycle",
+            "log", "pdf", "province", "seal", "serve", "setup", "sync", "template"]
 
 if __name__ == "__main__":
     main()
