@@ -37,18 +37,17 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from prefect_dask import DaskTaskRunner
 
+from flows.chunks import seal_job_task
 from registry.batch_leases import BatchBusyError, release_batch
 from registry.batch_reports import batch_detail, batch_rows
 from registry.batches import (
     BatchReport,
-    ChunkJob,
     finish_batch,
     iter_chunks,
     open_batch,
     plan_chunk,
     process_chunks,
     record_failure,
-    seal_and_store,
 )
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
@@ -96,18 +95,6 @@ def seal_chunks_task(batch_id: int, chunks: list[pd.DataFrame]) -> dict[str, int
     counts = process_chunks(shared_engine(settings.database_url), settings, batch_id, chunks,
                             today=now.date(), at=now)
     return {"chunks": counts.chunks, "rows": counts.rows, "accepted": counts.accepted}
-
-
-@task(name="seal-chunk", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def seal_job_task(job: ChunkJob) -> dict[str, int]:
-    """One planned chunk, sealed and stored wherever the task runner puts it (a Dask worker).
-
-    The job travels without the key passphrase; the worker takes it from its own
-    environment (``LICREG_KEY_PASSPHRASE``), like every other process of the registry.
-    """
-    seal = dataclasses.replace(job.seal, passphrase=_settings().require_passphrase())
-    rows, accepted = seal_and_store(dataclasses.replace(job, seal=seal))
-    return {"chunks": 1, "rows": rows, "accepted": accepted}
 
 
 def _closing_report(session: Any, report: dict[str, Any]) -> dict[str, Any]:
@@ -284,9 +271,16 @@ def ingest_and_seal(path: str, department: str, type_code: str, uploader: str = 
         return _busy(path, exc)
 
 
-@flow(name="ingest-and-seal-dask",
-      task_runner=DaskTaskRunner(address=os.environ.get("LICREG_DASK_ADDRESS"),
-                                 cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}))
+def dask_runner() -> DaskTaskRunner:
+    """The Dask cluster at ``LICREG_DASK_ADDRESS``, else a temporary local one of two
+    single-threaded worker processes (started per flow run: seconds, so only for trying)."""
+    address = os.environ.get("LICREG_DASK_ADDRESS")
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1})
+
+
+@flow(name="ingest-and-seal-dask", task_runner=dask_runner())
 def ingest_and_seal_dask(path: str, department: str, type_code: str, uploader: str = "prefect",
                          chunk_rows: int = 5_000, in_flight_per_worker: int = 2,
                          mapping: str | None = None, sheet: str | None = None,

@@ -119,9 +119,10 @@ def _spec(path: Path, index: int, entry: Any) -> DeploymentSpec:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where} has no 'name'")
     where = f"{path}: deployment {name!r}"
-    file, _, function = entrypoint.rpartition(":") if isinstance(entrypoint, str) else ("", "", "")
-    if not file.endswith(".py") or not function:
-        raise ConfigError(f"{where}: 'entrypoint' must be path/to/file.py:flow, not "
+    module, _, function = entrypoint.rpartition(":") if isinstance(entrypoint, str) \
+        else ("", "", "")
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or not function:
+        raise ConfigError(f"{where}: 'entrypoint' must be package.module:flow, not "
                           f"{entrypoint!r}")  # fmt: skip
     schedules = used.get("schedules") or []
     if not isinstance(schedules, list):
@@ -169,10 +170,9 @@ def _concurrency(where: str, value: Any) -> int | ConcurrencyLimitConfig | None:
 
 
 def load_flow(spec: DeploymentSpec, root: Path) -> Flow[..., Any]:
-    """Import the entrypoint's flow as a module of the project (``flows/sync.py`` →
-    ``flows.sync``), the same module the rest of the code imports."""
-    path, _, attribute = spec.entrypoint.rpartition(":")
-    module_name = ".".join(Path(path).with_suffix("").parts)
+    """Import the entrypoint's flow (``flows.sync:incremental_sync``) from its module, the
+    same module the rest of the code imports."""
+    module_name, _, attribute = spec.entrypoint.rpartition(":")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:

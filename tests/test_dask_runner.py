@@ -71,7 +71,7 @@ def dask_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[st
 
     # Workers are processes started now: they inherit the passphrase from this environment.
     monkeypatch.setenv("LICREG_KEY_PASSPHRASE", PASSPHRASE.decode())
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       local_directory=str(tmp_path / "dask")) as cluster:
         yield cluster.scheduler_address
 
@@ -108,3 +108,15 @@ def test_dask_runner_gives_the_same_registry_as_the_default_runner(
     engine.dispose()
     assert audit.licenses == 120
     assert {r.indication for r in audit.reports} == {"PASSED"}
+
+
+def test_the_dask_flow_uses_the_cluster_the_environment_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.ingest import dask_runner
+
+    monkeypatch.setenv("LICREG_DASK_ADDRESS", "tcp://scheduler.example:8786")
+    assert dask_runner().address == "tcp://scheduler.example:8786"
+    monkeypatch.delenv("LICREG_DASK_ADDRESS")
+    local = dask_runner()
+    assert local.address is None and local.cluster_kwargs == {"n_workers": 2,
+                                                              "threads_per_worker": 1}

@@ -85,7 +85,7 @@ def test_schedules_read_as_prefect_deploy_reads_them(tmp_path: Path,
     monkeypatch.setenv("LICREG_TEST_BATCH", "250")
     (spec,) = read_project(_project(tmp_path, """
   - name: many
-    entrypoint: flows/sync.py:incremental_sync
+    entrypoint: flows.sync:incremental_sync
     description: "batches of {{ $LICREG_TEST_BATCH }}"
     concurrency_limit: {limit: 2, collision_strategy: CANCEL_NEW}
     schedules:
@@ -105,18 +105,19 @@ def test_schedules_read_as_prefect_deploy_reads_them(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ("  - name: a\n    entrypoint: flows/sync.py:incremental_sync\n"
+    ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"
      "    schedules:\n      - every: 5\n", r"'a', schedules\[0\]: unknown keys \['every'\]"),
-    ("  - name: a\n    entrypoint: flows/sync.py:incremental_sync\n"
+    ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"
      "    schedules:\n      - cron: not a cron\n", r"deployment 'a', schedules\[0\]: .*cron"),
-    ("  - name: a\n    entrypoint: flows/sync.py:incremental_sync\n"
+    ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"
      "    schedules:\n      - timezone: UTC\n", r"schedules\[0\] has none of 'cron'"),
-    ("  - name: a\n    entrypoint: flows/sync.py\n", r"deployment 'a': 'entrypoint' must be"),
-    ("  - entrypoint: flows/sync.py:incremental_sync\n", r"deployments\[0\] has no 'name'"),
-    ("  - name: a\n    entrypoint: flows/sync.py:incremental_sync\n"
+    ("  - name: a\n    entrypoint: flows/sync.py:incremental_sync\n",
+     r"deployment 'a': 'entrypoint' must be package.module:flow"),
+    ("  - entrypoint: flows.sync:incremental_sync\n", r"deployments\[0\] has no 'name'"),
+    ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"
      "    parameters: {batch_size: '{{ $LICREG_TEST_UNSET }}'}\n", r"LICREG_TEST_UNSET"),
-    ("  - name: a\n    entrypoint: flows/sync.py:incremental_sync\n"
-     "  - name: a\n    entrypoint: flows/sync.py:expiry_sweep\n", r"names repeat"),
+    ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"
+     "  - name: a\n    entrypoint: flows.sync:expiry_sweep\n", r"names repeat"),
 ])
 def test_a_malformed_project_names_file_entry_and_key(tmp_path: Path, body: str,
                                                       message: str) -> None:
@@ -127,9 +128,9 @@ def test_a_malformed_project_names_file_entry_and_key(tmp_path: Path, body: str,
 
 
 @pytest.mark.parametrize(("entrypoint", "message"), [
-    ("flows/nowhere.py:f", "cannot import flows/nowhere.py:f"),
-    ("flows/sync.py:no_such_flow", "no_such_flow"),
-    ("flows/sync.py:push_events_task", "is not a @flow"),
+    ("flows.nowhere:f", "cannot import flows.nowhere:f"),
+    ("flows.sync:no_such_flow", "no_such_flow"),
+    ("flows.sync:push_events_task", "is not a @flow"),
 ])
 def test_an_entrypoint_that_is_not_a_flow_is_refused(tmp_path: Path, entrypoint: str,
                                                       message: str) -> None:

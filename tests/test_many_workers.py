@@ -2,8 +2,9 @@
 process workers on one pool, the same work handed to both at once.
 
 Every file dropped in the inboxes becomes exactly one batch; a file sent to the ingest
-deployment twice at once is ingested once (the other run finds the batch busy or done); every
-license event reaches the province exactly once; both workers take runs.
+deployment twice at once is ingested once (the other run finds the batch busy or done); a file
+sent to the Dask deployment is sealed by the Dask cluster's workers; every license event reaches
+the province exactly once; both workers take runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from distributed import LocalCluster
 from sqlalchemy import func, select, text
 
 from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
@@ -75,7 +77,7 @@ def pg_databases() -> Iterator[tuple[str, str]]:
 
 
 def test_two_workers_on_postgresql_process_each_batch_and_event_once(
-        pg_databases: tuple[str, str], tmp_path: Path) -> None:
+        pg_databases: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     registry_url, prefect_url = pg_databases
     home = tmp_path / "var"
     env = {**os.environ, "LICREG_HOME": str(home), "LICREG_DATABASE_URL": registry_url,
@@ -92,6 +94,7 @@ def test_two_workers_on_postgresql_process_each_batch_and_event_once(
         (home / "inbox" / dept / type_code).mkdir(parents=True, exist_ok=True)
         shutil.copy(FIXTURES / "batches" / name, home / "inbox" / dept / type_code / name)
     stock = write_csv(tmp_path / "stock.csv", *(row(i) for i in range(100, 400)))
+    more = write_csv(tmp_path / "more.csv", *(row(i) for i in range(400, 600)))
 
     with start_endpoint(home=tmp_path / "province", anchors_path=anchors,
                         tokens={DEFAULT_ACCESS_ID: DEFAULT_TOKEN}) as province, \
@@ -100,14 +103,22 @@ def test_two_workers_on_postgresql_process_each_batch_and_event_once(
         create_work_pool(api, "licenses", env)
         deploy_all(api, env)
         workers = {**env, "PREFECT_LOGGING_LEVEL": "INFO"}  # their logs say which runs they took
-        with prefect_worker(api, "licenses", "w1", workers, limit=2, log=tmp_path / "w1.log"), \
-                prefect_worker(api, "licenses", "w2", workers, limit=2, log=tmp_path / "w2.log"):
+        # Dask workers are processes started here: they take the passphrase from this environment.
+        monkeypatch.setenv("LICREG_KEY_PASSPHRASE", PASSPHRASE.decode())
+        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0",
+                          local_directory=str(tmp_path / "dask")) as dask, \
+                prefect_worker(api, "licenses", "w1", {**workers, "LICREG_DASK_ADDRESS":
+                               dask.scheduler_address}, limit=2, log=tmp_path / "w1.log"), \
+                prefect_worker(api, "licenses", "w2", {**workers, "LICREG_DASK_ADDRESS":
+                               dask.scheduler_address}, limit=2, log=tmp_path / "w2.log"):
             ingest = {"path": str(stock), "department": MARKET.uscc, "type_code": BIZ,
                       "chunk_rows": 50}
             runs = [run_deployment(api, "ingest-inbox/inbox", {"settle": 0}),
                     run_deployment(api, "ingest-inbox/inbox", {"settle": 0}),
                     run_deployment(api, "ingest-and-seal/ingest", ingest),
-                    run_deployment(api, "ingest-and-seal/ingest", ingest)]
+                    run_deployment(api, "ingest-and-seal/ingest", ingest),
+                    run_deployment(api, "ingest-and-seal-dask/ingest-dask",
+                                   {**ingest, "path": str(more)})]
             _all_completed(api, runs)
             syncs = [run_deployment(api, "incremental-sync/incremental") for _ in range(2)]
             _all_completed(api, syncs)
@@ -115,9 +126,9 @@ def test_two_workers_on_postgresql_process_each_batch_and_event_once(
 
     with session_scope(engine) as s:
         batches = s.execute(select(Batch.status, Batch.rows_read)).all()
-        assert sorted(batches) == sorted([("done", 300)] + [("done", _rows(n))
-                                                            for n, _, _ in INBOX_FILES])
-        assert s.scalar(select(func.count()).select_from(SourceRow)) == 300 + sum(
+        assert sorted(batches) == sorted([("done", 300), ("done", 200)]
+                                         + [("done", _rows(n)) for n, _, _ in INBOX_FILES])
+        assert s.scalar(select(func.count()).select_from(SourceRow)) == 500 + sum(
             _rows(n) for n, _, _ in INBOX_FILES)
         licenses = s.scalar(select(func.count()).select_from(License))
         events = s.scalar(select(func.count()).select_from(OutboxEvent))

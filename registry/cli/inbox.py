@@ -61,7 +61,9 @@ def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
     for o in outcomes:
         r = o.report
         counts = (f"rows {r['rows_read']}: accepted {r['accepted']}, filtered {r['filtered']}, "
-                  f"rejected {r['rejected']}" if "rows_read" in r else r.get("error", ""))
+                  f"rejected {r['rejected']}" if r.get("rows_read") else "")
+        if r.get("error"):
+            counts = f"{counts}; {r['error']}" if counts else r["error"]
         where = f" → {_short(o.archived, archive)}" if o.archived else " (left in the inbox)"
         click.echo(f"{o.status:<8} {o.file.department}/{o.file.type_code}/{o.file.name}: "
                    f"{counts}{where}")
