@@ -115,9 +115,14 @@ def harness() -> Iterator[None]:
 @pytest.fixture
 def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The demo world on SQLite, configured through the environment as flows read it."""
+    return demo_registry(tmp_path / "var", monkeypatch)
+
+
+def demo_registry(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A demo world on SQLite under ``home``, made the environment's registry (a test may
+    make several and switch between them)."""
     from registry.world import create_demo_world, init_registry
 
-    home = tmp_path / "var"
     monkeypatch.setenv("LICREG_HOME", str(home))
     monkeypatch.setenv("LICREG_DATABASE_URL", f"sqlite:///{home / 'registry.db'}")
     monkeypatch.setenv("LICREG_KEY_PASSPHRASE", PASSPHRASE.decode())

@@ -22,24 +22,11 @@ from registry.seal.pki import load_root_cert
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.tlog.models import LogLeaf
 from registry.verify.registry_audit import audit_registry
-from registry.world import MARKET, create_demo_world, init_registry
-from tests.conftest import NOW, PASSPHRASE
+from registry.world import MARKET
+from tests.conftest import PASSPHRASE, demo_registry
 from tests.test_batches import BIZ, row, write_csv
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
-
-
-def _registry(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("LICREG_HOME", str(home))
-    monkeypatch.setenv("LICREG_DATABASE_URL", f"sqlite:///{home / 'registry.db'}")
-    monkeypatch.setenv("LICREG_KEY_PASSPHRASE", PASSPHRASE.decode())
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    init_registry(engine)
-    with session_scope(engine) as session:
-        create_demo_world(session, settings, now=NOW.replace(month=1))
-    engine.dispose()
-    return settings
 
 
 def _contents(settings: Settings) -> dict[str, Any]:
@@ -86,10 +73,10 @@ def test_dask_runner_gives_the_same_registry_as_the_default_runner(
     batch = write_csv(tmp_path / "stock.csv", *(row(i) for i in range(1, 121)),
                       row(121, end="2020-01-01"), row(122, code="91330100MA0000000X"))
 
-    here = _registry(tmp_path / "default", monkeypatch)
+    here = demo_registry(tmp_path / "default", monkeypatch)
     default = ingest_and_seal(str(batch), MARKET.uscc, BIZ, chunk_rows=25, chunks_per_task=2)
 
-    on_dask = _registry(tmp_path / "dask", monkeypatch)
+    on_dask = demo_registry(tmp_path / "dask", monkeypatch)
     flow = ingest_and_seal_dask.with_options(task_runner=DaskTaskRunner(address=dask_cluster))
     distributed = flow(str(batch), MARKET.uscc, BIZ, chunk_rows=25)
 
