@@ -25,9 +25,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
-from sqlalchemy import ForeignKey, Integer, String, func, insert, select
+from sqlalchemy import ForeignKey, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry.db import bulk_insert
 from registry.errors import RegistryError
 from registry.ingest.xlsx import column_letter
 from registry.models import Base, Batch, Department, SourceRow, StoredFile
@@ -70,15 +71,13 @@ class BatchReasonCount(Base):
 def count_reasons(session: Session, batch_id: int, rows: Sequence[Any]) -> None:
     """Record the reason counts of one stored chunk (``rows``: its RowResults), in the
     caller's transaction. A row counts once per code even when it has that code twice."""
-    if not rows:
-        return
     counts = collections.Counter(
-        code for r in rows for code in {x["code"] for x in r.reasons})
+        code for r in rows if r.reasons for code in {x["code"] for x in r.reasons})
     if counts:
         first = min(r.line for r in rows)
-        session.execute(insert(BatchReasonCount), [
-            {"batch_id": batch_id, "chunk_line": first, "code": code, "rows": n}
-            for code, n in sorted(counts.items())])
+        bulk_insert(session.connection(), BatchReasonCount.__table__,
+                    ("batch_id", "chunk_line", "code", "rows"),
+                    [(batch_id, first, code, n) for code, n in sorted(counts.items())])
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import multiprocessing
@@ -412,10 +413,23 @@ def store_chunk(
 
 def seal_and_store(job: ChunkJob) -> tuple[int, int]:
     """A worker's whole share of a chunk: evaluate, structure, seal and store it in its own
-    transaction. Returns (rows, accepted)."""
-    prepared = run_job(job)
-    with session_scope(shared_engine(job.database_url)) as session:
-        result = store_chunk(session, job, prepared)
+    transaction. Returns (rows, accepted).
+
+    The cyclic garbage collector waits until the chunk is done: a chunk makes hundreds of
+    thousands of short-lived objects, which reference counting frees, and the collector
+    would otherwise walk them (and the worker's whole heap) dozens of times per chunk, for
+    about a tenth of the CPU a license costs. What a chunk leaves in cycles is collected
+    after it.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        prepared = run_job(job)
+        with session_scope(shared_engine(job.database_url)) as session:
+            result = store_chunk(session, job, prepared)
+    finally:
+        if paused:
+            gc.enable()
     return len(result.rows), result.accepted
 
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import JSON, Engine, func, select
 
 from registry.batches import ingest_file, start_workers
 from registry.bench import BIZ, DOCTOR, FOOD, StageResult, _timed, write_synthetic_batch
 from registry.canonical import canonical_bytes
 from registry.config import Settings
-from registry.db import make_engine, session_scope
+from registry.db import bulk_insert, json_text, make_engine, session_scope
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import evaluate, header_map
 from registry.license_types import load_license_types
@@ -129,8 +129,10 @@ def run_all(n: int, *, home: Path, database_url: str | None,
 
 
 def _store(source: Engine, home: Path, database_url: str | None) -> StageResult:
-    """Copy every table into a fresh database; time the tables with a row per license or more
-    (licenses, events, source rows, log leaves), not the handful of department and seal rows."""
+    """Copy every table into a fresh database with the whole path's bulk insert
+    (:func:`registry.db.bulk_insert`, JSON encoded in the timed part as the path encodes it);
+    time the tables with a row per license or more (licenses, events, source rows, log
+    leaves), not the handful of department and seal rows."""
     target_url = database_url and database_url.rsplit("/", 1)[0] + "/licreg_bench_store"
     home.mkdir(parents=True, exist_ok=True)
     copy = make_engine(target_url or f"sqlite:///{home / 'copy.db'}")
@@ -142,11 +144,15 @@ def _store(source: Engine, home: Path, database_url: str | None) -> StageResult:
             if table.name == "license_types":
                 continue  # registered by init_registry
             total = src.execute(select(func.count()).select_from(table)).scalar_one()
-            result = src.execute(select(table)).mappings()
+            columns = [c.name for c in table.c]
+            json_columns = {i for i, c in enumerate(table.c) if isinstance(c.type, JSON)}
+            result = src.execute(select(table))
             while part := result.fetchmany(5_000):
                 start = time.perf_counter()
+                rows = [tuple(json_text(v) if i in json_columns else v for i, v in enumerate(r))
+                        for r in part]
                 with copy.begin() as conn:
-                    conn.execute(insert(table), [dict(r) for r in part])
+                    bulk_insert(conn, table, columns, rows)
                 if total >= licenses:
                     seconds += time.perf_counter() - start
     copy.dispose()

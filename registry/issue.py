@@ -7,7 +7,8 @@ For each accepted row (step numbers match DESIGN.md "the path of one license"):
    its elements are identical and a new version (predecessor linked, 变更) when they differ;
 3. identify — GB/T 36904 identifier for the version;
 4. seal — RFC 8785 bytes, SHA-256, SES_Signature over them (:class:`SealingContext`);
-5. store — licenses, their outbox events and every source row, with bulk Core inserts.
+5. store — licenses, their outbox events and log leaves and every source row, each table with
+   one driver executemany (:func:`registry.db.bulk_insert`).
 
 The caller owns the transaction: one commit per chunk, so one bad chunk never rolls back the
 ones before it and a crash resumes after the last committed line.
@@ -20,12 +21,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from registry.canonical import canonical_bytes
+from registry.db import bulk_insert, json_text
 from registry.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
 from registry.license_types import LicenseType
 from registry.models import License, SourceRow
@@ -33,6 +36,7 @@ from registry.seal.signature import SealingContext
 from registry.structure import IDENTITY_FREE, Issuer, build_elements, next_version, with_identifier
 
 __all__ = [
+    "LICENSE_COLUMNS",
     "ChunkResult",
     "IssueTarget",
     "PreparedChunk",
@@ -54,9 +58,8 @@ class IssueTarget:
     batch_id: int | None
 
 
-@dataclass(frozen=True)
-class RowResult:
-    """What became of one row."""
+class RowResult(NamedTuple):
+    """What became of one row (a NamedTuple: a chunk makes one per row)."""
 
     line: int
     outcome: str
@@ -104,7 +107,8 @@ class PreparedChunk:
     """A chunk structured and sealed, ready to store: steps 1–4, no database touched."""
 
     licenses: list[dict[str, Any]]
-    """Rows for the licenses table."""
+    """Rows for the licenses table, one dict per license with every key of
+    :data:`LICENSE_COLUMNS`."""
     operate_types: list[str]
     """The event of each license (新发 or 变更)."""
     rows: tuple[RowResult, ...]
@@ -186,25 +190,25 @@ def prepare_rows(
                          numbers=[r.get("ZZBH") or None for r in rows], accepted=accepted)
 
 
+LICENSE_COLUMNS = tuple(c.name for c in License.__table__.c if c.name != "id")
+"""Every column of ``licenses`` but its key: the keys of each of ``PreparedChunk.licenses``."""
+SOURCE_COLUMNS = ("batch_id", "line", "raw", "outcome", "reasons", "identifier", "number")
+_NO_REASONS = json_text({"reasons": []})  # most rows: encode it once
+
+
 def store_prepared(
     session: Session, prepared: PreparedChunk, target: IssueTarget, *, at: dt.datetime
 ) -> ChunkResult:
-    """Step 5: licenses, their events and every source row, with bulk Core inserts."""
+    """Step 5: licenses, their events and every source row, one bulk insert per table."""
     licenses = prepared.licenses
+    conn = session.connection()
     if licenses:
-        # A plain Core executemany (no ORM unit of work, no RETURNING, which SQLite would
-        # run row by row), then the new ids in a few indexed lookups.
-        conn = session.connection()
-        conn.execute(insert(License.__table__), licenses)
-        identifiers = [lic["identifier"] for lic in licenses]
-        id_of: dict[str, int] = {}
-        for start in range(0, len(identifiers), 900):
-            id_of.update((identifier, i) for i, identifier in conn.execute(
-                select(License.id, License.identifier).where(
-                    License.identifier.in_(identifiers[start : start + 900]))))
+        bulk_insert(conn, License.__table__, LICENSE_COLUMNS,
+                    list(map(itemgetter(*LICENSE_COLUMNS), licenses)))
+        id_of = _license_ids(conn, [lic["identifier"] for lic in licenses])
         events = [
-            LicenseEvent(license_id=id_of[lic["identifier"]], identifier=lic["identifier"],
-                         operate_type=op, status="VALID", data_hash=lic["data_hash"])
+            LicenseEvent(id_of[lic["identifier"]], lic["identifier"], op, "VALID",
+                         lic["data_hash"])
             for op, lic in zip(prepared.operate_types, licenses, strict=True)
         ]
         superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
@@ -220,11 +224,11 @@ def store_prepared(
                        for i, ident, h in old]
         record_events(session, events, at=at)
     results = prepared.rows
-    if target.batch_id is not None and results:
-        session.connection().execute(insert(SourceRow.__table__), [
-            {"batch_id": target.batch_id, "line": r.line, "raw": raw, "outcome": r.outcome,
-             "reasons": {"reasons": list(r.reasons)}, "identifier": r.identifier,
-             "number": number}
+    if target.batch_id is not None:
+        bulk_insert(conn, SourceRow.__table__, SOURCE_COLUMNS, [
+            (target.batch_id, r.line, json_text(raw), r.outcome,
+             json_text({"reasons": r.reasons}) if r.reasons else _NO_REASONS, r.identifier,
+             number)
             for r, raw, number in zip(results, prepared.raw, prepared.numbers, strict=True)
         ])
     return ChunkResult(
@@ -234,6 +238,16 @@ def store_prepared(
         issued=len(licenses),
         rows=results,
     )
+
+
+def _license_ids(conn: Connection, identifiers: Sequence[str]) -> dict[str, int]:
+    """The ids the database gave the licenses just inserted, in a few indexed lookups (an
+    executemany cannot return them: SQLite would run a RETURNING insert row by row)."""
+    id_of: dict[str, int] = {}
+    for start in range(0, len(identifiers), 900):  # SQLite's bound-parameter limit
+        id_of.update(conn.execute(select(License.identifier, License.id).where(
+            License.identifier.in_(identifiers[start : start + 900]))).all())
+    return id_of
 
 
 def issue_rows(
