@@ -8,6 +8,7 @@ FastAPI TestClient (an ``httpx.Client``), or the real subprocess where a socket 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +112,14 @@ class Platform:
 
 
 def platform(settings: Settings, **options: Any) -> Iterator[Platform]:
-    """A fresh in-process platform trusting ``settings``' test root (a generator fixture body)."""
-    app = create_app(db_url="sqlite://", anchors=[load_root_cert(settings.keystore)],
+    """A fresh in-process platform trusting ``settings``' test root (a generator fixture body).
+
+    Its database is a file, as ``licreg province serve``'s is: the sync sends batches from
+    several threads, and an in-memory SQLite database is one connection that every request
+    would share (one request's rollback could undo another's uncommitted writes).
+    """
+    db = settings.home / f"province-{uuid.uuid4().hex[:8]}.db"
+    app = create_app(db_url=f"sqlite:///{db}", anchors=[load_root_cert(settings.keystore)],
                      tokens=TOKENS, clock=lambda: PUSHED_AT, **options)  # fmt: skip
     with TestClient(app) as http:
         yield Platform(app, http)
