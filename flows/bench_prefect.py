@@ -14,6 +14,7 @@ warm-up flow first. Prints both rates and the flow's overhead in percent.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -59,7 +60,8 @@ def main() -> None:
                            "LICREG_DATABASE_URL": flowed.database_url,
                            "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode()})
         start = time.perf_counter()
-        flow_accepted = ingest_and_seal(str(path), MARKET.uscc, BIZ, uploader="bench")["accepted"]
+        flow_accepted = asyncio.run(ingest_and_seal(str(path), MARKET.uscc, BIZ,
+                                                    uploader="bench"))["accepted"]
         flow_seconds = time.perf_counter() - start
     result = {
         "licenses": accepted,

@@ -10,6 +10,7 @@ rendered or pushed twice.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -70,7 +71,7 @@ def demo() -> None:
 
     say("== ingest department batches (flow ingest-and-seal)")
     for name, dept, type_code in DEMO_BATCHES:
-        r = ingest_and_seal(str(FIXTURES / name), dept, type_code, uploader="demo")
+        r = asyncio.run(ingest_and_seal(str(FIXTURES / name), dept, type_code, uploader="demo"))
         again = "  (same bytes as before: nothing new)" if r["already_ingested"] else ""
         say(f"   {name:<26} rows {r['rows_read']:>3}: accepted {r['accepted']:>3} "
             f"({r['issued']:>2} new or changed), filtered {r['filtered']}, "

@@ -7,6 +7,7 @@ must give the same licenses, rows, events and log, and every license must verify
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,11 +75,12 @@ def test_dask_runner_gives_the_same_registry_as_the_default_runner(
                       row(121, end="2020-01-01"), row(122, code="91330100MA0000000X"))
 
     here = demo_registry(tmp_path / "default", monkeypatch)
-    default = ingest_and_seal(str(batch), MARKET.uscc, BIZ, chunk_rows=25, chunks_per_task=2)
+    default = asyncio.run(ingest_and_seal(str(batch), MARKET.uscc, BIZ, chunk_rows=25,
+                                          chunks_per_task=2))
 
     on_dask = demo_registry(tmp_path / "dask", monkeypatch)
     flow = ingest_and_seal_dask.with_options(task_runner=DaskTaskRunner(address=dask_cluster))
-    distributed = flow(str(batch), MARKET.uscc, BIZ, chunk_rows=25)
+    distributed = asyncio.run(flow(str(batch), MARKET.uscc, BIZ, chunk_rows=25))
 
     keys = ("status", "rows_read", "accepted", "filtered", "rejected", "issued")
     assert {k: distributed[k] for k in keys} == {k: default[k] for k in keys}

@@ -6,6 +6,7 @@ orchestrate it: chunked tasks, idempotent re-runs, the push loop.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -33,10 +34,10 @@ def test_ingest_then_push_flows(harness: None, demo_env: Settings, tmp_path: Pat
     from registry.seal.pki import load_root_cert
 
     csv = str(FIXTURES / "batches" / "business-licenses.csv")
-    report = ingest_and_seal(csv, MARKET.uscc, BIZ, chunk_rows=10)
+    report = asyncio.run(ingest_and_seal(csv, MARKET.uscc, BIZ, chunk_rows=10))
     assert report["status"] == "done"
     assert report["rows_read"] == report["accepted"] + report["filtered"] + report["rejected"]
-    assert ingest_and_seal(csv, MARKET.uscc, BIZ)["already_ingested"] is True
+    assert asyncio.run(ingest_and_seal(csv, MARKET.uscc, BIZ))["already_ingested"] is True
 
     engine = make_engine(demo_env.database_url)
     with session_scope(engine) as s:

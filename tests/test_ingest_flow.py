@@ -4,6 +4,7 @@ department inbox drained once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -36,14 +37,16 @@ def artifact(key: str) -> list[dict[str, Any]]:
 def test_flow_ingests_a_workbook_and_publishes_reasons(harness: None, demo_env: Settings) -> None:
     from flows.ingest import ingest_and_seal
 
-    report = ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"), MARKET.uscc, BIZ)
+    report = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"),
+                                         MARKET.uscc, BIZ))
     assert (report["status"], report["rejected"], report["accepted"]) == ("done", 2, 1)
     assert report["reasons"] == {"FORMULA": 2}
     table = {row["what"]: row["rows"] for row in artifact(f"batch-{report['batch_id']}")}
     assert table["rows read"] == 3 and table["reason FORMULA"] == 2
 
-    xlsx = ingest_and_seal(str(FIXTURES / "formats" / "business-licenses.xlsx"), MARKET.uscc,
-                           BIZ, mapping=str(FIXTURES / "mappings" / "market-bureau-xlsx.json"))
+    xlsx = asyncio.run(ingest_and_seal(
+        str(FIXTURES / "formats" / "business-licenses.xlsx"), MARKET.uscc, BIZ,
+        mapping=str(FIXTURES / "mappings" / "market-bureau-xlsx.json")))
     assert (xlsx["status"], xlsx["accepted"]) == ("done", 3)
 
 
@@ -51,7 +54,8 @@ def test_flow_reports_a_refused_file_without_crashing(harness: None,
                                                       demo_env: Settings) -> None:
     from flows.ingest import ingest_and_seal
 
-    report = ingest_and_seal(str(FIXTURES / "bad" / "traversal.zip"), MARKET.uscc, BIZ)
+    report = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "traversal.zip"),
+                                         MARKET.uscc, BIZ))
     assert report["status"] == "failed" and "path traversal" in report["error"]
     rows = artifact(f"batch-{report['batch_id']}")
     assert any(str(r["what"]).startswith("failed: traversal.zip") for r in rows)
@@ -64,7 +68,8 @@ def test_flow_publishes_progress_and_the_first_rejected_rows(harness: None,
 
     from flows.ingest import ingest_and_seal
 
-    report = ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"), MARKET.uscc, BIZ)
+    report = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"),
+                                         MARKET.uscc, BIZ))
     rejects = artifact(f"batch-{report['batch_id']}-rejects")
     assert [r["line"] for r in rejects] == [r["line"] for r in report["first_rejects"]]
     assert len(rejects) == 2 and all(r["where"].startswith("formula-cells.csv, line ")
