@@ -49,6 +49,7 @@ from registry.bulletin.ranking import (
     INDICATOR_VALUE,
     MOVEMENT,
     POINTS_LOST,
+    PREVIOUS_RANK,
     RANK,
     SCORE,
     Weights,
@@ -393,6 +394,15 @@ def test_movement_against_last_week() -> None:
     ranked = rank(now, weights, previous=before)
     assert list(ranked[f.DEPARTMENT]) == ["A", "C", "B", "N"]
     assert ranked[MOVEMENT].tolist() == [2, -1, -1, pd.NA]  # N was not ranked last week
+
+
+def test_no_movement_after_a_week_in_which_nobody_delivered_anything() -> None:
+    weights = parse_weights({"weights": {"stock": 1}}, "test")
+    now = ranked_frame([("A", 0.2, 0), ("B", 0.9, 0)])
+    idle = ranked_frame([("A", 0.0, 0), ("B", 0.0, 0)])  # ranked A, B by the USCC alone
+    ranked = rank(now, weights, previous=idle)
+    assert list(ranked[f.DEPARTMENT]) == ["B", "A"]
+    assert ranked[MOVEMENT].isna().all() and ranked[PREVIOUS_RANK].isna().all()
 
 
 def test_laggards_are_the_bottom_third_with_their_largest_weighted_shortfall() -> None:

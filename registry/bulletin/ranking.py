@@ -205,10 +205,16 @@ def _order(figures: pd.DataFrame, weights: Weights) -> pd.DataFrame:
 def rank(figures: pd.DataFrame, weights: Weights,
          previous: pd.DataFrame | None = None) -> pd.DataFrame:
     """``figures`` ranked, best first, with SCORE, RANK, PREVIOUS_RANK and MOVEMENT (from
-    ``previous``: last week's figures, ranked the same way)."""
+    ``previous``: last week's figures, ranked the same way; NA for all when nobody scored
+    anything last week)."""
     ranked = _order(figures, weights)
-    before = (_order(previous, weights).set_index(DEPARTMENT)[RANK]
-              if previous is not None else pd.Series(dtype="Int64"))
+    before = pd.Series(dtype="Int64")
+    if previous is not None:
+        # A week in which nobody delivered anything ranks by the tie break's alphabet alone:
+        # moving from that order means nothing, so there is no movement to show.
+        last = _order(previous, weights)
+        if (last[SCORE] > 0).any():
+            before = last.set_index(DEPARTMENT)[RANK]
     ranked[PREVIOUS_RANK] = ranked[DEPARTMENT].map(before).astype("Int64")
     ranked[MOVEMENT] = (ranked[PREVIOUS_RANK] - ranked[RANK]).astype("Int64")
     return ranked
