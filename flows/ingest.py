@@ -219,9 +219,11 @@ def _seal_on_runner(batch_id: int, chunks: Iterator[pd.DataFrame], in_flight: in
 
 
 def _ingest(path: str, department: str, type_code: str, *, uploader: str, chunk_rows: int,
-            chunks_per_task: int, mapping: str | None = None, sheet: str | None = None,
-            header_row: int | None = None, distributed: bool = False) -> dict[str, Any]:
-    """The steps of one file. Raises :class:`BatchBusyError` when another run has it."""
+            chunks_per_task: int = 20, in_flight: int | None = None, mapping: str | None = None,
+            sheet: str | None = None, header_row: int | None = None) -> dict[str, Any]:
+    """The steps of one file: ``chunks_per_task`` chunks per task on this machine's workers,
+    or, with ``in_flight``, a task per chunk on the flow's task runner (at most ``in_flight``
+    waiting). Raises :class:`BatchBusyError` when another run has the batch."""
     logger = get_run_logger()
     opened = open_batch_task(path, department, type_code, uploader, mapping, sheet, header_row)
     if opened["already_ingested"]:
@@ -237,8 +239,8 @@ def _ingest(path: str, department: str, type_code: str, *, uploader: str, chunk_
     progress = _Progress(opened)
     chunks = iter_chunks(_settings(), BatchReport(**opened), chunk_rows=chunk_rows)
     try:
-        if distributed:
-            rows = _seal_on_runner(batch_id, chunks, 2 * chunks_per_task, progress)
+        if in_flight is not None:
+            rows = _seal_on_runner(batch_id, chunks, in_flight, progress)
         else:
             rows = _seal_here(batch_id, chunks, chunks_per_task, progress)
     except IngestError as exc:  # the file breaks part-way: stored rows stay, batch fails
@@ -298,16 +300,16 @@ def dask_runner() -> DaskTaskRunner:
 @flow(name="ingest-and-seal-dask", task_runner=dask_runner())
 async def ingest_and_seal_dask(path: str, department: str, type_code: str,
                                uploader: str = "prefect", chunk_rows: int = 5_000,
-                               in_flight_per_worker: int = 2, mapping: str | None = None,
+                               in_flight: int = 8, mapping: str | None = None,
                                sheet: str | None = None,
                                header_row: int | None = None) -> dict[str, Any]:
-    """As ``ingest-and-seal``, each chunk sealed and stored by a Dask worker. The workers need
-    the code, ``LICREG_DATABASE_URL`` (PostgreSQL when they are on other machines), the key
-    store and ``LICREG_KEY_PASSPHRASE``."""
+    """As ``ingest-and-seal``, each chunk sealed and stored by a Dask worker, ``in_flight``
+    chunks at most on the cluster at once (a few per Dask worker keeps them all busy). The
+    workers need the code, ``LICREG_DATABASE_URL`` (PostgreSQL when they are on other
+    machines), the key store and ``LICREG_KEY_PASSPHRASE``."""
     return await asyncio.to_thread(
         _ingest_or_busy, path, department, type_code, uploader=uploader, chunk_rows=chunk_rows,
-        chunks_per_task=in_flight_per_worker, mapping=mapping, sheet=sheet,
-        header_row=header_row, distributed=True)
+        in_flight=in_flight, mapping=mapping, sheet=sheet, header_row=header_row)
 
 
 @flow(name="ingest-inbox")
