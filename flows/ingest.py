@@ -40,7 +40,7 @@ from prefect_dask import DaskTaskRunner
 
 from flows.chunks import seal_job_task
 from registry.batch_leases import BatchBusyError, release_batch
-from registry.batch_reports import batch_detail, batch_rows
+from registry.batch_reports import closing_report
 from registry.batches import (
     BatchReport,
     finish_batch,
@@ -98,26 +98,18 @@ def seal_chunks_task(batch_id: int, chunks: list[pd.DataFrame]) -> dict[str, int
     return {"chunks": counts.chunks, "rows": counts.rows, "accepted": counts.accepted}
 
 
-def _closing_report(session: Any, report: dict[str, Any]) -> dict[str, Any]:
-    """The batch report plus its reason counts and first rejected rows, for artifacts."""
-    rejects = [{"line": r.line, "where": r.where,
-                "reasons": "; ".join(f"{x['code']}: {x['message']}" for x in r.reasons)}
-               for r in itertools.islice(
-                   batch_rows(session, report["batch_id"], outcome="rejected"), REJECTS_SHOWN)]
-    return {**report, "reasons": batch_detail(session, report["batch_id"]).reasons,
-            "first_rejects": rejects}
-
-
 @task(name="finish-batch", cache_policy=NO_CACHE)
 def finish_batch_task(batch_id: int) -> dict[str, Any]:
     with session_scope(shared_engine(_settings().database_url)) as session:
-        return _closing_report(session, finish_batch(session, batch_id, at=_now()).to_dict())
+        return closing_report(session, finish_batch(session, batch_id, at=_now()).to_dict(),
+                              rejects=REJECTS_SHOWN)
 
 
 @task(name="fail-batch", cache_policy=NO_CACHE)
 def fail_batch_task(batch_id: int, error: str) -> dict[str, Any]:
     with session_scope(shared_engine(_settings().database_url)) as session:
-        return _closing_report(session, record_failure(session, batch_id, error).to_dict())
+        return closing_report(session, record_failure(session, batch_id, error).to_dict(),
+                              rejects=REJECTS_SHOWN)
 
 
 @task(name="release-batch", cache_policy=NO_CACHE)

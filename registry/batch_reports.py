@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "RowReport",
     "batch_detail",
     "batch_rows",
+    "closing_report",
     "count_reasons",
     "list_batches",
     "locate",
@@ -238,6 +240,21 @@ def batch_rows(session: Session, batch_id: int, *,
             for r in row.reasons["reasons"])
         yield RowReport(line=row.line, where=where, outcome=row.outcome, reasons=reasons,
                         identifier=row.identifier, raw=dict(row.raw))
+
+
+def closing_report(session: Session, report: dict[str, Any], *,
+                   rejects: int = 0) -> dict[str, Any]:
+    """A batch report (``BatchReport.to_dict()``) with its reason counts and, when ``rejects``
+    is given, its first ``rejects`` rejected rows (line, where, reasons): what an operator or a
+    clerk is shown when a batch ends."""
+    closing = {**report, "reasons": batch_detail(session, report["batch_id"]).reasons}
+    if rejects:
+        closing["first_rejects"] = [
+            {"line": r.line, "where": r.where,
+             "reasons": "; ".join(f"{x['code']}: {x['message']}" for x in r.reasons)}
+            for r in itertools.islice(
+                batch_rows(session, report["batch_id"], outcome="rejected"), rejects)]
+    return closing
 
 
 def neutralize(cell: str) -> str:

@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.batch_leases import BatchBusyError
-from registry.batch_reports import batch_detail, write_rows_csv
+from registry.batch_reports import closing_report, write_rows_csv
 from registry.batches import BatchFailedError, BatchReport, read_report
 from registry.errors import IngestError
 from registry.models import Department, DepartmentType
@@ -219,8 +219,7 @@ def drain(
             continue
         archived = _archive(claimed, archive_root, at=at())
         with sessions() as session:
-            result = {**report.to_dict(), "file": waiting.name,
-                      "reasons": batch_detail(session, report.batch_id).reasons}
+            result = {**closing_report(session, report.to_dict()), "file": waiting.name}
             _write_reports(session, archived, result)
         outcomes.append(InboxOutcome(waiting, report.status, archived, result))
     return outcomes
