@@ -30,6 +30,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from sqlalchemy import select
@@ -102,15 +103,24 @@ def _waiting(name: str) -> bool:
 
 
 def scan_inbox(root: Path, *, settle: float = SETTLE_SECONDS) -> list[InboxFile]:
-    """Files waiting in ``root``, oldest first (a file being written is not waiting yet)."""
-    found = []
+    """Files waiting in ``root``, oldest first (a file being written is not waiting yet).
+
+    Each file is looked at once: another run may claim it (rename it away) at any moment."""
+    found: list[tuple[float, str, InboxFile]] = []
     cutoff = time.time() - settle
     for dept in sorted(p for p in root.glob("*") if p.is_dir() and _waiting(p.name)):
         for type_dir in sorted(p for p in dept.iterdir() if p.is_dir() and _waiting(p.name)):
             for path in type_dir.iterdir():
-                if path.is_file() and _waiting(path.name) and path.stat().st_mtime <= cutoff:
-                    found.append(InboxFile(path, dept.name, type_dir.name))
-    return sorted(found, key=lambda f: (f.path.stat().st_mtime, str(f.path)))
+                if not _waiting(path.name):
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # claimed by another run since the listing
+                    continue
+                if S_ISREG(stat.st_mode) and stat.st_mtime <= cutoff:
+                    found.append((stat.st_mtime, str(path),
+                                  InboxFile(path, dept.name, type_dir.name)))
+    return [file for *_, file in sorted(found, key=lambda f: f[:2])]
 
 
 def _claim(file: InboxFile) -> InboxFile | None:
@@ -125,11 +135,12 @@ def _claim(file: InboxFile) -> InboxFile | None:
     return InboxFile(mine / file.name, file.department, file.type_code)
 
 
-def _unclaim(claimed: InboxFile) -> None:
-    """Put a claimed file back where the department dropped it."""
-    type_dir = claimed.path.parent.parent.parent
-    claimed.path.rename(_free_name(type_dir / claimed.name))
+def _unclaim(claimed: InboxFile) -> Path:
+    """Put a claimed file back where the department dropped it; where it went."""
+    back = _free_name(claimed.path.parent.parent.parent / claimed.name)
+    claimed.path.rename(back)
     claimed.path.parent.rmdir()
+    return back
 
 
 def recover_stale_claims(root: Path, *, older_than: dt.timedelta = STALE_CLAIM) -> list[Path]:
@@ -137,11 +148,13 @@ def recover_stale_claims(root: Path, *, older_than: dt.timedelta = STALE_CLAIM) 
     back = []
     cutoff = time.time() - older_than.total_seconds()
     for run_dir in root.glob(f"*/*/{PROCESSING}/*"):
-        if run_dir.is_dir() and run_dir.stat().st_mtime < cutoff:
-            dept, type_code = run_dir.parent.parent.parent.name, run_dir.parent.parent.name
-            for path in run_dir.iterdir():
-                _unclaim(InboxFile(path, dept, type_code))
-                back.append(run_dir.parent.parent / path.name)
+        dept, type_code = run_dir.parent.parent.parent.name, run_dir.parent.parent.name
+        try:
+            if run_dir.stat().st_mtime < cutoff:
+                for path in run_dir.iterdir():
+                    back.append(_unclaim(InboxFile(path, dept, type_code)))
+        except FileNotFoundError:  # another run recovered (or finished) it first
+            continue
     return back
 
 
