@@ -51,7 +51,7 @@ from registry.batches import (
     record_failure,
 )
 from registry.config import Settings
-from registry.db import session_scope, shared_engine
+from registry.db import WalRestarts, session_scope, shared_engine
 from registry.errors import IngestError
 from registry.inbox import InboxFile, default_roots, drain
 from registry.ingest.mapping import load_mapping
@@ -186,6 +186,7 @@ def _seal_on_runner(batch_id: int, chunks: Iterator[pd.DataFrame], in_flight: in
     read. At most ``in_flight`` chunks wait at once, so a million rows never sit in memory."""
     settings = _settings()
     engine = shared_engine(settings.database_url)
+    wal = WalRestarts(engine)
     logger = get_run_logger()
     pending: collections.deque[PrefectFuture[dict[str, int]]] = collections.deque()
     seen: set[str] = set()
@@ -203,9 +204,11 @@ def _seal_on_runner(batch_id: int, chunks: Iterator[pd.DataFrame], in_flight: in
             pending.append(seal_job_task.submit(keyless))
         while len(pending) > in_flight:
             pending.popleft().result()
+            wal.chunk_committed()
         progress.update(chunk)
     for future in pending:
         future.result()
+        wal.chunk_committed()
     logger.info("batch %s: %d rows read, sealed by the task runner's workers", batch_id, rows)
     return rows
 

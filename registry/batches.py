@@ -49,7 +49,7 @@ from registry.batch_leases import (
 )
 from registry.batch_reports import count_reasons
 from registry.config import Settings
-from registry.db import session_scope, shared_engine
+from registry.db import WalRestarts, session_scope, shared_engine
 from registry.errors import IngestError
 from registry.ingest.archive import pack_folder
 from registry.ingest.known_codes import load_known_codes
@@ -627,10 +627,12 @@ def process_chunks(
     pool = worker_pool(workers)
     in_flight: collections.deque[Future[tuple[int, int]]] = collections.deque()
     seen_in_run: set[str] = set()  # chunks before this call are committed: plan_chunk sees them
+    wal = WalRestarts(engine)  # the workers' commits and our reads would starve SQLite's own
 
     def collect() -> None:
         rows, accepted = in_flight.popleft().result()
         counts[:] = [counts[0] + 1, counts[1] + rows, counts[2] + accepted]
+        wal.chunk_committed()
 
     try:
         for chunk in itertools.chain(lookahead, chunks):

@@ -148,19 +148,22 @@ def check_inclusion(proof: InclusionProof, checker: CheckpointChecker) -> LeafDa
 def prove_identifier(session: Session, identifier: str) -> InclusionProof:
     """Inclusion proof of the license's first (sealing) leaf, against the earliest checkpoint
     that covers it. Raises :class:`NotInLog` when there is none yet."""
+    # Leaves are sequenced in id order, so the first leaf is sequenced unless all of them are
+    # pending; only sequenced leaves are indexed by identifier (models.LogLeaf).
     leaf = session.execute(
         select(LogLeaf.seq, LogLeaf.data)
-        .where(LogLeaf.identifier == identifier)
+        .where(LogLeaf.identifier == identifier, LogLeaf.seq.is_not(None))
         .order_by(LogLeaf.id)
         .limit(1)
     ).first()
     if leaf is None:
+        pending = session.scalar(select(LogLeaf.id).where(
+            LogLeaf.seq.is_(None), LogLeaf.identifier == identifier).limit(1))
+        if pending is not None:
+            raise NotInLog(f"the leaf of {identifier} is not in a checkpoint yet: "
+                           f"run `licreg log checkpoint`")
         raise NotInLog(f"the log has no leaf for {identifier}")
     seq, data = leaf
-    if seq is None:
-        raise NotInLog(
-            f"the leaf of {identifier} is not in a checkpoint yet: run `licreg log checkpoint`"
-        )
     row = session.scalars(
         select(LogCheckpoint)
         .where(LogCheckpoint.tree_size > seq)
