@@ -31,10 +31,11 @@ def test_bench_reports_every_stage(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     stages = {s["stage"].split(" (")[0]: s for s in report["stages"]}
     expected = {"parse", "structure", "seal", "ingest whole path", "store",
-                "PDF rendition + signature", "push", "verify"}
+                "PDF rendition + signature", "push", "log checkpoint", "verify"}
     assert expected <= set(stages)
     assert stages["ingest whole path"]["items"] == 400  # every synthetic row is valid
     assert stages["push"]["items"] == 400
+    assert stages["log checkpoint"]["items"] == 400  # one sealing leaf per license
     assert stages["verify"]["note"].startswith("400 PASSED")
     assert stages["PDF rendition + signature"]["items"] == 400
     assert report["sign_limit_per_second"] > 0 and report["peak_rss_mib"] > 0
