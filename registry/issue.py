@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from registry.canonical import canonical_bytes
@@ -241,8 +241,14 @@ def store_prepared(
 
 
 def _license_ids(conn: Connection, identifiers: Sequence[str]) -> dict[str, int]:
-    """The ids the database gave the licenses just inserted, in a few indexed lookups (an
+    """The ids the database gave the licenses just inserted, in insertion order (an
     executemany cannot return them: SQLite would run a RETURNING insert row by row)."""
+    if conn.dialect.name == "sqlite":
+        # SQLite gives an INTEGER PRIMARY KEY max(id) + 1, row after row, and this transaction
+        # holds the write lock: the chunk's ids are the last ones. Looking each identifier up
+        # instead read back a random page of its index per license.
+        last = conn.execute(select(func.max(License.id))).scalar_one()
+        return dict(zip(identifiers, range(last - len(identifiers) + 1, last + 1), strict=True))
     id_of: dict[str, int] = {}
     for start in range(0, len(identifiers), 900):  # SQLite's bound-parameter limit
         id_of.update(conn.execute(select(License.identifier, License.id).where(

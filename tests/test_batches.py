@@ -23,6 +23,8 @@ from registry.models import (
     SealAuthorization,
     SourceRow,
 )
+from registry.tlog.leaves import parse_leaf
+from registry.tlog.models import LogLeaf
 from registry.world import HEALTH, MARKET
 from tests.conftest import NOW, TODAY
 
@@ -111,6 +113,22 @@ def test_changed_row_is_a_new_version_and_identical_row_a_no_op(world: Engine,
         ops = s.scalars(select(OutboxEvent.operate_type).order_by(OutboxEvent.id)).all()
         assert ops == ["01", "01", "09", "01"]
     assert count(world, License) == 4
+
+
+def test_each_event_names_the_license_its_leaf_names(world: Engine, settings: Settings,
+                                                     tmp_path: Path) -> None:
+    """The ids of a chunk's licenses come back without looking each one up (SQLite): every
+    outbox row must still point at the license its log leaf is about."""
+    ingest(world, settings, write_csv(tmp_path / "a.csv", *(row(n) for n in range(1, 8))),
+           chunk_rows=3)
+    ingest(world, settings, write_csv(tmp_path / "b.csv", row(2, capital="9万元"),
+                                      *(row(n) for n in range(8, 12))), chunk_rows=2)
+    with session_scope(world) as s:
+        pushed = s.execute(select(License.identifier).join(
+            OutboxEvent, OutboxEvent.license_id == License.id).order_by(OutboxEvent.id)).all()
+        leaves = [parse_leaf(d) for d in s.scalars(select(LogLeaf.data).order_by(LogLeaf.id))]
+    logged = [leaf.identifier for leaf in leaves if leaf.status != "SUPERSEDED"]  # not pushed
+    assert [i for (i,) in pushed] == logged and len(logged) == 12
 
 
 def test_interrupted_batch_resumes_without_duplicates(world: Engine, settings: Settings,
