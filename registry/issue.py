@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -43,6 +43,7 @@ __all__ = [
     "current_versions",
     "issue_rows",
     "prepare_rows",
+    "seal_license",
     "store_prepared",
 ]
 
@@ -119,6 +120,33 @@ class PreparedChunk:
     accepted: int
 
 
+def seal_license(
+    elements: Mapping[str, str],
+    version: str,
+    predecessor: str | None,
+    target: IssueTarget,
+    sealing: SealingContext,
+    *,
+    signed_at: dt.datetime,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """Steps 3–4 for one license version: its identifier, exact record, hash and signature,
+    as the row ``licenses`` stores (keyed by :data:`LICENSE_COLUMNS`)."""
+    elements = with_identifier(elements, version)
+    record = canonical_bytes(elements)
+    identifier = elements["ZZBS"]
+    data_hash = hashlib.sha256(record).digest()
+    return {
+        "identifier": identifier, "type_code": target.license_type.code,
+        "department_id": target.department_id, "number": elements["ZZBH"],
+        "holder_code": elements["CZZTDM"], "version": version, "predecessor": predecessor,
+        "status": "VALID", "valid_to": elements["ZZYXQJZRQ"], "record": record,
+        "data_hash": data_hash, "seal_id": target.seal_id, "template_id": target.template_id,
+        "signed_at": signed_at, "signature": sealing.sign(data_hash, signed_at, identifier),
+        "batch_id": target.batch_id, "created_at": at,
+    }
+
+
 def prepare_rows(
     evaluated: Iterable[dict[str, Any]],
     target: IssueTarget,
@@ -156,25 +184,15 @@ def prepare_rows(
                     "message": f"identical to registered {prior_id}; nothing issued"}
                 continue
             version, predecessor, op = next_version(prior_version), prior_id, OP_CHANGE
-        elements = with_identifier(elements, version)
-        record = canonical_bytes(elements)
-        identifier = elements["ZZBS"]
-        data_hash = hashlib.sha256(record).digest()
-        signature = sealing.sign(data_hash, signed_at, identifier)
-        identifier_of[row["LINE"]] = identifier
+        lic = seal_license(elements, version, predecessor, target, sealing,
+                           signed_at=signed_at, at=at)
+        identifier_of[row["LINE"]] = lic["identifier"]
         if predecessor:
             notes[row["LINE"]] = {"code": "CHANGED", "element": None,
                                   "message": f"new version of {predecessor}"}
-        licenses.append({
-            "identifier": identifier, "type_code": lt.code, "department_id": target.department_id,
-            "number": elements["ZZBH"], "holder_code": elements["CZZTDM"], "version": version,
-            "predecessor": predecessor, "status": "VALID", "valid_to": elements["ZZYXQJZRQ"],
-            "record": record, "data_hash": data_hash, "seal_id": target.seal_id,
-            "template_id": target.template_id, "signed_at": signed_at, "signature": signature,
-            "batch_id": target.batch_id, "created_at": at,
-        })
+        licenses.append(lic)
         events.append(op)
-        existing[elements["ZZBH"]] = (identifier, version, record)
+        existing[lic["number"]] = (lic["identifier"], version, lic["record"])
 
     results = tuple(
         RowResult(

@@ -38,7 +38,6 @@ transfer_in 转入          08    new version     (a license from another regist
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.canonical import canonical_bytes
 from registry.codes import (
     HOLDER_ID_CARD,
     HOLDER_USCC,
@@ -58,11 +56,11 @@ from registry.codes import (
 from registry.config import Settings
 from registry.errors import CodeError, RegistryError
 from registry.events import LicenseEvent, record_events
-from registry.issue import IssueTarget, PreparedChunk, store_prepared
+from registry.issue import IssueTarget, PreparedChunk, seal_license, store_prepared
 from registry.license_types import LicenseType, load_license_types
-from registry.models import Base, Department, DepartmentType, License, OutboxEvent
+from registry.models import Base, Department, DepartmentType, License
 from registry.seals import active_seal_for, sealing_context
-from registry.structure import Issuer, build_elements, next_version, with_identifier
+from registry.structure import Issuer, build_elements, next_version
 from registry.templates import published_template
 
 __all__ = [
@@ -240,19 +238,6 @@ def _record(
                          status=to_status, data_hash=data_hash)
             for i, ident, data_hash in rows
         ], at=at)  # fmt: skip
-        # registry.events does not store the status yet: stamp it on the rows just written,
-        # so a 05 says which of REVOKED / CANCELLED / WITHDRAWN / TRANSFERRED_OUT it was.
-        session.execute(
-            update(OutboxEvent)
-            .where(
-                OutboxEvent.license_id.in_([i for i, _, _ in rows]),
-                OutboxEvent.operate_type == operate_type,
-                OutboxEvent.status.is_(None),
-                OutboxEvent.created_at == at,
-            )
-            .values(status=to_status)
-            .execution_options(synchronize_session=False)
-        )
     session.execute(insert(LicenseChange), [
         {"license_id": i, "action": action, "operate_type": operate_type, "from_status": before,
          "to_status": to_status, "related": related, "actor": actor[:200], "reason": reason,
@@ -433,21 +418,10 @@ def _seal_version(
     seal = active_seal_for(session, template.seal_id, lt.code, at=at)
     sealing = sealing_context(seal, keystore=settings.keystore,
                               passphrase=settings.require_passphrase())  # fmt: skip
-    full = with_identifier(elements, version)
-    record = canonical_bytes(full)
-    data_hash = hashlib.sha256(record).digest()
-    signed_at = at.replace(microsecond=0)
-    identifier = full["ZZBS"]
-    lic = {
-        "identifier": identifier, "type_code": lt.code, "department_id": department.id,
-        "number": full["ZZBH"], "holder_code": full["CZZTDM"], "version": version,
-        "predecessor": predecessor, "status": "VALID", "valid_to": full["ZZYXQJZRQ"],
-        "record": record, "data_hash": data_hash, "seal_id": seal.id,
-        "template_id": template.id, "signature": sealing.sign(data_hash, signed_at, identifier),
-        "signed_at": signed_at, "batch_id": None, "created_at": at,
-    }  # fmt: skip
     target = IssueTarget(lt, Issuer(department.name, department.uscc), department.id,
                          template.id, seal.id, None)  # fmt: skip
+    lic = seal_license(elements, version, predecessor, target, sealing,
+                       signed_at=at.replace(microsecond=0), at=at)
     prepared = PreparedChunk(licenses=[lic], operate_types=[operate_type], rows=(), raw=[],
                              numbers=[], accepted=1)  # fmt: skip
     store_prepared(session, prepared, target, at=at)
@@ -506,21 +480,9 @@ def _new_version(
     _record(session, [(new_id, new["identifier"], new["data_hash"])], action=action,
             operate_type=operate_type, from_status=[None], to_status="VALID",
             related=lic.identifier, actor=actor, reason=reason, at=at, event=False)  # fmt: skip
-    _stamp(session, new_id, operate_type, at)
     session.expire(lic)
     return LifecycleResult(action, new["identifier"], operate_type, "VALID", lic.identifier,
                            before)  # fmt: skip
-
-
-def _stamp(session: Session, license_id: int, operate_type: str, at: dt.datetime) -> None:
-    # The new version's event (written by store_prepared) carries status VALID.
-    session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.license_id == license_id, OutboxEvent.operate_type == operate_type,
-               OutboxEvent.status.is_(None), OutboxEvent.created_at == at)
-        .values(status="VALID")
-        .execution_options(synchronize_session=False)
-    )  # fmt: skip
 
 
 def change(
@@ -626,7 +588,6 @@ def transfer_in(
     _record(session, [(new_id, new["identifier"], new["data_hash"])], action="transfer_in",
             operate_type=OP_TRANSFER_IN, from_status=[None], to_status="VALID",
             related=predecessor, actor=actor, reason=reason, at=at, event=False)  # fmt: skip
-    _stamp(session, new_id, OP_TRANSFER_IN, at)
     return LifecycleResult("transfer_in", new["identifier"], OP_TRANSFER_IN, "VALID",
                            predecessor, None)  # fmt: skip
 

@@ -295,6 +295,8 @@ class OutboxEvent(Base):
     acked_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str | None] = mapped_column(String(20))
-    """The license's status right after the event; None on events of a new version (VALID)."""
+    """The license's status right after the event (VALID for a new version). Where it is None,
+    the sync works it out from the event's kind and the license
+    (:func:`registry.province.sync.event_status`)."""
     dead_at: Mapped[dt.datetime | None]
     """When the sync gave up on the event (a dead letter; ``last_error`` says why)."""
