@@ -627,7 +627,7 @@ def process_chunks(
     pool = worker_pool(workers)
     in_flight: collections.deque[Future[tuple[int, int]]] = collections.deque()
     seen_in_run: set[str] = set()  # chunks before this call are committed: plan_chunk sees them
-    wal = WalRestarts(engine)  # the workers' commits and our reads would starve SQLite's own
+    wal = WalRestarts(engine)  # our reads and the workers' commits starve SQLite's own restarts
 
     def collect() -> None:
         rows, accepted = in_flight.popleft().result()
