@@ -1,7 +1,7 @@
 """The ingest flow against the library on the same batch: what orchestration costs.
 
 One department file of N licenses (营业执照 of the market bureau) is ingested twice, into two
-scratch registries: once by ``registry.batches.ingest_file``, once by the ``ingest-and-seal``
+scratch registries: once by ``registry.batch.run.ingest_file``, once by the ``ingest-and-seal``
 flow; the worker processes are started before either is timed.
 
     prefect server start &                      # a server already running (PREFECT.md §1)
@@ -25,10 +25,10 @@ from pathlib import Path
 from prefect import flow
 
 from flows.ingest import ingest_and_seal
-from registry.batches import ingest_file, start_workers
-from registry.bench import write_synthetic_batch
-from registry.bench_stages import BIZ, PASSPHRASE, _settings, _world
-from registry.world import MARKET
+from registry.batch.run import ingest_file, start_workers
+from registry.bench.run import write_synthetic_batch
+from registry.bench.stages import BIZ, PASSPHRASE, _settings, _world
+from registry.city.demo import MARKET
 
 
 @flow(name="warm-up")

@@ -12,7 +12,7 @@ import dataclasses
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from registry.batches import ChunkJob, seal_and_store
+from registry.batch.run import ChunkJob, seal_and_store
 from registry.config import Settings
 
 __all__ = ["seal_job_task"]

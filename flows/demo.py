@@ -26,17 +26,17 @@ from prefect import flow
 from flows.ingest import ingest_and_seal
 from flows.render import render_pdfs
 from flows.sync import incremental_sync
+from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
 from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
-from registry.licenses import export_bundle, list_licenses
-from registry.pdf.verify import verify_pdf
-from registry.province.process import start_endpoint
+from registry.license.queries import export_bundle, list_licenses
+from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.verify.bundle import load_anchors, verify_bundle
+from registry.verify.pdf import verify_pdf
 from registry.verify.registry_audit import audit_registry
-from registry.world import HEALTH, MARKET, create_demo_world, init_registry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "batches"
 DEMO_BATCHES = (

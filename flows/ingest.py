@@ -2,13 +2,13 @@
 
 - ``ingest-and-seal``: one file, given by path (a task per group of chunks; inside a task,
   this machine's worker processes seal and store the chunks);
-- ``ingest-inbox``: every file waiting in the department inboxes (:mod:`registry.inbox`),
+- ``ingest-inbox``: every file waiting in the department inboxes (:mod:`registry.batch.inbox`),
   each taken once, ingested as above, archived with its report;
 - ``ingest-and-seal-dask``: one file, its chunks sealed and stored on a Dask cluster
   (``LICREG_DASK_ADDRESS``, e.g. ``tcp://scheduler:8786``; a temporary local cluster without
   it) — for stock that outgrows one machine's cores.
 
-Business logic lives in :mod:`registry.batches`; this module only names the steps, retries
+Business logic lives in :mod:`registry.batch.run`; this module only names the steps, retries
 them and reports to the Prefect UI: a progress artifact while a batch runs, a table artifact
 of its outcome, and a table of its first rejected rows with the file, row and field.
 """
@@ -39,9 +39,10 @@ from prefect.utilities.annotations import quote
 from prefect_dask import DaskTaskRunner
 
 from flows.chunks import seal_job_task
-from registry.batch_leases import BatchBusyError, release_batch
-from registry.batch_reports import closing_report
-from registry.batches import (
+from registry.batch.inbox import InboxFile, default_roots, drain
+from registry.batch.leases import BatchBusyError, release_batch
+from registry.batch.reports import closing_report
+from registry.batch.run import (
     BatchReport,
     finish_batch,
     iter_chunks,
@@ -53,7 +54,6 @@ from registry.batches import (
 from registry.config import Settings
 from registry.db import WalRestarts, session_scope, shared_engine
 from registry.errors import IngestError
-from registry.inbox import InboxFile, default_roots, drain
 from registry.ingest.mapping import load_mapping
 from registry.ingest.reader import ReadOptions
 

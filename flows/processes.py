@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from registry.errors import ConfigError
-from registry.province.process import free_port
+from registry.mockprovince.process import free_port
 
 __all__ = ["log_tail", "prefect_server", "spawn", "stop_process", "wait_healthy"]
 

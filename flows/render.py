@@ -1,6 +1,6 @@
 """Flow: render and PAdES-sign the PDF of every sealed license that has none yet.
 
-Each task renders up to ``per_task`` pending licenses with :func:`registry.pdf.store.
+Each task renders up to ``per_task`` pending licenses with :func:`registry.render.renditions.
 render_pending` (which spreads its chunks over worker processes and commits per chunk), so a
 run of a hundred thousand licenses is a few dozen task runs, never one per license. Re-running
 is safe: a license with a recorded rendition is no longer pending.
@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from registry.config import Settings
 from registry.db import shared_engine
-from registry.pdf.store import render_pending
+from registry.render.renditions import render_pending
 
 
 @task(name="render-pdfs", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

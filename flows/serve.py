@@ -275,7 +275,7 @@ def _announce(say: Callable[[str], None], project: Path, specs: list[DeploymentS
 def _mock_province(settings: Settings) -> Iterator[str]:
     """The mock provincial endpoint, accepting the credentials the served flows will send."""
     from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
-    from registry.province.process import start_endpoint
+    from registry.mockprovince.process import start_endpoint
 
     anchors = settings.keystore / "root.pem"
     if not anchors.exists():

@@ -98,7 +98,7 @@ def incremental_sync(
 
 @task(name="expire-due", cache_policy=NO_CACHE, retries=1)
 def expire_task(today: str, limit: int) -> int:
-    from registry.lifecycle import expire_due
+    from registry.license.lifecycle import expire_due
 
     settings = Settings.from_env()
     with session_scope(shared_engine(settings.database_url)) as session:
@@ -145,7 +145,7 @@ def full_sync_flow(
 
 @task(name="reconcile", **_RETRY)
 def reconcile_task(repair: bool) -> dict[str, Any]:
-    from registry.reconcile import reconcile
+    from registry.province.reconcile import reconcile
 
     settings = Settings.from_env()
     with open_client(**_province()) as client, \

@@ -17,7 +17,10 @@ from pathlib import Path
 
 from registry.errors import ConfigError
 
-__all__ = ["PASSPHRASE_VAR", "Settings"]
+__all__ = ["PASSPHRASE_VAR", "SCHEMA_DIR", "Settings"]
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+"""The JSON Schemas and data files shipped with licreg (license types, layouts, mappings)."""
 
 PASSPHRASE_VAR = "LICREG_KEY_PASSPHRASE"  # noqa: S105 - the name of the variable, not a secret
 

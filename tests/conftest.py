@@ -85,7 +85,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     """A migrated registry with the license types registered (no departments yet)."""
-    from registry.world import init_registry
+    from registry.city.demo import init_registry
 
     eng = make_engine(settings.database_url)
     init_registry(eng)
@@ -96,7 +96,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def world(engine: Engine, settings: Settings) -> Engine:
     """The demo world: test PKI, departments, seals and published templates."""
-    from registry.world import create_demo_world
+    from registry.city.demo import create_demo_world
 
     with session_scope(engine) as session:
         create_demo_world(session, settings, now=NOW - dt.timedelta(days=30))
@@ -121,7 +121,7 @@ def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def demo_registry(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A demo world on SQLite under ``home``, made the environment's registry (a test may
     make several and switch between them)."""
-    from registry.world import create_demo_world, init_registry
+    from registry.city.demo import create_demo_world, init_registry
 
     monkeypatch.setenv("LICREG_HOME", str(home))
     monkeypatch.setenv("LICREG_DATABASE_URL", f"sqlite:///{home / 'registry.db'}")

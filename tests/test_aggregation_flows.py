@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.config import Settings
 from registry.db import make_engine
-from registry.province.process import start_endpoint
+from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from tests.conftest import PASSPHRASE
 from tests.test_aggregation_support import NOW, TOKENS, make_registry
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 @pytest.fixture
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Settings, str]]:
-    from registry.province.bench import seal_synthetic
+    from registry.bench.push import seal_synthetic
 
     settings = make_registry(tmp_path / "var", n=5)
     seal_synthetic(settings, 3, at=NOW, start=100, valid_to="20200101")  # long past its end

@@ -21,14 +21,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from registry import lifecycle as lc
-from registry.canonical import canonical_bytes
 from registry.db import make_engine, session_scope
+from registry.db.models import License
 from registry.errors import AggregationError
-from registry.models import License
+from registry.license import lifecycle as lc
+from registry.license.canonical import canonical_bytes
+from registry.mockprovince.faults import FaultInjector, Faults
+from registry.mockprovince.process import start_endpoint
 from registry.province.auth import Credential
-from registry.province.faults import FaultInjector, Faults
-from registry.province.process import start_endpoint
 from registry.province.wire import (
     LICENSES_PATH,
     SHARE_CHECK_PATH,
@@ -40,7 +40,7 @@ from registry.province.wire import (
     build_request,
     content_digest,
 )
-from registry.seals import sealing_context
+from registry.seal.queries import sealing_context
 from tests.test_aggregation_support import (
     NOW,
     TOKENS,
@@ -209,7 +209,7 @@ def test_a_numbered_current_state_updates_the_status(plat: Platform, world: Worl
 
 def _resealed(world: World, identifier: str, **changes: str) -> dict[str, Any]:
     """The same identifier sealed over other elements: valid, but other content."""
-    from registry.models import Seal
+    from registry.db.models import Seal
 
     item = world.item(identifier, "01")
     elements = {**item["elements"], **changes}
@@ -256,7 +256,7 @@ def test_hmac_and_bearer_credentials(world: World, caplog: pytest.LogCaptureFixt
     assert [a.result for a in delivery.acks.values()] == [AckResult.ACCEPTED]
     wrong = province_client(plat.http, access_id="other", access_token="TEST-ONLY-nope",
                             scheme="hmac")  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="registry.province.server"), \
+    with caplog.at_level(logging.WARNING, logger="registry.mockprovince.server"), \
             pytest.raises(AggregationError, match="refused accessId 'other'"):  # fmt: skip
         wrong.deliver([item], blobs=world.blobs)
     assert "bad HMAC signature" in caplog.text
@@ -419,7 +419,7 @@ def test_dropped_connections_and_hung_requests_against_the_real_server(
 
 @pytest.mark.slow
 def test_worker_processes_give_the_same_verdicts_as_the_web_process(world: World) -> None:
-    from registry.province.verifypool import VerifyPool
+    from registry.mockprovince.verifypool import VerifyPool
     from registry.seal.pki import load_root_cert
 
     jobs: list[Any] = []

@@ -1,7 +1,7 @@
 """Shared helpers for the aggregation tests (no tests here).
 
 A registry is the demo world with synthetic licenses sealed exactly as ingest seals them
-(:func:`registry.province.bench.seal_synthetic`); the platform is ``create_app`` behind a
+(:func:`registry.bench.push.seal_synthetic`); the platform is ``create_app`` behind a
 FastAPI TestClient (an ``httpx.Client``), or the real subprocess where a socket matters.
 """
 
@@ -18,15 +18,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from registry.bench.push import seal_synthetic
+from registry.city.demo import create_demo_world, init_registry
 from registry.config import Settings
 from registry.db import make_engine, session_scope
-from registry.models import License, OutboxEvent
-from registry.province.bench import seal_synthetic
+from registry.db.models import License, OutboxEvent
+from registry.mockprovince.server import create_app
 from registry.province.client import ProvinceClient
-from registry.province.server import create_app
 from registry.province.sync import SealCache, event_status, item_for
 from registry.seal.pki import load_root_cert
-from registry.world import create_demo_world, init_registry
 from tests.conftest import NOW, PASSPHRASE
 
 __all__ = ["NOW", "TOKENS", "Platform", "TestClient", "events", "items_for_events",

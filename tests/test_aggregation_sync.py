@@ -19,19 +19,19 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from registry import lifecycle as lc
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import make_engine, session_scope
+from registry.db.models import License, OutboxEvent
 from registry.errors import AggregationError
-from registry.models import License, OutboxEvent
-from registry.province.faults import Faults
+from registry.license import lifecycle as lc
+from registry.mockprovince.faults import Faults
+from registry.mockprovince.process import start_endpoint
+from registry.mockprovince.store import ReceivedLicense
 from registry.province.fullsync import full_sync
-from registry.province.process import start_endpoint
-from registry.province.store import ReceivedLicense
+from registry.province.reconcile import reconcile
 from registry.province.sync import push_pending, retry_dead, sync_report
 from registry.province.syncstate import SyncRun
-from registry.reconcile import reconcile
 from registry.seal.pki import load_root_cert
 from tests.conftest import PASSPHRASE
 from tests.test_aggregation_support import (

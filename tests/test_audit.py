@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import registry.verify.inputs as inputs
-from registry.canonical import canonical_bytes
 from registry.cli import cli
-from registry.codes import license_identifier
 from registry.errors import ConfigError
+from registry.license.canonical import canonical_bytes
+from registry.license.codes import license_identifier
 from registry.seal.making import make_seal, seal_picture_png
 from registry.seal.pki import (
     CertifiedKey,
@@ -361,7 +361,7 @@ def test_a_bundle_pdf_of_another_license_is_a_hash_failure(
 def test_the_real_pdf_verifier_is_found_when_installed() -> None:
     found = inputs.pdf_verifier()
     try:
-        from registry.pdf.verify import verify_pdf
+        from registry.verify.pdf import verify_pdf
     except ImportError:
         assert found is None
     else:

@@ -19,21 +19,21 @@ from click.testing import CliRunner
 from cryptography import x509
 from sqlalchemy import Engine, delete, insert, select, update
 
-from registry.batches import ingest_file
-from registry.canonical import canonical_bytes
+from registry.batch.run import ingest_file
+from registry.city.demo import MARKET
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
-from registry.models import License, OutboxEvent, Seal
+from registry.db.models import License, OutboxEvent, Seal
+from registry.license.canonical import canonical_bytes
 from registry.seal.pki import load_root_cert
-from registry.seals import sealing_context
+from registry.seal.queries import sealing_context
 from registry.tlog.checkpoint import checkpoint_body, sign_checkpoint
 from registry.tlog.keys import ensure_log_key
 from registry.tlog.merkle import leaf_hash
 from registry.tlog.models import LogCheckpoint, LogLeaf
 from registry.verify import Indication, VerificationReport
 from registry.verify.registry_audit import RegistryAudit, audit_registry
-from registry.world import MARKET
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
 
 BIZ = "11100000MB0143028R001"
@@ -320,8 +320,8 @@ def test_cli_verify_registry(registry: Engine, settings: Settings, tmp_path: Pat
 
 def test_exported_bundles_carry_the_log_proof_and_their_pdf(registry: Engine, settings: Settings,
                                                             tmp_path: Path) -> None:
-    pytest.importorskip("registry.pdf.store")
-    from registry.licenses import export_bundle
+    pytest.importorskip("registry.render.renditions")
+    from registry.license.queries import export_bundle
 
     first, second = identifiers(registry)[:2]
     with session_scope(registry) as s:

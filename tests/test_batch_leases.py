@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from registry import batches
-from registry.batch_leases import LEASE, BatchBusyError, claim_batch
-from registry.batches import open_batch
+from registry.batch import run as batches
+from registry.batch.leases import LEASE, BatchBusyError, claim_batch
+from registry.batch.run import open_batch
+from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import session_scope
-from registry.models import Batch, License, StoredFile
-from registry.world import MARKET
+from registry.db.models import Batch, License, StoredFile
 from tests.conftest import NOW
 from tests.test_batches import BIZ, ingest, row, write_csv
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from registry.batches import ingest_file, iter_chunks, open_batch, process_chunk, row_outcomes
-from registry.codes import org_code_check, uscc_check
+from registry.batch.run import ingest_file, iter_chunks, open_batch, process_chunk, row_outcomes
+from registry.city.demo import HEALTH, MARKET
 from registry.config import Settings
 from registry.db import session_scope
-from registry.errors import IngestError, NotAuthorizedError
-from registry.models import (
+from registry.db.models import (
     Batch,
     Department,
     DepartmentType,
@@ -23,9 +22,10 @@ from registry.models import (
     SealAuthorization,
     SourceRow,
 )
+from registry.errors import IngestError, NotAuthorizedError
+from registry.license.codes import org_code_check, uscc_check
 from registry.tlog.leaves import parse_leaf
 from registry.tlog.models import LogLeaf
-from registry.world import HEALTH, MARKET
 from tests.conftest import NOW, TODAY
 
 BIZ = "11100000MB0143028R001"

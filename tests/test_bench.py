@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from registry.bench import BIZ, DOCTOR, write_synthetic_batch
+from registry.bench.run import BIZ, DOCTOR, write_synthetic_batch
 from registry.cli import cli
-from registry.codes import id_card_is_valid, uscc_is_valid
 from registry.ingest.reader import read_rows
+from registry.license.codes import id_card_is_valid, uscc_is_valid
 
 pytestmark = pytest.mark.slow
 

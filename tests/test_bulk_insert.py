@@ -16,10 +16,8 @@ import pytest
 from sqlalchemy import JSON, Engine, Table, Text, cast, select
 from sqlalchemy.orm import Session
 
-from registry.canonical import canonical_bytes
 from registry.db import bulk_insert, json_text, session_scope
-from registry.issue import LICENSE_COLUMNS
-from registry.models import (
+from registry.db.models import (
     Batch,
     Department,
     License,
@@ -28,6 +26,8 @@ from registry.models import (
     Template,
     UTCDateTime,
 )
+from registry.license.canonical import canonical_bytes
+from registry.license.issue import LICENSE_COLUMNS
 from registry.tlog.leaves import format_time, leaf_data, parse_leaf
 from registry.tlog.models import LogLeaf
 from tests.conftest import NOW

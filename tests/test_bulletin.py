@@ -40,7 +40,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy import Engine, select, update
 
-from registry.batches import ingest_file
+from registry.batch.run import ingest_file
 from registry.bulletin import IsoWeek, build_bulletin, load_weights, write_bulletin
 from registry.bulletin import figures as f
 from registry.bulletin.ranking import (
@@ -58,23 +58,23 @@ from registry.bulletin.ranking import (
     rank,
 )
 from registry.bulletin.render import Bulletin, bar_chart, export_rows, markdown
+from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
 from registry.cli import cli
-from registry.codes import org_code_check, uscc_check
 from registry.config import Settings
 from registry.db import make_engine, session_scope
+from registry.db.models import Department, DepartmentType, License, Seal
 from registry.errors import ConfigError
-from registry.models import Department, DepartmentType, License, Seal
+from registry.license.codes import org_code_check, uscc_check
 from registry.province.client import Delivery
 from registry.province.sync import push_pending
 from registry.province.wire import Ack, AckResult
+from registry.seal.lifecycle import apply_for_seal, suspend_seal
 from registry.seal.pki import load_root_cert
-from registry.seal_lifecycle import apply_for_seal, suspend_seal
-from registry.seals import KIND_BUSINESS
-from registry.templates import make_template
+from registry.seal.queries import KIND_BUSINESS
+from registry.template.lifecycle import make_template
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.verify.audit_runs import AuditRun, AuditRunDepartment, issuer_of, record_audit_run
 from registry.verify.registry_audit import audit_registry
-from registry.world import HEALTH, MARKET, create_demo_world, init_registry
 from tests.conftest import FIXTURES, NOW, PASSPHRASE
 from tests.test_batches import holder, row, write_csv
 

@@ -7,8 +7,8 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.canonical import canonical_bytes, canonical_hash
 from registry.errors import CodeError
+from registry.license.canonical import canonical_bytes, canonical_hash
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.codes import (
+from registry.license.codes import (
     USCC_ALPHABET,
     CodeError,
     id_card_check,

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import make_engine, session_scope
-from registry.models import Batch, License, OutboxEvent, SourceRow
+from registry.db.models import Batch, License, OutboxEvent, SourceRow
 from registry.seal.pki import load_root_cert
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.tlog.models import LogLeaf
 from registry.verify.registry_audit import audit_registry
-from registry.world import MARKET
 from tests.conftest import PASSPHRASE, demo_registry
 from tests.test_batches import BIZ, row, write_csv
 

@@ -28,11 +28,11 @@ from sqlalchemy import func, select
 
 from flows.processes import log_tail, spawn, stop_process
 from flows.serve import PROJECT, DeploymentSpec, read_project
+from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import make_engine, session_scope
+from registry.db.models import Batch, License, OutboxEvent
 from registry.errors import ConfigError
-from registry.models import Batch, License, OutboxEvent
-from registry.world import MARKET
 from tests.conftest import FIXTURES, REPO
 from tests.prefect_procs import (
     alive,
@@ -202,7 +202,7 @@ def test_deploy_all_then_a_worker_runs_ingest_and_sync(server: str, demo_env: Se
 
     from flows.serve import build_deployment, refuse_pool_bound
     from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
-    from registry.province.process import start_endpoint
+    from registry.mockprovince.process import start_endpoint
 
     env = {**os.environ, "LICREG_REPO": str(REPO)}  # the pull step's working directory
     with start_endpoint(home=tmp_path / "province", anchors_path=demo_env.keystore / "root.pem",

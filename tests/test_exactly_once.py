@@ -24,16 +24,16 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from registry import lifecycle as lc
+from registry.bench.push import seal_synthetic
 from registry.cli.sync import CRASH_EXIT, CRASH_VAR
 from registry.config import Settings
 from registry.db import make_engine, session_scope
-from registry.models import License, OutboxEvent
-from registry.province.bench import seal_synthetic
+from registry.db.models import License, OutboxEvent
+from registry.license import lifecycle as lc
+from registry.mockprovince.process import start_endpoint
 from registry.province.client import ProvinceClient
-from registry.province.process import start_endpoint
+from registry.province.reconcile import reconcile
 from registry.province.syncstate import SyncRun
-from registry.reconcile import reconcile
 from registry.seal.pki import load_root_cert
 from tests.conftest import NOW, PASSPHRASE
 from tests.test_aggregation_support import TOKENS, make_registry

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import make_engine, session_scope
-from registry.models import License, OutboxEvent
-from registry.world import MARKET
+from registry.db.models import License, OutboxEvent
 from tests.conftest import FIXTURES
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -30,7 +30,7 @@ def test_ingest_then_push_flows(harness: None, demo_env: Settings, tmp_path: Pat
     from flows.ingest import ingest_and_seal
     from flows.sync import incremental_sync
     from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
-    from registry.province.process import start_endpoint
+    from registry.mockprovince.process import start_endpoint
     from registry.seal.pki import load_root_cert
 
     csv = str(FIXTURES / "batches" / "business-licenses.csv")

@@ -13,11 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from registry.batch_leases import claim_batch
-from registry.batches import BatchReport, ingest_file
-from registry.config import Settings
-from registry.db import session_scope
-from registry.inbox import (
+from registry.batch.inbox import (
     PROCESSING,
     InboxFile,
     InboxOutcome,
@@ -25,8 +21,12 @@ from registry.inbox import (
     prepare_inbox,
     recover_stale_claims,
 )
-from registry.models import Batch, License
-from registry.world import HEALTH, MARKET
+from registry.batch.leases import claim_batch
+from registry.batch.run import BatchReport, ingest_file
+from registry.city.demo import HEALTH, MARKET
+from registry.config import Settings
+from registry.db import session_scope
+from registry.db.models import Batch, License
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
 from tests.test_batches import BIZ, row, write_csv
 
@@ -125,7 +125,7 @@ def test_a_file_another_run_is_ingesting_goes_back_to_the_inbox(
     f = _drop(tmp_path, MARKET.uscc, BIZ, "b.csv", row(1))
     copy = tmp_path / "elsewhere.csv"
     shutil.copy(f, copy)
-    from registry.batches import open_batch
+    from registry.batch.run import open_batch
 
     with session_scope(world) as s:  # a clerk's run has the same bytes open
         opened = open_batch(s, settings, copy, department_uscc=MARKET.uscc, type_code=BIZ,

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from registry.batch_reports import (
+from registry.batch.reports import (
     BatchNotFound,
     batch_detail,
     batch_rows,
@@ -21,7 +21,7 @@ from registry.batch_reports import (
     locate,
     neutralize,
 )
-from registry.batches import (
+from registry.batch.run import (
     BatchFailedError,
     IngestProgress,
     ingest_file,
@@ -30,12 +30,12 @@ from registry.batches import (
     process_chunk,
     row_outcomes,
 )
+from registry.city.demo import MARKET
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
+from registry.db.models import Batch, License, SourceRow, StoredFile
 from registry.ingest.reader import ReadOptions
-from registry.models import Batch, License, SourceRow, StoredFile
-from registry.world import MARKET
 from tests.conftest import FIXTURES, NOW, TODAY
 from tests.test_ingest_corpus import CASES as M
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from registry.city.demo import MARKET
 from registry.config import Settings
-from registry.world import MARKET
 from tests.conftest import FIXTURES
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.codes import USCC_ALPHABET, org_code_check, org_code_is_valid, uscc_check
 from registry.ingest.mapping import MappingError, load_mapping, parse_mapping
 from registry.ingest.normalize import EXCEL_EPOCH, excel_serial, parse_date
 from registry.ingest.reader import EXTRA, LINE, PROBLEMS, problem
@@ -29,7 +28,8 @@ from registry.ingest.rules import (
     header_map,
     org_segment_valid_mask,
 )
-from registry.license_types import load_license_types
+from registry.license.codes import USCC_ALPHABET, org_code_check, org_code_is_valid, uscc_check
+from registry.license.types import load_license_types
 from tests.conftest import FIXTURES
 
 TYPES = load_license_types()

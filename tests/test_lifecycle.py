@@ -1,5 +1,5 @@
 """License lifecycle after issue: each step writes its version or status, its history row, its
-outbox event and its log leaf in one transaction (registry.lifecycle, ``licreg license …``).
+outbox event and its log leaf in one transaction (registry.license.lifecycle, ``licreg license …``).
 
 Runs on SQLite and PostgreSQL (conftest's ``world``); licenses are sealed exactly as ingest
 seals them.
@@ -16,20 +16,20 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from registry import lifecycle as lc
+from registry.bench.push import seal_synthetic
+from registry.city.demo import HEALTH, MARKET
 from registry.cli import cli
-from registry.codes import license_identifier, parse_license_identifier
 from registry.config import Settings
 from registry.db import make_engine, session_scope
-from registry.lifecycle import LicenseChange, LifecycleError
-from registry.models import License, OutboxEvent
-from registry.province.bench import seal_synthetic
+from registry.db.models import License, OutboxEvent
+from registry.license import lifecycle as lc
+from registry.license.codes import license_identifier, parse_license_identifier
+from registry.license.lifecycle import LicenseChange, LifecycleError
 from registry.seal.pki import load_root_cert
 from registry.seal.signature import assemble
 from registry.tlog.leaves import parse_leaf
 from registry.tlog.models import LogLeaf
 from registry.verify.core import Verifier
-from registry.world import HEALTH, MARKET
 from tests.conftest import NOW, PASSPHRASE
 
 AT = NOW + dt.timedelta(hours=1)
@@ -72,7 +72,7 @@ def leaves_of(engine: Engine, identifier: str) -> list[tuple[str, str]]:
 
 def verify(engine: Engine, settings: Settings, identifier: str) -> str:
     lic = row(engine, identifier)
-    from registry.models import Seal
+    from registry.db.models import Seal
 
     with Session(engine) as s:
         seal_row = s.get_one(Seal, lic.seal_id)

@@ -23,13 +23,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from distributed import LocalCluster
 from sqlalchemy import func, select, text
 
+from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
 from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
 from registry.config import Settings
 from registry.db import make_engine, session_scope
-from registry.models import Batch, License, OutboxEvent, SourceRow
-from registry.province.process import start_endpoint
+from registry.db.models import Batch, License, OutboxEvent, SourceRow
+from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
-from registry.world import HEALTH, MARKET, create_demo_world, init_registry
 from tests import conftest
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, PG_ADMIN_URL, REPO
 from tests.prefect_procs import (

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from registry.all_models import Base
 from registry.db import make_engine, migrate
+from registry.db.all_models import Base
 
 
 def test_migrations_match_models(db_url: str) -> None:

@@ -23,14 +23,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image, ImageChops, ImageStat
 
-from registry.canonical import canonical_bytes
-from registry.license_types import LicenseType, load_license_types
-from registry.pdf.fonts import FontStack
-from registry.pdf.layout import Layout, LayoutError, default_layout, layout_for
-from registry.pdf.qr import qr_matrix
-from registry.pdf.read import find_signature, read_license_pdf, read_pdf
-from registry.pdf.render import PreparedTemplate, format_value
-from registry.pdf.sign import PadesSigner
+from registry.license.canonical import canonical_bytes
+from registry.license.elements import Issuer, build_elements, with_identifier
+from registry.license.types import LicenseType, load_license_types
+from registry.render.fonts import FontStack
+from registry.render.page import Layout, LayoutError, default_layout, layout_for
+from registry.render.pdf.pades import PadesSigner
+from registry.render.pdf.read import find_signature, read_license_pdf, read_pdf
+from registry.render.pdf.write import PreparedTemplate, format_value
+from registry.render.qr import qr_matrix
 from registry.seal.making import make_seal
 from registry.seal.pki import (
     create_test_pki,
@@ -41,7 +42,6 @@ from registry.seal.pki import (
 )
 from registry.seal.signature import SealingContext
 from registry.seal.signer import SoftwareSigner
-from registry.structure import Issuer, build_elements, with_identifier
 from tests.conftest import NOW
 
 BIZ = "11100000MB0143028R001"

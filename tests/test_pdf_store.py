@@ -20,21 +20,26 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine, func, select
 
+from registry.bench.pdf import seal_synthetic, synthetic_row
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
+from registry.db.models import License
 from registry.errors import SealError
-from registry.licenses import export_bundle
-from registry.models import License
-from registry.pdf.bench import seal_synthetic, synthetic_row
-from registry.pdf.models import PdfRendition
-from registry.pdf.read import read_license_pdf, read_pdf
-from registry.pdf.sign import PadesSigner
-from registry.pdf.store import ensure_rendition, pending_count, render_pending, rendition_path
-from registry.pdf.timestamp import HttpTimestampSource, TimestampError
-from registry.pdf.verify import verify_pdf, verify_pdf_bytes
+from registry.license.queries import export_bundle
+from registry.render.models import PdfRendition
+from registry.render.pdf.pades import PadesSigner
+from registry.render.pdf.read import read_license_pdf, read_pdf
+from registry.render.pdf.timestamp import HttpTimestampSource, TimestampError
+from registry.render.renditions import (
+    ensure_rendition,
+    pending_count,
+    render_pending,
+    rendition_path,
+)
 from registry.seal.pki import load_maker, load_root_cert
 from registry.verify.bundle import verify_bundle
+from registry.verify.pdf import verify_pdf, verify_pdf_bytes
 from registry.verify.report import Indication
 from tests.conftest import NOW, PASSPHRASE
 from tests.test_pdf_render import Kit, biz_elements, make_kit
@@ -269,7 +274,7 @@ def test_an_unreachable_tsa_fails_the_signing(kit: Kit) -> None:
 
 
 def test_the_benchmark_verifies_what_it_measured(tmp_path: Path) -> None:
-    from registry.pdf.bench import run_pdf_bench
+    from registry.bench.pdf import run_pdf_bench
 
     report = run_pdf_bench(15, at=NOW, workers=0, sample=5, workdir=tmp_path)
     assert report.render.rendered == 15

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.pdf.read import find_signature
-from registry.pdf.verify import verify_pdf, verify_pdf_bytes
+from registry.render.pdf.read import find_signature
+from registry.verify.pdf import verify_pdf, verify_pdf_bytes
 from registry.verify.report import CHECK_NAMES, CheckStatus, Indication
 from tests.conftest import NOW
 from tests.test_pdf_render import Kit, biz_elements, make_kit

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from registry.codes import license_identifier
 from registry.errors import AggregationError, CodeError
+from registry.license.codes import license_identifier
 from registry.province.client import ProvinceClient
 from registry.province.wire import (
     CERT_STATES,

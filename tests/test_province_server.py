@@ -22,12 +22,12 @@ import pytest
 from cryptography import x509
 from fastapi.testclient import TestClient
 
-from registry.canonical import canonical_bytes
-from registry.codes import license_identifier
 from registry.errors import AggregationError
+from registry.license.canonical import canonical_bytes
+from registry.license.codes import license_identifier
+from registry.mockprovince.process import start_endpoint
+from registry.mockprovince.server import create_app
 from registry.province.client import ProvinceClient
-from registry.province.process import start_endpoint
-from registry.province.server import create_app
 from registry.province.wire import (
     LICENSES_PATH,
     AckResult,
@@ -194,7 +194,7 @@ def test_bad_or_missing_credentials_get_401_and_a_log_line(
     body: dict[str, Any] = {"data": {"items": [sealed_item(pki, "A1")]}}
     if head is not None:
         body["head"] = head
-    with caplog.at_level(logging.WARNING, logger="registry.province.server"):
+    with caplog.at_level(logging.WARNING, logger="registry.mockprovince.server"):
         response = client.post(LICENSES_PATH, json=body)
     assert response.status_code == 401
     assert response.json()["head"]["status"] == 11

@@ -12,13 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.codes import (
-    USCC_ALPHABET,
-    id_card_check,
-    id_card_is_valid,
-    uscc_check,
-    uscc_is_valid,
-)
 from registry.errors import IngestError
 from registry.ingest.reader import EXTRA, LINE, read_rows
 from registry.ingest.rules import (
@@ -45,7 +38,14 @@ from registry.ingest.rules import (
     summarize,
     uscc_valid_mask,
 )
-from registry.license_types import LicenseType, load_license_types
+from registry.license.codes import (
+    USCC_ALPHABET,
+    id_card_check,
+    id_card_is_valid,
+    uscc_check,
+    uscc_is_valid,
+)
+from registry.license.types import LicenseType, load_license_types
 
 BATCHES = Path(__file__).resolve().parent.parent / "fixtures" / "batches"
 TYPES = load_license_types()
@@ -437,7 +437,7 @@ def test_summarize_counts_outcomes_and_reasons() -> None:
                                                summarize(out)["reasons"]]
 
 
-# --- the vectorised check digits agree with registry.codes ---------------------------------
+# --- the vectorised check digits agree with registry.license.codes
 
 _NOT_USCC = "IOSVZa-"
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from registry.city.demo import MARKET
 from registry.errors import SealError
 from registry.seal.making import SEAL_RED, find_cjk_font, seal_picture_png
-from registry.world import MARKET
 
 GOLDEN = Path(__file__).parent / "golden" / "seal-market.png"
 SIZE = 240

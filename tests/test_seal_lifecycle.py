@@ -22,19 +22,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from registry.batches import ingest_file
+from registry.batch.run import ingest_file
+from registry.city.demo import HEALTH, MARKET
 from registry.cli import cli
-from registry.codes import org_code_check, uscc_check
 from registry.config import Settings
 from registry.db import session_scope
+from registry.db.models import Department, License, Seal, Template
 from registry.errors import NotAuthorizedError, SealError
-from registry.licenses import signature_der
-from registry.models import Department, License, Seal, Template
+from registry.license.codes import org_code_check, uscc_check
+from registry.license.queries import signature_der
 from registry.seal.crl import MAKER_CRL, load_crls, revocation_of, revoke_certificate
-from registry.seal.making import parse_seal, seal_picture_png
-from registry.seal.pki import create_test_pki, issue_signer, load_maker, load_root_cert
-from registry.seal_kinds import load_seal_kinds, seal_kind
-from registry.seal_lifecycle import (
+from registry.seal.kinds import load_seal_kinds, seal_kind
+from registry.seal.lifecycle import (
     APPLICATION_STEPS,
     SEAL_STEPS,
     SealApplication,
@@ -51,11 +50,12 @@ from registry.seal_lifecycle import (
     resume_seal,
     suspend_seal,
 )
-from registry.seals import active_seal_for, find_seal, seal_detail, seal_history
-from registry.template_layout import default_layout
-from registry.templates import bind_template, layout_of, make_template, publish_template
+from registry.seal.making import parse_seal, seal_picture_png
+from registry.seal.pki import create_test_pki, issue_signer, load_maker, load_root_cert
+from registry.seal.queries import active_seal_for, find_seal, seal_detail, seal_history
+from registry.template.layout import default_layout
+from registry.template.lifecycle import bind_template, layout_of, make_template, publish_template
 from registry.verify.core import Verifier
-from registry.world import HEALTH, MARKET
 from tests.conftest import NOW, PASSPHRASE
 
 BIZ = "11100000MB0143028R001"

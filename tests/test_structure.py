@@ -6,9 +6,15 @@ import jsonschema
 import pytest
 import referencing
 
-from registry.codes import parse_license_identifier
-from registry.license_types import base_schema, load_license_types
-from registry.structure import Issuer, build_elements, next_version, serial_for, with_identifier
+from registry.license.codes import parse_license_identifier
+from registry.license.elements import (
+    Issuer,
+    build_elements,
+    next_version,
+    serial_for,
+    with_identifier,
+)
+from registry.license.types import base_schema, load_license_types
 
 BIZ = "11100000MB0143028R001"
 ISSUER = Issuer("示范市市场监督管理局", "11330100MB1703218R")
@@ -52,7 +58,7 @@ def test_business_license_face_fields_are_exactly_the_six() -> None:
 
 @pytest.mark.parametrize("lt", list(load_license_types().values()), ids=lambda t: t.name)
 def test_type_codes_follow_the_21_character_rule(lt) -> None:  # type: ignore[no-untyped-def]
-    from registry.codes import uscc_is_valid
+    from registry.license.codes import uscc_is_valid
 
     assert len(lt.code) == 21 and lt.code[18:].isdigit()
     assert uscc_is_valid(lt.code[:18]) and lt.code.startswith(lt.authority_code)

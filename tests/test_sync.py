@@ -21,11 +21,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from registry.canonical import canonical_bytes
-from registry.codes import license_identifier
 from registry.db import make_engine, session_scope
-from registry.errors import AggregationError
-from registry.models import (
+from registry.db.models import (
     Base,
     Department,
     License,
@@ -34,8 +31,11 @@ from registry.models import (
     Seal,
     Template,
 )
+from registry.errors import AggregationError
+from registry.license.canonical import canonical_bytes
+from registry.license.codes import license_identifier
+from registry.mockprovince.server import create_app
 from registry.province.client import ProvinceClient
-from registry.province.server import create_app
 from registry.province.sync import PushSummary, push_pending, sync_status
 from registry.seal.making import make_seal
 from registry.seal.pki import (

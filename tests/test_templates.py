@@ -18,15 +18,15 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from registry.batches import ingest_file
+from registry.batch.run import ingest_file
+from registry.city.demo import HEALTH, MARKET
 from registry.cli import cli
-from registry.codes import org_code_check, uscc_check
 from registry.config import Settings
 from registry.db import session_scope
-from registry.license_types import load_license_types
-from registry.models import Department, DepartmentType, License, Seal, Template
-from registry.numbering import NumberingError, assign_number, check_numbering
-from registry.seal_lifecycle import (
+from registry.db.models import Department, DepartmentType, License, Seal, Template
+from registry.license.codes import org_code_check, uscc_check
+from registry.license.types import load_license_types
+from registry.seal.lifecycle import (
     apply_for_seal,
     approve_application,
     authorize_seal,
@@ -34,7 +34,7 @@ from registry.seal_lifecycle import (
     make_seal_from,
     suspend_seal,
 )
-from registry.template_layout import (
+from registry.template.layout import (
     LAYOUT_DIR,
     LAYOUT_SCHEMA,
     LayoutError,
@@ -42,7 +42,7 @@ from registry.template_layout import (
     check_layout,
     default_layout,
 )
-from registry.templates import (
+from registry.template.lifecycle import (
     TemplateTransitionError,
     bind_template,
     layout_of,
@@ -52,7 +52,7 @@ from registry.templates import (
     published_template,
     template_detail,
 )
-from registry.world import HEALTH, MARKET
+from registry.template.numbering import NumberingError, assign_number, check_numbering
 from tests.conftest import NOW, PASSPHRASE
 
 BIZ = "11100000MB0143028R001"

@@ -556,9 +556,9 @@ def test_upgrading_a_registry_gives_its_licenses_leaves(world: Engine, settings:
     from alembic import command
     from alembic.config import Config
 
-    from registry.batches import ingest_file
+    from registry.batch.run import ingest_file
+    from registry.city.demo import MARKET
     from registry.db import MIGRATIONS, migrate
-    from registry.world import MARKET
     from tests.conftest import FIXTURES, TODAY
 
     ingest_file(world, settings, FIXTURES / "batches" / "business-licenses.csv",

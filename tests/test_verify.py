@@ -18,9 +18,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import registry.verify.core as verify_core
-from registry.canonical import canonical_bytes
-from registry.codes import license_identifier
 from registry.errors import ConfigError
+from registry.license.canonical import canonical_bytes
+from registry.license.codes import license_identifier
 from registry.seal.making import make_seal, seal_picture_png
 from registry.seal.pki import (
     CertifiedKey,

@@ -32,10 +32,9 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.batch_reports import BatchReasonCount
+from registry.batch.reports import BatchReasonCount
 from registry.bulletin.week import IsoWeek
-from registry.ingest.rules import FLAG_REASONS
-from registry.models import (
+from registry.db.models import (
     Batch,
     Department,
     DepartmentType,
@@ -45,9 +44,10 @@ from registry.models import (
     Seal,
     Template,
 )
+from registry.ingest.rules import FLAG_REASONS
 from registry.province.wire import CREATING_OPERATE_TYPES
-from registry.seal_lifecycle import SealApplication, SealEvent
-from registry.templates import TemplateEvent
+from registry.seal.lifecycle import SealApplication, SealEvent
+from registry.template.lifecycle import TemplateEvent
 from registry.verify.audit_runs import AuditRun, AuditRunDepartment
 
 __all__ = [
@@ -251,7 +251,7 @@ COUNT_COLUMNS = (
 """Integer columns: 0, never NaN, for a department with nothing to count."""
 
 ACCEPTED_NOTES = frozenset({"CHANGED", "UNCHANGED", *FLAG_REASONS})
-"""Reason codes accepted rows carry (registry.issue notes, known-code flags): not a reason a
+"""Reason codes accepted rows carry (registry.license.issue notes, known-code flags): not a reason a
 row was filtered or rejected, so never a "top reason"."""
 TOP_REASON_COUNT = 3
 HOURS_WITHIN = 24.0

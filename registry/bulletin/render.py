@@ -26,7 +26,7 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from registry.batch_reports import neutralize
+from registry.batch.reports import neutralize
 from registry.bulletin import figures as f
 from registry.bulletin.ranking import (
     HELD_BACK_BY,

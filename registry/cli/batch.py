@@ -28,7 +28,7 @@ def batch_group() -> None:
 def batch_list(settings: Settings, limit: int | None, department: str | None,
                as_json: bool) -> None:
     """List batches, newest first."""
-    from registry.batch_reports import list_batches
+    from registry.batch.reports import list_batches
 
     with session_scope(engine(settings)) as session:
         batches = list_batches(session, limit=limit, department=department)
@@ -48,7 +48,7 @@ def batch_list(settings: Settings, limit: int | None, department: str | None,
 @handle_errors
 def batch_show(settings: Settings, batch_id: int, as_json: bool) -> None:
     """Counts, reasons by kind, unknown columns and timing of one batch."""
-    from registry.batch_reports import batch_detail
+    from registry.batch.reports import batch_detail
 
     with session_scope(engine(settings)) as session:
         d = batch_detail(session, batch_id)
@@ -88,7 +88,7 @@ def batch_show(settings: Settings, batch_id: int, as_json: bool) -> None:
 def batch_rows_command(settings: Settings, batch_id: int, outcome: str | None, out: Path | None,
                        as_json: bool) -> None:
     """Every row of a batch (or those of one outcome): where it is, what happened, why."""
-    from registry.batch_reports import batch_rows, write_rows_csv
+    from registry.batch.reports import batch_rows, write_rows_csv
 
     with session_scope(engine(settings)) as session:
         if out is not None:

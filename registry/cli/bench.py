@@ -20,7 +20,7 @@ from registry.cli._common import echo_json, handle_errors
 @handle_errors
 def bench(n: int, database_url: str | None, workdir: Path | None, as_json: bool) -> None:
     """Measure every stage on N synthetic licenses in a scratch registry."""
-    from registry.bench import run_bench
+    from registry.bench.run import run_bench
 
     report = run_bench(n, workdir=workdir, database_url=database_url,
                        progress=lambda line: click.echo(line, err=True))

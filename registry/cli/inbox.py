@@ -22,7 +22,7 @@ def inbox_group() -> None:
 @handle_errors
 def inbox_prepare(settings: Settings) -> None:
     """Make the inbox folder of every department and license type it issues."""
-    from registry.inbox import default_roots, prepare_inbox
+    from registry.batch.inbox import default_roots, prepare_inbox
 
     root, archive = default_roots(settings.home)
     with session_scope(engine(settings)) as session:
@@ -40,8 +40,8 @@ def inbox_prepare(settings: Settings) -> None:
 @handle_errors
 def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
     """Ingest every file waiting in the inboxes once, archive each with its report."""
-    from registry.batches import ingest_file
-    from registry.inbox import SETTLE_SECONDS, InboxFile, default_roots, drain
+    from registry.batch.inbox import SETTLE_SECONDS, InboxFile, default_roots, drain
+    from registry.batch.run import ingest_file
 
     eng = engine(settings)
 

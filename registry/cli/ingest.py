@@ -35,8 +35,8 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
            as_json: bool) -> None:
     """Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or folder of
     PDFs): validate, filter, structure, seal, store; report every row."""
-    from registry.batch_reports import batch_detail
-    from registry.batches import ingest_file, row_outcomes
+    from registry.batch.reports import batch_detail
+    from registry.batch.run import ingest_file, row_outcomes
     from registry.ingest.mapping import load_mapping
     from registry.ingest.reader import ReadOptions
 
@@ -86,7 +86,7 @@ def _progress_bar(file: Path) -> Iterator[Any]:
     if not file.is_file() or file.stat().st_size < BIG_FILE:
         yield None
         return
-    from registry.batches import IngestProgress
+    from registry.batch.run import IngestProgress
 
     with click.progressbar(length=1000, label=f"ingesting {file.name}", file=sys.stderr,
                            show_pos=False) as bar:

@@ -27,7 +27,7 @@ def license_list(
     settings: Settings, as_json: bool, limit: int | None, type_code: str | None
 ) -> None:
     """List license versions."""
-    from registry.licenses import list_licenses
+    from registry.license.queries import list_licenses
 
     with session_scope(engine(settings)) as session:
         rows = list_licenses(session, limit=limit, type_code=type_code)
@@ -45,7 +45,7 @@ def license_list(
 @handle_errors
 def license_show(settings: Settings, identifier: str) -> None:
     """Show one license with all its elements."""
-    from registry.licenses import license_detail
+    from registry.license.queries import license_detail
 
     with session_scope(engine(settings)) as session:
         echo_json(license_detail(session, identifier))
@@ -59,7 +59,7 @@ def license_show(settings: Settings, identifier: str) -> None:
 def export(settings: Settings, identifier: str, out: Path) -> None:
     """Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the signed
     license.pdf and, once a log checkpoint covers the license, proof.json."""
-    from registry.licenses import export_bundle
+    from registry.license.queries import export_bundle
 
     with session_scope(engine(settings)) as session:
         files = export_bundle(session, identifier, out, settings=settings, at=now())

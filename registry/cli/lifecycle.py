@@ -1,6 +1,7 @@
 """``licreg license change|renew|suspend|…``: a license's life after issue.
 
-Each command calls one :mod:`registry.lifecycle` function in one transaction (the new version
+Each command calls one :mod:`registry.license.lifecycle` function in one transaction (the new
+version
 or status, its history row, its outbox event and log leaf) and prints one line::
 
     $ licreg license suspend 1.2.156.3005.2.… --reason 整改
@@ -67,7 +68,7 @@ def _status_command(action: str, help_text: str) -> Callable[..., None]:
     @handle_errors
     def command(settings: Settings, identifier: str, actor: str, reason: str | None,
                 as_json: bool) -> None:  # fmt: skip
-        from registry.lifecycle import change_status
+        from registry.license.lifecycle import change_status
 
         with session_scope(engine(settings)) as session:
             result = change_status(session, identifier, action, at=now(), actor=actor,
@@ -111,7 +112,7 @@ def _changes(values: tuple[str, ...]) -> dict[str, str]:
 def license_change(settings: Settings, identifier: str, values: tuple[str, ...], actor: str,
                    reason: str | None, as_json: bool) -> None:  # fmt: skip
     """变更: seal a new version with changed elements (operateType 09)."""
-    from registry.lifecycle import change
+    from registry.license.lifecycle import change
 
     with session_scope(engine(settings)) as session:
         result = change(session, settings, identifier, changes=_changes(values), at=now(),
@@ -131,7 +132,7 @@ def license_change(settings: Settings, identifier: str, values: tuple[str, ...],
 def license_renew(settings: Settings, identifier: str, valid_to: str, valid_from: str | None,
                   actor: str, reason: str | None, as_json: bool) -> None:  # fmt: skip
     """延续: seal a new version with a later end date (operateType 02)."""
-    from registry.lifecycle import renew
+    from registry.license.lifecycle import renew
 
     with session_scope(engine(settings)) as session:
         result = renew(session, settings, identifier, valid_to=valid_to, valid_from=valid_from,
@@ -159,7 +160,7 @@ def _today(value: str | None) -> dt.date:
 def license_expire(settings: Settings, identifier: str, today: str | None, actor: str,
                    reason: str | None, as_json: bool) -> None:  # fmt: skip
     """过期失效: mark a license whose end date has passed EXPIRED (operateType 04)."""
-    from registry.lifecycle import expire
+    from registry.license.lifecycle import expire
 
     with session_scope(engine(settings)) as session:
         result = expire(session, identifier, today=_today(today), at=now(), actor=actor,
@@ -174,7 +175,7 @@ def license_expire(settings: Settings, identifier: str, today: str | None, actor
 @handle_errors
 def license_expire_due(settings: Settings, today: str | None, as_json: bool) -> None:
     """The expiry sweep: every license past its end date becomes EXPIRED."""
-    from registry.lifecycle import expire_due
+    from registry.license.lifecycle import expire_due
 
     day, total, sample = _today(today), 0, []
     eng = engine(settings)
@@ -209,7 +210,7 @@ def license_transfer_in(settings: Settings, record_path: Path, department_uscc: 
                         predecessor: str | None, actor: str, reason: str | None,
                         as_json: bool) -> None:  # fmt: skip
     """转入: take over a license from another registry (operateType 08)."""
-    from registry.lifecycle import transfer_in
+    from registry.license.lifecycle import transfer_in
 
     try:
         elements = json.loads(record_path.read_bytes())
@@ -232,7 +233,7 @@ def license_transfer_in(settings: Settings, record_path: Path, department_uscc: 
 @handle_errors
 def license_history(settings: Settings, identifier: str, as_json: bool) -> None:
     """Every lifecycle step of the license (all its versions): who, when, why."""
-    from registry.lifecycle import history
+    from registry.license.lifecycle import history
 
     with session_scope(engine(settings)) as session:
         rows = history(session, identifier)

@@ -50,9 +50,9 @@ def province_serve(settings: Settings, port: int, anchors: Path | None, tokens: 
                    hmac_keys: tuple[str, ...], faults: tuple[str, ...], faults_file: Path | None,
                    reject_unknown: bool, workers: int) -> None:
     """Run the mock provincial endpoint in this process (Ctrl-C stops it)."""
+    from registry.mockprovince.faults import Faults
+    from registry.mockprovince.server import serve
     from registry.province.auth import Credential
-    from registry.province.faults import Faults
-    from registry.province.server import serve
 
     credentials = [Credential(i, t, "token") for i, t in parse_tokens(tokens).items()]
     credentials += [Credential(i, k, "hmac") for i, k in _pairs(hmac_keys, "--hmac").items()]

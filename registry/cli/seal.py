@@ -44,7 +44,7 @@ def parse_time(value: str | None, *, end_of_day: bool, param: str) -> dt.datetim
 
 
 def _department_id(session: Session, uscc: str) -> int:
-    from registry.models import Department
+    from registry.db.models import Department
 
     dept_id = session.scalar(select(Department.id).where(Department.uscc == uscc))
     if dept_id is None:
@@ -53,7 +53,7 @@ def _department_id(session: Session, uscc: str) -> int:
 
 
 def _last_step(session: Session, seal_id: int) -> str:
-    from registry.seals import seal_history
+    from registry.seal.queries import seal_history
 
     h = seal_history(session, seal_id=seal_id)[-1]
     return f"{h.from_status or '—'} → {h.to_status}"
@@ -73,7 +73,7 @@ def seal_group() -> None:
 @handle_errors
 def seal_list(settings: Settings, uscc: str | None, status: str | None, as_json: bool) -> None:
     """Seals, and applications no seal was made from yet."""
-    from registry.seals import list_seals
+    from registry.seal.queries import list_seals
 
     with session_scope(engine(settings)) as session:
         rows = list_seals(session, department_uscc=uscc, status=status)
@@ -144,7 +144,7 @@ def _render_show(detail: dict[str, Any]) -> None:
 @handle_errors
 def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
     """One seal (esID) or application (number), with its whole history."""
-    from registry.seals import seal_detail
+    from registry.seal.queries import seal_detail
 
     with session_scope(engine(settings)) as session:
         detail = seal_detail(session, ref)
@@ -171,8 +171,8 @@ def seal_apply(settings: Settings, uscc: str, kind: str, name: str, purpose: str
                type_codes: tuple[str, ...], valid_until: str | None, actor: str,
                reason: str) -> None:
     """Apply for a seal (申请)."""
-    from registry.seal_kinds import seal_kind
-    from registry.seal_lifecycle import apply_for_seal
+    from registry.seal.kinds import seal_kind
+    from registry.seal.lifecycle import apply_for_seal
 
     at = now()
     until = parse_time(valid_until, end_of_day=True, param="--valid-until") or at.replace(
@@ -194,7 +194,7 @@ def _application_step(name: str, doc: str) -> None:
     @click.pass_obj
     @handle_errors
     def command(settings: Settings, application: int, actor: str, reason: str) -> None:
-        from registry import seal_lifecycle
+        from registry.seal import lifecycle as seal_lifecycle
 
         step: Callable[..., Any] = {"approve": seal_lifecycle.approve_application,
                                     "reject": seal_lifecycle.reject_application}[name]
@@ -215,8 +215,8 @@ _application_step("reject", "Reject an application, saying why (the seal adminis
 @handle_errors
 def seal_make(settings: Settings, application: int, actor: str, reason: str) -> None:
     """Make (制作) the seal of an approved application: key, certificate, image, SESeal."""
+    from registry.seal.lifecycle import make_seal_from
     from registry.seal.making import parse_seal
-    from registry.seal_lifecycle import make_seal_from
 
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
@@ -236,8 +236,8 @@ def _seal_step(name: str, doc: str, *, revokes: bool) -> None:
     @click.pass_obj
     @handle_errors
     def command(settings: Settings, ref: str, actor: str, reason: str) -> None:
-        from registry import seal_lifecycle
-        from registry.seals import find_seal
+        from registry.seal import lifecycle as seal_lifecycle
+        from registry.seal.queries import find_seal
 
         kw: dict[str, Any] = {"actor": actor, "reason": reason, "at": now()}
         if revokes:
@@ -278,9 +278,9 @@ def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
                    valid_from: str | None, valid_to: str | None, actor: str,
                    reason: str) -> None:
     """Authorize (授权) a filed or active seal for license types, for a period."""
+    from registry.seal.lifecycle import authorize_seal
     from registry.seal.making import parse_seal
-    from registry.seal_lifecycle import authorize_seal
-    from registry.seals import find_seal
+    from registry.seal.queries import find_seal
 
     at = now()
     with session_scope(engine(settings)) as session:
@@ -303,8 +303,8 @@ def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
 @handle_errors
 def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
     """Re-make (重新制作) a seal: new key and esID; the old seal is cancelled and revoked."""
-    from registry.seal_lifecycle import remake_seal
-    from registry.seals import find_seal
+    from registry.seal.lifecycle import remake_seal
+    from registry.seal.queries import find_seal
 
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
@@ -326,7 +326,7 @@ def seal_crl(settings: Settings, as_json: bool) -> None:
     """The seal-maker CA's revocation list: which signer certificates are revoked, when, why."""
     from cryptography import x509
 
-    from registry.models import Seal
+    from registry.db.models import Seal
     from registry.seal.crl import load_crls
 
     with session_scope(engine(settings)) as session:

@@ -17,7 +17,7 @@ from registry.db import session_scope
 @handle_errors
 def init(settings: Settings, demo: bool) -> None:
     """Create or upgrade the registry database (and the demo world)."""
-    from registry.world import create_demo_world, init_registry
+    from registry.city.demo import create_demo_world, init_registry
 
     eng = engine(settings)
     init_registry(eng)
@@ -40,7 +40,7 @@ def department() -> None:
 @handle_errors
 def department_list(settings: Settings, as_json: bool) -> None:
     """Departments with their 18-character code and the license types they issue."""
-    from registry.models import Department
+    from registry.db.models import Department
 
     with session_scope(engine(settings)) as session:
         rows = [
@@ -65,7 +65,7 @@ def type_group() -> None:
 @handle_errors
 def type_list(as_json: bool) -> None:
     """License types with their 21-character code, name and face fields."""
-    from registry.license_types import load_license_types
+    from registry.license.types import load_license_types
 
     rows = [
         {"code": t.code, "name": t.name, "defining_authority": t.authority_name,

@@ -204,7 +204,7 @@ def sync_reconcile(settings: Settings, endpoint: str, access_id: str, token: str
 
     Exit code 0 when nothing differed or everything found was repaired, 1 otherwise.
     """
-    from registry.reconcile import reconcile
+    from registry.province.reconcile import reconcile
 
     with province_client(endpoint, access_id, token, auth=auth, timeout=timeout,
                          attempts=attempts) as client, \
@@ -290,7 +290,7 @@ def sync_retry(settings: Settings, event_ids: tuple[int, ...]) -> None:
 def sync_bench(licenses: int, batch_size: int, concurrency: int, workers: int,
                as_json: bool) -> None:  # fmt: skip
     """Push N synthetic sealed licenses to a local endpoint that verifies each; report the rate."""
-    from registry.province.bench import bench_push
+    from registry.bench.push import bench_push
 
     result = bench_push(licenses, batch_size=batch_size, concurrency=concurrency,
                         workers=workers, progress=lambda line: click.echo(line, err=True))

@@ -49,7 +49,7 @@ def template_group() -> None:
 def template_list(settings: Settings, type_code: str | None, uscc: str | None,
                   as_json: bool) -> None:
     """Every template version with its status, seal and the licenses sealed under it."""
-    from registry.templates import list_templates
+    from registry.template.lifecycle import list_templates
 
     with session_scope(engine(settings)) as session:
         rows = list_templates(session, type_code=type_code, department_uscc=uscc)
@@ -68,7 +68,7 @@ def template_list(settings: Settings, type_code: str | None, uscc: str | None,
 @handle_errors
 def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
     """One template version: layout, numbering, seal binding, history."""
-    from registry.templates import template_detail
+    from registry.template.lifecycle import template_detail
 
     with session_scope(engine(settings)) as session:
         d = template_detail(session, template_id)
@@ -114,9 +114,9 @@ def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
 def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Path | None,
                   number_pattern: str | None, actor: str, reason: str) -> None:
     """Make (制作) the next template version for a license type and department."""
-    from registry.models import Department
-    from registry.template_layout import load_layout_file
-    from registry.templates import make_template
+    from registry.db.models import Department
+    from registry.template.layout import load_layout_file
+    from registry.template.lifecycle import make_template
 
     layout = load_layout_file(layout_path) if layout_path is not None else None
     numbering = ({"assigned_by": "registry", "pattern": number_pattern}
@@ -143,8 +143,8 @@ def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Pa
 def template_bind(settings: Settings, template_id: int, seal_ref: str, position: str | None,
                   actor: str, reason: str) -> None:
     """Bind (绑定) a made template to an authorized seal of its department."""
-    from registry.seals import find_seal
-    from registry.templates import bind_template
+    from registry.seal.queries import find_seal
+    from registry.template.lifecycle import bind_template
 
     where = parse_position(position)
     with session_scope(engine(settings)) as session:
@@ -164,7 +164,7 @@ def template_bind(settings: Settings, template_id: int, seal_ref: str, position:
 @handle_errors
 def template_publish(settings: Settings, template_id: int, actor: str, reason: str) -> None:
     """Publish a bound template: it seals its type's licenses from now on."""
-    from registry.templates import publish_template
+    from registry.template.lifecycle import publish_template
 
     with session_scope(engine(settings)) as session:
         t = publish_template(session, template_id, actor=actor, reason=reason, at=now())

@@ -9,7 +9,7 @@ per-type data in ``type_rules`` and the known-legitimate codes in ``known_codes`
 
 >>> from datetime import date
 >>> from pathlib import Path
->>> from registry.license_types import load_license_types
+>>> from registry.license.types import load_license_types
 >>> lt = load_license_types()["11100000MB15645531001"]
 >>> seen: set[str] = set()
 >>> for chunk in read_rows(Path("fixtures/batches/physicians.csv"), chunk_rows=5):

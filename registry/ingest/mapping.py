@@ -21,9 +21,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from registry.config import SCHEMA_DIR
 from registry.errors import IngestError
 from registry.ingest.normalize import normalize_code
-from registry.license_types import SCHEMA_DIR, load_license_types
+from registry.license.types import load_license_types
 
 __all__ = ["MAPPING_SCHEMA", "ColumnMapping", "MappingError", "load_mapping", "parse_mapping"]
 

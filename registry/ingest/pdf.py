@@ -39,7 +39,7 @@ from registry.errors import IngestError
 from registry.ingest.normalize import normalize_code
 from registry.ingest.reader import READERS, Problem, ReadOptions, frame, problem
 from registry.ingest.type_rules import type_rules
-from registry.license_types import load_license_types
+from registry.license.types import load_license_types
 
 __all__ = [
     "RECORD_KEY",

@@ -21,7 +21,7 @@ works on whole columns with pandas; only the rows that fail a rule cost Python p
 >>> from datetime import date
 >>> from pathlib import Path
 >>> from registry.ingest.reader import read_rows
->>> from registry.license_types import load_license_types
+>>> from registry.license.types import load_license_types
 >>> lt = load_license_types()["11100000MB0143028R001"]
 >>> chunk = next(read_rows(Path("fixtures/batches/business-licenses.csv")))
 >>> hmap = header_map(list(chunk.columns), lt)
@@ -44,15 +44,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from registry.codes import (
-    HOLDER_ID_CARD,
-    HOLDER_TYPE_NAMES,
-    HOLDER_USCC,
-    USCC_ALPHABET,
-    id_card_check,
-    org_code_check,
-    uscc_check,
-)
 from registry.errors import ConfigError, IngestError
 from registry.ingest.normalize import (
     DATE_FORMS,
@@ -66,7 +57,16 @@ from registry.ingest.normalize import (
 )
 from registry.ingest.reader import CELL_TOO_LONG, EXTRA, LINE, PROBLEMS, RESERVED_COLUMNS
 from registry.ingest.type_rules import type_rules
-from registry.license_types import Element, LicenseType, base_schema
+from registry.license.codes import (
+    HOLDER_ID_CARD,
+    HOLDER_TYPE_NAMES,
+    HOLDER_USCC,
+    USCC_ALPHABET,
+    id_card_check,
+    org_code_check,
+    uscc_check,
+)
+from registry.license.types import Element, LicenseType, base_schema
 
 __all__ = [
     "ACCEPTED",
@@ -312,7 +312,7 @@ def _label(e: Element) -> str:
 
 
 # --- holder code checks over whole columns -------------------------------------------------
-# The same arithmetic as registry.codes (GB 32100, GB 11643), on a uint8 matrix of the codes
+# The same arithmetic as registry.license.codes (GB 32100, GB 11643), on a uint8 matrix of the codes
 # that have the right width; tests/test_rules.py checks both agree on arbitrary codes.
 
 _USCC_VALUE = np.full(256, -1, dtype=np.int64)
@@ -345,7 +345,7 @@ def _matrix(codes: list[str], width: int) -> tuple[npt.NDArray[np.int64], npt.ND
 
 
 def uscc_valid_mask(codes: list[str]) -> Mask:
-    """``registry.codes.uscc_is_valid`` over a list, vectorised."""
+    """``registry.license.codes.uscc_is_valid`` over a list, vectorised."""
     ok = np.zeros(len(codes), dtype=np.bool_)
     m, positions = _matrix(codes, 18)
     v = _USCC_VALUE[m]
@@ -365,7 +365,8 @@ _ORG_CHECK = np.array([ord(c) for c in "0123456789X0"], dtype=np.int64)
 
 def org_segment_valid_mask(codes: list[str]) -> Mask:
     """Whether positions 9–17 of each 18-character code are a GB 11714 organization code
-    with a correct check character (``registry.codes.org_code_is_valid`` of ``code[8:17]``)."""
+    with a correct check character (``registry.license.codes.org_code_is_valid`` of
+    ``code[8:17]``)."""
     ok = np.zeros(len(codes), dtype=np.bool_)
     m, positions = _matrix(codes, 18)
     body = _A36_VALUE[m[:, 8:16]]
@@ -379,7 +380,8 @@ def _uscc_holder_mask(codes: list[str]) -> Mask:
 
 
 def id_card_valid_mask(codes: list[str]) -> Mask:
-    """``registry.codes.id_card_is_valid`` over a list, vectorised (check and birth date)."""
+    """``registry.license.codes.id_card_is_valid`` over a list, vectorised (check and birth
+    date)."""
     ok = np.zeros(len(codes), dtype=np.bool_)
     m, positions = _matrix(codes, 18)
     v = _ID_VALUE[m]

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from registry.config import SCHEMA_DIR
 from registry.errors import ConfigError
-from registry.license_types import SCHEMA_DIR, load_license_types
+from registry.license.types import load_license_types
 
 __all__ = ["RULES_DIR", "TypeRules", "type_rules"]
 

@@ -27,8 +27,8 @@ from sqlalchemy import Engine, Row, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from registry.db.models import License, OutboxEvent
 from registry.errors import AggregationError, RegistryError
-from registry.models import License, OutboxEvent
 from registry.province.client import Delivery
 from registry.province.sync import Pusher, SealCache, as_pusher, item_for
 from registry.province.syncstate import SyncCheckpoint, finish_run, set_in_flight, start_run

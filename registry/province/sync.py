@@ -1,7 +1,8 @@
 """Incremental sync (增量): push what the province has not acknowledged yet, the outbox.
 
-A license change and its :class:`~registry.models.OutboxEvent` are written in one transaction
-elsewhere (:mod:`registry.lifecycle`, :mod:`registry.issue`); this module reads pending events
+A license change and its :class:`~registry.db.models.OutboxEvent` are written in one transaction
+elsewhere (:mod:`registry.license.lifecycle`, :mod:`registry.license.issue`); this module reads
+pending events
 in id order (so each license's events go in the order they happened), builds each item from
 the license version and its seal, pushes batches, and records the acks batch by batch.
 
@@ -44,8 +45,8 @@ from sqlalchemy import Engine, Row, and_, bindparam, case, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from registry.db.models import License, OutboxEvent, Seal
 from registry.errors import AggregationError, RegistryError
-from registry.models import License, OutboxEvent, Seal
 from registry.province.client import Delivery
 from registry.province.syncstate import (
     SyncCheckpoint,

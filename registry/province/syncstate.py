@@ -1,6 +1,6 @@
 """What the registry remembers about its syncs with the province: runs and checkpoints.
 
-Two tables on :class:`registry.models.Base` (migration 0005):
+Two tables on :class:`registry.db.models.Base` (migration 0005):
 
 - ``sync_runs``: one row per sync run (incremental, full, reconcile), with its worker, a
   heartbeat and how many events it holds in flight right now; ``licreg sync status`` reads
@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry.db.models import Base
 from registry.errors import AggregationError
-from registry.models import Base
 
 __all__ = [
     "SyncCheckpoint",

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
-from registry.codes import parse_license_identifier
 from registry.errors import AggregationError, CodeError, SealError, VerificationError
+from registry.license.codes import parse_license_identifier
 from registry.seal.signature import assemble, parse_signature
 
 __all__ = [

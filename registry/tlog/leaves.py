@@ -11,7 +11,7 @@ Example::
                      data_hash=digest, at=now)
     assert parse_leaf(data).identifier == ident
 
-:func:`append_leaves` is called by :func:`registry.events.record_events` for every event, in
+:func:`append_leaves` is called by :func:`registry.license.events.record_events` for every event, in
 the caller's transaction, with one executemany insert (:func:`registry.db.bulk_insert`); the
 Merkle work waits for the next checkpoint (:mod:`registry.tlog.checkpoint`).
 """
@@ -28,9 +28,9 @@ from typing import NamedTuple, Protocol
 
 from sqlalchemy.orm import Session
 
-from registry.canonical import canonical_bytes
 from registry.db import bulk_insert
 from registry.errors import VerificationError
+from registry.license.canonical import canonical_bytes
 from registry.tlog.models import LogLeaf
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 class LeafEvent(Protocol):
-    """What a leaf is made from (:class:`registry.events.LicenseEvent` has these)."""
+    """What a leaf is made from (:class:`registry.license.events.LicenseEvent` has these)."""
 
     @property
     def identifier(self) -> str: ...

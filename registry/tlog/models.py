@@ -22,7 +22,7 @@ import datetime as dt
 from sqlalchemy import Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.models import Base
+from registry.db.models import Base
 
 __all__ = ["LogCheckpoint", "LogLeaf", "LogTile"]
 

@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from sqlalchemy import ForeignKey, Integer, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.codes import LICENSE_ROOT
-from registry.models import Base, Department
+from registry.db.models import Base, Department
+from registry.license.codes import LICENSE_ROOT
 from registry.verify.registry_audit import RegistryAudit
 from registry.verify.report import Indication, VerificationReport
 
@@ -78,7 +78,7 @@ class AuditRunDepartment(Base):
 def issuer_of(identifier: str | None) -> str | None:
     """The issuing department's USCC in a license identifier, or None when it is not one.
 
-    A plain split, not :func:`registry.codes.parse_license_identifier`: the verdict already
+    A plain split, not :func:`registry.license.codes.parse_license_identifier`: the verdict already
     says whether the identifier is sound, and an audit of 100,000 licenses should not pay
     for 100,000 check-character computations to count them.
     """

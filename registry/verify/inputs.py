@@ -4,7 +4,7 @@ Each path becomes one report per item, in the order given (a folder's items in n
 
 - a folder holding ``license.json`` is a bundle (:func:`registry.verify.bundle.verify_bundle`);
   a ``license.pdf`` next to it must be the rendition of the same license;
-- a ``*.pdf`` file is verified by :func:`registry.pdf.verify.verify_pdf` when that module is
+- a ``*.pdf`` file is verified by :func:`registry.verify.pdf.verify_pdf` when that module is
   installed, else reported as FORMAT_FAILURE "PDF verification not available";
 - any other folder is searched (recursively) for bundles and PDFs.
 
@@ -48,12 +48,12 @@ PdfVerify = Callable[..., VerificationReport]
 
 
 def pdf_verifier() -> PdfVerify | None:
-    """``registry.pdf.verify.verify_pdf`` when the PDF feature is installed, else None."""
-    if importlib.util.find_spec("registry.pdf") is None:
+    """``registry.verify.pdf.verify_pdf`` when the PDF feature is installed, else None."""
+    if importlib.util.find_spec("registry.render") is None:
         return None
-    if importlib.util.find_spec("registry.pdf.verify") is None:
+    if importlib.util.find_spec("registry.verify.pdf") is None:
         return None
-    from registry.pdf.verify import verify_pdf
+    from registry.verify.pdf import verify_pdf
 
     return verify_pdf
 

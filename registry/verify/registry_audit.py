@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, Engine, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from registry.models import License, Seal
+from registry.db.models import License, Seal
 from registry.tlog.audit import IdentifierHistory, LogFinding, LogScan, scan_log
 from registry.tlog.checkpoint import CheckpointChecker
 from registry.tlog.leaves import format_time

@@ -1,0 +1,151 @@
+"""Setting up a registry: the schema, the license types and, for the demo, a whole world.
+
+The demo world is a city (示范市, division 330100) with two departments:
+
+- 示范市市场监督管理局 issues 营业执照 and 食品经营许可证, sealed by its 行政审批专用章;
+- 示范市卫生健康委员会 issues 医师执业证书.
+
+Each seal goes through the whole lifecycle (apply → approve → make → file → authorize) and each
+template through make → bind → publish, every step recorded with who, when and why, as a real
+department would do it.
+
+All keys are TEST ONLY. Department codes are synthetic but pass GB 32100 and GB 11714.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from registry.config import Settings
+from registry.db import migrate, session_scope
+from registry.db.models import Department, DepartmentType, LicenseTypeRow, Seal
+from registry.license.types import load_license_types
+from registry.seal.lifecycle import (
+    apply_for_seal,
+    approve_application,
+    authorize_seal,
+    file_seal,
+    make_seal_from,
+)
+from registry.seal.pki import create_test_pki
+from registry.seal.queries import KIND_BUSINESS
+from registry.template.lifecycle import (
+    bind_template,
+    make_template,
+    publish_template,
+    schema_sha256,
+)
+
+__all__ = ["DEMO_DEPARTMENTS", "DemoDepartment", "create_demo_world", "init_registry"]
+
+
+@dataclass(frozen=True)
+class DemoDepartment:
+    name: str
+    uscc: str
+    division_code: str
+    seal_name: str
+    seal_purpose: str
+    type_codes: tuple[str, ...]
+
+
+MARKET = DemoDepartment(
+    name="示范市市场监督管理局",
+    uscc="11330100MB1703218R",
+    division_code="330100",
+    seal_name="示范市市场监督管理局行政审批专用章",
+    seal_purpose="行政审批专用章",
+    type_codes=("11100000MB0143028R001", "11100000MB0143028R002"),
+)
+HEALTH = DemoDepartment(
+    name="示范市卫生健康委员会",
+    uscc="11330100MB1704122R",
+    division_code="330100",
+    seal_name="示范市卫生健康委员会行政审批专用章",
+    seal_purpose="行政审批专用章",
+    type_codes=("11100000MB15645531001",),
+)
+DEMO_DEPARTMENTS = (MARKET, HEALTH)
+
+
+def init_registry(engine: Engine) -> None:
+    """Create or upgrade the schema and register every license type found in ``schemas/``."""
+    migrate(engine)
+    with session_scope(engine) as session:
+        for lt in load_license_types().values():
+            row = session.get(LicenseTypeRow, lt.code)
+            if row is None:
+                row = LicenseTypeRow(code=lt.code)
+                session.add(row)
+            row.name = lt.name
+            row.authority_name = lt.authority_name
+            row.authority_code = lt.authority_code
+            row.schema_sha256 = schema_sha256(lt.code)
+
+
+def create_demo_world(session: Session, settings: Settings, *, now: dt.datetime) -> list[str]:
+    """Create the test PKI and the demo departments with their seals and templates.
+
+    Idempotent: a department that already exists is left as it is. Returns what was created.
+    """
+    passphrase = settings.require_passphrase()
+    created: list[str] = []
+    if not (settings.keystore / "root.pem").exists():
+        create_test_pki(settings.keystore, passphrase, now=now)
+        created.append(f"test PKI in {settings.keystore}")
+    for demo in DEMO_DEPARTMENTS:
+        if session.scalar(select(Department).where(Department.uscc == demo.uscc)):
+            continue
+        dept = Department(name=demo.name, uscc=demo.uscc, division_code=demo.division_code)
+        session.add(dept)
+        session.flush()
+        session.add_all(DepartmentType(department_id=dept.id, type_code=c) for c in demo.type_codes)
+        seal = _demo_seal(session, settings, dept, demo, now=now)
+        for code in demo.type_codes:
+            _demo_template(session, dept, code, seal_id=seal.id, now=now)
+        created.append(f"{demo.name} ({demo.uscc}) with seal {seal.es_id}")
+    return created
+
+
+_ADMIN = "示范市政务服务和数据管理局 印章管理员 (demo)"
+
+
+def _demo_seal(
+    session: Session, settings: Settings, dept: Department, demo: DemoDepartment, *,
+    now: dt.datetime
+) -> Seal:
+    """The department's seal, the way a department gets one: apply → approve → make → file
+    (备案) → authorize, each step recorded with who, when and why."""
+    clerk = f"{demo.name} 办公室 (demo)"
+    app = apply_for_seal(
+        session, department_id=dept.id, kind=KIND_BUSINESS, name=demo.seal_name,
+        purpose=demo.seal_purpose, type_codes=demo.type_codes,
+        valid_until=now.replace(year=now.year + 5), actor=clerk,
+        reason="申请电子印章，用于签发本部门电子证照 (demo world)", at=now)
+    approve_application(session, app.id, actor=_ADMIN, reason="申请材料齐全，同意制作 (demo)",
+                        at=now)
+    seal = make_seal_from(session, app.id, keystore=settings.keystore,
+                          passphrase=settings.require_passphrase(),
+                          actor="TEST ONLY 电子印章制作单位 (demo)",
+                          reason="按批准的申请制作 (demo)", at=now)
+    file_seal(session, seal.id, actor="示范市公安局 印章备案 (demo)", reason="电子印章备案 (demo)",
+              at=now)
+    return authorize_seal(session, seal.id, type_codes=demo.type_codes,
+                          valid_from=seal.valid_start, valid_to=seal.valid_end, actor=_ADMIN,
+                          reason="授权签发本部门的电子证照 (demo)", at=now)
+
+
+def _demo_template(session: Session, dept: Department, type_code: str, *, seal_id: int,
+                   now: dt.datetime) -> None:
+    """The type's template: make (default layout) → bind to the seal → publish, recorded."""
+    clerk = f"{dept.name} 证照管理员 (demo)"
+    t = make_template(session, type_code=type_code, department_id=dept.id, actor=clerk,
+                      reason="按标准版式制作证照模板 (demo)", at=now)
+    bind_template(session, t.id, seal_id=seal_id, actor=clerk,
+                  reason="绑定本部门行政审批专用章 (demo)", at=now)
+    publish_template(session, t.id, actor=_ADMIN, reason="模板审核通过，发布 (demo)", at=now)
+

@@ -1,0 +1,300 @@
+"""Issue: structure, seal and store one chunk of accepted rows, in one transaction.
+
+For each accepted row (step numbers match DESIGN.md "the path of one license"):
+
+1. structure — elements from the row, issuer and type (:mod:`registry.license.elements`);
+2. compare with the registry — a row whose type + 证照编号 is already registered is a no-op when
+   its elements are identical and a new version (predecessor linked, 变更) when they differ;
+3. identify — GB/T 36904 identifier for the version;
+4. seal — RFC 8785 bytes, SHA-256, SES_Signature over them (:class:`SealingContext`);
+5. store — licenses, their outbox events and log leaves and every source row, each table with
+   one driver executemany (:func:`registry.db.bulk_insert`).
+
+The caller owns the transaction: one commit per chunk, so one bad chunk never rolls back the
+ones before it and a crash resumes after the last committed line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.orm import Session
+
+from registry.db import bulk_insert, json_text
+from registry.db.models import License, SourceRow
+from registry.license.canonical import canonical_bytes
+from registry.license.elements import (
+    IDENTITY_FREE,
+    Issuer,
+    build_elements,
+    next_version,
+    with_identifier,
+)
+from registry.license.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
+from registry.license.types import LicenseType
+from registry.seal.signature import SealingContext
+
+__all__ = [
+    "LICENSE_COLUMNS",
+    "ChunkResult",
+    "IssueTarget",
+    "PreparedChunk",
+    "current_versions",
+    "issue_rows",
+    "prepare_rows",
+    "seal_license",
+    "store_prepared",
+]
+
+@dataclass(frozen=True)
+class IssueTarget:
+    """What every license of a chunk shares: who issues it, which type, template and seal."""
+
+    license_type: LicenseType
+    issuer: Issuer
+    department_id: int
+    template_id: int
+    seal_id: int
+    batch_id: int | None
+
+
+class RowResult(NamedTuple):
+    """What became of one row (a NamedTuple: a chunk makes one per row)."""
+
+    line: int
+    outcome: str
+    """accepted / filtered / rejected."""
+    reasons: tuple[dict[str, Any], ...]
+    identifier: str | None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """Counts for one chunk, plus one :class:`RowResult` per row."""
+
+    accepted: int
+    filtered: int
+    rejected: int
+    issued: int
+    """New licenses and new versions sealed (accepted minus unchanged re-submissions)."""
+    rows: tuple[RowResult, ...]
+
+
+def _without_identity(elements: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in elements.items() if k not in IDENTITY_FREE}
+
+
+def current_versions(
+    session: Session, type_code: str, numbers: Sequence[str]
+) -> dict[str, tuple[str, str, bytes]]:
+    """证照编号 → (identifier, version, record) of the newest registered version."""
+    found: dict[str, tuple[str, str, bytes]] = {}
+    wanted = sorted({n for n in numbers if n})
+    for start in range(0, len(wanted), 900):  # stay under SQLite's bound-parameter limit
+        rows = session.execute(
+            select(License.number, License.identifier, License.version, License.record).where(
+                License.type_code == type_code, License.number.in_(wanted[start : start + 900])
+            )
+        )
+        for number, identifier, version, record in rows:
+            if number not in found or version > found[number][1]:
+                found[number] = (identifier, version, record)
+    return found
+
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    """A chunk structured and sealed, ready to store: steps 1–4, no database touched."""
+
+    licenses: list[dict[str, Any]]
+    """Rows for the licenses table, one dict per license with every key of
+    :data:`LICENSE_COLUMNS`."""
+    operate_types: list[str]
+    """The event of each license (新发 or 变更)."""
+    rows: tuple[RowResult, ...]
+    raw: list[dict[str, Any]]
+    """Each row's original cells, verbatim."""
+    numbers: list[str | None]
+    """Each row's normalized 证照编号."""
+    accepted: int
+
+
+def seal_license(
+    elements: Mapping[str, str],
+    version: str,
+    predecessor: str | None,
+    target: IssueTarget,
+    sealing: SealingContext,
+    *,
+    signed_at: dt.datetime,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """Steps 3–4 for one license version: its identifier, exact record, hash and signature,
+    as the row ``licenses`` stores (keyed by :data:`LICENSE_COLUMNS`)."""
+    elements = with_identifier(elements, version)
+    record = canonical_bytes(elements)
+    identifier = elements["ZZBS"]
+    data_hash = hashlib.sha256(record).digest()
+    return {
+        "identifier": identifier, "type_code": target.license_type.code,
+        "department_id": target.department_id, "number": elements["ZZBH"],
+        "holder_code": elements["CZZTDM"], "version": version, "predecessor": predecessor,
+        "status": "VALID", "valid_to": elements["ZZYXQJZRQ"], "record": record,
+        "data_hash": data_hash, "seal_id": target.seal_id, "template_id": target.template_id,
+        "signed_at": signed_at, "signature": sealing.sign(data_hash, signed_at, identifier),
+        "batch_id": target.batch_id, "created_at": at,
+    }
+
+
+def prepare_rows(
+    evaluated: Iterable[dict[str, Any]],
+    target: IssueTarget,
+    sealing: SealingContext,
+    existing: dict[str, tuple[str, str, bytes]],
+    *,
+    at: dt.datetime,
+) -> PreparedChunk:
+    """Steps 1–4 for one evaluated chunk. Pure CPU work, so it can run in a worker process.
+
+    ``existing`` is :func:`current_versions` for the chunk's numbers.
+    """
+    rows = list(evaluated)
+    signed_at = at.replace(microsecond=0)
+    lt = target.license_type
+    existing = dict(existing)
+    licenses: list[dict[str, Any]] = []
+    events: list[str] = []
+    identifier_of: dict[int, str] = {}
+    notes: dict[int, dict[str, Any]] = {}
+    accepted = 0
+    for row in rows:
+        if row["OUTCOME"] != "accepted":
+            continue
+        accepted += 1
+        elements = build_elements(row, lt, target.issuer)
+        version, predecessor, op = "001", None, OP_NEW
+        prior = existing.get(elements["ZZBH"])
+        if prior is not None:
+            prior_id, prior_version, prior_record = prior
+            if _without_identity(json.loads(prior_record)) == elements:
+                identifier_of[row["LINE"]] = prior_id
+                notes[row["LINE"]] = {
+                    "code": "UNCHANGED", "element": None,
+                    "message": f"identical to registered {prior_id}; nothing issued"}
+                continue
+            version, predecessor, op = next_version(prior_version), prior_id, OP_CHANGE
+        lic = seal_license(elements, version, predecessor, target, sealing,
+                           signed_at=signed_at, at=at)
+        identifier_of[row["LINE"]] = lic["identifier"]
+        if predecessor:
+            notes[row["LINE"]] = {"code": "CHANGED", "element": None,
+                                  "message": f"new version of {predecessor}"}
+        licenses.append(lic)
+        events.append(op)
+        existing[lic["number"]] = (lic["identifier"], version, lic["record"])
+
+    results = tuple(
+        RowResult(
+            line=int(r["LINE"]),
+            outcome=r["OUTCOME"],
+            reasons=tuple(r["REASONS"]) + ((notes[r["LINE"]],) if r["LINE"] in notes else ()),
+            identifier=identifier_of.get(r["LINE"]),
+        )
+        for r in rows
+    )
+    return PreparedChunk(licenses=licenses, operate_types=events, rows=results,
+                         raw=[r["RAW"] for r in rows],
+                         numbers=[r.get("ZZBH") or None for r in rows], accepted=accepted)
+
+
+LICENSE_COLUMNS = tuple(c.name for c in License.__table__.c if c.name != "id")
+"""Every column of ``licenses`` but its key: the keys of each of ``PreparedChunk.licenses``."""
+SOURCE_COLUMNS = ("batch_id", "line", "raw", "outcome", "reasons", "identifier", "number")
+_NO_REASONS = json_text({"reasons": []})  # most rows: encode it once
+
+
+def store_prepared(
+    session: Session, prepared: PreparedChunk, target: IssueTarget, *, at: dt.datetime
+) -> ChunkResult:
+    """Step 5: licenses, their events and every source row, one bulk insert per table."""
+    licenses = prepared.licenses
+    conn = session.connection()
+    if licenses:
+        bulk_insert(conn, License.__table__, LICENSE_COLUMNS,
+                    list(map(itemgetter(*LICENSE_COLUMNS), licenses)))
+        id_of = _license_ids(conn, [lic["identifier"] for lic in licenses])
+        events = [
+            LicenseEvent(id_of[lic["identifier"]], lic["identifier"], op, "VALID",
+                         lic["data_hash"])
+            for op, lic in zip(prepared.operate_types, licenses, strict=True)
+        ]
+        superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
+        if superseded:
+            # The older version's status change is logged too; the province learns it from
+            # the new version, which names its predecessor, so it is not pushed on its own.
+            old = session.execute(select(License.id, License.identifier, License.data_hash)
+                                  .where(License.identifier.in_(superseded))).all()
+            session.execute(update(License).where(License.identifier.in_(superseded))
+                            .values(status="SUPERSEDED"))
+            events += [LicenseEvent(license_id=i, identifier=ident, operate_type=OP_CHANGE,
+                                    status="SUPERSEDED", data_hash=h, pushed=False)
+                       for i, ident, h in old]
+        record_events(session, events, at=at)
+    results = prepared.rows
+    if target.batch_id is not None:
+        bulk_insert(conn, SourceRow.__table__, SOURCE_COLUMNS, [
+            (target.batch_id, r.line, json_text(raw), r.outcome,
+             json_text({"reasons": r.reasons}) if r.reasons else _NO_REASONS, r.identifier,
+             number)
+            for r, raw, number in zip(results, prepared.raw, prepared.numbers, strict=True)
+        ])
+    return ChunkResult(
+        accepted=prepared.accepted,
+        filtered=sum(r.outcome == "filtered" for r in results),
+        rejected=sum(r.outcome == "rejected" for r in results),
+        issued=len(licenses),
+        rows=results,
+    )
+
+
+def _license_ids(conn: Connection, identifiers: Sequence[str]) -> dict[str, int]:
+    """The ids the database gave the licenses just inserted, in insertion order (an
+    executemany cannot return them: SQLite would run a RETURNING insert row by row)."""
+    if conn.dialect.name == "sqlite":
+        # SQLite gives an INTEGER PRIMARY KEY max(id) + 1, row after row, and this transaction
+        # holds the write lock: the chunk's ids are the last ones. Looking each identifier up
+        # instead read back a random page of its index per license.
+        last = conn.execute(select(func.max(License.id))).scalar_one()
+        return dict(zip(identifiers, range(last - len(identifiers) + 1, last + 1), strict=True))
+    id_of: dict[str, int] = {}
+    for start in range(0, len(identifiers), 900):  # SQLite's bound-parameter limit
+        id_of.update(conn.execute(select(License.identifier, License.id).where(
+            License.identifier.in_(identifiers[start : start + 900]))).all())
+    return id_of
+
+
+def issue_rows(
+    session: Session,
+    evaluated: Iterable[dict[str, Any]],
+    target: IssueTarget,
+    sealing: SealingContext,
+    *,
+    at: dt.datetime,
+) -> ChunkResult:
+    """Steps 1–5 for one evaluated chunk in the caller's transaction; every row recorded.
+
+    ``evaluated`` rows carry ``LINE``, ``OUTCOME``, ``REASONS``, ``RAW`` and the normalized
+    element codes, as :func:`registry.ingest.rules.evaluate` produces them.
+    """
+    rows = list(evaluated)
+    numbers = [str(r["ZZBH"]) for r in rows if r["OUTCOME"] == "accepted"]
+    existing = current_versions(session, target.license_type.code, numbers)
+    prepared = prepare_rows(rows, target, sealing, existing, at=at)
+    return store_prepared(session, prepared, target, at=at)

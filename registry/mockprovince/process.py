@@ -1,0 +1,133 @@
+"""Start and stop the mock provincial platform as a real subprocess on 127.0.0.1.
+
+Used by the demo and the end-to-end tests, so that pushes cross a real socket to a separate
+process with its own database.
+
+Example::
+
+    with start_endpoint(home=tmp / "province", anchors_path=keystore / "root.pem",
+                        tokens={"city": "TEST-ONLY-token"}) as base_url:
+        httpx.get(base_url + "/health").json()      # {'ok': True}
+
+The server's stderr goes to ``<home>/server.log``; when the platform does not come up, the
+:class:`AggregationError` quotes its tail.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from registry.errors import AggregationError
+
+__all__ = ["free_port", "start_endpoint"]
+
+_TAIL_BYTES = 4000
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tail(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "(no server log)"
+    return data[-_TAIL_BYTES:].decode("utf-8", "replace").strip() or "(server log is empty)"
+
+
+@contextmanager
+def start_endpoint(
+    *,
+    home: Path,
+    anchors_path: Path,
+    tokens: Mapping[str, str] | None = None,
+    hmac_keys: Mapping[str, str] | None = None,
+    faults: Sequence[str] = (),
+    hold_unknown: bool = True,
+    workers: int = 0,
+    port: int = 0,
+    startup_timeout: float = 60.0,
+    stop_timeout: float = 10.0,
+) -> Iterator[str]:
+    """Run ``python -m registry.mockprovince.server`` and yield its base URL once /health answers.
+
+    ``tokens`` and ``hmac_keys`` map accessId → secret per scheme; ``faults`` are
+    ``NAME=VALUE`` fault settings (:mod:`registry.mockprovince.faults`); ``workers`` processes
+    verify signatures. ``port`` 0 picks a free port. On exit the process is terminated and
+    waited for, and killed if it has not stopped after ``stop_timeout`` seconds.
+    """
+    if not tokens and not hmac_keys:
+        raise AggregationError("start_endpoint needs at least one accessId=token")
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "registry.mockprovince.server",
+        "--port",
+        str(port),
+        "--home",
+        str(home),
+        "--anchors",
+        str(anchors_path),
+    ]
+    for access_id, token in (tokens or {}).items():
+        command += ["--token", f"{access_id}={token}"]
+    for access_id, key in (hmac_keys or {}).items():
+        command += ["--hmac", f"{access_id}={key}"]
+    for fault in faults:
+        command += ["--fault", fault]
+    if not hold_unknown:
+        command.append("--reject-unknown")
+    if workers:
+        command += ["--workers", str(workers)]
+    log_path = home / "server.log"
+    # A file, not a pipe: nobody reads the pipe while the server runs and a full pipe blocks it.
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        _wait_healthy(proc, base_url, log_path, startup_timeout)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=base_url, timeout=1.0) as http:
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise AggregationError(
+                    f"the provincial endpoint exited with code {code} before answering "
+                    f"{base_url}/health; its stderr ends with:\n{_tail(log)}"
+                )
+            try:
+                if http.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise AggregationError(
+                    f"the provincial endpoint did not answer {base_url}/health within "
+                    f"{timeout:.0f} s; its stderr ends with:\n{_tail(log)}"
+                )
+            time.sleep(0.05)

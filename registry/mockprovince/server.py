@@ -1,0 +1,601 @@
+"""The mock provincial platform: an HTTP service that verifies, stores and acknowledges pushes,
+and answers other offices' sharing queries.
+
+It is a real service in its own process with its own database (DESIGN.md decision 9), so the
+push client and the sync are tested against the thing they will meet, not a stub::
+
+    python -m registry.mockprovince.server --port 8765 --home var/province \\
+        --anchors var/keystore/root.pem --token city=TEST-ONLY-token \\
+        [--hmac other=SECRET] [--fault error_rate=0.1 --fault seed=7] [--workers 2]
+
+In a test, the same app runs in-process::
+
+    app = create_app(db_url="sqlite://", anchors=[root_cert], tokens={"city": "t"})
+    TestClient(app).get("/health").json()        # {'ok': True}
+
+Endpoints (all but ``/health``, ``/stats`` and ``GET /api/v1/licenses/{id}`` authenticated):
+
+- ``POST /api/v1/licenses``: the push envelope of :mod:`registry.province.wire`;
+- ``GET /api/v1/licenses/{identifier}``: one stored version;
+- ``GET /api/v1/digests?after=&limit=``: content digests, for reconciliation;
+- ``POST /api/v1/share/query``: current licenses of a holder, with a use cause;
+- ``POST /api/v1/share/check``: 核验, claimed face data against the stored license;
+- ``GET /api/v1/share/log``: the use log;
+- ``GET /stats`` (``?detail=true`` for held events, uses, refusals), ``GET /health``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import insert
+from sqlalchemy.orm import sessionmaker
+from starlette.types import Receive, Scope, Send
+
+from registry.errors import CodeError, ConfigError, RegistryError
+from registry.license.canonical import canonical_bytes
+from registry.mockprovince import sharing
+from registry.mockprovince.faults import FaultInjector, FaultPlan, Faults
+from registry.mockprovince.receive import Batch, Checked
+from registry.mockprovince.store import (
+    HeldEvent,
+    RefusedRequest,
+    digests,
+    get_license,
+    held_for,
+    lookup,
+    open_store,
+    stats,
+    successors_of,
+    write_batch,
+)
+from registry.mockprovince.verifypool import Job, Verdict, VerifyPool
+from registry.province.auth import Authenticator, AuthResult, Credential
+from registry.province.wire import (
+    CODE_SCHEMA,
+    CREATING_OPERATE_TYPES,
+    DIGESTS_PATH,
+    HEAD_BAD_REQUEST,
+    HEAD_TOO_LARGE,
+    HEAD_UNAUTHORIZED,
+    LICENSES_PATH,
+    SHARE_CHECK_PATH,
+    SHARE_LOG_PATH,
+    SHARE_QUERY_PATH,
+    Ack,
+    AckResult,
+    EnvelopeError,
+    ItemSchemaError,
+    build_response,
+    content_digest,
+    error_response,
+    parse_request,
+    request_blobs,
+    validate_item,
+)
+
+__all__ = ["MAX_ITEMS", "ProvinceEndpoint", "create_app", "main", "serve"]
+
+MAX_ITEMS = 5000
+"""Most items one request may carry (the batch is looked up in one query)."""
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ProvinceEndpoint:
+    """The platform's logic, without HTTP: credentials, pushes in and acks out, sharing.
+
+    Verification runs before the batch lock (in :class:`VerifyPool` worker processes when
+    ``verify_workers`` > 0), so one request's signatures are checked while another's are
+    written. One Verifier per process serves many requests so that its per-seal caches pay
+    off; it is rebuilt when its validation time is more than ``verifier_max_age`` behind the
+    clock, which bounds how stale the validation time of a verdict can be.
+    """
+
+    def __init__(
+        self,
+        *,
+        db_url: str,
+        anchors: Sequence[x509.Certificate],
+        tokens: Mapping[str, str] | None = None,
+        credentials: Sequence[Credential] = (),
+        clock: Callable[[], dt.datetime] = _utc_now,
+        verifier_max_age: dt.timedelta = dt.timedelta(minutes=1),
+        hold_unknown: bool = True,
+        verify_workers: int = 0,
+    ) -> None:
+        creds = {c.access_id: c for c in credentials}
+        for access_id, token in (tokens or {}).items():
+            creds[access_id] = Credential(access_id, token, "token")
+        if not creds:
+            raise ConfigError("the provincial endpoint needs at least one accessId=token")
+        self._auth = Authenticator(creds)
+        self.engine = open_store(db_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._clock = clock
+        self._hold = hold_unknown
+        self._pool = VerifyPool(anchors=anchors, workers=verify_workers, max_age=verifier_max_age)
+        # One writer at a time: SQLite has a single writer anyway, and the look-up-then-insert
+        # of a batch must not interleave with another batch.
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- credentials -----------------------------------------------------------------------
+
+    def authenticate(self, access_id: object, access_token: object) -> bool:
+        """True when the pair is a known accessId with its token (constant-time compare)."""
+        head = {"accessId": access_id, "accessToken": access_token}
+        return self.check(method="POST", path="", body=b"", headers={}, head=head).access_id \
+            is not None  # fmt: skip
+
+    def check(
+        self,
+        *,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        head: Mapping[str, Any] | None,
+    ) -> AuthResult:
+        """Who sent a request (HMAC headers, bearer token or envelope head), or why not."""
+        return self._auth.check(method=method, path=path, body=body, headers=headers,
+                                head=head, now=self._clock().timestamp())  # fmt: skip
+
+    def refuse(self, *, remote: str, path: str, access_id: object, reason: str) -> None:
+        """Log and record a request refused for its credentials."""
+        with self._sessions.begin() as session:
+            session.execute(insert(RefusedRequest), [{
+                "at": self._clock(), "remote": remote[:100], "path": path[:200],
+                "access_id": access_id[:100] if isinstance(access_id, str) else None,
+                "reason": reason[:200],
+            }])  # fmt: skip
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(
+        self,
+        *,
+        access_id: str,
+        request_id: str,
+        items: Sequence[Any],
+        blobs: Mapping[str, bytes] | None = None,
+    ) -> list[Ack]:
+        """Judge, store and acknowledge one request's items (one ack per item, same order).
+
+        (1) validate each item's shape and canonicalize its elements (SCHEMA);
+        (2) verify, outside the lock, the SES_Signature of each creating item whose identifier
+            is not stored yet, over the RFC 8785 bytes of its elements at the platform's clock;
+        (3) under the lock, look up the batch's identifiers, held events and successors, and
+            judge each item in order (:mod:`registry.mockprovince.receive`);
+        (4) write the new versions, the status changes, held events and the logs in one
+            transaction, with one executemany statement each.
+        """
+        at = self._clock()
+        blobs = blobs or {}
+        # (1) shape
+        checked: list[Checked | Ack] = []
+        for raw in items:
+            try:
+                item = validate_item(raw, blobs=blobs)
+                record = canonical_bytes(item.elements)
+            except ItemSchemaError as exc:
+                checked.append(_reject(exc.identifier, exc.version, CODE_SCHEMA, str(exc)))
+                continue
+            except CodeError as exc:  # e.g. a float among the elements
+                checked.append(_reject(item.identifier, item.version, CODE_SCHEMA, str(exc)))
+                continue
+            digest = content_digest(record, item.digest_input, item.predecessor)
+            checked.append(Checked(item, record, digest))
+        good = [c for c in checked if isinstance(c, Checked)]
+        # (2) verify what is new (an optimistic look-up: rows are never deleted)
+        creating = [c for c in good if c.item.operate_type in CREATING_OPERATE_TYPES]
+        with self._sessions() as session:
+            stored = lookup(session, [c.item.identifier for c in creating])
+        fresh = [c for c in creating if c.item.identifier not in stored]
+        verdicts = self._verify(fresh, at, blobs)
+
+        def verdict_of(c: Checked) -> Verdict:
+            found = verdicts.get(c.digest)
+            if found is None:  # not foreseen: verify now
+                found = self._verify([c], at, blobs)[c.digest]
+            return found
+
+        with self._lock, self._sessions.begin() as session:
+            # (3) judge against what is stored, including earlier items of this batch
+            idents = {c.item.identifier for c in good}
+            preds = {c.item.predecessor for c in good if c.item.predecessor}
+            known = lookup(session, idents | preds)
+            unknown = idents - set(known)
+            held: Mapping[str, list[HeldEvent]] = held_for(session, unknown) if self._hold else {}
+            batch = Batch(
+                known=known,
+                held=held,
+                successors=successors_of(session, unknown),
+                verdict_of=verdict_of,
+                hold_unknown=self._hold,
+                access_id=access_id,
+                request_id=request_id,
+                at=at,
+            )
+            acks = [c if isinstance(c, Ack) else batch.judge(c) for c in checked]
+            # (4) one transaction, bulk statements
+            counts = {r: sum(a.result is r for a in acks) for r in AckResult}
+            w = batch.writes
+            write_batch(
+                session,
+                inserts=list(w.inserts.values()),
+                updates=list(w.updates.values()),
+                held=w.held,
+                resolved=w.resolved,
+                replaced=w.replaced,
+                # the request's seals and certificates, once, for the versions stored
+                blobs={**blobs, **w.blobs} if w.inserts else {},
+                log={
+                    "access_id": access_id,
+                    "request_id": request_id,
+                    "received_at": at,
+                    "items": len(acks),
+                    "accepted": counts[AckResult.ACCEPTED],
+                    "duplicates": counts[AckResult.DUPLICATE] + counts[AckResult.HELD],
+                    "rejected": counts[AckResult.REJECTED],
+                    "detail": [_detail(a, raw) for a, raw in zip(acks, items, strict=True)],
+                },
+                at=at,
+            )
+        return acks
+
+    def _verify(
+        self, todo: Sequence[Checked], at: dt.datetime, blobs: Mapping[str, bytes]
+    ) -> dict[str, Verdict]:
+        unique: dict[str, Checked] = {}
+        for c in todo:
+            unique.setdefault(c.digest, c)
+        jobs: list[Job] = []
+        for c in unique.values():
+            p = c.item.parts
+            if p is None:
+                jobs.append((c.record, c.item.signature, c.item.identifier))
+                continue
+            # The request's shared seal and certificate bytes objects: a worker pool pickles
+            # each once per chunk, not once per job.
+            seal = blobs.get(p.seal_ref) or c.item.blobs[p.seal_ref]
+            cert = blobs.get(p.cert_ref) or c.item.blobs[p.cert_ref]
+            jobs.append((c.record, (seal, cert, p.signed_at, p.data_hash, p.property_info,
+                                    p.value), c.item.identifier))  # fmt: skip
+        verdicts = self._pool.verify(jobs, at=at)
+        return dict(zip(unique, verdicts, strict=True))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def stats(self, *, detail: bool = False) -> dict[str, Any]:
+        with self._sessions() as session:
+            return stats(session, detail=detail)
+
+    def get(self, identifier: str) -> dict[str, Any] | None:
+        with self._sessions() as session:
+            return get_license(session, identifier)
+
+    def digests(self, *, after: str, limit: int) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return digests(session, after=after, limit=limit)
+
+    # -- sharing ---------------------------------------------------------------------------
+
+    def share_query(self, access_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Current licenses of a holder; the use is logged (caller, cause, time)."""
+        cause = sharing.validate_cause(body.get("useCause"))
+        holder = body.get("holderCode")
+        type_code = body.get("typeCode")
+        if not isinstance(holder, str) or not isinstance(type_code, str | None):
+            raise sharing.ShareRequestError("holderCode (and typeCode) must be strings")
+        with self._sessions.begin() as session:
+            found = sharing.query_by_holder(session, holder_code=holder, type_code=type_code)
+            sharing.log_use(session, access_id=access_id, action="query", cause=cause,
+                            subject=holder, result=f"{len(found)} license(s)", at=self._clock())
+        return {"licenses": found}
+
+    def share_check(self, access_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """核验: claimed face data against the license; the use is logged."""
+        cause = sharing.validate_cause(body.get("useCause"))
+        identifier, type_code, number = body.get("ZZBS"), body.get("typeCode"), body.get("ZZBH")
+        if not all(v is None or isinstance(v, str) for v in (identifier, type_code, number)):
+            raise sharing.ShareRequestError("ZZBS, typeCode and ZZBH must be strings")
+        claimed = body.get("elements")
+        if not isinstance(claimed, dict):
+            raise sharing.ShareRequestError("elements must be an object")
+        with self._sessions.begin() as session:
+            result = sharing.check_face_data(session, claimed=claimed, identifier=identifier,
+                                             type_code=type_code, number=number)  # fmt: skip
+            subject = identifier or f"{type_code}/{number}"
+            sharing.log_use(session, access_id=access_id, action="check", cause=cause,
+                            subject=subject, result=result["result"], at=self._clock())
+        return result
+
+    def share_log(self, *, limit: int) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return sharing.use_log(session, limit=limit)
+
+
+def _detail(ack: Ack, raw: Any) -> list[Any]:
+    op = raw.get("operateType") if isinstance(raw, dict) else None
+    return [ack.identifier, ack.version, ack.seq, op, ack.result.value, ack.code]
+
+
+def _reject(identifier: str, version: str, code: str, message: str) -> Ack:
+    return Ack(identifier, version, AckResult.REJECTED, code, message)
+
+
+class _ConnectionReset(Exception):
+    """Fault injection: the request was processed, the connection dies before the answer."""
+
+
+class _ResetResponse(Response):
+    """Starts an answer and then fails, so the server drops the connection mid-response."""
+
+    def __init__(self) -> None:
+        super().__init__(content=b"", status_code=200)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"1000")]})  # fmt: skip
+        raise _ConnectionReset("fault injection: connection reset after processing")
+
+
+def _client_of(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def create_app(
+    *,
+    db_url: str,
+    anchors: Sequence[x509.Certificate],
+    tokens: Mapping[str, str] | None = None,
+    credentials: Sequence[Credential] = (),
+    clock: Callable[[], dt.datetime] = _utc_now,
+    faults: Faults | None = None,
+    hold_unknown: bool = True,
+    verify_workers: int = 0,
+) -> FastAPI:
+    """The platform as an ASGI app; ``tokens`` maps accessId → token (scheme ``token``)."""
+    endpoint = ProvinceEndpoint(
+        db_url=db_url,
+        anchors=anchors,
+        tokens=tokens,
+        credentials=credentials,
+        clock=clock,
+        hold_unknown=hold_unknown,
+        verify_workers=verify_workers,
+    )
+    injector = FaultInjector(faults or Faults())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Here, not after uvicorn.run: uvicorn re-raises SIGTERM once it has shut down.
+        endpoint.close()
+
+    app = FastAPI(title="Mock provincial license platform (TEST ONLY)", docs_url=None,
+                  lifespan=lifespan)
+    app.state.endpoint = endpoint
+    app.state.faults = injector
+
+    async def authenticated(
+        request: Request, body: bytes, head: Mapping[str, Any] | None
+    ) -> str | JSONResponse:
+        result = endpoint.check(method=request.method, path=request.url.path, body=body,
+                                headers=request.headers, head=head)  # fmt: skip
+        if result.access_id is not None:
+            return result.access_id
+        claimed = (head or {}).get("accessId") or request.headers.get("x-access-id")
+        what = "push" if request.url.path == LICENSES_PATH else "request"
+        log.warning("refused %s from %s: unknown or missing credentials for accessId %r (%s)",
+                    what, _client_of(request), claimed, result.reason)  # fmt: skip
+        await run_in_threadpool(lambda: endpoint.refuse(
+            remote=_client_of(request), path=request.url.path, access_id=claimed,
+            reason=result.reason))  # fmt: skip
+        return JSONResponse(
+            error_response(HEAD_UNAUTHORIZED, "unknown or missing accessId/accessToken"), 401
+        )
+
+    @app.post(LICENSES_PATH)
+    async def push(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse(error_response(HEAD_BAD_REQUEST, "body is not JSON"), 400)
+        head = body.get("head") if isinstance(body, dict) else None
+        who = await authenticated(request, raw, head if isinstance(head, dict) else {})
+        if isinstance(who, JSONResponse):
+            return who
+        try:
+            checked_head, items = parse_request(body)
+            blobs = request_blobs(body)
+        except EnvelopeError as exc:
+            return JSONResponse(error_response(HEAD_BAD_REQUEST, str(exc)), 400)
+        if len(items) > MAX_ITEMS:
+            return JSONResponse(
+                error_response(HEAD_TOO_LARGE, f"at most {MAX_ITEMS} items per request"), 413
+            )
+        plan: FaultPlan = injector.plan(items=len(items))
+        if plan.error:
+            return JSONResponse(error_response(HEAD_BAD_REQUEST, "fault injection: 503"), 503)
+        if plan.rate_limited:
+            return JSONResponse(
+                error_response(HEAD_BAD_REQUEST, "fault injection: slow down"), 429,
+                headers={"Retry-After": f"{injector.faults.retry_after:g}"},
+            )
+        if plan.hang:
+            await asyncio.sleep(plan.hang)
+        if plan.keep is not None:
+            items = items[: plan.keep]
+        acks = await run_in_threadpool(
+            lambda: endpoint.receive(
+                access_id=who, request_id=checked_head["requestId"], items=items, blobs=blobs
+            )
+        )
+        if plan.duplicate_acks:
+            acks = acks + acks[: plan.duplicate_acks]
+        if plan.reset:
+            return _ResetResponse()
+        return JSONResponse(build_response(acks))
+
+    @app.get(LICENSES_PATH + "/{identifier}")
+    async def get_item(identifier: str) -> JSONResponse:
+        found = await run_in_threadpool(endpoint.get, identifier)
+        if found is None:
+            return JSONResponse({"detail": f"no license {identifier}"}, 404)
+        return JSONResponse(found)
+
+    @app.get(DIGESTS_PATH)
+    async def get_digests(request: Request, after: str = "", limit: int = 5000) -> Any:
+        who = await authenticated(request, b"", None)
+        if isinstance(who, JSONResponse):
+            return who
+        page = await run_in_threadpool(
+            lambda: endpoint.digests(after=after, limit=max(1, min(limit, 20000)))
+        )
+        return {"items": page, "next": page[-1]["ZZBS"] if page else None}
+
+    async def share(request: Request, handler: Callable[[str, Mapping[str, Any]], Any]) -> Any:
+        raw = await request.body()
+        who = await authenticated(request, raw, None)
+        if isinstance(who, JSONResponse):
+            return who
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"detail": "body is not JSON"}, 400)
+        if not isinstance(body, dict):
+            return JSONResponse({"detail": "body must be a JSON object"}, 400)
+        try:
+            return await run_in_threadpool(handler, who, body)
+        except sharing.ShareRequestError as exc:
+            return JSONResponse({"detail": str(exc)}, 400)
+
+    @app.post(SHARE_QUERY_PATH)
+    async def share_query(request: Request) -> Any:
+        return await share(request, endpoint.share_query)
+
+    @app.post(SHARE_CHECK_PATH)
+    async def share_check(request: Request) -> Any:
+        return await share(request, endpoint.share_check)
+
+    @app.get(SHARE_LOG_PATH)
+    async def share_log(request: Request, limit: int = 100) -> Any:
+        who = await authenticated(request, b"", None)
+        if isinstance(who, JSONResponse):
+            return who
+        return {"uses": await run_in_threadpool(lambda: endpoint.share_log(limit=limit))}
+
+    @app.get("/stats")
+    async def get_stats(detail: bool = False) -> dict[str, Any]:
+        return await run_in_threadpool(lambda: endpoint.stats(detail=detail))
+
+    @app.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def serve(
+    *,
+    port: int,
+    home: Path,
+    anchors_path: Path,
+    tokens: Mapping[str, str] | None = None,
+    credentials: Sequence[Credential] = (),
+    faults: Faults | None = None,
+    hold_unknown: bool = True,
+    verify_workers: int = 0,
+) -> None:
+    """Serve the platform on 127.0.0.1:``port`` with its database at ``<home>/province.db``."""
+    import uvicorn
+
+    from registry.verify.bundle import load_anchors
+
+    home.mkdir(parents=True, exist_ok=True)
+    app = create_app(
+        db_url=f"sqlite:///{home.resolve() / 'province.db'}",
+        anchors=load_anchors(anchors_path),
+        tokens=tokens,
+        credentials=credentials,
+        faults=faults,
+        hold_unknown=hold_unknown,
+        verify_workers=verify_workers,
+    )
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        app.state.endpoint.close()
+
+
+def _credential(scheme: str) -> Callable[[str], Credential]:
+    def parse(text: str) -> Credential:
+        access_id, sep, secret = text.partition("=")
+        if not sep or not access_id or not secret:
+            raise argparse.ArgumentTypeError(f"expected ID=SECRET, got {text!r}")
+        return Credential(access_id, secret, scheme)
+
+    return parse
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m registry.mockprovince.server --port P --home DIR --anchors root.pem --token
+    ID=T``"""
+    parser = argparse.ArgumentParser(
+        prog="python -m registry.mockprovince.server",
+        description="Run the mock provincial license platform (TEST ONLY) on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--home", type=Path, required=True, help="folder for province.db")
+    parser.add_argument("--anchors", type=Path, required=True, help="PEM trust anchors")
+    parser.add_argument("--token", type=_credential("token"), action="append", default=[],
+                        metavar="ID=TOKEN", help="an accessId and its token (repeatable)")
+    parser.add_argument("--hmac", type=_credential("hmac"), action="append", default=[],
+                        metavar="ID=SECRET", help="an accessId and its HMAC key (repeatable)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
+                        help="inject a fault, e.g. error_rate=0.1 or seed=7 (repeatable)")
+    parser.add_argument("--faults", type=Path, default=None, help="JSON file of fault settings")
+    parser.add_argument("--reject-unknown", action="store_true",
+                        help="reject status events for unknown versions instead of holding them")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes that verify signatures (0: in the web process)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        if not args.token and not args.hmac:
+            raise ConfigError("give at least one --token ID=TOKEN or --hmac ID=SECRET")
+        base = Faults.from_file(args.faults) if args.faults else None
+        faults = Faults.parse(args.fault, base=base)
+        serve(port=args.port, home=args.home, anchors_path=args.anchors,
+              credentials=[*args.token, *args.hmac], faults=faults,
+              hold_unknown=not args.reject_unknown, verify_workers=args.workers)  # fmt: skip
+    except RegistryError as exc:  # e.g. unreadable anchors: a sentence, not a traceback
+        print(exc.diagnostics(), file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()
