@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import tempfile
@@ -25,10 +24,12 @@ from pathlib import Path
 from prefect import flow
 
 from flows.ingest import ingest_and_seal
-from registry.batch.run import ingest_file, start_workers
-from registry.bench.run import write_synthetic_batch
-from registry.bench.stages import BIZ, PASSPHRASE, _settings, _world
+from registry.batch.pool import LocalPool
+from registry.batch.run import ingest_file
+from registry.bench.stages import PASSPHRASE
+from registry.bench.synthetic import BIZ, scratch_registry, write_synthetic_batch
 from registry.city.demo import MARKET
+from registry.clock import utc_now
 
 
 @flow(name="warm-up")
@@ -40,16 +41,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--licenses", type=int, default=100_000)
     args = parser.parse_args()
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     with tempfile.TemporaryDirectory(prefix="licreg-bench-prefect-") as tmp:
         home = Path(tmp)
         (home / "batches").mkdir()
         path = write_synthetic_batch(home / "batches" / "stock.csv", BIZ, args.licenses, seed=1)
-        library, flowed = _settings(home / "library", None), _settings(home / "flow", None)
-        engine = _world(library, now)
-        _world(flowed, now)
+        library, engine = scratch_registry(home / "library", passphrase=PASSPHRASE, now=now)
+        flowed, _ = scratch_registry(home / "flow", passphrase=PASSPHRASE, now=now)
         warm_up()
-        start_workers()
+        LocalPool().start()
 
         start = time.perf_counter()
         accepted = ingest_file(engine, library, path, department_uscc=MARKET.uscc, type_code=BIZ,

@@ -11,7 +11,6 @@ rendered or pushed twice.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
 import shutil
@@ -27,14 +26,15 @@ from flows.ingest import ingest_and_seal
 from flows.render import render_pdfs
 from flows.sync import incremental_sync
 from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
-from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
-from registry.config import Settings
+from registry.clock import utc_now
+from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import session_scope, shared_engine
-from registry.license.queries import export_bundle, list_licenses
+from registry.license.queries import list_licenses
 from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.verify.bundle import load_anchors, verify_bundle
+from registry.verify.export import export_bundle
 from registry.verify.pdf import verify_pdf
 from registry.verify.registry_audit import audit_registry
 
@@ -51,10 +51,6 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @flow(name="demo")
 def demo() -> None:
     started = time.perf_counter()
@@ -62,7 +58,7 @@ def demo() -> None:
     engine = shared_engine(settings.database_url)
     init_registry(engine)
     with session_scope(engine) as session:
-        created = create_demo_world(session, settings, now=_now())
+        created = create_demo_world(session, settings, now=utc_now())
     say(f"== registry in {settings.home}")
     for line in created or ["demo world already present"]:
         say(f"   {line}")
@@ -80,7 +76,7 @@ def demo() -> None:
     say(f"== PDF licenses rendered and signed (flow render-pdfs): {rendered['rendered']}")
     with session_scope(engine) as session:
         checkpoint, made = sign_checkpoint(session, keystore=settings.keystore,
-                                           passphrase=settings.require_passphrase(), now=_now())
+                                           passphrase=settings.require_passphrase(), now=utc_now())
     say(f"== transparency log checkpoint: {checkpoint.tree_size} leaves, root "
         f"{checkpoint.root_hash.hex()[:16]}…{'' if made else ' (unchanged)'}")
 
@@ -99,7 +95,7 @@ def demo() -> None:
     out = settings.home / "demo-exports"
     shutil.rmtree(out, ignore_errors=True)
     trusted = load_anchors(anchors)
-    now = _now()
+    now = utc_now()
     with session_scope(engine) as session:
         sample = [r["identifier"] for r in list_licenses(session, limit=2)]
         for ident in sample:

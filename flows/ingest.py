@@ -1,61 +1,48 @@
 """Flows: department files → sealed licenses in the registry.
 
-- ``ingest-and-seal``: one file, given by path (a task per group of chunks; inside a task,
-  this machine's worker processes seal and store the chunks);
+- ``ingest-and-seal``: one file, given by path; each chunk is a task run whose chunk this
+  machine's worker processes seal and store;
 - ``ingest-inbox``: every file waiting in the department inboxes (:mod:`registry.batch.inbox`),
   each taken once, ingested as above, archived with its report;
 - ``ingest-and-seal-dask``: one file, its chunks sealed and stored on a Dask cluster
   (``LICREG_DASK_ADDRESS``, e.g. ``tcp://scheduler:8786``; a temporary local cluster without
   it) — for stock that outgrows one machine's cores.
 
-Business logic lives in :mod:`registry.batch.run`; this module only names the steps, retries
-them and reports to the Prefect UI: a progress artifact while a batch runs, a table artifact
-of its outcome, and a table of its first rejected rows with the file, row and field.
+The batch itself is :func:`registry.batch.run.ingest_file`, the call the command line makes;
+this module only hands it an executor that turns chunks into task runs
+(:class:`flows.chunks.TaskRunnerExecutor`) and reports to the Prefect UI: a progress artifact
+while a batch runs, a table artifact of its outcome, and a table of its first rejected rows
+with the file, row and field.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
-import datetime as dt
-import itertools
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger
 from prefect.artifacts import (
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.utilities.annotations import quote
 from prefect_dask import DaskTaskRunner
 
-from flows.chunks import seal_job_task
-from registry.batch.inbox import InboxFile, default_roots, drain
-from registry.batch.leases import BatchBusyError, release_batch
+from flows.chunks import TaskRunnerExecutor, seal_chunk_here, seal_chunk_remote
+from registry.batch.chunks import ChunkCounts, ChunkJob
+from registry.batch.inbox import InboxFile, drain
+from registry.batch.pool import default_workers
+from registry.batch.records import BatchReport, read_report
 from registry.batch.reports import closing_report
-from registry.batch.run import (
-    BatchReport,
-    finish_batch,
-    iter_chunks,
-    open_batch,
-    plan_chunk,
-    process_chunks,
-    record_failure,
-)
+from registry.batch.run import IngestProgress, ingest_file
+from registry.clock import utc_now
 from registry.config import Settings
-from registry.db import WalRestarts, session_scope, shared_engine
-from registry.errors import IngestError
-from registry.ingest.mapping import load_mapping
-from registry.ingest.reader import ReadOptions
+from registry.db import session_scope, shared_engine
+from registry.errors import BatchBusyError, BatchFailedError
+from registry.ingest.mapping import read_options
 
 __all__ = ["ingest_and_seal", "ingest_and_seal_dask", "ingest_inbox"]
 
@@ -63,62 +50,7 @@ REJECTS_SHOWN = 20
 """Rejected rows listed in a batch's artifact (``licreg batch rows`` has them all)."""
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _settings() -> Settings:
-    return Settings.from_env()
-
-
-@task(name="open-batch", cache_policy=NO_CACHE)
-def open_batch_task(path: str, department: str, type_code: str, uploader: str,
-                    mapping: str | None = None, sheet: str | None = None,
-                    header_row: int | None = None) -> dict[str, Any]:
-    settings = _settings()
-    m = load_mapping(Path(mapping), type_code=type_code) if mapping else None
-    options = ReadOptions(sheet=sheet or (m.sheet if m else None),
-                          header_row=header_row or (m.header_row if m and m.header_row else 1),
-                          mapping=m.columns if m else {}, ignore=m.ignore if m else (),
-                          type_code=type_code)
-    with session_scope(shared_engine(settings.database_url)) as session:
-        report = open_batch(session, settings, Path(path), department_uscc=department,
-                            type_code=type_code, uploader=uploader, at=_now(), options=options,
-                            runner=f"flow run {flow_run.id}")
-    return report.to_dict()
-
-
-@task(name="seal-chunks", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def seal_chunks_task(batch_id: int, chunks: list[pd.DataFrame]) -> dict[str, int]:
-    # Retrying is safe: chunks an earlier attempt committed are skipped line by line.
-    settings = _settings()
-    now = _now()
-    counts = process_chunks(shared_engine(settings.database_url), settings, batch_id, chunks,
-                            today=now.date(), at=now)
-    return {"chunks": counts.chunks, "rows": counts.rows, "accepted": counts.accepted}
-
-
-@task(name="finish-batch", cache_policy=NO_CACHE)
-def finish_batch_task(batch_id: int) -> dict[str, Any]:
-    with session_scope(shared_engine(_settings().database_url)) as session:
-        return closing_report(session, finish_batch(session, batch_id, at=_now()).to_dict(),
-                              rejects=REJECTS_SHOWN)
-
-
-@task(name="fail-batch", cache_policy=NO_CACHE)
-def fail_batch_task(batch_id: int, error: str) -> dict[str, Any]:
-    with session_scope(shared_engine(_settings().database_url)) as session:
-        return closing_report(session, record_failure(session, batch_id, error).to_dict(),
-                              rejects=REJECTS_SHOWN)
-
-
-@task(name="release-batch", cache_policy=NO_CACHE)
-def release_batch_task(batch_id: int) -> None:
-    with session_scope(shared_engine(_settings().database_url)) as session:
-        release_batch(session, batch_id)
-
-
-def _publish(report: dict[str, Any], department: str, type_code: str) -> None:
+def _publish(report: dict[str, Any]) -> None:
     """The batch as table artifacts: outcome counts and reason kinds, then its first rejected
     rows, each with the file, row and field."""
     table: list[dict[str, Any]] = [
@@ -131,8 +63,8 @@ def _publish(report: dict[str, Any], department: str, type_code: str) -> None:
     create_table_artifact(
         key=f"batch-{report['batch_id']}",
         table=table,
-        description=f"Batch {report['batch_id']}: {report['file']} for {department}, type "
-                    f"{type_code}, {report['status']}",
+        description=f"Batch {report['batch_id']}: {report['file']} for {report['department']}, "
+                    f"type {report['type_code']}, {report['status']}",
         _sync=True,  # also when called from an async flow's body (see ingest_and_seal)
     )
     if report.get("first_rejects"):
@@ -147,118 +79,66 @@ def _publish(report: dict[str, Any], department: str, type_code: str) -> None:
 
 
 class _Progress:
-    """A progress artifact for a batch, moved on after each group of chunks."""
+    """A progress artifact for a batch, made with its first chunk, moved on as its chunks are
+    read, at 100 when they are stored."""
 
-    def __init__(self, opened: dict[str, Any]) -> None:
-        self.id = create_progress_artifact(
-            progress=0.0, description=f"Batch {opened['batch_id']}: {opened['file']}",
-            _sync=True)  # also when called from an async flow's body (see ingest_and_seal)
+    def __init__(self) -> None:
+        self.id: Any = None
 
-    def update(self, chunk: pd.DataFrame) -> None:
-        done, total = chunk.attrs.get("progress", (0, 0))
-        if total:
-            update_progress_artifact(self.id, progress=round(100 * done / total, 1), _sync=True)
+    def __call__(self, p: IngestProgress) -> None:
+        if self.id is None:
+            self.id = create_progress_artifact(
+                progress=0.0, description=f"Batch {p.batch_id}: {p.file}", _sync=True)
+        if p.total:
+            update_progress_artifact(self.id, progress=round(100 * p.done / p.total, 1),
+                                     _sync=True)
 
     def finish(self) -> None:
-        update_progress_artifact(self.id, progress=100.0, _sync=True)
+        if self.id is not None:
+            update_progress_artifact(self.id, progress=100.0, _sync=True)
 
 
-def _seal_here(batch_id: int, chunks: Iterator[pd.DataFrame], chunks_per_task: int,
-               progress: _Progress) -> int:
-    """Groups of chunks as tasks; this machine's worker processes seal them. Rows read.
-
-    A task ends only when its chunks are stored, so the worker pool drains at every task
-    boundary: groups of 20 chunks (100,000 rows) keep that to ten pauses per million rows.
-    """
+def _ingest(settings: Settings, path: str, department: str, type_code: str, *,
+            chunk_task: Task[[ChunkJob], ChunkCounts], in_flight: int, uploader: str,
+            chunk_rows: int, mapping: str | None = None, sheet: str | None = None,
+            header_row: int | None = None) -> tuple[BatchReport, dict[str, Any]]:
+    """:func:`~registry.batch.run.ingest_file` with each chunk a run of ``chunk_task``, and
+    its closing report, published. Raises :class:`~registry.errors.BatchBusyError` when
+    another run has the batch."""
     logger = get_run_logger()
-    rows = 0
-    while group := list(itertools.islice(chunks, chunks_per_task)):
-        counts = seal_chunks_task(batch_id, quote(group))
-        rows += sum(len(c) for c in group)
-        progress.update(group[-1])
-        logger.info("batch %s: %d rows read; this task: %s", batch_id, rows, counts)
-    return rows
-
-
-def _seal_on_runner(batch_id: int, chunks: Iterator[pd.DataFrame], in_flight: int,
-                    progress: _Progress) -> int:
-    """Each chunk planned here and sealed as a task on the flow's task runner (Dask). Rows
-    read. At most ``in_flight`` chunks wait at once, so a million rows never sit in memory."""
-    settings = _settings()
+    options = read_options(type_code, mapping_file=Path(mapping) if mapping else None,
+                           sheet=sheet, header_row=header_row)
+    executor = TaskRunnerExecutor(chunk_task, in_flight=in_flight,
+                                  remote=chunk_task is seal_chunk_remote)
     engine = shared_engine(settings.database_url)
-    wal = WalRestarts(engine)
-    logger = get_run_logger()
-    pending: collections.deque[PrefectFuture[dict[str, int]]] = collections.deque()
-    seen: set[str] = set()
-    rows = 0
-    for chunk in chunks:
-        now = _now()
+    progress = _Progress()
+    try:
+        report = ingest_file(engine, settings, Path(path), department_uscc=department,
+                             type_code=type_code, uploader=uploader, at=utc_now(),
+                             chunk_rows=chunk_rows, executor=executor, options=options,
+                             progress=progress, runner=f"flow run {flow_run.id}")
+        progress.finish()
+    except BatchFailedError as exc:
+        logger.error("batch %s failed: %s", exc.batch_id, exc)
         with session_scope(engine) as session:
-            job = plan_chunk(session, settings, batch_id, chunk, today=now.date(), at=now,
-                             seen_in_run=seen)
-        rows += len(chunk)
-        if job is not None:
-            keyless = dataclasses.replace(job, seal=dataclasses.replace(job.seal, passphrase=b""))
-            # Not quote()d: the annotation does not survive the trip to a Dask worker, and a
-            # job is one DataFrame plus small fields (a few ms to walk, PREFECT.md §3).
-            pending.append(seal_job_task.submit(keyless))
-        while len(pending) > in_flight:
-            pending.popleft().result()
-            wal.chunk_committed()
-        progress.update(chunk)
-    for future in pending:
-        future.result()
-        wal.chunk_committed()
-    logger.info("batch %s: %d rows read, sealed by the task runner's workers", batch_id, rows)
-    return rows
+            report = read_report(session, exc.batch_id)
+    if report.already_ingested:
+        logger.info("%s was ingested before as batch %s: nothing to do", path, report.batch_id)
+        return report, report.to_dict()
+    with session_scope(engine) as session:
+        closing = closing_report(session, report.to_dict(), rejects=REJECTS_SHOWN)
+    _publish(closing)
+    logger.info("batch %s: %s, %d rows: accepted %d, filtered %d, rejected %d",
+                report.batch_id, report.status, report.rows_read, report.accepted,
+                report.filtered, report.rejected)
+    return report, closing
 
 
-def _ingest(path: str, department: str, type_code: str, *, uploader: str, chunk_rows: int,
-            chunks_per_task: int = 20, in_flight: int | None = None, mapping: str | None = None,
-            sheet: str | None = None, header_row: int | None = None) -> dict[str, Any]:
-    """The steps of one file: ``chunks_per_task`` chunks per task on this machine's workers,
-    or, with ``in_flight``, a task per chunk on the flow's task runner (at most ``in_flight``
-    waiting). Raises :class:`BatchBusyError` when another run has the batch."""
-    logger = get_run_logger()
-    opened = open_batch_task(path, department, type_code, uploader, mapping, sheet, header_row)
-    if opened["already_ingested"]:
-        logger.info("%s was ingested before as batch %s: nothing to do", path,
-                    opened["batch_id"])
-        return opened
-    batch_id = opened["batch_id"]
-    if opened["status"] == "failed":
-        logger.error("batch %s failed: %s", batch_id, opened["error"])
-        report = fail_batch_task(batch_id, opened["error"])
-        _publish(report, department, type_code)
-        return report
-    progress = _Progress(opened)
-    chunks = iter_chunks(_settings(), BatchReport(**opened), chunk_rows=chunk_rows)
+def _one_file(path: str, department: str, type_code: str, **options: Any) -> dict[str, Any]:
+    """One file's closing report, or a "busy" report when another run has the batch (this
+    one does nothing and says so)."""
     try:
-        if in_flight is not None:
-            rows = _seal_on_runner(batch_id, chunks, in_flight, progress)
-        else:
-            rows = _seal_here(batch_id, chunks, chunks_per_task, progress)
-    except IngestError as exc:  # the file breaks part-way: stored rows stay, batch fails
-        logger.error("batch %s failed: %s", batch_id, exc)
-        report = fail_batch_task(batch_id, str(exc))
-        _publish(report, department, type_code)
-        return report
-    except BaseException:  # a task gave up: let a re-run take the batch at once
-        release_batch_task(batch_id)
-        raise
-    progress.finish()
-    report = finish_batch_task(batch_id)
-    logger.info("batch %s: %d rows: accepted %d, filtered %d, rejected %d", batch_id, rows,
-                report["accepted"], report["filtered"], report["rejected"])
-    _publish(report, department, type_code)
-    return report
-
-
-def _ingest_or_busy(path: str, department: str, type_code: str, **options: Any) -> dict[str, Any]:
-    """:func:`_ingest`, or a "busy" report when another run has the batch (this one does
-    nothing and says so)."""
-    try:
-        return _ingest(path, department, type_code, **options)
+        return _ingest(Settings.from_env(), path, department, type_code, **options)[1]
     except BatchBusyError as exc:
         get_run_logger().warning("%s: %s", path, exc)
         return {"batch_id": exc.batch_id, "file": Path(path).name, "status": "busy",
@@ -272,21 +152,22 @@ def _ingest_or_busy(path: str, department: str, type_code: str, **options: Any) 
 # Call them with ``asyncio.run(ingest_and_seal(...))``.
 @flow(name="ingest-and-seal")
 async def ingest_and_seal(path: str, department: str, type_code: str, uploader: str = "prefect",
-                          chunk_rows: int = 5_000, chunks_per_task: int = 20,
-                          mapping: str | None = None, sheet: str | None = None,
+                          chunk_rows: int = 5_000, mapping: str | None = None,
+                          sheet: str | None = None,
                           header_row: int | None = None) -> dict[str, Any]:
     """Ingest one department file (CSV, .xlsx, JSON, JSON Lines, PDF, .zip or folder of PDFs):
     validate, filter, structure, seal and store every row; publish what happened. When
     another run is ingesting the same file, this one does nothing and says so."""
     return await asyncio.to_thread(
-        _ingest_or_busy, path, department, type_code, uploader=uploader, chunk_rows=chunk_rows,
-        chunks_per_task=chunks_per_task, mapping=mapping, sheet=sheet, header_row=header_row)
+        _one_file, path, department, type_code, chunk_task=seal_chunk_here,
+        in_flight=2 * default_workers(), uploader=uploader, chunk_rows=chunk_rows,
+        mapping=mapping, sheet=sheet, header_row=header_row)
 
 
 def dask_runner() -> DaskTaskRunner:
     """The Dask cluster at ``LICREG_DASK_ADDRESS``, else a temporary local one of two
     single-threaded worker processes (started per flow run: seconds, so only for trying)."""
-    address = os.environ.get("LICREG_DASK_ADDRESS")
+    address = Settings.from_env().dask_address
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1})
@@ -303,29 +184,27 @@ async def ingest_and_seal_dask(path: str, department: str, type_code: str,
     workers need the code, ``LICREG_DATABASE_URL`` (PostgreSQL when they are on other
     machines), the key store and ``LICREG_KEY_PASSPHRASE``."""
     return await asyncio.to_thread(
-        _ingest_or_busy, path, department, type_code, uploader=uploader, chunk_rows=chunk_rows,
-        in_flight=in_flight, mapping=mapping, sheet=sheet, header_row=header_row)
+        _one_file, path, department, type_code, chunk_task=seal_chunk_remote,
+        in_flight=in_flight, uploader=uploader, chunk_rows=chunk_rows, mapping=mapping,
+        sheet=sheet, header_row=header_row)
 
 
 @flow(name="ingest-inbox")
 def ingest_inbox(inbox: str | None = None, archive: str | None = None, settle: float = 5.0,
-                 chunk_rows: int = 5_000, chunks_per_task: int = 20) -> dict[str, Any]:
+                 chunk_rows: int = 5_000) -> dict[str, Any]:
     """Every file waiting in inbox/<USCC>/<type code>/, taken once (several runs on several
     workers share an inbox safely), ingested, archived with its report; a table of the files."""
-    settings = _settings()
-    default_inbox, default_archive = default_roots(settings.home)
-    root = Path(inbox) if inbox else default_inbox
-    archive_root = Path(archive) if archive else default_archive
+    settings = Settings.from_env()
+    root = Path(inbox) if inbox else settings.inbox
+    engine = shared_engine(settings.database_url)
 
     def ingest(file: InboxFile) -> BatchReport:
-        report = _ingest(str(file.path), file.department, file.type_code,
-                         uploader=f"inbox:{file.department}", chunk_rows=chunk_rows,
-                         chunks_per_task=chunks_per_task)
-        return BatchReport(**{k: report.get(k) for k in BatchReport.__dataclass_fields__})
+        return _ingest(settings, str(file.path), file.department, file.type_code,
+                       chunk_task=seal_chunk_here, in_flight=2 * default_workers(),
+                       uploader=f"inbox:{file.department}", chunk_rows=chunk_rows)[0]
 
-    engine = shared_engine(settings.database_url)
-    outcomes = drain(root, archive_root, ingest, lambda: session_scope(engine), at=_now,
-                     settle=settle)
+    outcomes = drain(root, Path(archive) if archive else settings.archive, ingest,
+                     lambda: session_scope(engine), at=utc_now, settle=settle)
     table = [{"department": o.file.department, "type": o.file.type_code, "file": o.file.name,
               "status": o.status, "batch": o.report.get("batch_id"),
               "rows": o.report.get("rows_read"), "accepted": o.report.get("accepted"),

@@ -49,6 +49,7 @@ from pydantic import TypeAdapter, ValidationError
 from flows.processes import prefect_server
 from registry.config import PASSPHRASE_VAR, Settings
 from registry.errors import ConfigError
+from registry.mockprovince.process import start_endpoint
 
 __all__ = ["PROJECT", "DeploymentSpec", "build_deployment", "read_project", "refuse_pool_bound",
            "serve_project"]
@@ -265,7 +266,7 @@ def _announce(say: Callable[[str], None], project: Path, specs: list[DeploymentS
         say(f"  {label:<{width}}  {spec.schedule_text()}")
     if "LICREG_PROVINCE_URL" in env:
         say(f"mock provincial endpoint: {env['LICREG_PROVINCE_URL']}")
-    if not os.environ.get(PASSPHRASE_VAR):
+    if not Settings.from_env().passphrase:
         say(f"warning: {PASSPHRASE_VAR} is not set: ingest runs cannot seal")
     say(f"Prefect UI: {get_current_settings().ui_url}")
     say("Ctrl-C stops serving (deployments stay active)")
@@ -274,16 +275,11 @@ def _announce(say: Callable[[str], None], project: Path, specs: list[DeploymentS
 @contextmanager
 def _mock_province(settings: Settings) -> Iterator[str]:
     """The mock provincial endpoint, accepting the credentials the served flows will send."""
-    from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
-    from registry.mockprovince.process import start_endpoint
-
     anchors = settings.keystore / "root.pem"
     if not anchors.exists():
         raise ConfigError(f"no test root at {anchors}: run `licreg init --demo` first")
-    access_id = os.environ.get("LICREG_PROVINCE_ACCESS_ID", DEFAULT_ACCESS_ID)
-    token = os.environ.get("LICREG_PROVINCE_TOKEN", DEFAULT_TOKEN)
     with start_endpoint(home=settings.province_home, anchors_path=anchors,
-                        tokens={access_id: token}) as url:  # fmt: skip
+                        tokens={settings.province.access_id: settings.province.secret}) as url:
         yield url
 
 

@@ -9,8 +9,9 @@
 
 Each task is one library call on a chunk of work (a few HTTP batches, a sweep of 5,000
 licenses), so a sync of 100,000 licenses is tens of task runs (PREFECT.md §2). The endpoint and
-credentials come from the environment (``LICREG_PROVINCE_URL``, ``LICREG_PROVINCE_ACCESS_ID``,
-``LICREG_PROVINCE_TOKEN``, ``LICREG_PROVINCE_AUTH``), never from flow parameters.
+credentials are the registry's settings (:class:`registry.config.Settings`, from
+``LICREG_PROVINCE_URL``, ``LICREG_PROVINCE_ACCESS_ID``, ``LICREG_PROVINCE_TOKEN``,
+``LICREG_PROVINCE_AUTH``), never flow parameters.
 
 Their deployments and schedules are declared in ``prefect.yaml``: served from one process by
 ``licreg serve`` (:mod:`flows.serve`), or deployed to a work pool with process workers.
@@ -19,40 +20,28 @@ Their deployments and schedules are declared in ``prefect.yaml``: served from on
 from __future__ import annotations
 
 import datetime as dt
-import os
+from contextlib import AbstractContextManager
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from registry.clock import china_day, utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
-from registry.errors import ConfigError
-from registry.province.client import open_client
+from registry.license.lifecycle import expire_due
+from registry.province.client import ProvinceClient, open_client
+from registry.province.fullsync import full_sync
+from registry.province.reconcile import reconcile
+from registry.province.sync import push_pending
 
 __all__ = ["expiry_sweep", "full_sync_flow", "incremental_sync", "reconcile_flow"]
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
-"""The registry's calendar day (an end date is a date in China)."""
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _province() -> dict[str, str]:
-    from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
-
-    url = os.environ.get("LICREG_PROVINCE_URL")
-    if not url:
-        raise ConfigError("LICREG_PROVINCE_URL is not set: the sync does not know the endpoint")
-    return {
-        "endpoint": url,
-        "access_id": os.environ.get("LICREG_PROVINCE_ACCESS_ID", DEFAULT_ACCESS_ID),
-        "secret": os.environ.get("LICREG_PROVINCE_TOKEN", DEFAULT_TOKEN),
-        "scheme": os.environ.get("LICREG_PROVINCE_AUTH", "token"),
-    }
+def _client(settings: Settings, concurrency: int = 1) -> AbstractContextManager[ProvinceClient]:
+    province = settings.province
+    return open_client(province.require_endpoint(), access_id=province.access_id,
+                       secret=province.secret, scheme=province.scheme, concurrency=concurrency)
 
 
 _RETRY: dict[str, Any] = {
@@ -67,13 +56,11 @@ _RETRY: dict[str, Any] = {
 def push_events_task(batch_size: int, concurrency: int, batches: int) -> dict[str, Any]:
     """Up to ``batches`` batches of pending events (a retry resends at most those batches:
     the platform acknowledges a resent event as DUPLICATE)."""
-    from registry.province.sync import push_pending
-
     settings = Settings.from_env()
-    with open_client(**_province(), concurrency=concurrency) as client, \
-            session_scope(shared_engine(settings.database_url)) as session:  # fmt: skip
+    with _client(settings, concurrency) as client, \
+            session_scope(shared_engine(settings.database_url)) as session:
         summary = push_pending(session, client, batch_size=batch_size, max_batches=batches,
-                               concurrency=concurrency, at=_now(), clock=_now)  # fmt: skip
+                               concurrency=concurrency, at=utc_now(), clock=utc_now)
     return summary.to_dict()
 
 
@@ -98,19 +85,17 @@ def incremental_sync(
 
 @task(name="expire-due", cache_policy=NO_CACHE, retries=1)
 def expire_task(today: str, limit: int) -> int:
-    from registry.license.lifecycle import expire_due
-
     settings = Settings.from_env()
     with session_scope(shared_engine(settings.database_url)) as session:
-        return expire_due(session, today=dt.date.fromisoformat(today), at=_now(),
-                          limit=limit).expired  # fmt: skip
+        return expire_due(session, today=dt.date.fromisoformat(today), at=utc_now(),
+                          limit=limit).expired
 
 
 @flow(name="expiry-sweep")
 def expiry_sweep(today: str | None = None, limit: int = 5000) -> dict[str, Any]:
     """Licenses past their end date become EXPIRED (a task per ``limit``), then the 04 events
     go to the province."""
-    day = today or _now().astimezone(CHINA).date().isoformat()
+    day = today or china_day(utc_now()).isoformat()
     expired = 0
     while n := expire_task(day, limit):
         expired += n
@@ -120,14 +105,12 @@ def expiry_sweep(today: str | None = None, limit: int = 5000) -> dict[str, Any]:
 
 @task(name="full-sync-pages", **_RETRY)
 def full_sync_task(batch_size: int, concurrency: int, pages: int, restart: bool) -> dict[str, Any]:
-    from registry.province.fullsync import full_sync
-
     settings = Settings.from_env()
-    with open_client(**_province(), concurrency=concurrency) as client, \
-            session_scope(shared_engine(settings.database_url)) as session:  # fmt: skip
+    with _client(settings, concurrency) as client, \
+            session_scope(shared_engine(settings.database_url)) as session:
         return full_sync(session, client, batch_size=batch_size, concurrency=concurrency,
-                         max_batches=pages, restart=restart, at=_now(),
-                         clock=_now).to_dict()  # fmt: skip
+                         max_batches=pages, restart=restart, at=utc_now(),
+                         clock=utc_now).to_dict()
 
 
 @flow(name="full-sync")
@@ -145,12 +128,10 @@ def full_sync_flow(
 
 @task(name="reconcile", **_RETRY)
 def reconcile_task(repair: bool) -> dict[str, Any]:
-    from registry.province.reconcile import reconcile
-
     settings = Settings.from_env()
-    with open_client(**_province()) as client, \
-            session_scope(shared_engine(settings.database_url)) as session:  # fmt: skip
-        return reconcile(session, client, repair=repair, at=_now()).to_dict()
+    with _client(settings) as client, \
+            session_scope(shared_engine(settings.database_url)) as session:
+        return reconcile(session, client, repair=repair, at=utc_now()).to_dict()
 
 
 @flow(name="reconcile")
@@ -159,7 +140,7 @@ def reconcile_flow(repair: bool = True) -> dict[str, Any]:
     report = reconcile_task(repair)
     if not report["in_sync"]:
         get_run_logger().warning("province drift: %s; repaired: %s", report["counts"],
-                                 report["repaired"])  # fmt: skip
+                                 report["repaired"])
     return report
 
 

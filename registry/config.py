@@ -1,28 +1,67 @@
-"""Where the registry keeps its state, read once from the environment.
+"""Where the registry keeps its state and whom it talks to, read once from the environment.
 
 Everything the product writes lives under ``LICREG_HOME`` (default ``./var``)::
 
     var/registry.db        the SQLite registry (unless LICREG_DATABASE_URL names another)
     var/keystore/          encrypted PKCS#8 keys and certificates (TEST ONLY)
     var/files/             uploaded department files, content-addressed by SHA-256
+    var/inbox/, archive/   department drop folders and where taken files go
     var/province/          the mock provincial endpoint's own database
+
+The command line, the flows and the tests all build one :class:`Settings` (``from_env`` or
+directly) and hand its values to library calls; nothing below this module reads the
+environment.
+
+>>> s = Settings.from_env({"LICREG_HOME": "/srv/licreg", "LICREG_PROVINCE_URL": "http://p"})
+>>> s.database_url, s.province.endpoint, s.province.access_id
+('sqlite:////srv/licreg/registry.db', 'http://p', 'licreg-demo')
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry.errors import ConfigError
 
-__all__ = ["PASSPHRASE_VAR", "SCHEMA_DIR", "Settings"]
+__all__ = [
+    "DEFAULT_ACCESS_ID",
+    "DEFAULT_TOKEN",
+    "PASSPHRASE_VAR",
+    "SCHEMA_DIR",
+    "ProvinceSettings",
+    "Settings",
+]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 """The JSON Schemas and data files shipped with licreg (license types, layouts, mappings)."""
 
 PASSPHRASE_VAR = "LICREG_KEY_PASSPHRASE"  # noqa: S105 - the name of the variable, not a secret
+DEFAULT_ACCESS_ID = "licreg-demo"
+"""The mock provincial endpoint's documented test caller."""
+DEFAULT_TOKEN = "TEST-ONLY-province-token"  # noqa: S105 - the mock endpoint's documented test credential
+
+
+@dataclass(frozen=True)
+class ProvinceSettings:
+    """The provincial platform this registry pushes to."""
+
+    endpoint: str | None = None
+    """Base URL (``LICREG_PROVINCE_URL``); None when not configured."""
+    access_id: str = DEFAULT_ACCESS_ID
+    """Our caller id there (``LICREG_PROVINCE_ACCESS_ID``)."""
+    secret: str = DEFAULT_TOKEN
+    """Our token or HMAC secret (``LICREG_PROVINCE_TOKEN``)."""
+    scheme: str = "token"
+    """``token`` (bearer) or ``hmac`` request signing (``LICREG_PROVINCE_AUTH``)."""
+
+    def require_endpoint(self) -> str:
+        if not self.endpoint:
+            raise ConfigError("LICREG_PROVINCE_URL is not set: the sync does not know the "
+                              "provincial endpoint")
+        return self.endpoint
 
 
 @dataclass(frozen=True)
@@ -35,6 +74,14 @@ class Settings:
     """SQLAlchemy URL of the registry database."""
     passphrase: bytes | None = None
     """Keystore passphrase, or None when not configured (signing then fails clearly)."""
+    province: ProvinceSettings = field(default_factory=ProvinceSettings)
+    """The provincial platform."""
+    inbox_root: Path | None = None
+    """Department drop folders (``LICREG_INBOX``; default ``home/inbox``)."""
+    archive_root: Path | None = None
+    """Where taken inbox files go (``LICREG_ARCHIVE``; default ``home/archive``)."""
+    dask_address: str | None = None
+    """The Dask scheduler of the ``ingest-dask`` deployment (``LICREG_DASK_ADDRESS``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,7 +89,17 @@ class Settings:
         home = Path(env.get("LICREG_HOME") or "var").resolve()
         url = env.get("LICREG_DATABASE_URL") or f"sqlite:///{home / 'registry.db'}"
         phrase = env.get(PASSPHRASE_VAR)
-        return cls(home=home, database_url=url, passphrase=phrase.encode() if phrase else None)
+        province = ProvinceSettings(
+            endpoint=env.get("LICREG_PROVINCE_URL") or None,
+            access_id=env.get("LICREG_PROVINCE_ACCESS_ID") or DEFAULT_ACCESS_ID,
+            secret=env.get("LICREG_PROVINCE_TOKEN") or DEFAULT_TOKEN,
+            scheme=env.get("LICREG_PROVINCE_AUTH") or "token",
+        )
+        inbox, archive = env.get("LICREG_INBOX"), env.get("LICREG_ARCHIVE")
+        return cls(home=home, database_url=url, passphrase=phrase.encode() if phrase else None,
+                   province=province, inbox_root=Path(inbox) if inbox else None,
+                   archive_root=Path(archive) if archive else None,
+                   dask_address=env.get("LICREG_DASK_ADDRESS") or None)
 
     @property
     def keystore(self) -> Path:
@@ -55,6 +112,14 @@ class Settings:
     @property
     def province_home(self) -> Path:
         return self.home / "province"
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_root or self.home / "inbox"
+
+    @property
+    def archive(self) -> Path:
+        return self.archive_root or self.home / "archive"
 
     def require_passphrase(self) -> bytes:
         if not self.passphrase:

@@ -1,32 +1,91 @@
-"""One error tree for the whole registry.
+"""One error tree for the whole registry: every error licreg raises on purpose is here.
 
 ::
 
-    RegistryError                    base; ``diagnostics()`` explains it to a person
-    ├── ConfigError                  missing or bad settings (LICREG_HOME, passphrase, URL)
-    ├── IngestError                  a department file cannot be read at all
-    │   └── RowError                 one row of a file is bad (file, line, element)
-    ├── CodeError                    an identifier or check digit is malformed
-    ├── SealError                    a seal cannot be made, loaded or used
-    │   └── NotAuthorizedError       the seal may not seal this license type
-    ├── VerificationError            a low-level check failed; carries its sub-indication
-    └── AggregationError             the provincial endpoint could not be reached or refused
+    RegistryError                     base; ``diagnostics()`` explains it to a person
+    ├── ConfigError                   missing or bad settings and data files
+    │   └── FontError                 no usable CJK font
+    ├── CodeError (ValueError)        an identifier or check digit is malformed
+    ├── NotFoundError (LookupError)   what was asked for does not exist
+    │   ├── DepartmentNotFound
+    │   ├── LicenseNotFound
+    │   ├── BatchNotFound
+    │   ├── RenditionNotFound         the license has no PDF yet
+    │   ├── NotInLog                  no leaf, or no checkpoint covers it yet
+    │   ├── SealNotFound              (also a SealError)
+    │   └── TemplateNotFound          (also a TemplateError)
+    ├── IngestError                   a department file cannot be read at all
+    │   ├── RowError                  one row of a file is bad (file, line, element)
+    │   ├── UndecodableFileError      neither UTF-8 nor GB18030 (byte offset)
+    │   ├── LimitError                over a size, count or depth limit
+    │   ├── MappingError              a column-mapping file is not valid
+    │   ├── ArchiveError              a zip refused as a whole
+    │   ├── StockPdfError             a department's PDF cannot be read
+    │   ├── BatchBusyError            another run holds the batch
+    │   └── BatchFailedError          the batch is recorded as failed
+    ├── LifecycleError                a license step its status does not allow
+    ├── SealError                     a seal cannot be made, loaded or used
+    │   ├── NotAuthorizedError        the seal may not seal this license type
+    │   ├── SealTransitionError       a seal step its status does not allow
+    │   └── TimestampError            the time-stamping authority failed
+    ├── TemplateError                 a template cannot be made, bound, published or used
+    │   ├── LayoutError               a layout breaks the layout format or a rule
+    │   ├── NumberingError            a numbering rule is malformed
+    │   └── TemplateTransitionError   a template step its status does not allow
+    ├── RenderError                   a license cannot be rendered
+    │   └── QrError                   the text does not fit a QR code
+    ├── VerificationError             a low-level check failed; carries its sub-indication
+    └── AggregationError              the provincial platform could not be reached or refused
+        ├── EnvelopeError             a request or response envelope is malformed
+        ├── ItemSchemaError           one pushed item breaks the item schema
+        └── ShareRequestError         a sharing request cannot be answered as asked
 
 Low-level code raises; the ``verify_*`` entry points catch ``VerificationError`` and turn it
-into a report. Library errors are wrapped with ``raise ... from exc``.
+into a report, and the command line turns any ``RegistryError`` into one line on stderr.
+Library errors are wrapped with ``raise ... from exc``; anything else is a bug.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 __all__ = [
     "AggregationError",
+    "ArchiveError",
+    "BatchBusyError",
+    "BatchFailedError",
+    "BatchNotFound",
     "CodeError",
     "ConfigError",
+    "DepartmentNotFound",
+    "EnvelopeError",
+    "FontError",
     "IngestError",
+    "ItemSchemaError",
+    "LayoutError",
+    "LicenseNotFound",
+    "LifecycleError",
+    "LimitError",
+    "MappingError",
     "NotAuthorizedError",
+    "NotFoundError",
+    "NotInLog",
+    "NumberingError",
+    "QrError",
     "RegistryError",
+    "RenderError",
+    "RenditionNotFound",
     "RowError",
     "SealError",
+    "SealNotFound",
+    "SealTransitionError",
+    "ShareRequestError",
+    "StockPdfError",
+    "TemplateError",
+    "TemplateNotFound",
+    "TemplateTransitionError",
+    "TimestampError",
+    "UndecodableFileError",
     "VerificationError",
 ]
 
@@ -39,12 +98,49 @@ class RegistryError(Exception):
         return f"{type(self).__name__}: {self}"
 
 
+# -- settings and codes ------------------------------------------------------------------------
+
+
 class ConfigError(RegistryError):
-    """A setting is missing or malformed."""
+    """A setting or a data file shipped with licreg is missing or malformed."""
+
+
+class FontError(ConfigError):
+    """No usable font, or a font file that cannot be read."""
 
 
 class CodeError(RegistryError, ValueError):
     """An identifier, code or check digit is malformed."""
+
+
+# -- not found ---------------------------------------------------------------------------------
+
+
+class NotFoundError(RegistryError, LookupError):
+    """What was asked for (a license, batch, seal, template, department …) does not exist."""
+
+
+class DepartmentNotFound(NotFoundError):
+    """No department has this USCC (or id)."""
+
+
+class LicenseNotFound(NotFoundError):
+    """No license has this identifier."""
+
+
+class BatchNotFound(NotFoundError):
+    """No batch has this id."""
+
+
+class RenditionNotFound(NotFoundError):
+    """The license has no PDF rendition yet."""
+
+
+class NotInLog(NotFoundError):
+    """The identifier has no leaf, or no checkpoint covers its leaf yet."""
+
+
+# -- ingest ------------------------------------------------------------------------------------
 
 
 class IngestError(RegistryError):
@@ -65,12 +161,127 @@ class RowError(IngestError):
         self.element = element
 
 
+class UndecodableFileError(IngestError):
+    """The file is neither UTF-8 nor GB18030; ``offset`` is the first byte that is neither."""
+
+    def __init__(self, message: str, *, file: str, offset: int) -> None:
+        super().__init__(message, file=file)
+        self.offset = offset
+
+    def diagnostics(self) -> str:
+        return (
+            f"{self}\nSave the file as 'CSV UTF-8' (or as CSV from a Chinese-locale Excel, "
+            f"which writes GBK) and upload it again."
+        )
+
+
+class LimitError(IngestError):
+    """An upload exceeds one of the ingest limits; ``limit`` names the field."""
+
+    def __init__(self, message: str, *, file: str | None, limit: str, value: int) -> None:
+        super().__init__(message, file=file)
+        self.limit = limit
+        self.value = value
+
+
+class MappingError(IngestError):
+    """A mapping file is not valid; the message lists every problem with its JSON path."""
+
+
+class ArchiveError(IngestError):
+    """An archive is refused as a whole (traversal, zip bomb, too many or too big members)."""
+
+
+class StockPdfError(IngestError):
+    """A department's PDF cannot be read; ``code`` is the reason code its row is rejected
+    with."""
+
+    def __init__(self, message: str, *, file: str, code: str = "UNREADABLE_FILE") -> None:
+        super().__init__(message, file=file)
+        self.code = code
+        self.detail = message
+        """The message without the file name (a row's report names the file itself)."""
+
+
+class BatchBusyError(IngestError):
+    """Another run holds the batch: this run must not touch it."""
+
+    def __init__(self, batch_id: int, holder: str, until: dt.datetime) -> None:
+        super().__init__(f"batch {batch_id} is being ingested by {holder} (its lease runs "
+                         f"until {until:%Y-%m-%d %H:%M:%S} UTC); nothing was done")
+        self.batch_id, self.holder, self.until = batch_id, holder, until
+
+
+class BatchFailedError(IngestError):
+    """A file of a batch cannot be read; the batch is recorded as failed with this error
+    (rows stored before the failure stay stored)."""
+
+    def __init__(self, message: str, *, batch_id: int) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+
+    def diagnostics(self) -> str:
+        return (f"{self}\n(recorded as batch {self.batch_id}, failed; see "
+                f"`licreg batch show {self.batch_id}`)")
+
+
+# -- licenses, seals, templates, renditions ----------------------------------------------------
+
+
+class LifecycleError(RegistryError):
+    """A lifecycle step that is not allowed: names the license, its status and the step."""
+
+
 class SealError(RegistryError):
     """A seal cannot be made, loaded or used."""
 
 
+class SealNotFound(NotFoundError, SealError):
+    """No seal (or seal application) with this esID or number."""
+
+
 class NotAuthorizedError(SealError):
     """The seal is not authorized for the license type it was asked to seal."""
+
+
+class SealTransitionError(SealError):
+    """A lifecycle step the seal's (or application's) current status does not allow."""
+
+
+class TimestampError(SealError):
+    """The time-stamping authority could not be reached, refused, or answered another
+    request."""
+
+
+class TemplateError(RegistryError):
+    """A template cannot be made, bound, published or used."""
+
+
+class TemplateNotFound(NotFoundError, TemplateError):
+    """No template with this id, or none published for a type and department."""
+
+
+class LayoutError(TemplateError):
+    """A layout breaks the layout format or a layout rule; names where."""
+
+
+class NumberingError(TemplateError):
+    """A numbering rule is malformed, or a number cannot be made from it."""
+
+
+class TemplateTransitionError(TemplateError):
+    """A template step its current status does not allow."""
+
+
+class RenderError(RegistryError):
+    """A license cannot be rendered with this template (bad record, seal or layout)."""
+
+
+class QrError(RenderError):
+    """The text does not fit a version 1-10 QR code at error level M."""
+
+
+# -- verification and aggregation --------------------------------------------------------------
 
 
 class VerificationError(RegistryError):
@@ -86,3 +297,20 @@ class VerificationError(RegistryError):
 
 class AggregationError(RegistryError):
     """The provincial endpoint could not be reached, or refused a whole request."""
+
+
+class EnvelopeError(AggregationError):
+    """A request or response envelope is malformed as a whole."""
+
+
+class ItemSchemaError(AggregationError):
+    """One item does not have the shape of the interface (ack code ``SCHEMA``)."""
+
+    def __init__(self, message: str, *, identifier: str = "", version: str = "") -> None:
+        super().__init__(message)
+        self.identifier = identifier
+        self.version = version
+
+
+class ShareRequestError(AggregationError):
+    """A sharing request that cannot be answered as asked (HTTP 400)."""

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 @pytest.fixture
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Settings, str]]:
-    from registry.bench.push import seal_synthetic
+    from tests.support.licenses import seal_synthetic
 
     settings = make_registry(tmp_path / "var", n=5)
     seal_synthetic(settings, 3, at=NOW, start=100, valid_to="20200101")  # long past its end

@@ -40,7 +40,7 @@ from registry.province.wire import (
     build_request,
     content_digest,
 )
-from registry.seal.queries import sealing_context
+from registry.seal.queries import SealMaterial, sealing_context
 from tests.test_aggregation_support import (
     NOW,
     TOKENS,
@@ -217,8 +217,9 @@ def _resealed(world: World, identifier: str, **changes: str) -> dict[str, Any]:
     digest = hashlib.sha256(record).digest()
     with session_scope(world.engine) as s:
         seal = s.get_one(Seal, s.scalars(select(License.seal_id).limit(1)).one())
-        ctx = sealing_context(seal, keystore=world.settings.keystore,
-                              passphrase=world.settings.require_passphrase())  # fmt: skip
+        ctx = sealing_context(SealMaterial.of(
+            seal, keystore=world.settings.keystore,
+            passphrase=world.settings.require_passphrase()))
         signed_at = NOW.replace(microsecond=0)
         parts = SignatureParts(blob_ref(seal.seal_der), blob_ref(seal.cert_der), signed_at,
                                digest, identifier, ctx.sign(digest, signed_at, identifier))

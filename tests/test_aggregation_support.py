@@ -1,7 +1,7 @@
 """Shared helpers for the aggregation tests (no tests here).
 
 A registry is the demo world with synthetic licenses sealed exactly as ingest seals them
-(:func:`registry.bench.push.seal_synthetic`); the platform is ``create_app`` behind a
+(:func:`tests.support.licenses.seal_synthetic`); the platform is ``create_app`` behind a
 FastAPI TestClient (an ``httpx.Client``), or the real subprocess where a socket matters.
 """
 
@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from registry.bench.push import seal_synthetic
 from registry.city.demo import create_demo_world, init_registry
 from registry.config import Settings
 from registry.db import make_engine, session_scope
@@ -28,6 +27,7 @@ from registry.province.client import ProvinceClient
 from registry.province.sync import SealCache, event_status, item_for
 from registry.seal.pki import load_root_cert
 from tests.conftest import NOW, PASSPHRASE
+from tests.support.licenses import seal_synthetic
 
 __all__ = ["NOW", "TOKENS", "Platform", "TestClient", "events", "items_for_events",
            "licenses", "make_registry", "platform", "province_client"]  # fmt: skip

@@ -27,7 +27,7 @@ from registry.db import session_scope
 from registry.db.models import License, OutboxEvent, Seal
 from registry.license.canonical import canonical_bytes
 from registry.seal.pki import load_root_cert
-from registry.seal.queries import sealing_context
+from registry.seal.queries import SealMaterial, sealing_context
 from registry.tlog.checkpoint import checkpoint_body, sign_checkpoint
 from registry.tlog.keys import ensure_log_key
 from registry.tlog.merkle import leaf_hash
@@ -113,7 +113,8 @@ def test_license_added_outside_the_product(registry: Engine, settings: Settings)
         template = s.scalars(select(License)).first()
         assert template is not None
         seal = s.get_one(Seal, template.seal_id)
-        ctx = sealing_context(seal, keystore=settings.keystore, passphrase=PASSPHRASE)
+        ctx = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
+                                              passphrase=PASSPHRASE))
         elements = json.loads(template.record)
         elements["ZZBH"] = "330100999999999"
         ident = elements["ZZBS"] = elements["ZZBS"].replace(".001.", ".002.")
@@ -321,7 +322,7 @@ def test_cli_verify_registry(registry: Engine, settings: Settings, tmp_path: Pat
 def test_exported_bundles_carry_the_log_proof_and_their_pdf(registry: Engine, settings: Settings,
                                                             tmp_path: Path) -> None:
     pytest.importorskip("registry.render.renditions")
-    from registry.license.queries import export_bundle
+    from registry.verify.export import export_bundle
 
     first, second = identifiers(registry)[:2]
     with session_scope(registry) as s:

@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from registry.batch import run as batches
-from registry.batch.leases import LEASE, BatchBusyError, claim_batch
-from registry.batch.run import open_batch
+from registry.batch import leases
+from registry.batch import run as batch_run
+from registry.batch.leases import LEASE, claim_batch
+from registry.batch.records import open_batch
 from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Batch, License, StoredFile
+from registry.errors import BatchBusyError
 from tests.conftest import NOW
 from tests.test_batches import BIZ, ingest, row, write_csv
 
@@ -69,7 +71,7 @@ def test_an_interrupted_ingest_releases_its_lease_so_a_rerun_resumes_at_once(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(batches, "process_chunks", interrupted)
+        m.setattr(batch_run, "process_chunks", interrupted)
         with pytest.raises(KeyboardInterrupt):
             ingest(world, settings, f)
     with session_scope(world) as s:
@@ -84,7 +86,7 @@ def test_renewal_keeps_a_long_run_ahead_of_its_lease(world: Engine, settings: Se
     batch_id = _open(world, settings, f, "worker-a:1")
     later = dt.datetime.now(dt.UTC) + LEASE * 0.75  # more than half of the lease spent
     with session_scope(world) as s:
-        batches.renew_batch(s, s.get_one(Batch, batch_id), at=later)
+        leases.renew_batch(s, s.get_one(Batch, batch_id), at=later)
     assert _lease(world, batch_id)[1] == later + LEASE
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from registry.bench.run import BIZ, DOCTOR, write_synthetic_batch
+from registry.bench.synthetic import BIZ, DOCTOR, write_synthetic_batch
 from registry.cli import cli
 from registry.ingest.reader import read_rows
 from registry.license.codes import id_card_is_valid, uscc_is_valid

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry.errors import CodeError
 from registry.license.codes import (
     USCC_ALPHABET,
-    CodeError,
     id_card_check,
     id_card_is_valid,
     iso7064_mod37_36,

@@ -75,8 +75,7 @@ def test_dask_runner_gives_the_same_registry_as_the_default_runner(
                       row(121, end="2020-01-01"), row(122, code="91330100MA0000000X"))
 
     here = demo_registry(tmp_path / "default", monkeypatch)
-    default = asyncio.run(ingest_and_seal(str(batch), MARKET.uscc, BIZ, chunk_rows=25,
-                                          chunks_per_task=2))
+    default = asyncio.run(ingest_and_seal(str(batch), MARKET.uscc, BIZ, chunk_rows=25))
 
     on_dask = demo_registry(tmp_path / "dask", monkeypatch)
     flow = ingest_and_seal_dask.with_options(task_runner=DaskTaskRunner(address=dask_cluster))

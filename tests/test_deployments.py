@@ -201,7 +201,7 @@ def test_deploy_all_then_a_worker_runs_ingest_and_sync(server: str, demo_env: Se
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.serve import build_deployment, refuse_pool_bound
-    from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
+    from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
     from registry.mockprovince.process import start_endpoint
 
     env = {**os.environ, "LICREG_REPO": str(REPO)}  # the pull step's working directory

@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from registry.bench.push import seal_synthetic
 from registry.cli.sync import CRASH_EXIT, CRASH_VAR
 from registry.config import Settings
 from registry.db import make_engine, session_scope
@@ -36,6 +35,7 @@ from registry.province.reconcile import reconcile
 from registry.province.syncstate import SyncRun
 from registry.seal.pki import load_root_cert
 from tests.conftest import NOW, PASSPHRASE
+from tests.support.licenses import seal_synthetic
 from tests.test_aggregation_support import TOKENS, make_registry
 
 pytestmark = pytest.mark.slow

@@ -29,7 +29,7 @@ def test_ingest_then_push_flows(harness: None, demo_env: Settings, tmp_path: Pat
 
     from flows.ingest import ingest_and_seal
     from flows.sync import incremental_sync
-    from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
+    from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
     from registry.mockprovince.process import start_endpoint
     from registry.seal.pki import load_root_cert
 

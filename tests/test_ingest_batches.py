@@ -13,29 +13,24 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
+from registry.batch.chunks import process_chunk
+from registry.batch.records import iter_chunks, open_batch
 from registry.batch.reports import (
-    BatchNotFound,
     batch_detail,
     batch_rows,
     list_batches,
     locate,
     neutralize,
-)
-from registry.batch.run import (
-    BatchFailedError,
-    IngestProgress,
-    ingest_file,
-    iter_chunks,
-    open_batch,
-    process_chunk,
     row_outcomes,
 )
+from registry.batch.run import IngestProgress, ingest_file
 from registry.city.demo import MARKET
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Batch, License, SourceRow, StoredFile
-from registry.ingest.reader import ReadOptions
+from registry.errors import BatchFailedError, BatchNotFound
+from registry.ingest.frames import ReadOptions
 from tests.conftest import FIXTURES, NOW, TODAY
 from tests.test_ingest_corpus import CASES as M
 

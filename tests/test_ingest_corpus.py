@@ -21,14 +21,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from registry.batch.reports import batch_detail, batch_rows
-from registry.batch.run import BatchFailedError, ingest_file, row_outcomes
+from registry.batch.reports import batch_detail, batch_rows, row_outcomes
+from registry.batch.run import ingest_file
 from registry.city.demo import MARKET, create_demo_world, init_registry
 from registry.config import Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import Batch
+from registry.errors import BatchFailedError
+from registry.ingest.frames import ReadOptions
 from registry.ingest.mapping import load_mapping
-from registry.ingest.reader import ReadOptions
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
 
 

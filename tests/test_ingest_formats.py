@@ -13,18 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.errors import IngestError
-from registry.ingest.archive import (
-    ArchiveError,
-    check_zip,
-    list_members,
-    pack_folder,
-    unsafe_name,
-)
+from registry.errors import ArchiveError, IngestError, LimitError, StockPdfError
+from registry.ingest.archive import check_zip, list_members, pack_folder, unsafe_name
+from registry.ingest.frames import EXTRA, LINE, PROBLEMS, ReadOptions
 from registry.ingest.jsonl import value_text
-from registry.ingest.limits import LimitError, Limits
-from registry.ingest.pdf import RECORD_KEY, PdfError, read_pdf
-from registry.ingest.reader import EXTRA, LINE, PROBLEMS, ReadOptions, read_rows
+from registry.ingest.limits import Limits
+from registry.ingest.pdf import RECORD_KEY, read_pdf
+from registry.ingest.reader import read_rows
 from registry.ingest.xlsx import cell_text, column_letter
 from tests.test_ingest_corpus import CASES
 
@@ -198,14 +193,14 @@ def test_signed_record_wins_over_the_form_and_is_taken_verbatim() -> None:
     ("wrong-type.pdf", "a license of type 11100000MB0143028R002, not 11100000MB0143028R001"),
 ])
 def test_unreadable_pdfs_say_why(name: str, message: str) -> None:
-    with pytest.raises(PdfError, match=message) as info:
+    with pytest.raises(StockPdfError, match=message) as info:
         read_pdf((M.HERE / "bad" / name).read_bytes(), file=name, options=OPTS)
     assert str(info.value).startswith(name)
 
 
 def test_malformed_record_is_unreadable() -> None:
     data = M.form_pdf({}, info={RECORD_KEY: "{not json"})
-    with pytest.raises(PdfError, match="/LicenseRecord is not JSON"):
+    with pytest.raises(StockPdfError, match="/LicenseRecord is not JSON"):
         read_pdf(data, file="r.pdf", options=OPTS)
 
 

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.ingest.mapping import MappingError, load_mapping, parse_mapping
+from registry.errors import MappingError
+from registry.ingest.frames import EXTRA, LINE, PROBLEMS, problem
+from registry.ingest.mapping import load_mapping, parse_mapping
 from registry.ingest.normalize import EXCEL_EPOCH, excel_serial, parse_date
-from registry.ingest.reader import EXTRA, LINE, PROBLEMS, problem
 from registry.ingest.rules import (
     ACCEPTED,
     FILTERED,

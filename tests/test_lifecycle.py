@@ -16,21 +16,22 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from registry.bench.push import seal_synthetic
 from registry.city.demo import HEALTH, MARKET
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import License, OutboxEvent
+from registry.errors import LifecycleError
 from registry.license import lifecycle as lc
 from registry.license.codes import license_identifier, parse_license_identifier
-from registry.license.lifecycle import LicenseChange, LifecycleError
+from registry.license.lifecycle import LicenseChange
 from registry.seal.pki import load_root_cert
 from registry.seal.signature import assemble
 from registry.tlog.leaves import parse_leaf
 from registry.tlog.models import LogLeaf
 from registry.verify.core import Verifier
 from tests.conftest import NOW, PASSPHRASE
+from tests.support.licenses import seal_synthetic
 
 AT = NOW + dt.timedelta(hours=1)
 BIZ = "11100000MB0143028R001"

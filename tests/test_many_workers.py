@@ -24,8 +24,7 @@ from distributed import LocalCluster
 from sqlalchemy import func, select, text
 
 from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
-from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN
-from registry.config import Settings
+from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import Batch, License, OutboxEvent, SourceRow
 from registry.mockprovince.process import start_endpoint

@@ -23,11 +23,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image, ImageChops, ImageStat
 
+from registry.errors import LayoutError
 from registry.license.canonical import canonical_bytes
 from registry.license.elements import Issuer, build_elements, with_identifier
 from registry.license.types import LicenseType, load_license_types
 from registry.render.fonts import FontStack
-from registry.render.page import Layout, LayoutError, default_layout, layout_for
+from registry.render.page import Layout, default_layout, layout_for
 from registry.render.pdf.pades import PadesSigner
 from registry.render.pdf.read import find_signature, read_license_pdf, read_pdf
 from registry.render.pdf.write import PreparedTemplate, format_value
@@ -421,7 +422,7 @@ def test_a_box_outside_the_page_is_refused() -> None:
 
 def test_ingesting_a_rendition_gives_back_the_sealed_elements(biz_pdf: bytes) -> None:
     ingest_pdf = pytest.importorskip("registry.ingest.pdf")
-    from registry.ingest.reader import ReadOptions
+    from registry.ingest.frames import ReadOptions
 
     fields = ingest_pdf.read_pdf(biz_pdf, file="license.pdf",
                                  options=ReadOptions(type_code=BIZ))

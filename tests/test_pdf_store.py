@@ -20,17 +20,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine, func, select
 
-from registry.bench.pdf import seal_synthetic, synthetic_row
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License
-from registry.errors import SealError
-from registry.license.queries import export_bundle
+from registry.errors import SealError, TimestampError
 from registry.render.models import PdfRendition
 from registry.render.pdf.pades import PadesSigner
 from registry.render.pdf.read import read_license_pdf, read_pdf
-from registry.render.pdf.timestamp import HttpTimestampSource, TimestampError
+from registry.render.pdf.timestamp import HttpTimestampSource
 from registry.render.renditions import (
     ensure_rendition,
     pending_count,
@@ -39,9 +37,11 @@ from registry.render.renditions import (
 )
 from registry.seal.pki import load_maker, load_root_cert
 from registry.verify.bundle import verify_bundle
+from registry.verify.export import export_bundle
 from registry.verify.pdf import verify_pdf, verify_pdf_bytes
 from registry.verify.report import Indication
 from tests.conftest import NOW, PASSPHRASE
+from tests.support.licenses import rendered_license, seal_rows
 from tests.test_pdf_render import Kit, biz_elements, make_kit
 
 AT = NOW + dt.timedelta(days=1)
@@ -51,9 +51,9 @@ AT = NOW + dt.timedelta(days=1)
 def sealed(world: Engine, settings: Settings) -> Engine:
     """The demo world with 12 sealed 营业执照, one holder name with 𠮷."""
     with session_scope(world) as session:
-        rows = [synthetic_row(i) for i in range(1, 13)]
+        rows = [rendered_license(i) for i in range(1, 13)]
         rows[0] = {**rows[0], "CZZT": "示范市吉𠮷堃商贸有限公司"}
-        assert seal_synthetic(session, settings, rows, at=NOW) == 12
+        assert seal_rows(session, settings, rows, at=NOW) == 12
     return world
 
 

@@ -10,15 +10,11 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-from registry.errors import IngestError
-from registry.ingest.reader import (
-    EXTRA,
-    LINE,
-    UndecodableFileError,
-    detect_encoding,
-    read_rows,
-    sniff_separator,
-)
+from registry.errors import IngestError, UndecodableFileError
+from registry.ingest.delimited import sniff_separator
+from registry.ingest.encoding import detect_encoding
+from registry.ingest.frames import EXTRA, LINE
+from registry.ingest.reader import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHES = ROOT / "fixtures" / "batches"

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.errors import IngestError
-from registry.ingest.reader import EXTRA, LINE, read_rows
+from registry.ingest.frames import EXTRA, LINE
+from registry.ingest.reader import read_rows
 from registry.ingest.rules import (
     ACCEPTED,
     BAD_DATE,

@@ -28,7 +28,7 @@ from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Department, License, Seal, Template
-from registry.errors import NotAuthorizedError, SealError
+from registry.errors import NotAuthorizedError, SealError, SealTransitionError
 from registry.license.codes import org_code_check, uscc_check
 from registry.license.queries import signature_der
 from registry.seal.crl import MAKER_CRL, load_crls, revocation_of, revoke_certificate
@@ -37,7 +37,6 @@ from registry.seal.lifecycle import (
     APPLICATION_STEPS,
     SEAL_STEPS,
     SealApplication,
-    SealTransitionError,
     apply_for_seal,
     approve_application,
     authorize_seal,

@@ -24,6 +24,7 @@ from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Department, DepartmentType, License, Seal, Template
+from registry.errors import LayoutError, NumberingError, TemplateError, TemplateTransitionError
 from registry.license.codes import org_code_check, uscc_check
 from registry.license.types import load_license_types
 from registry.seal.lifecycle import (
@@ -34,16 +35,8 @@ from registry.seal.lifecycle import (
     make_seal_from,
     suspend_seal,
 )
-from registry.template.layout import (
-    LAYOUT_DIR,
-    LAYOUT_SCHEMA,
-    LayoutError,
-    TemplateError,
-    check_layout,
-    default_layout,
-)
+from registry.template.layout import LAYOUT_DIR, LAYOUT_SCHEMA, check_layout, default_layout
 from registry.template.lifecycle import (
-    TemplateTransitionError,
     bind_template,
     layout_of,
     list_templates,
@@ -52,7 +45,7 @@ from registry.template.lifecycle import (
     published_template,
     template_detail,
 )
-from registry.template.numbering import NumberingError, assign_number, check_numbering
+from registry.template.numbering import assign_number, check_numbering
 from tests.conftest import NOW, PASSPHRASE
 
 BIZ = "11100000MB0143028R001"

@@ -27,11 +27,10 @@ import registry.tlog.tree as tlog_tree
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
-from registry.errors import SealError, VerificationError
+from registry.errors import NotInLog, SealError, VerificationError
 from registry.seal.pki import create_test_pki, load_root_cert
 from registry.tlog import (
     CheckpointChecker,
-    NotInLog,
     check_inclusion,
     ensure_log_key,
     make_checkpoint,

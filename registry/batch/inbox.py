@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import time
 import uuid
@@ -36,11 +35,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.batch.leases import BatchBusyError
+from registry.batch.records import BatchReport, read_report
 from registry.batch.reports import closing_report, write_rows_csv
-from registry.batch.run import BatchFailedError, BatchReport, read_report
+from registry.clock import china_day
 from registry.db.models import Department, DepartmentType
-from registry.errors import IngestError
+from registry.errors import BatchBusyError, BatchFailedError, IngestError, NotFoundError
 
 __all__ = ["InboxFile", "InboxOutcome", "drain", "prepare_inbox", "scan_inbox"]
 
@@ -50,8 +49,6 @@ SETTLE_SECONDS = 5.0
 """A file modified more recently than this may still be being copied in."""
 STALE_CLAIM = dt.timedelta(hours=1)
 """A claim this old belongs to a run that died (an ingest of a million rows takes minutes)."""
-CHINA = dt.timezone(dt.timedelta(hours=8))
-"""Archive folders are named by the day in China, when the clerks work."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +166,7 @@ def _free_name(path: Path) -> Path:
 
 
 def _archive(claimed: InboxFile, archive_root: Path, *, at: dt.datetime) -> Path:
-    day = at.astimezone(CHINA).date().isoformat()
+    day = china_day(at).isoformat()  # archive folders are named by the clerks' day
     target = _free_name(archive_root / claimed.department / claimed.type_code / day
                         / claimed.name)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +221,7 @@ def drain(
             _unclaim(claimed)
             outcomes.append(InboxOutcome(waiting, "busy", None, {"error": str(exc)}))
             continue
-        except IngestError as exc:
+        except (IngestError, NotFoundError) as exc:  # no batch: unknown department or type …
             archived = _archive(claimed, archive_root, at=at())
             result = {"file": waiting.name, "status": "refused", "error": str(exc)}
             _write_reports(None, archived, result)
@@ -237,9 +234,3 @@ def drain(
         outcomes.append(InboxOutcome(waiting, report.status, archived, result))
     return outcomes
 
-
-def default_roots(home: Path) -> tuple[Path, Path]:
-    """The inbox and archive folders under a registry home (overridable by
-    ``LICREG_INBOX`` / ``LICREG_ARCHIVE``)."""
-    return (Path(os.environ.get("LICREG_INBOX", home / "inbox")),
-            Path(os.environ.get("LICREG_ARCHIVE", home / "archive")))

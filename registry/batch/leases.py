@@ -22,21 +22,18 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.db.models import Batch
-from registry.errors import IngestError
+from registry.errors import BatchBusyError
 
-__all__ = ["LEASE", "BatchBusyError", "claim_batch", "release_batch", "renew_batch", "runner_name"]
+__all__ = [
+    "LEASE",
+    "claim_batch",
+    "release_batch",
+    "renew_batch",
+    "runner_name",
+]
 
 LEASE = dt.timedelta(minutes=5)
 """How long a claim holds without renewal (a run renews it at every chunk it plans)."""
-
-
-class BatchBusyError(IngestError):
-    """Another run holds the batch: this run must not touch it."""
-
-    def __init__(self, batch_id: int, holder: str, until: dt.datetime) -> None:
-        super().__init__(f"batch {batch_id} is being ingested by {holder} (its lease runs "
-                         f"until {until:%Y-%m-%d %H:%M:%S} UTC); nothing was done")
-        self.batch_id, self.holder, self.until = batch_id, holder, until
 
 
 def runner_name() -> str:

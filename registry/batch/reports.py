@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import datetime as dt
 import itertools
 import json
 from collections.abc import Iterator, Sequence
@@ -29,17 +28,16 @@ from typing import IO, Any
 from sqlalchemy import ForeignKey, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry.batch.records import BatchReport, report_of
 from registry.db import bulk_insert
 from registry.db.models import Base, Batch, Department, SourceRow, StoredFile
-from registry.errors import RegistryError
+from registry.errors import BatchNotFound
 from registry.ingest.xlsx import column_letter
 
 __all__ = [
     "FORMULA_PREFIXES",
     "BatchDetail",
-    "BatchNotFound",
     "BatchReasonCount",
-    "BatchSummary",
     "RowReport",
     "batch_detail",
     "batch_rows",
@@ -48,15 +46,12 @@ __all__ = [
     "list_batches",
     "locate",
     "neutralize",
+    "row_outcomes",
     "write_rows_csv",
 ]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Cell starts a spreadsheet treats as a formula (OWASP CSV injection)."""
-
-
-class BatchNotFound(RegistryError):
-    """No batch has this id."""
 
 
 class BatchReasonCount(Base):
@@ -83,33 +78,10 @@ def count_reasons(session: Session, batch_id: int, rows: Sequence[Any]) -> None:
 
 
 @dataclass(frozen=True)
-class BatchSummary:
-    """One line of ``licreg batch list``."""
-
-    batch_id: int
-    file: str
-    """The file (or folder, ending in ``/``) as uploaded."""
-    department: str
-    """The department's USCC."""
-    type_code: str
-    status: str
-    """running / done / failed."""
-    rows_read: int
-    accepted: int
-    filtered: int
-    rejected: int
-    issued: int
-    uploader: str | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    error: str | None
-
-
-@dataclass(frozen=True)
 class BatchDetail:
     """``licreg batch show``: counts, reasons by kind, the file, timing."""
 
-    summary: BatchSummary
+    summary: BatchReport
     sha256: str
     size: int
     """Bytes stored."""
@@ -124,8 +96,8 @@ class BatchDetail:
     rows_per_second: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.update(d.pop("summary"))
+        d = {**self.summary.to_dict(), **asdict(self)}
+        del d["summary"]
         d["unknown_columns"] = list(self.unknown_columns)
         return d
 
@@ -150,17 +122,8 @@ class RowReport:
         return {**asdict(self), "reasons": list(self.reasons)}
 
 
-def _summary(batch: Batch, stored: StoredFile, dept: Department) -> BatchSummary:
-    return BatchSummary(
-        batch_id=batch.id, file=stored.original_name, department=dept.uscc,
-        type_code=batch.type_code, status=batch.status, rows_read=batch.rows_read,
-        accepted=batch.accepted, filtered=batch.filtered, rejected=batch.rejected,
-        issued=batch.issued, uploader=batch.uploader or stored.uploader,
-        started_at=batch.started_at, finished_at=batch.finished_at, error=batch.error)
-
-
 def list_batches(session: Session, *, limit: int | None = None,
-                 department: str | None = None) -> list[BatchSummary]:
+                 department: str | None = None) -> list[BatchReport]:
     """Batches, newest first."""
     query = (select(Batch, StoredFile, Department)
              .join(StoredFile, StoredFile.sha256 == Batch.file_sha256)
@@ -170,7 +133,7 @@ def list_batches(session: Session, *, limit: int | None = None,
         query = query.where(Department.uscc == department)
     if limit is not None:
         query = query.limit(limit)
-    return [_summary(b, f, d) for b, f, d in session.execute(query)]
+    return [report_of(b, f, d) for b, f, d in session.execute(query)]
 
 
 def _load(session: Session, batch_id: int) -> tuple[Batch, StoredFile, Department]:
@@ -192,7 +155,7 @@ def batch_detail(session: Session, batch_id: int) -> BatchDetail:
     source = dict(batch.source or {})
     elapsed = batch.elapsed_seconds
     return BatchDetail(
-        summary=_summary(batch, stored, dept), sha256=stored.sha256, size=stored.size,
+        summary=report_of(batch, stored, dept), sha256=stored.sha256, size=stored.size,
         source=source, unknown_columns=tuple(source.get("unknown", ())), reasons=reasons,
         elapsed_seconds=round(elapsed, 3) if elapsed is not None else None,
         rows_per_second=round(batch.rows_read / elapsed, 1) if elapsed else None)
@@ -287,3 +250,17 @@ def write_rows_csv(session: Session, batch_id: int, out: IO[str], *,
         writer.writerow([neutralize(c) for c in cells])
         n += 1
     return n
+
+
+def row_outcomes(
+    session: Session, batch_id: int, *, outcome: str | None = None
+) -> list[dict[str, Any]]:
+    """Every row of a batch in line order: line, outcome, reasons, identifier."""
+    query = select(SourceRow).where(SourceRow.batch_id == batch_id).order_by(SourceRow.line)
+    if outcome:
+        query = query.where(SourceRow.outcome == outcome)
+    return [
+        {"line": r.line, "outcome": r.outcome, "reasons": r.reasons["reasons"],
+         "identifier": r.identifier}
+        for r in session.scalars(query)
+    ]

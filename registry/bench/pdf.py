@@ -27,21 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from registry.config import Settings
-from registry.db import make_engine, session_scope
-from registry.license.codes import uscc_check
+from registry.bench.synthetic import (
+    in_chunks,
+    rendered_business_license,
+    scratch_registry,
+    seal_elements,
+)
+from registry.db import session_scope
 from registry.render.models import PdfRendition
 from registry.render.renditions import RenderReport, render_pending
 from registry.seal.pki import load_root_cert
 from registry.verify.pdf import verify_pdf
 from registry.verify.report import Indication
 
-__all__ = ["PdfBenchReport", "run_pdf_bench", "seal_synthetic", "synthetic_row"]
-
-_TYPE = "11100000MB0143028R001"
-_RARE = ("𠮷", "堃", "㵘", "龘")
+__all__ = ["PdfBenchReport", "run_pdf_bench"]
 
 
 @dataclass(frozen=True)
@@ -70,47 +70,6 @@ class PdfBenchReport:
                 "pyhanko_valid": self.pyhanko_valid}
 
 
-def synthetic_row(i: int) -> dict[str, Any]:
-    """The normalized, accepted row of the i-th synthetic 营业执照 (every tenth holder name has
-    a rare character)."""
-    body = f"91330100MA{i:07d}"
-    rare = _RARE[i // 10 % len(_RARE)] if i % 10 == 0 else ""
-    return {
-        "LINE": i + 1, "OUTCOME": "accepted", "REASONS": [], "RAW": {},
-        "ZZBH": f"3301{i:011d}", "CZZT": f"示范市{rare}第{i}商贸有限公司",
-        "CZZTDM": body + uscc_check(body), "CZZTDMLXDM": "001", "ZZBFRQ": "20240105",
-        "ZZYXQQSRQ": "20240105", "ZZYXQJZRQ": "长期", "KZ_LX": "有限责任公司(自然人投资或控股)",
-        "KZ_FDDBR": f"张{rare or '伟'}{i % 97}", "KZ_ZCZB": f"{100 + i % 900}万元",
-        "KZ_CLRQ": "20200301", "KZ_ZS": f"浙江省示范市湖滨路{i}号",
-        "KZ_JYFW": "一般项目：日用百货销售；五金产品零售；办公用品销售；技术服务、技术开发。"
-                   "（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）",
-    }
-
-
-def seal_synthetic(session: Session, settings: Settings, rows: Sequence[dict[str, Any]], *,
-                   at: dt.datetime) -> int:
-    """Seal ``rows`` as 营业执照 of the demo market bureau (no batch); returns how many."""
-    from registry.city.demo import MARKET
-    from registry.db.models import Department
-    from registry.license.elements import Issuer
-    from registry.license.issue import IssueTarget, issue_rows
-    from registry.license.types import load_license_types
-    from registry.seal.queries import active_seal_for, sealing_context
-    from registry.template.lifecycle import published_template
-
-    lt = load_license_types()[_TYPE]
-    dept = session.scalars(select(Department).where(Department.uscc == MARKET.uscc)).one()
-    template = published_template(session, type_code=_TYPE, department_id=dept.id)
-    assert template.seal_id is not None  # published_template guarantees a bound seal
-    seal = active_seal_for(session, template.seal_id, _TYPE, at=at)
-    target = IssueTarget(license_type=lt, issuer=Issuer(dept.name, dept.uscc),
-                         department_id=dept.id, template_id=template.id, seal_id=seal.id,
-                         batch_id=None)
-    sealing = sealing_context(seal, keystore=settings.keystore,
-                              passphrase=settings.require_passphrase())
-    return issue_rows(session, rows, target, sealing, at=at).issued
-
-
 def run_pdf_bench(
     n: int = 3000,
     *,
@@ -120,22 +79,14 @@ def run_pdf_bench(
     workdir: Path | None = None,
 ) -> PdfBenchReport:
     """Seal ``n`` licenses at ``at`` in a scratch registry, render them all, verify a sample."""
-    from registry.city.demo import create_demo_world, init_registry
-
     now = at.replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="licreg-pdf-bench-", dir=workdir) as tmp:
         home = Path(tmp)
-        settings = Settings(home=home / "var", database_url=f"sqlite:///{home / 'registry.db'}",
-                            passphrase=b"TEST-ONLY-pdf-bench")
-        engine = make_engine(settings.database_url)
-        init_registry(engine)
-        with session_scope(engine) as session:
-            create_demo_world(session, settings, now=now - dt.timedelta(days=1))
-        for start in range(0, n, 5000):
+        settings, engine = scratch_registry(home / "var", passphrase=b"TEST-ONLY-pdf-bench",
+                                            now=now)
+        for rows in in_chunks(map(rendered_business_license, range(n)), 5000):
             with session_scope(engine) as session:
-                seal_synthetic(session, settings,
-                               [synthetic_row(i) for i in range(start, min(n, start + 5000))],
-                               at=now)
+                seal_elements(session, settings, rows, at=now)
         report = render_pending(engine, settings, at=now, workers=workers)
         with session_scope(engine) as session:
             rows = session.execute(select(PdfRendition.path, PdfRendition.size)).all()

@@ -1,4 +1,5 @@
-"""The stages :mod:`registry.bench.run` measures, each calling the same library code users run."""
+"""The stages :mod:`registry.bench.run` measures, each calling the same library code users
+run."""
 
 from __future__ import annotations
 
@@ -11,37 +12,33 @@ from typing import Any
 
 from sqlalchemy import JSON, Engine, func, select
 
-from registry.batch.run import ingest_file, start_workers
-from registry.bench.run import BIZ, DOCTOR, FOOD, StageResult, _timed, write_synthetic_batch
-from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
+from registry.batch.pool import LocalPool
+from registry.batch.run import ingest_file
+from registry.bench.push import time_push
+from registry.bench.report import StageResult, timed
+from registry.bench.synthetic import BIZ, DOCTOR, FOOD, scratch_registry, write_synthetic_batch
+from registry.city.demo import HEALTH, MARKET, init_registry
+from registry.clock import china_day, utc_now
 from registry.config import Settings
 from registry.db import bulk_insert, json_text, make_engine, session_scope
 from registry.db.models import Base, License, Seal
 from registry.ingest.reader import read_rows
-from registry.ingest.rules import evaluate, header_map
+from registry.ingest.rules import evaluate, header_map, judged
 from registry.license.canonical import canonical_bytes
 from registry.license.elements import Issuer, build_elements, with_identifier
 from registry.license.types import load_license_types
-from registry.seal.queries import sealing_context
+from registry.render.renditions import render_pending
+from registry.seal.crl import load_crls
+from registry.seal.pki import load_root_cert
+from registry.seal.queries import SealMaterial, sealing_context
+from registry.tlog.checkpoint import sign_checkpoint
+from registry.verify.registry_audit import audit_registry
 
 PASSPHRASE = b"TEST-ONLY-bench-passphrase"
 STANDALONE_MAX = 100_000
 """Stand-alone stages keep their output in memory, so they run on at most this many rows."""
 PDF_MAX = 5_000
 """PDF renditions run on at most this many licenses (≈ 15 s at the target rate)."""
-
-
-def _settings(home: Path, database_url: str | None) -> Settings:
-    return Settings(home=home, database_url=database_url or f"sqlite:///{home / 'registry.db'}",
-                    passphrase=PASSPHRASE)
-
-
-def _world(settings: Settings, now: dt.datetime) -> Engine:
-    engine = make_engine(settings.database_url)
-    init_registry(engine)
-    with session_scope(engine) as session:
-        create_demo_world(session, settings, now=now - dt.timedelta(days=1))
-    return engine
 
 
 def _batches(n: int, folder: Path) -> list[tuple[Path, str, str]]:
@@ -54,10 +51,10 @@ def _batches(n: int, folder: Path) -> list[tuple[Path, str, str]]:
 
 def run_all(n: int, *, home: Path, database_url: str | None,
             progress: Callable[[str], None]) -> list[StageResult]:
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     results: list[StageResult] = []
-    settings = _settings(home / "registry", database_url)
-    engine = _world(settings, now)
+    settings, engine = scratch_registry(home / "registry", passphrase=PASSPHRASE, now=now,
+                                        database_url=database_url)
     files = _batches(n, home / "batches")
     progress(f"generated {n} synthetic rows in {len(files)} files")
     types = load_license_types()
@@ -69,7 +66,7 @@ def run_all(n: int, *, home: Path, database_url: str | None,
     def parsed() -> int:
         return rows
 
-    with _timed(results, "parse (CSV → rows)", parsed):
+    with timed(results, "parse (CSV → rows)", parsed):
         for path, _, _ in files:
             for chunk in read_rows(path, chunk_rows=5_000):
                 rows += len(chunk)
@@ -77,7 +74,7 @@ def run_all(n: int, *, home: Path, database_url: str | None,
 
     # structure: rules + elements + identifier + RFC 8785 bytes, on the first `small` rows
     records: list[tuple[bytes, str, str]] = []
-    with _timed(results, "structure (validate → elements)", lambda: len(records),
+    with timed(results, "structure (validate → elements)", lambda: len(records),
                 f"first {small} rows"):
         for path, dept, code in files:
             lt = types[code]
@@ -86,10 +83,10 @@ def run_all(n: int, *, home: Path, database_url: str | None,
                 if len(records) >= small:
                     break
                 hmap = header_map([c for c in chunk.columns if c != "LINE"], lt)
-                evaluated = evaluate(chunk, lt, hmap, today=now.date(), seen_numbers=set())
-                for row in evaluated.to_dict("records"):
-                    if row["OUTCOME"] == "accepted":
-                        elements = with_identifier(build_elements(row, lt, issuer))
+                evaluated = evaluate(chunk, lt, hmap, today=china_day(now), seen_numbers=set())
+                for row in judged(evaluated):
+                    if row.elements is not None:
+                        elements = with_identifier(build_elements(row.elements, lt, issuer))
                         records.append((canonical_bytes(elements), elements["ZZBS"], code))
     progress(f"structure: {results[-1].per_second:,.0f}/s")
 
@@ -97,9 +94,10 @@ def run_all(n: int, *, home: Path, database_url: str | None,
     with session_scope(engine) as session:
         seals = {s.department_id: s for s in session.scalars(select(Seal))}
         seal = next(iter(seals.values()))
-        ctx = sealing_context(seal, keystore=settings.keystore, passphrase=PASSPHRASE)
+        ctx = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
+                                              passphrase=PASSPHRASE))
     signed_at = now.replace(microsecond=0)
-    with _timed(results, "seal (hash + SES_Signature)", lambda: len(records)):
+    with timed(results, "seal (hash + SES_Signature)", lambda: len(records)):
         for record, identifier, _ in records:
             ctx.sign(hashlib.sha256(record).digest(), signed_at, identifier)
     progress(f"seal: {results[-1].per_second:,.0f}/s")
@@ -107,8 +105,8 @@ def run_all(n: int, *, home: Path, database_url: str | None,
 
     # the whole path: CSV → validated, structured, identified, sealed, logged, committed
     reports: list[Any] = []
-    start_workers()
-    with _timed(results, "ingest whole path (committed)",
+    LocalPool().start()
+    with timed(results, "ingest whole path (committed)",
                 lambda: sum(r.accepted for r in reports), "CSV → sealed rows in the DB"):
         for path, dept, code in files:
             reports.append(ingest_file(engine, settings, path, department_uscc=dept,
@@ -163,35 +161,14 @@ def _store(source: Engine, home: Path, database_url: str | None) -> StageResult:
 
 
 def _push(engine: Engine, settings: Settings, home: Path) -> StageResult:
-    import httpx
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from registry.mockprovince.process import start_endpoint
-    from registry.province.client import ProvinceClient
-    from registry.province.sync import push_pending
-    from registry.seal.pki import load_root_cert
-
-    anchors = home / "root.pem"
-    anchors.write_bytes(load_root_cert(settings.keystore).public_bytes(Encoding.PEM))
-    tokens = {"bench": "TEST-ONLY-bench-token"}
-    with start_endpoint(home=home / "province", anchors_path=anchors, tokens=tokens,
-                        workers=1) as url, \
-            httpx.Client(base_url=url, timeout=httpx.Timeout(120.0, connect=5.0)) as http, \
-            session_scope(engine) as session:
-        client = ProvinceClient(http, access_id="bench", access_token=tokens["bench"])
-        start = time.perf_counter()
-        summary = push_pending(session, client, batch_size=2_000, at=dt.datetime.now(dt.UTC))
-        seconds = time.perf_counter() - start
-        stored = httpx.get(f"{url}/stats").json()["licenses"]
-    return StageResult("push (endpoint verifies each)", summary.accepted, seconds,
-                       f"endpoint stored {stored}; rejected {summary.rejected}")
+    timing = time_push(engine, settings, home)
+    return StageResult("push (endpoint verifies each)", timing.summary.accepted, timing.seconds,
+                       f"endpoint stored {timing.stored}; rejected {timing.summary.rejected}")
 
 
 def _checkpoint(engine: Engine, settings: Settings, now: dt.datetime) -> StageResult:
     """``licreg log checkpoint`` over every leaf the whole path wrote: positions, the index of
     sequenced leaves, tiles, root, signature (so the audit checks log inclusion)."""
-    from registry.tlog.checkpoint import sign_checkpoint
-
     start = time.perf_counter()
     with session_scope(engine) as session:
         checkpoint, _ = sign_checkpoint(session, keystore=settings.keystore,
@@ -202,10 +179,6 @@ def _checkpoint(engine: Engine, settings: Settings, now: dt.datetime) -> StageRe
 
 def _verify(engine: Engine, settings: Settings, now: dt.datetime) -> StageResult:
     """What ``licreg verify --registry`` does: every license, plus the log reconciliation."""
-    from registry.seal.crl import load_crls
-    from registry.seal.pki import load_root_cert
-    from registry.verify.registry_audit import audit_registry
-
     at = now + dt.timedelta(seconds=1)
     start = time.perf_counter()
     audit = audit_registry(engine, anchors=[load_root_cert(settings.keystore)], at=at,
@@ -218,8 +191,6 @@ def _verify(engine: Engine, settings: Settings, now: dt.datetime) -> StageResult
 
 def _pdf(engine: Engine, settings: Settings, now: dt.datetime, n: int) -> StageResult:
     """Sealed PDF renditions (render, PAdES-sign, store) of the first ``n`` licenses."""
-    from registry.render.renditions import render_pending
-
     report = render_pending(engine, settings, at=now, limit=n)
     return StageResult("PDF rendition + signature", report.rendered,
                        report.seconds - report.startup_seconds,

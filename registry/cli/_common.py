@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -12,18 +11,14 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import Engine
 
+from registry.clock import utc_now
 from registry.config import Settings
 from registry.db import make_engine
 from registry.errors import RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_ACCESS_ID = "licreg-demo"
-DEFAULT_TOKEN = "TEST-ONLY-province-token"  # noqa: S105 - the mock endpoint's documented test credential
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+now = utc_now
 
 
 def echo_json(value: Any) -> None:

@@ -22,9 +22,9 @@ def inbox_group() -> None:
 @handle_errors
 def inbox_prepare(settings: Settings) -> None:
     """Make the inbox folder of every department and license type it issues."""
-    from registry.batch.inbox import default_roots, prepare_inbox
+    from registry.batch.inbox import prepare_inbox
 
-    root, archive = default_roots(settings.home)
+    root, archive = settings.inbox, settings.archive
     with session_scope(engine(settings)) as session:
         made = prepare_inbox(session, root)
     for folder in made:
@@ -40,7 +40,7 @@ def inbox_prepare(settings: Settings) -> None:
 @handle_errors
 def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
     """Ingest every file waiting in the inboxes once, archive each with its report."""
-    from registry.batch.inbox import SETTLE_SECONDS, InboxFile, default_roots, drain
+    from registry.batch.inbox import SETTLE_SECONDS, InboxFile, drain
     from registry.batch.run import ingest_file
 
     eng = engine(settings)
@@ -50,7 +50,7 @@ def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
                            type_code=file.type_code, uploader=f"inbox:{file.department}",
                            at=now())
 
-    root, archive = default_roots(settings.home)
+    root, archive = settings.inbox, settings.archive
     outcomes = drain(root, archive, ingest, lambda: session_scope(eng), at=now,
                      settle=SETTLE_SECONDS if settle is None else settle)
     if as_json:

@@ -35,17 +35,12 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
            as_json: bool) -> None:
     """Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or folder of
     PDFs): validate, filter, structure, seal, store; report every row."""
-    from registry.batch.reports import batch_detail
-    from registry.batch.run import ingest_file, row_outcomes
-    from registry.ingest.mapping import load_mapping
-    from registry.ingest.reader import ReadOptions
+    from registry.batch.reports import batch_detail, row_outcomes
+    from registry.batch.run import ingest_file
+    from registry.ingest.mapping import read_options
 
-    mapping = load_mapping(mapping_file, type_code=type_code) if mapping_file else None
-    options = ReadOptions(
-        sheet=sheet if sheet is not None else (mapping.sheet if mapping else None),
-        header_row=header_row or (mapping.header_row if mapping and mapping.header_row else 1),
-        mapping=mapping.columns if mapping else {}, ignore=mapping.ignore if mapping else (),
-        type_code=type_code)
+    options = read_options(type_code, mapping_file=mapping_file, sheet=sheet,
+                           header_row=header_row)
     eng = engine(settings)
     with _progress_bar(file) as progress:
         report = ingest_file(eng, settings, file, department_uscc=department_uscc,

@@ -59,7 +59,7 @@ def license_show(settings: Settings, identifier: str) -> None:
 def export(settings: Settings, identifier: str, out: Path) -> None:
     """Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the signed
     license.pdf and, once a log checkpoint covers the license, proof.json."""
-    from registry.license.queries import export_bundle
+    from registry.verify.export import export_bundle
 
     with session_scope(engine(settings)) as session:
         files = export_bundle(session, identifier, out, settings=settings, at=now())

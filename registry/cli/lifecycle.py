@@ -21,6 +21,7 @@ import click
 
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.cli.licenses import license_group
+from registry.clock import china_day
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import ConfigError
@@ -142,7 +143,7 @@ def license_renew(settings: Settings, identifier: str, valid_to: str, valid_from
 
 def _today(value: str | None) -> dt.date:
     if not value:
-        return (now() + dt.timedelta(hours=8)).date()  # the registry's calendar: China time
+        return china_day(now())
     try:
         return dt.datetime.strptime(value, "%Y%m%d").date()
     except ValueError as exc:

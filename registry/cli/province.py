@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from registry.cli import cli
-from registry.cli._common import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, echo_json, handle_errors
-from registry.config import Settings
+from registry.cli._common import echo_json, handle_errors
+from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 
 
 @cli.group()

@@ -22,14 +22,12 @@ import click
 
 from registry.cli import cli
 from registry.cli._common import (
-    DEFAULT_ACCESS_ID,
-    DEFAULT_TOKEN,
     echo_json,
     engine,
     handle_errors,
     now,
 )
-from registry.config import Settings
+from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import session_scope
 
 __all__ = ["CRASH_EXIT", "CRASH_VAR", "province_client", "sync_group"]

@@ -17,8 +17,10 @@ per-type data in ``type_rules`` and the known-legitimate codes in ``known_codes`
 ...     out = evaluate(chunk, lt, hmap, today=date(2026, 11, 27), seen_numbers=seen)
 """
 
-from registry.ingest.limits import LimitError, Limits
-from registry.ingest.mapping import ColumnMapping, MappingError, load_mapping
+from registry.ingest.encoding import detect_encoding
+from registry.ingest.frames import EXTRA, LINE, PROBLEMS, ReadOptions
+from registry.ingest.limits import Limits
+from registry.ingest.mapping import ColumnMapping, load_mapping
 from registry.ingest.normalize import (
     NO_END,
     format_date,
@@ -27,7 +29,7 @@ from registry.ingest.normalize import (
     normalize_text,
     parse_date,
 )
-from registry.ingest.reader import EXTRA, LINE, PROBLEMS, ReadOptions, detect_encoding, read_rows
+from registry.ingest.reader import read_rows
 from registry.ingest.rules import (
     ACCEPTED,
     FILTERED,
@@ -56,9 +58,7 @@ __all__ = [
     "REJECTED",
     "ColumnMapping",
     "HeaderMap",
-    "LimitError",
     "Limits",
-    "MappingError",
     "ReadOptions",
     "detect_encoding",
     "evaluate",

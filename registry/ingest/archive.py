@@ -22,7 +22,7 @@ A folder is packed into a deterministic zip first (:func:`pack_folder`: sorted n
 times), so a folder and its zip are stored and read the same way and uploading the same
 folder twice is the same bytes twice.
 
->>> from registry.ingest.reader import ReadOptions
+>>> from registry.ingest.frames import ReadOptions
 >>> [m.name for m in list_members(Path("fixtures/formats/licenses.zip"))]  # doctest: +SKIP
 ['营业执照-001.pdf', '营业执照-002.pdf']
 """
@@ -39,14 +39,13 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from registry.errors import IngestError
+from registry.errors import ArchiveError, IngestError, StockPdfError
+from registry.ingest.frames import ReadOptions, problem
 from registry.ingest.limits import DEFAULT_LIMITS, Limits
-from registry.ingest.reader import READERS, ReadOptions, problem
 
 __all__ = [
     "DUPLICATE_FILE",
     "UNSUPPORTED_MEMBER",
-    "ArchiveError",
     "Member",
     "check_zip",
     "list_members",
@@ -63,10 +62,6 @@ UNSUPPORTED_MEMBER = "UNSUPPORTED_MEMBER"
 _LITTER = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
 _RATIO_FLOOR = 1 << 20
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-class ArchiveError(IngestError):
-    """An archive is refused as a whole (traversal, zip bomb, too many or too big members)."""
 
 
 def unsafe_name(name: str) -> str | None:
@@ -155,7 +150,7 @@ def list_members(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> list[Member]
 
 def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.DataFrame]:
     """Stream an archive of PDFs, one row per member (see the module docstring)."""
-    from registry.ingest.pdf import UNREADABLE_FILE, Document, PdfError, documents_frame, read_pdf
+    from registry.ingest.pdf import UNREADABLE_FILE, Document, documents_frame, read_pdf
 
     zf, infos = _open(path, options.limits)  # refused here, before any row is handed out
 
@@ -198,7 +193,7 @@ def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[
                         try:
                             doc = Document(line, name, read_pdf(data, file=name,
                                                                 options=options), ())
-                        except PdfError as exc:
+                        except StockPdfError as exc:
                             doc = Document(line, name, {}, (
                                 problem(exc.code, None, f"{name}: {exc.detail}"),))
                 batch.append(doc)
@@ -241,4 +236,3 @@ def pack_folder(folder: Path, out: Path, *, limits: Limits = DEFAULT_LIMITS) -> 
     return [rel for rel, _ in files]
 
 
-READERS[".zip"] = read_archive

@@ -26,12 +26,11 @@ from typing import IO, Any
 import pandas as pd
 
 from registry.errors import IngestError
-from registry.ingest.reader import (
-    READERS,
+from registry.ingest.encoding import detect_encoding
+from registry.ingest.frames import (
     Problem,
     ReadOptions,
     cut_long_cells,
-    detect_encoding,
     frame,
     problem,
 )
@@ -241,6 +240,3 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[IO[str]]
             expect_item = False
 
 
-READERS[".json"] = read_json
-READERS[".jsonl"] = read_jsonl
-READERS[".ndjson"] = read_jsonl

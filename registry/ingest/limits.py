@@ -17,9 +17,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from registry.errors import IngestError
+from registry.errors import LimitError
 
-__all__ = ["DEFAULT_LIMITS", "LimitError", "Limits"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+]
 
 
 @dataclass(frozen=True)
@@ -77,10 +80,3 @@ DEFAULT_LIMITS = Limits()
 """The limits used when none are given."""
 
 
-class LimitError(IngestError):
-    """An upload exceeds one of the :class:`Limits`; ``limit`` names the field."""
-
-    def __init__(self, message: str, *, file: str | None, limit: str, value: int) -> None:
-        super().__init__(message, file=file)
-        self.limit = limit
-        self.value = value

@@ -22,18 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from registry.config import SCHEMA_DIR
-from registry.errors import IngestError
+from registry.errors import MappingError
+from registry.ingest.frames import ReadOptions
 from registry.ingest.normalize import normalize_code
 from registry.license.types import load_license_types
 
-__all__ = ["MAPPING_SCHEMA", "ColumnMapping", "MappingError", "load_mapping", "parse_mapping"]
+__all__ = [
+    "MAPPING_SCHEMA",
+    "ColumnMapping",
+    "load_mapping",
+    "parse_mapping",
+    "read_options",
+]
 
 MAPPING_SCHEMA = SCHEMA_DIR / "mapping.schema.json"
 _CLASSIFIED = "SFSM"
-
-
-class MappingError(IngestError):
-    """A mapping file is not valid; the message lists every problem with its JSON path."""
 
 
 @dataclass(frozen=True)
@@ -110,3 +113,15 @@ def load_mapping(path: Path, *, type_code: str) -> ColumnMapping:
     except (ValueError, UnicodeDecodeError) as exc:
         raise MappingError(f"not JSON ({exc})", file=str(path)) from exc
     return parse_mapping(doc, type_code=type_code, source=str(path))
+
+
+def read_options(type_code: str, *, mapping_file: Path | None = None, sheet: str | None = None,
+                 header_row: int | None = None) -> ReadOptions:
+    """How to read a department's file of ``type_code``: the sheet and header row asked for,
+    else those its mapping file names, with the mapping's columns."""
+    mapping = load_mapping(mapping_file, type_code=type_code) if mapping_file else None
+    return ReadOptions(
+        sheet=sheet if sheet is not None else (mapping.sheet if mapping else None),
+        header_row=header_row or (mapping.header_row if mapping and mapping.header_row else 1),
+        mapping=mapping.columns if mapping else {}, ignore=mapping.ignore if mapping else (),
+        type_code=type_code)

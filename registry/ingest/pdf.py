@@ -10,7 +10,7 @@ A license already issued as a PDF is read, in this order (the first that yields 
 3. the text layer, through the type's extraction patterns (:mod:`registry.ingest.type_rules`).
 
 A file that is not a PDF, is cut short (no ``%%EOF``), is encrypted with a password, cannot
-be parsed, or holds none of the three raises :class:`PdfError` (code ``UNREADABLE_FILE``); a
+be parsed, or holds none of the three raises :class:`StockPdfError` (code ``UNREADABLE_FILE``); a
 signed record of another license type raises it with code ``WRONG_TYPE``. The readers turn it
 into a rejected row of the batch, never a failed batch.
 
@@ -35,9 +35,9 @@ from typing import Any
 
 import pandas as pd
 
-from registry.errors import IngestError
+from registry.errors import StockPdfError
+from registry.ingest.frames import Problem, ReadOptions, frame, problem
 from registry.ingest.normalize import normalize_code
-from registry.ingest.reader import READERS, Problem, ReadOptions, frame, problem
 from registry.ingest.type_rules import type_rules
 from registry.license.types import load_license_types
 
@@ -46,7 +46,6 @@ __all__ = [
     "UNREADABLE_FILE",
     "WRONG_TYPE",
     "Document",
-    "PdfError",
     "documents_frame",
     "read_pdf",
     "read_pdf_file",
@@ -61,16 +60,6 @@ WRONG_TYPE = "WRONG_TYPE"
 
 MAX_TEXT_PAGES = 5
 """Pages whose text is searched; a license face is one or two pages."""
-
-
-class PdfError(IngestError):
-    """A PDF cannot be read; ``code`` is the reason code its row is rejected with."""
-
-    def __init__(self, message: str, *, file: str, code: str = UNREADABLE_FILE) -> None:
-        super().__init__(message, file=file)
-        self.code = code
-        self.detail = message
-        """The message without the file name (a row's report names the file itself)."""
 
 
 @dataclass(frozen=True)
@@ -116,9 +105,9 @@ def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
 
     head = data[:1024]
     if b"%PDF-" not in head:
-        raise PdfError(f"not a PDF (it starts with {data[:8]!r})", file=file)
+        raise StockPdfError(f"not a PDF (it starts with {data[:8]!r})", file=file)
     if b"%%EOF" not in data[-2048:]:
-        raise PdfError("truncated: the file has no %%EOF end marker (an interrupted upload?)",
+        raise StockPdfError("truncated: the file has no %%EOF end marker (an interrupted upload?)",
                        file=file)
     try:
         with warnings.catch_warnings():
@@ -126,7 +115,7 @@ def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
             warnings.simplefilter("ignore")
             reader = PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted and not reader.decrypt(""):
-                raise PdfError("encrypted: a password is needed to open it; upload the PDF "
+                raise StockPdfError("encrypted: a password is needed to open it; upload the PDF "
                                "without a password", file=file)
             record = _record(reader, file, options)
             if record is not None:
@@ -135,12 +124,12 @@ def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
             if any(fields.values()):
                 return fields
             fields = _text_fields(reader, options)
-    except PdfError:
+    except StockPdfError:
         raise
     except Exception as exc:  # pypdf raises many types on a broken file; all mean unreadable
-        raise PdfError(f"malformed PDF ({type(exc).__name__}: {exc})", file=file) from exc
+        raise StockPdfError(f"malformed PDF ({type(exc).__name__}: {exc})", file=file) from exc
     if not any(fields.values()):
-        raise PdfError("no license found in it: no /LicenseRecord, no filled form fields and "
+        raise StockPdfError("no license found in it: no /LicenseRecord, no filled form fields and "
                        "no labelled text the type's extraction rule recognises", file=file)
     return fields
 
@@ -154,13 +143,13 @@ def _record(reader: Any, file: str, options: ReadOptions) -> dict[str, str] | No
     try:
         record = json.loads(text)
     except ValueError as exc:
-        raise PdfError(f"{RECORD_KEY} is not JSON ({exc})", file=file) from exc
+        raise StockPdfError(f"{RECORD_KEY} is not JSON ({exc})", file=file) from exc
     if not isinstance(record, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
-        raise PdfError(f"{RECORD_KEY} is not an object of element codes to text", file=file)
+        raise StockPdfError(f"{RECORD_KEY} is not an object of element codes to text", file=file)
     kind = record.get("ZZLXDM")
     if options.type_code is not None and kind is not None and kind != options.type_code:
-        raise PdfError(f"its signed record is a license of type {kind}, not "
+        raise StockPdfError(f"its signed record is a license of type {kind}, not "
                        f"{options.type_code}", file=file, code=WRONG_TYPE)
     return record
 
@@ -217,9 +206,8 @@ def read_pdf_file(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator
     data = path.read_bytes()
     try:
         doc = Document(1, path.name, read_pdf(data, file=path.name, options=options), ())
-    except PdfError as exc:
+    except StockPdfError as exc:
         doc = Document(1, path.name, {}, (problem(exc.code, None, exc.detail),))
     return iter([documents_frame([doc], options, progress=(1, 1))])
 
 
-READERS[".pdf"] = read_pdf_file

@@ -45,6 +45,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from registry.errors import ConfigError, IngestError
+from registry.ingest.frames import CELL_TOO_LONG, EXTRA, LINE, PROBLEMS, RESERVED_COLUMNS
 from registry.ingest.normalize import (
     DATE_FORMS,
     NO_END,
@@ -55,7 +56,6 @@ from registry.ingest.normalize import (
     parse_date,
     text_cells,
 )
-from registry.ingest.reader import CELL_TOO_LONG, EXTRA, LINE, PROBLEMS, RESERVED_COLUMNS
 from registry.ingest.type_rules import type_rules
 from registry.license.codes import (
     HOLDER_ID_CARD,
@@ -66,6 +66,7 @@ from registry.license.codes import (
     org_code_check,
     uscc_check,
 )
+from registry.license.model import JudgedRow
 from registry.license.types import Element, LicenseType, base_schema
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "evaluate",
     "header_map",
     "id_card_valid_mask",
+    "judged",
     "org_segment_valid_mask",
     "summarize",
     "uscc_valid_mask",
@@ -721,6 +723,23 @@ def evaluate(
         out[e.code] = pd.Series(values[e.code], index=index, dtype=object, copy=False)
     out[HOLDER_TYPE] = pd.Series(holder_type, index=index, dtype=object, copy=False)
     return pd.DataFrame(out, index=index)
+
+
+def judged(evaluated: pd.DataFrame) -> list[JudgedRow]:
+    """The rows of an :func:`evaluate` result as :class:`~registry.license.model.JudgedRow`,
+    in order; only accepted rows carry their elements (the others are never sealed)."""
+    codes = [c for c in evaluated.columns if c not in (LINE, OUTCOME, REASONS, RAW)]
+    columns = [evaluated[c].tolist() for c in codes]
+    numbers = evaluated[_NUMBER].tolist() if _NUMBER in evaluated.columns else None
+    out = []
+    for i, (line, outcome, reasons, raw) in enumerate(zip(
+            evaluated[LINE].tolist(), evaluated[OUTCOME].tolist(), evaluated[REASONS].tolist(),
+            evaluated[RAW].tolist(), strict=True)):
+        elements = (dict(zip(codes, (column[i] for column in columns), strict=True))
+                    if outcome == ACCEPTED else None)
+        out.append(JudgedRow(int(line), outcome, tuple(reasons), raw,
+                             (numbers[i] or None) if numbers is not None else None, elements))
+    return out
 
 
 def _days(values: npt.NDArray[np.object_]) -> Mask:

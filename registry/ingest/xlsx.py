@@ -20,7 +20,8 @@ A workbook is a zip package, so it is checked like any archive first (member cou
 uncompressed size, compression ratio, member names); a file that is not a readable workbook
 is an :class:`~registry.errors.IngestError` naming it.
 
->>> from registry.ingest.reader import ReadOptions, read_rows
+>>> from registry.ingest.frames import ReadOptions
+>>> from registry.ingest.reader import read_rows
 >>> chunks = read_rows(Path("fixtures/formats/business-licenses.xlsx"),
 ...                    options=ReadOptions(header_row=3))   # doctest: +SKIP
 """
@@ -39,8 +40,7 @@ import pandas as pd
 
 from registry.errors import IngestError
 from registry.ingest.archive import check_zip
-from registry.ingest.reader import (
-    READERS,
+from registry.ingest.frames import (
     Problem,
     ReadOptions,
     check_header,
@@ -211,4 +211,3 @@ def _stream(wb: Any, rows: Iterator[Any], header: list[str], first: int, sheet: 
         wb.close()
 
 
-READERS[".xlsx"] = read_xlsx

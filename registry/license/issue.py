@@ -1,14 +1,24 @@
-"""Issue: structure, seal and store one chunk of accepted rows, in one transaction.
+"""Issue: structure, seal and store judged rows as license versions, in one transaction.
 
-For each accepted row (step numbers match DESIGN.md "the path of one license"):
+For each accepted :class:`~registry.license.model.JudgedRow` (step numbers match DESIGN.md
+"the path of one license"):
 
 1. structure — elements from the row, issuer and type (:mod:`registry.license.elements`);
 2. compare with the registry — a row whose type + 证照编号 is already registered is a no-op when
    its elements are identical and a new version (predecessor linked, 变更) when they differ;
 3. identify — GB/T 36904 identifier for the version;
-4. seal — RFC 8785 bytes, SHA-256, SES_Signature over them (:class:`SealingContext`);
+4. seal — RFC 8785 bytes, SHA-256, SES_Signature over them
+   (:class:`~registry.seal.signature.SealingContext`): a :class:`SealedLicense`;
 5. store — licenses, their outbox events and log leaves and every source row, each table with
    one driver executemany (:func:`registry.db.bulk_insert`).
+
+Who issues and with what is worked out once, by :func:`issuing`: the department's published
+template for the type and the active seal bound to it.
+
+>>> issuer, seal = issuing(session, department=dept, license_type=lt, at=now)  # doctest: +SKIP
+>>> context = sealing_context(SealMaterial.of(seal, keystore=ks, passphrase=pw))  # doctest: +SKIP
+>>> issue_rows(session, judged_rows, issuer, context, at=now).issued  # doctest: +SKIP
+30
 
 The caller owns the transaction: one commit per chunk, so one bad chunk never rolls back the
 ones before it and a crash resumes after the last committed line.
@@ -19,16 +29,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert, json_text
-from registry.db.models import License, SourceRow
+from registry.db.models import Department, License, Seal, SourceRow
 from registry.license.canonical import canonical_bytes
 from registry.license.elements import (
     IDENTITY_FREE,
@@ -38,8 +47,11 @@ from registry.license.elements import (
     with_identifier,
 )
 from registry.license.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
+from registry.license.model import JudgedRow, Reason, RowResult, SealedLicense
 from registry.license.types import LicenseType
+from registry.seal.queries import active_seal_for
 from registry.seal.signature import SealingContext
+from registry.template.lifecycle import published_template
 
 __all__ = [
     "LICENSE_COLUMNS",
@@ -48,10 +60,13 @@ __all__ = [
     "PreparedChunk",
     "current_versions",
     "issue_rows",
+    "issue_version",
+    "issuing",
     "prepare_rows",
     "seal_license",
     "store_prepared",
 ]
+
 
 @dataclass(frozen=True)
 class IssueTarget:
@@ -65,14 +80,21 @@ class IssueTarget:
     batch_id: int | None
 
 
-class RowResult(NamedTuple):
-    """What became of one row (a NamedTuple: a chunk makes one per row)."""
-
-    line: int
-    outcome: str
-    """accepted / filtered / rejected."""
-    reasons: tuple[dict[str, Any], ...]
-    identifier: str | None
+def issuing(
+    session: Session, *, department: Department, license_type: LicenseType, at: dt.datetime,
+    batch_id: int | None = None,
+) -> tuple[IssueTarget, Seal]:
+    """Who issues ``license_type`` for ``department`` at ``at``, and the seal that stamps it:
+    the department's newest published template and its bound seal, checked usable for the
+    type at that time (raises naming what is missing)."""
+    template = published_template(session, type_code=license_type.code,
+                                  department_id=department.id)
+    assert template.seal_id is not None  # published_template guarantees a bound seal
+    seal = active_seal_for(session, template.seal_id, license_type.code, at=at)
+    target = IssueTarget(license_type=license_type, issuer=Issuer(department.name, department.uscc),
+                         department_id=department.id, template_id=template.id, seal_id=seal.id,
+                         batch_id=batch_id)
+    return target, seal
 
 
 @dataclass(frozen=True)
@@ -87,15 +109,19 @@ class ChunkResult:
     rows: tuple[RowResult, ...]
 
 
-def _without_identity(elements: dict[str, Any]) -> dict[str, Any]:
+Registered = tuple[str, str, bytes]
+"""(identifier, version, record) of a license's newest registered version."""
+
+
+def _without_identity(elements: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in elements.items() if k not in IDENTITY_FREE}
 
 
 def current_versions(
     session: Session, type_code: str, numbers: Sequence[str]
-) -> dict[str, tuple[str, str, bytes]]:
+) -> dict[str, Registered]:
     """证照编号 → (identifier, version, record) of the newest registered version."""
-    found: dict[str, tuple[str, str, bytes]] = {}
+    found: dict[str, Registered] = {}
     wanted = sorted({n for n in numbers if n})
     for start in range(0, len(wanted), 900):  # stay under SQLite's bound-parameter limit
         rows = session.execute(
@@ -113,16 +139,13 @@ def current_versions(
 class PreparedChunk:
     """A chunk structured and sealed, ready to store: steps 1–4, no database touched."""
 
-    licenses: list[dict[str, Any]]
-    """Rows for the licenses table, one dict per license with every key of
-    :data:`LICENSE_COLUMNS`."""
+    licenses: list[SealedLicense]
     operate_types: list[str]
     """The event of each license (新发 or 变更)."""
     rows: tuple[RowResult, ...]
-    raw: list[dict[str, Any]]
-    """Each row's original cells, verbatim."""
-    numbers: list[str | None]
-    """Each row's normalized 证照编号."""
+    """What became of every row of the chunk (none for a license issued without a file)."""
+    judged: Sequence[JudgedRow]
+    """The rows themselves: their original cells and 证照编号 are stored with their results."""
     accepted: int
 
 
@@ -135,87 +158,80 @@ def seal_license(
     *,
     signed_at: dt.datetime,
     at: dt.datetime,
-) -> dict[str, Any]:
-    """Steps 3–4 for one license version: its identifier, exact record, hash and signature,
-    as the row ``licenses`` stores (keyed by :data:`LICENSE_COLUMNS`)."""
+) -> SealedLicense:
+    """Steps 3–4 for one license version: its identifier, exact record, hash and signature."""
     elements = with_identifier(elements, version)
     record = canonical_bytes(elements)
     identifier = elements["ZZBS"]
     data_hash = hashlib.sha256(record).digest()
-    return {
-        "identifier": identifier, "type_code": target.license_type.code,
-        "department_id": target.department_id, "number": elements["ZZBH"],
-        "holder_code": elements["CZZTDM"], "version": version, "predecessor": predecessor,
-        "status": "VALID", "valid_to": elements["ZZYXQJZRQ"], "record": record,
-        "data_hash": data_hash, "seal_id": target.seal_id, "template_id": target.template_id,
-        "signed_at": signed_at, "signature": sealing.sign(data_hash, signed_at, identifier),
-        "batch_id": target.batch_id, "created_at": at,
-    }
+    return SealedLicense(
+        identifier, target.license_type.code, target.department_id, elements["ZZBH"],
+        elements["CZZTDM"], version, predecessor, "VALID", elements["ZZYXQJZRQ"], record,
+        data_hash, target.seal_id, target.template_id, signed_at,
+        sealing.sign(data_hash, signed_at, identifier), target.batch_id, at)
 
 
 def prepare_rows(
-    evaluated: Iterable[dict[str, Any]],
+    judged: Sequence[JudgedRow],
     target: IssueTarget,
     sealing: SealingContext,
-    existing: dict[str, tuple[str, str, bytes]],
+    existing: Mapping[str, Registered],
     *,
     at: dt.datetime,
 ) -> PreparedChunk:
-    """Steps 1–4 for one evaluated chunk. Pure CPU work, so it can run in a worker process.
+    """Steps 1–4 for one judged chunk. Pure CPU work, so it can run in a worker process.
 
     ``existing`` is :func:`current_versions` for the chunk's numbers.
     """
-    rows = list(evaluated)
     signed_at = at.replace(microsecond=0)
     lt = target.license_type
-    existing = dict(existing)
-    licenses: list[dict[str, Any]] = []
+    registered = dict(existing)
+    licenses: list[SealedLicense] = []
     events: list[str] = []
     identifier_of: dict[int, str] = {}
-    notes: dict[int, dict[str, Any]] = {}
+    notes: dict[int, Reason] = {}
     accepted = 0
-    for row in rows:
-        if row["OUTCOME"] != "accepted":
+    for row in judged:
+        if row.elements is None:
             continue
         accepted += 1
-        elements = build_elements(row, lt, target.issuer)
+        elements = build_elements(row.elements, lt, target.issuer)
         version, predecessor, op = "001", None, OP_NEW
-        prior = existing.get(elements["ZZBH"])
+        prior = registered.get(elements["ZZBH"])
         if prior is not None:
             prior_id, prior_version, prior_record = prior
             if _without_identity(json.loads(prior_record)) == elements:
-                identifier_of[row["LINE"]] = prior_id
-                notes[row["LINE"]] = {
-                    "code": "UNCHANGED", "element": None,
-                    "message": f"identical to registered {prior_id}; nothing issued"}
+                identifier_of[row.line] = prior_id
+                notes[row.line] = {"code": "UNCHANGED", "element": None,
+                                   "message": f"identical to registered {prior_id}; nothing issued"}
                 continue
             version, predecessor, op = next_version(prior_version), prior_id, OP_CHANGE
         lic = seal_license(elements, version, predecessor, target, sealing,
                            signed_at=signed_at, at=at)
-        identifier_of[row["LINE"]] = lic["identifier"]
+        identifier_of[row.line] = lic.identifier
         if predecessor:
-            notes[row["LINE"]] = {"code": "CHANGED", "element": None,
-                                  "message": f"new version of {predecessor}"}
+            notes[row.line] = {"code": "CHANGED", "element": None,
+                               "message": f"new version of {predecessor}"}
         licenses.append(lic)
         events.append(op)
-        existing[lic["number"]] = (lic["identifier"], version, lic["record"])
+        registered[lic.number] = (lic.identifier, version, lic.record)
 
     results = tuple(
-        RowResult(
-            line=int(r["LINE"]),
-            outcome=r["OUTCOME"],
-            reasons=tuple(r["REASONS"]) + ((notes[r["LINE"]],) if r["LINE"] in notes else ()),
-            identifier=identifier_of.get(r["LINE"]),
-        )
-        for r in rows
+        RowResult(row.line, row.outcome,
+                  row.reasons + ((notes[row.line],) if row.line in notes else ()),
+                  identifier_of.get(row.line))
+        for row in judged
     )
-    return PreparedChunk(licenses=licenses, operate_types=events, rows=results,
-                         raw=[r["RAW"] for r in rows],
-                         numbers=[r.get("ZZBH") or None for r in rows], accepted=accepted)
+    return PreparedChunk(licenses=licenses, operate_types=events, rows=results, judged=judged,
+                         accepted=accepted)
 
 
 LICENSE_COLUMNS = tuple(c.name for c in License.__table__.c if c.name != "id")
-"""Every column of ``licenses`` but its key: the keys of each of ``PreparedChunk.licenses``."""
+"""Every column of ``licenses`` but its key, in table order: a :class:`SealedLicense`'s
+fields."""
+if SealedLicense._fields != LICENSE_COLUMNS:  # pragma: no cover - caught by any import
+    raise RuntimeError(f"SealedLicense fields {SealedLicense._fields} are not the columns of "
+                       f"licenses {LICENSE_COLUMNS}")
 SOURCE_COLUMNS = ("batch_id", "line", "raw", "outcome", "reasons", "identifier", "number")
 _NO_REASONS = json_text({"reasons": []})  # most rows: encode it once
 
@@ -227,15 +243,13 @@ def store_prepared(
     licenses = prepared.licenses
     conn = session.connection()
     if licenses:
-        bulk_insert(conn, License.__table__, LICENSE_COLUMNS,
-                    list(map(itemgetter(*LICENSE_COLUMNS), licenses)))
-        id_of = _license_ids(conn, [lic["identifier"] for lic in licenses])
+        bulk_insert(conn, License.__table__, LICENSE_COLUMNS, licenses)
+        id_of = _license_ids(conn, [lic.identifier for lic in licenses])
         events = [
-            LicenseEvent(id_of[lic["identifier"]], lic["identifier"], op, "VALID",
-                         lic["data_hash"])
+            LicenseEvent(id_of[lic.identifier], lic.identifier, op, "VALID", lic.data_hash)
             for op, lic in zip(prepared.operate_types, licenses, strict=True)
         ]
-        superseded = [lic["predecessor"] for lic in licenses if lic["predecessor"]]
+        superseded = [lic.predecessor for lic in licenses if lic.predecessor]
         if superseded:
             # The older version's status change is logged too; the province learns it from
             # the new version, which names its predecessor, so it is not pushed on its own.
@@ -250,10 +264,10 @@ def store_prepared(
     results = prepared.rows
     if target.batch_id is not None:
         bulk_insert(conn, SourceRow.__table__, SOURCE_COLUMNS, [
-            (target.batch_id, r.line, json_text(raw), r.outcome,
+            (target.batch_id, r.line, json_text(row.raw), r.outcome,
              json_text({"reasons": r.reasons}) if r.reasons else _NO_REASONS, r.identifier,
-             number)
-            for r, raw, number in zip(results, prepared.raw, prepared.numbers, strict=True)
+             row.number)
+            for r, row in zip(results, prepared.judged, strict=True)
         ])
     return ChunkResult(
         accepted=prepared.accepted,
@@ -282,19 +296,35 @@ def _license_ids(conn: Connection, identifiers: Sequence[str]) -> dict[str, int]
 
 def issue_rows(
     session: Session,
-    evaluated: Iterable[dict[str, Any]],
+    judged: Sequence[JudgedRow],
     target: IssueTarget,
     sealing: SealingContext,
     *,
     at: dt.datetime,
 ) -> ChunkResult:
-    """Steps 1–5 for one evaluated chunk in the caller's transaction; every row recorded.
-
-    ``evaluated`` rows carry ``LINE``, ``OUTCOME``, ``REASONS``, ``RAW`` and the normalized
-    element codes, as :func:`registry.ingest.rules.evaluate` produces them.
-    """
-    rows = list(evaluated)
-    numbers = [str(r["ZZBH"]) for r in rows if r["OUTCOME"] == "accepted"]
+    """Steps 1–5 for one judged chunk in the caller's transaction; every row recorded."""
+    numbers = [row.number for row in judged if row.elements is not None and row.number]
     existing = current_versions(session, target.license_type.code, numbers)
-    prepared = prepare_rows(rows, target, sealing, existing, at=at)
+    prepared = prepare_rows(judged, target, sealing, existing, at=at)
     return store_prepared(session, prepared, target, at=at)
+
+
+def issue_version(
+    session: Session,
+    target: IssueTarget,
+    sealing: SealingContext,
+    elements: Mapping[str, str],
+    *,
+    version: str,
+    predecessor: str | None,
+    operate_type: str,
+    at: dt.datetime,
+) -> SealedLicense:
+    """Seal and store one version issued without a file (a change or renewal), with its
+    event; the lifecycle records its history."""
+    lic = seal_license(elements, version, predecessor, target, sealing,
+                       signed_at=at.replace(microsecond=0), at=at)
+    prepared = PreparedChunk(licenses=[lic], operate_types=[operate_type], rows=(), judged=(),
+                             accepted=1)
+    store_prepared(session, prepared, target, at=at)
+    return lic

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.config import Settings
 from registry.db.models import Base, Department, DepartmentType, License
-from registry.errors import CodeError, RegistryError
+from registry.errors import CodeError, LifecycleError
 from registry.license.codes import (
     HOLDER_ID_CARD,
     HOLDER_USCC,
@@ -59,10 +59,10 @@ from registry.license.codes import (
 )
 from registry.license.elements import Issuer, build_elements, next_version
 from registry.license.events import LicenseEvent, record_events
-from registry.license.issue import IssueTarget, PreparedChunk, seal_license, store_prepared
+from registry.license.issue import issue_version, issuing
+from registry.license.model import SealedLicense
 from registry.license.types import LicenseType, load_license_types
-from registry.seal.queries import active_seal_for, sealing_context
-from registry.template.lifecycle import published_template
+from registry.seal.queries import SealMaterial, sealing_context
 
 __all__ = [
     "OP_CANCEL_TRANSFER_OUT",
@@ -72,7 +72,6 @@ __all__ = [
     "TRANSITIONS",
     "ExpirySweep",
     "LicenseChange",
-    "LifecycleError",
     "LifecycleResult",
     "Transition",
     "cancel",
@@ -104,10 +103,6 @@ OP_CANCEL_TRANSFER_OUT = "10"
 SUPERSEDED = "SUPERSEDED"
 LONG_TERM = "长期"
 """ZZYXQJZRQ of a license without an end date."""
-
-
-class LifecycleError(RegistryError):
-    """A lifecycle step that is not allowed: names the license, its status and the step."""
 
 
 class LicenseChange(Base):
@@ -411,22 +406,14 @@ def _seal_version(
     predecessor: str | None,
     operate_type: str,
     at: dt.datetime,
-) -> dict[str, Any]:
+) -> SealedLicense:
     """Seal ``elements`` as ``version`` with the department's published template and seal,
     and store it with its event (steps 3–5 of the path of one license)."""
-    template = published_template(session, type_code=lt.code, department_id=department.id)
-    assert template.seal_id is not None  # published_template guarantees a bound seal
-    seal = active_seal_for(session, template.seal_id, lt.code, at=at)
-    sealing = sealing_context(seal, keystore=settings.keystore,
-                              passphrase=settings.require_passphrase())  # fmt: skip
-    target = IssueTarget(lt, Issuer(department.name, department.uscc), department.id,
-                         template.id, seal.id, None)  # fmt: skip
-    lic = seal_license(elements, version, predecessor, target, sealing,
-                       signed_at=at.replace(microsecond=0), at=at)
-    prepared = PreparedChunk(licenses=[lic], operate_types=[operate_type], rows=(), raw=[],
-                             numbers=[], accepted=1)  # fmt: skip
-    store_prepared(session, prepared, target, at=at)
-    return lic
+    target, seal = issuing(session, department=department, license_type=lt, at=at)
+    sealing = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
+                                              passphrase=settings.require_passphrase()))
+    return issue_version(session, target, sealing, elements, version=version,
+                         predecessor=predecessor, operate_type=operate_type, at=at)
 
 
 def _new_version(
@@ -476,13 +463,13 @@ def _new_version(
                         version=next_version(lic.version), predecessor=lic.identifier,
                         operate_type=operate_type, at=at)  # fmt: skip
     session.flush()
-    new_id = session.scalar(select(License.id).where(License.identifier == new["identifier"]))
+    new_id = session.scalar(select(License.id).where(License.identifier == new.identifier))
     assert new_id is not None
-    _record(session, [(new_id, new["identifier"], new["data_hash"])], action=action,
+    _record(session, [(new_id, new.identifier, new.data_hash)], action=action,
             operate_type=operate_type, from_status=[None], to_status="VALID",
             related=lic.identifier, actor=actor, reason=reason, at=at, event=False)  # fmt: skip
     session.expire(lic)
-    return LifecycleResult(action, new["identifier"], operate_type, "VALID", lic.identifier,
+    return LifecycleResult(action, new.identifier, operate_type, "VALID", lic.identifier,
                            before)  # fmt: skip
 
 
@@ -584,12 +571,12 @@ def transfer_in(
                         version=next_version(prior.version), predecessor=predecessor,
                         operate_type=OP_TRANSFER_IN, at=at)  # fmt: skip
     session.flush()
-    new_id = session.scalar(select(License.id).where(License.identifier == new["identifier"]))
+    new_id = session.scalar(select(License.id).where(License.identifier == new.identifier))
     assert new_id is not None
-    _record(session, [(new_id, new["identifier"], new["data_hash"])], action="transfer_in",
+    _record(session, [(new_id, new.identifier, new.data_hash)], action="transfer_in",
             operate_type=OP_TRANSFER_IN, from_status=[None], to_status="VALID",
             related=predecessor, actor=actor, reason=reason, at=at, event=False)  # fmt: skip
-    return LifecycleResult("transfer_in", new["identifier"], OP_TRANSFER_IN, "VALID",
+    return LifecycleResult("transfer_in", new.identifier, OP_TRANSFER_IN, "VALID",
                            predecessor, None)  # fmt: skip
 
 

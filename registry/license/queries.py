@@ -1,33 +1,23 @@
-"""Reading the registry: licenses as a clerk or auditor sees them, and export bundles.
+"""Reading the registry: licenses as a clerk or auditor sees them.
 
 >>> for summary in list_licenses(session, limit=5): print(summary["identifier"])  # doctest: +SKIP
->>> export_bundle(session, settings, identifier, Path("out"))                      # doctest: +SKIP
+
+An auditor's export bundle is :func:`registry.verify.export.export_bundle`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.config import Settings
 from registry.db.models import License, Seal, Template
-from registry.errors import RegistryError
-from registry.seal.making import parse_seal
+from registry.errors import LicenseNotFound
 from registry.seal.signature import assemble
-from registry.verify.bundle import write_bundle
 
-__all__ = ["export_bundle", "get_license", "license_detail", "list_licenses", "signature_der"]
-
-
-class LicenseNotFound(RegistryError):
-    """No license has this identifier."""
+__all__ = ["get_license", "license_detail", "list_licenses", "signature_der"]
 
 
 def get_license(session: Session, identifier: str) -> License:
@@ -84,38 +74,3 @@ def license_detail(session: Session, identifier: str) -> dict[str, Any]:
         "data_hash": lic.data_hash.hex(),
         "elements": elements,
     }
-
-
-def export_bundle(
-    session: Session,
-    identifier: str,
-    out: Path,
-    *,
-    settings: Settings | None = None,
-    at: dt.datetime | None = None,
-) -> list[Path]:
-    """Write the auditor's bundle for one license; returns the files written. Once a log
-    checkpoint covers the license the bundle also holds ``proof.json``.
-
-    With ``settings`` the bundle also holds ``license.pdf``, the license's signed PDF
-    rendition (rendered, signed and recorded now, at ``at``, if it has none yet).
-    """
-    lic = get_license(session, identifier)
-    seal = session.get_one(Seal, lic.seal_id)
-    maker = x509.load_der_x509_certificate(parse_seal(seal.seal_der).maker_cert_der)
-    signer = x509.load_der_x509_certificate(seal.cert_der)
-    from registry.tlog.proof import NotInLog, prove_identifier
-
-    try:  # proof.json: the log's inclusion proof, once a checkpoint covers the license
-        proof: bytes | None = prove_identifier(session, identifier).to_json()
-    except NotInLog:
-        proof = None
-    write_bundle(out, record=lic.record, signature_der=signature_der(lic, seal),
-                 seal_der=seal.seal_der, chain=[signer, maker], proof=proof)
-    if settings is not None:
-        from registry.render.renditions import ensure_rendition, rendition_path
-
-        stored = (ensure_rendition(session, settings, identifier, at=at) if at is not None
-                  else rendition_path(session, settings, identifier))
-        shutil.copyfile(stored, out / "license.pdf")
-    return sorted(out.iterdir())

@@ -24,7 +24,6 @@ from registry.errors import ConfigError
 __all__ = ["BASE_ELEMENTS", "Element", "LicenseType", "load_license_types"]
 
 
-
 @dataclass(frozen=True)
 class Element:
     """One element (base or face field) of a license type."""

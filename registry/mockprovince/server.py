@@ -46,7 +46,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import sessionmaker
 from starlette.types import Receive, Scope, Send
 
-from registry.errors import CodeError, ConfigError, RegistryError
+from registry.errors import CodeError, ConfigError, EnvelopeError, ItemSchemaError, RegistryError
 from registry.license.canonical import canonical_bytes
 from registry.mockprovince import sharing
 from registry.mockprovince.faults import FaultInjector, FaultPlan, Faults
@@ -78,8 +78,6 @@ from registry.province.wire import (
     SHARE_QUERY_PATH,
     Ack,
     AckResult,
-    EnvelopeError,
-    ItemSchemaError,
     build_response,
     content_digest,
     error_response,

@@ -18,12 +18,11 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from registry.errors import AggregationError
+from registry.errors import ShareRequestError
 from registry.mockprovince.store import SUPERSEDED, ReceivedLicense, UseLog
 
 __all__ = [
     "MAX_CAUSE",
-    "ShareRequestError",
     "check_face_data",
     "log_use",
     "query_by_holder",
@@ -33,10 +32,6 @@ __all__ = [
 
 MAX_CAUSE = 200
 """Longest use cause accepted (the Shandong CertShare limit)."""
-
-
-class ShareRequestError(AggregationError):
-    """A sharing request that cannot be answered as asked (HTTP 400)."""
 
 
 def validate_cause(cause: object) -> str:

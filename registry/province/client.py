@@ -42,15 +42,9 @@ from typing import Any
 
 import httpx
 
-from registry.errors import AggregationError
+from registry.errors import AggregationError, EnvelopeError
 from registry.province.auth import Credential, request_headers
-from registry.province.wire import (
-    LICENSES_PATH,
-    Ack,
-    EnvelopeError,
-    build_request,
-    parse_response,
-)
+from registry.province.wire import LICENSES_PATH, Ack, build_request, parse_response
 
 __all__ = ["Delivery", "ProvinceClient", "open_client"]
 

@@ -39,7 +39,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
-from registry.errors import AggregationError, CodeError, SealError, VerificationError
+from registry.errors import (
+    AggregationError,
+    CodeError,
+    EnvelopeError,
+    ItemSchemaError,
+    SealError,
+    VerificationError,
+)
 from registry.license.codes import parse_license_identifier
 from registry.seal.signature import assemble, parse_signature
 
@@ -64,10 +71,8 @@ __all__ = [
     "SHARE_QUERY_PATH",
     "Ack",
     "AckResult",
-    "EnvelopeError",
     "Head",
     "Item",
-    "ItemSchemaError",
     "LicenseStatus",
     "SignatureParts",
     "WireItem",
@@ -470,19 +475,6 @@ class Ack:
         return cls(
             values["ZZBS"], values["version"], result, values["code"], values["message"], seq
         )
-
-
-class EnvelopeError(AggregationError):
-    """A request or response envelope is malformed as a whole."""
-
-
-class ItemSchemaError(AggregationError):
-    """One item does not have the shape of the interface (ack code ``SCHEMA``)."""
-
-    def __init__(self, message: str, *, identifier: str = "", version: str = "") -> None:
-        super().__init__(message)
-        self.identifier = identifier
-        self.version = version
 
 
 # -- building (the sender's side) -----------------------------------------------------------

@@ -38,11 +38,10 @@ from pathlib import Path
 
 from fontTools.ttLib import TTFont, TTLibError
 
-from registry.errors import ConfigError
+from registry.errors import FontError
 
 __all__ = [
     "DEFAULT_FONT_FILES",
-    "FontError",
     "FontStack",
     "FontSubset",
     "TrueTypeSource",
@@ -66,10 +65,6 @@ _MORE_COMPONENTS = 0x0020
 _WE_HAVE_AN_X_AND_Y_SCALE = 0x0040
 _WE_HAVE_A_TWO_BY_TWO = 0x0080
 _WE_HAVE_INSTRUCTIONS = 0x0100
-
-
-class FontError(ConfigError):
-    """No usable font, or a font file that cannot be read."""
 
 
 def _pad4(data: bytes) -> bytes:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.config import SCHEMA_DIR
-from registry.errors import ConfigError
+from registry.errors import LayoutError
 from registry.license.types import LicenseType
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "Box",
     "FieldBox",
     "Layout",
-    "LayoutError",
     "Page",
     "SquareBox",
     "default_layout",
@@ -44,10 +43,6 @@ LAYOUT_DIR = SCHEMA_DIR / "layouts"
 _ALIGNS = frozenset({"left", "center", "right"})
 _FORMATS = frozenset({"text", "date-zh"})
 _LONG_TITLE_WORDS = ("范围", "项目", "住所", "地址", "场所")  # two lines in the default layout
-
-
-class LayoutError(ConfigError):
-    """A layout document does not follow the layout format."""
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,12 @@ from functools import cache
 
 import numpy as np
 
-from registry.errors import RegistryError
+from registry.errors import QrError
 
-__all__ = ["QrError", "qr_image_mask", "qr_matrix"]
+__all__ = [
+    "qr_image_mask",
+    "qr_matrix",
+]
 
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _ALNUM_VALUE = {c: i for i, c in enumerate(_ALNUM)}
@@ -36,10 +39,6 @@ _ALIGNMENT = {1: (), 2: (6, 18), 3: (6, 22), 4: (6, 26), 5: (6, 30), 6: (6, 34),
               7: (6, 22, 38), 8: (6, 24, 42), 9: (6, 26, 46), 10: (6, 28, 50)}
 _LEVEL_M = 0b00
 _MASK = 0  # (row + column) mod 2 == 0
-
-
-class QrError(RegistryError):
-    """The text does not fit a version 1-10 QR code at error level M."""
 
 
 # GF(256) with the QR polynomial x^8 + x^4 + x^3 + x^2 + 1.

@@ -40,7 +40,8 @@ from sqlalchemy.orm import Session
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License, Seal, Template
-from registry.errors import RegistryError
+from registry.errors import RenditionNotFound
+from registry.license.queries import get_license
 from registry.license.types import load_license_types
 from registry.render.fonts import FontStack
 from registry.render.models import PdfRendition
@@ -63,10 +64,6 @@ __all__ = [
 CHUNK = 200
 """Licenses per worker task: big enough to amortize the hand-off, small enough to spread."""
 _PAGE = 5_000  # pending licenses read from the database at a time
-
-
-class RenditionNotFound(RegistryError):
-    """The license has no PDF rendition yet."""
 
 
 @dataclass(frozen=True)
@@ -363,8 +360,6 @@ def render_pending(
 
 def rendition_path(session: Session, settings: Settings, identifier: str) -> Path:
     """Where the license's PDF is stored; :class:`RenditionNotFound` when not rendered yet."""
-    from registry.license.queries import get_license
-
     lic = get_license(session, identifier)
     rendition = session.get(PdfRendition, lic.id)
     if rendition is None:
@@ -376,8 +371,6 @@ def rendition_path(session: Session, settings: Settings, identifier: str) -> Pat
 def ensure_rendition(session: Session, settings: Settings, identifier: str, *,
                      at: dt.datetime) -> Path:
     """The license's stored PDF, rendering, signing and recording it now if it has none."""
-    from registry.license.queries import get_license
-
     lic = get_license(session, identifier)
     rendition = session.get(PdfRendition, lic.id)
     if rendition is not None:

@@ -47,7 +47,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, func, sel
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db.models import Base, Department, DepartmentType, Seal, SealAuthorization
-from registry.errors import SealError
+from registry.errors import DepartmentNotFound, SealError, SealNotFound, SealTransitionError
 from registry.license.types import load_license_types
 from registry.seal.crl import revoke_certificate
 from registry.seal.kinds import seal_kind
@@ -60,7 +60,6 @@ __all__ = [
     "SealApplication",
     "SealEvent",
     "SealMaking",
-    "SealTransitionError",
     "apply_for_seal",
     "approve_application",
     "authorize_seal",
@@ -92,10 +91,6 @@ SEAL_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
     "remake": ((*_REVOCABLE, "lost"), "cancelled"),
 }
 """The seal's transitions (a seal starts ``made``); ``remake`` also makes a new seal."""
-
-
-class SealTransitionError(SealError):
-    """A lifecycle step the seal's (or application's) current status does not allow."""
 
 
 class SealApplication(Base):
@@ -197,7 +192,7 @@ def _either(statuses: Sequence[str]) -> str:
 def _application(session: Session, application_id: int, step: str) -> SealApplication:
     app = session.get(SealApplication, application_id, with_for_update=True)
     if app is None:
-        raise SealError(f"seal application {application_id} does not exist")
+        raise SealNotFound(f"seal application {application_id} does not exist")
     allowed, _ = APPLICATION_STEPS[step]
     if app.status not in allowed:
         raise SealTransitionError(
@@ -210,7 +205,7 @@ def _application(session: Session, application_id: int, step: str) -> SealApplic
 def _seal(session: Session, seal_id: int, step: str) -> Seal:
     seal = session.get(Seal, seal_id, with_for_update=True)
     if seal is None:
-        raise SealError(f"seal {seal_id} does not exist")
+        raise SealNotFound(f"seal {seal_id} does not exist")
     allowed, _ = SEAL_STEPS[step]
     if seal.status not in allowed:
         raise SealTransitionError(
@@ -263,7 +258,7 @@ def apply_for_seal(
     at = _aware(at, "time")
     dept = session.get(Department, department_id)
     if dept is None:
-        raise SealError(f"department {department_id} does not exist")
+        raise DepartmentNotFound(f"department {department_id} does not exist")
     seal_kind(kind)  # raises for an unknown kind, listing the known ones
     name = name.strip()
     if not name.startswith(dept.name):

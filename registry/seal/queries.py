@@ -5,7 +5,8 @@ re-make) are in :mod:`registry.seal.lifecycle`; this module answers the question
 seal afterwards. Sealing goes through two functions, once per chunk::
 
     seal = active_seal_for(session, template.seal_id, type_code, at=now)   # raises if not usable
-    context = sealing_context(seal, keystore=settings.keystore, passphrase=passphrase)
+    context = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
+                                              passphrase=passphrase))
 
 A seal is named on the command line by its esID, or by the number of its application (then
 the newest seal made from it)::
@@ -26,7 +27,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from registry.db.models import Department, Seal, SealAuthorization
-from registry.errors import NotAuthorizedError, SealError
+from registry.errors import DepartmentNotFound, NotAuthorizedError, SealError, SealNotFound
 from registry.seal.kinds import load_seal_kinds
 from registry.seal.lifecycle import SealApplication, SealEvent, SealMaking
 from registry.seal.making import parse_seal
@@ -38,6 +39,7 @@ __all__ = [
     "KIND_BUSINESS",
     "KIND_OFFICIAL",
     "HistoryEntry",
+    "SealMaterial",
     "SealSummary",
     "active_seal_for",
     "find_application",
@@ -68,7 +70,7 @@ def active_seal_for(session: Session, seal_id: int, type_code: str, *, at: dt.da
     """
     seal = session.get(Seal, seal_id)
     if seal is None:
-        raise SealError(f"seal {seal_id} does not exist")
+        raise SealNotFound(f"seal {seal_id} does not exist")
     if seal.status != "active":
         raise SealError(
             f"seal {seal.es_id} ({seal.name}) is {seal.status} "
@@ -88,16 +90,39 @@ def active_seal_for(session: Session, seal_id: int, type_code: str, *, at: dt.da
     return seal
 
 
+@dataclass(frozen=True)
+class SealMaterial:
+    """What it takes to sign with a seal, without a database: picklable, so a worker process
+    or a Dask worker can seal with it (the key stays encrypted in the keystore)."""
+
+    keystore: Path
+    key_file: str
+    """Keystore-relative path of the signer's encrypted PKCS#8 key."""
+    passphrase: bytes
+    """The keystore passphrase (empty while a job travels to a Dask worker, which adds its
+    own)."""
+    cert_der: bytes
+    """The signer certificate."""
+    seal_der: bytes
+    """The SESeal."""
+
+    @classmethod
+    def of(cls, seal: Seal, *, keystore: Path, passphrase: bytes) -> SealMaterial:
+        return cls(keystore=keystore, key_file=seal.key_file, passphrase=passphrase,
+                   cert_der=seal.cert_der, seal_der=seal.seal_der)
+
+
 @lru_cache(maxsize=64)
 def _signer(keystore: Path, key_file: str, passphrase: bytes, cert_der: bytes) -> SoftwareSigner:
     # Decrypting a PKCS#8 key costs a key derivation; do it once per seal per process.
     return SoftwareSigner(load_signer_key(keystore, key_file, passphrase), cert_der)
 
 
-def sealing_context(seal: Seal, *, keystore: Path, passphrase: bytes) -> SealingContext:
-    """Everything needed to seal licenses with ``seal``, loaded once per chunk."""
-    signer = _signer(keystore, seal.key_file, passphrase, seal.cert_der)
-    return SealingContext(seal.seal_der, signer)
+def sealing_context(material: SealMaterial) -> SealingContext:
+    """Everything needed to seal licenses with a seal, loaded once per chunk."""
+    signer = _signer(material.keystore, material.key_file, material.passphrase,
+                     material.cert_der)
+    return SealingContext(material.seal_der, signer)
 
 
 # -- finding ----------------------------------------------------------------------------------
@@ -107,7 +132,7 @@ def find_application(session: Session, application_id: int) -> SealApplication:
     """The seal application with this number; SealError if none."""
     app = session.get(SealApplication, application_id)
     if app is None:
-        raise SealError(f"seal application {application_id} does not exist")
+        raise SealNotFound(f"seal application {application_id} does not exist")
     return app
 
 
@@ -125,7 +150,7 @@ def find_seal(session: Session, ref: str) -> Seal:
             raise SealError(f"seal application {app.id} ({app.name}) is {app.status}: "
                             f"no seal has been made from it yet")
         return seal
-    raise SealError(f"no seal with esID {ref}")
+    raise SealNotFound(f"no seal with esID {ref}")
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -188,7 +213,7 @@ def list_seals(
     """Every seal, and every application without a seal yet, oldest first."""
     depts = {d.id: d for d in session.scalars(select(Department))}
     if department_uscc is not None and not any(d.uscc == department_uscc for d in depts.values()):
-        raise SealError(f"unknown department {department_uscc}")
+        raise DepartmentNotFound(f"unknown department {department_uscc}")
     made_from = {m.seal_id: m.application_id for m in session.scalars(select(SealMaking))}
     rows: list[tuple[dt.datetime, SealSummary]] = []
     for seal in session.scalars(select(Seal).order_by(Seal.id)):

@@ -29,15 +29,13 @@ from typing import Any
 import jsonschema
 
 from registry.config import SCHEMA_DIR
-from registry.errors import RegistryError
+from registry.errors import LayoutError
 from registry.license.types import LicenseType
 
 __all__ = [
     "LAYOUT_DIR",
     "LAYOUT_SCHEMA",
     "MUST_SHOW",
-    "LayoutError",
-    "TemplateError",
     "check_layout",
     "default_layout",
     "load_layout_file",
@@ -47,14 +45,6 @@ LAYOUT_SCHEMA = SCHEMA_DIR / "template-layout.schema.json"
 LAYOUT_DIR = SCHEMA_DIR / "layouts"
 MUST_SHOW = ("CZZT", "CZZTDM", "ZZBH", "ZZBFJG", "ZZBFRQ", "ZZYXQQSRQ", "ZZYXQJZRQ")
 """Base elements every layout prints (besides all face fields): holder, number, issuer, dates."""
-
-
-class TemplateError(RegistryError):
-    """A template cannot be made, bound, published or used."""
-
-
-class LayoutError(TemplateError):
-    """A layout breaks the layout schema or a layout rule; names where."""
 
 
 @cache

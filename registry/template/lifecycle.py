@@ -38,20 +38,24 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db.models import Base, Department, DepartmentType, License, Seal, Template
-from registry.errors import SealError
+from registry.errors import (
+    DepartmentNotFound,
+    SealError,
+    SealNotFound,
+    TemplateError,
+    TemplateNotFound,
+    TemplateTransitionError,
+)
 from registry.license.types import load_license_types
 from registry.seal.making import parse_seal
 from registry.seal.queries import active_seal_for
-from registry.template.layout import LayoutError, TemplateError, check_layout, default_layout
+from registry.template.layout import check_layout, default_layout
 from registry.template.numbering import check_numbering
 
 __all__ = [
     "TEMPLATE_STEPS",
-    "LayoutError",
-    "TemplateError",
     "TemplateEvent",
     "TemplateSummary",
-    "TemplateTransitionError",
     "bind_template",
     "find_template",
     "layout_of",
@@ -68,10 +72,6 @@ TEMPLATE_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
     "publish": (("bound",), "published"),
 }
 """step → (statuses it may start from, status it leads to); ``make`` starts a version."""
-
-
-class TemplateTransitionError(TemplateError):
-    """A template step its current status does not allow."""
 
 
 class TemplateEvent(Base):
@@ -123,14 +123,14 @@ def find_template(session: Session, template_id: int) -> Template:
     """The template version with this id; TemplateError if none."""
     t = session.get(Template, template_id)
     if t is None:
-        raise TemplateError(f"template {template_id} does not exist")
+        raise TemplateNotFound(f"template {template_id} does not exist")
     return t
 
 
 def _for_step(session: Session, template_id: int, step: str) -> Template:
     t = session.get(Template, template_id, with_for_update=True)
     if t is None:
-        raise TemplateError(f"template {template_id} does not exist")
+        raise TemplateNotFound(f"template {template_id} does not exist")
     allowed, _ = TEMPLATE_STEPS[step]
     if t.status not in allowed:
         hint = " (make a new version instead)" if t.status in ("published", "retired") else ""
@@ -170,7 +170,7 @@ def make_template(
         raise TemplateError(f"unknown license type {type_code}")
     dept = session.get(Department, department_id)
     if dept is None:
-        raise TemplateError(f"department {department_id} does not exist")
+        raise DepartmentNotFound(f"department {department_id} does not exist")
     if session.get(DepartmentType, (dept.id, type_code)) is None:
         raise TemplateError(f"{dept.name} ({dept.uscc}) does not issue {lt.name} ({type_code})")
     previous = session.scalar(
@@ -217,7 +217,7 @@ def bind_template(
     t = _for_step(session, template_id, "bind")
     seal = session.get(Seal, seal_id)
     if seal is None:
-        raise TemplateError(f"seal {seal_id} does not exist")
+        raise SealNotFound(f"seal {seal_id} does not exist")
     if seal.department_id != t.department_id:
         raise TemplateError(f"cannot bind {_label(t)} to seal {seal.es_id} ({seal.name}): the "
                             f"seal belongs to another department")
@@ -285,7 +285,7 @@ def published_template(session: Session, *, type_code: str, department_id: int) 
         .limit(1)
     )
     if template is None:
-        raise TemplateError(
+        raise TemplateNotFound(
             f"no published template bound to a seal for license type {type_code} "
             f"and department {department_id}"
         )

@@ -18,9 +18,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from registry.errors import RegistryError
+from registry.errors import NumberingError
 
-__all__ = ["BY_DEPARTMENT", "NumberingError", "assign_number", "check_numbering"]
+__all__ = [
+    "BY_DEPARTMENT",
+    "assign_number",
+    "check_numbering",
+]
 
 BY_DEPARTMENT: dict[str, Any] = {"assigned_by": "department"}
 """The default rule: numbers come from the department's files."""
@@ -28,10 +32,6 @@ BY_DEPARTMENT: dict[str, Any] = {"assigned_by": "department"}
 _FIELD = re.compile(r"\{([a-z]+)(?::(\d+))?\}")
 _LITERAL = re.compile(r"^[0-9A-Za-z\-]*$")
 _MAX_NUMBER = 100  # base-elements.json: ZZBH maxLength
-
-
-class NumberingError(RegistryError):
-    """A numbering rule is malformed, or a number cannot be made from it."""
 
 
 def _parts(pattern: str) -> list[tuple[str, str, int]]:

@@ -32,7 +32,6 @@ from registry.tlog.keys import ensure_log_key, load_log_cert
 from registry.tlog.proof import (
     ConsistencyProof,
     InclusionProof,
-    NotInLog,
     check_inclusion,
     parse_proof,
     prove_consistency,
@@ -46,7 +45,6 @@ __all__ = [
     "InclusionProof",
     "LogFinding",
     "LogScan",
-    "NotInLog",
     "check_inclusion",
     "ensure_log_key",
     "latest_checkpoint",

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.errors import RegistryError, VerificationError
+from registry.errors import NotInLog, VerificationError
 from registry.tlog.checkpoint import Checkpoint, CheckpointChecker, latest_checkpoint
 from registry.tlog.leaves import LeafData, parse_leaf
 from registry.tlog.merkle import (
@@ -44,7 +44,6 @@ __all__ = [
     "PROOF_TYPE",
     "ConsistencyProof",
     "InclusionProof",
-    "NotInLog",
     "check_inclusion",
     "parse_proof",
     "prove_consistency",
@@ -52,10 +51,6 @@ __all__ = [
 ]
 
 PROOF_TYPE = "licreg-tlog-inclusion-proof/1"
-
-
-class NotInLog(RegistryError):
-    """The identifier has no leaf, or no checkpoint covers its leaf yet."""
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,13 @@ import secrets
 import httpx
 from asn1crypto import tsp
 
-from registry.errors import SealError
+from registry.errors import TimestampError
 
-__all__ = ["HttpTimestampSource", "TimestampError"]
+__all__ = [
+    "HttpTimestampSource",
+]
 
 _GRANTED = frozenset({"granted", "granted_with_mods"})
-
-
-class TimestampError(SealError):
-    """The time-stamping authority could not be reached, refused, or answered another request."""
 
 
 class HttpTimestampSource:

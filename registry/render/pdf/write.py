@@ -41,7 +41,7 @@ from xml.sax.saxutils import escape
 
 from PIL import Image
 
-from registry.errors import RegistryError, VerificationError
+from registry.errors import RenderError, VerificationError
 from registry.license.types import LicenseType
 from registry.render.fonts import FontStack, FontSubset
 from registry.render.page import Box, Layout
@@ -56,7 +56,6 @@ __all__ = [
     "RECORD_KEY",
     "XMP_NAMESPACE",
     "PreparedTemplate",
-    "RenderError",
     "UnsignedPdf",
     "format_value",
 ]
@@ -82,10 +81,6 @@ _NO_LINE_START = frozenset("，。、；：？！）》」』】,.;:?!)%")
 (_CATALOG, _PAGES, _PAGE, _CONTENT, _IMAGE, _MASK, _WIDGET, _SIG, _APPEARANCE, _XMP, _INFO,
  _RECORD_SPEC, _RECORD_FILE, _SIGNATURE_SPEC, _SIGNATURE_FILE, _QR) = range(1, 17)
 _FIRST_FONT = 17
-
-
-class RenderError(RegistryError):
-    """A license cannot be rendered with this template (bad record, seal or layout)."""
 
 
 @dataclass(frozen=True)

@@ -235,8 +235,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_outbox_pending", ["acked_at", "id"], unique=False)
 
 
-
-
 def downgrade() -> None:
 
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:

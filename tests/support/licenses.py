@@ -1,0 +1,75 @@
+"""Sealed licenses for tests, made through the library's own issuing path (no batch)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.city.demo import MARKET
+from registry.config import Settings
+from registry.db import make_engine, session_scope
+from registry.db.models import Department
+from registry.license.codes import uscc_check
+from registry.license.issue import issue_rows, issuing
+from registry.license.model import JudgedRow
+from registry.license.types import load_license_types
+from registry.seal.queries import SealMaterial, sealing_context
+
+BIZ = "11100000MB0143028R001"
+SCOPE = "广告设计、代理；会议及展览服务（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）"
+RARE = ("𠮷", "堃", "㵘", "龘")
+
+
+def business_license(i: int, *, valid_to: str = "20360512") -> dict[str, str]:
+    """The i-th test 营业执照 (a long 经营范围, as real records have)."""
+    return {
+        "CZZTDMLXDM": "001", "ZZBH": f"BENCH{i:010d}", "CZZT": f"示范市基准测试{i}有限公司",
+        "CZZTDM": "91330102MAT9HT456F", "ZZBFRQ": "20220601", "ZZYXQQSRQ": "20160513",
+        "ZZYXQJZRQ": valid_to, "KZ_LX": "有限责任公司（自然人独资）", "KZ_FDDBR": "张三",
+        "KZ_ZCZB": "100万元人民币", "KZ_CLRQ": "20160513",
+        "KZ_ZS": "示范市东城区和平街887号12幢101室", "KZ_JYFW": SCOPE,
+    }
+
+
+def rendered_license(i: int) -> dict[str, Any]:
+    """The i-th test 营业执照 for renditions: every tenth holder has a rare character."""
+    body = f"91330100MA{i:07d}"
+    rare = RARE[i // 10 % len(RARE)] if i % 10 == 0 else ""
+    return {
+        "ZZBH": f"3301{i:011d}", "CZZT": f"示范市{rare}第{i}商贸有限公司",
+        "CZZTDM": body + uscc_check(body), "CZZTDMLXDM": "001", "ZZBFRQ": "20240105",
+        "ZZYXQQSRQ": "20240105", "ZZYXQJZRQ": "长期", "KZ_LX": "有限责任公司(自然人投资或控股)",
+        "KZ_FDDBR": f"张{rare or '伟'}{i % 97}", "KZ_ZCZB": f"{100 + i % 900}万元",
+        "KZ_CLRQ": "20200301", "KZ_ZS": f"浙江省示范市湖滨路{i}号",
+        "KZ_JYFW": "一般项目：日用百货销售；五金产品零售；办公用品销售；技术服务、技术开发。"
+                   "（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）",
+    }
+
+
+def seal_rows(session: Session, settings: Settings, rows: Sequence[Mapping[str, str]], *,
+              at: dt.datetime, type_code: str = BIZ, department_uscc: str = MARKET.uscc) -> int:
+    """Seal ``rows`` (accepted elements by code) as the department's licenses; issued count."""
+    dept = session.scalars(select(Department).where(Department.uscc == department_uscc)).one()
+    target, seal = issuing(session, department=dept, license_type=load_license_types()[type_code],
+                           at=at)
+    sealing = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
+                                              passphrase=settings.require_passphrase()))
+    judged = [JudgedRow.accepted(line, row) for line, row in enumerate(rows, start=1)]
+    return issue_rows(session, judged, target, sealing, at=at).issued
+
+
+def seal_synthetic(settings: Settings, n: int, *, at: dt.datetime, start: int = 0,
+                   valid_to: str = "20360512", chunk: int = 5000) -> int:
+    """Seal ``n`` test 营业执照 numbered from ``start`` in the registry of ``settings``."""
+    engine = make_engine(settings.database_url)
+    for first in range(start, start + n, chunk):
+        rows = [business_license(i, valid_to=valid_to)
+                for i in range(first, min(start + n, first + chunk))]
+        with session_scope(engine) as session:
+            seal_rows(session, settings, rows, at=at)
+    engine.dispose()
+    return n
