@@ -31,7 +31,7 @@ def test_readme_commands_exist(words: tuple[str, ...]) -> None:
     for word in words:
         if not isinstance(command, click.Group):
             break  # the rest are arguments
-        sub = command.commands.get(word)
+        sub = command.get_command(click.Context(command), word)
         assert sub is not None, f"README mentions `licreg {' '.join(words)}`, which does not exist"
         command = sub
         path.append(word)
@@ -42,7 +42,10 @@ def test_readme_commands_exist(words: tuple[str, ...]) -> None:
 def test_every_command_is_documented_with_help() -> None:
     def walk(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
         out = []
-        for name, cmd in group.commands.items():
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            cmd = group.get_command(ctx, name)
+            assert cmd is not None
             out.append((f"{prefix}{name}", cmd))
             if isinstance(cmd, click.Group):
                 out += walk(cmd, f"{prefix}{name} ")

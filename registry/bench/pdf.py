@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
 from registry.bench.synthetic import (
@@ -114,9 +116,7 @@ def run_pdf_bench(
 
 def _pyhanko_valid(paths: Sequence[Path], root: Any, at: dt.datetime) -> int | None:
     """How many of ``paths`` pyHanko (a test dependency) judges intact, valid and trusted."""
-    try:
-        from asn1crypto import x509 as asn1_x509
-        from cryptography.hazmat.primitives.serialization import Encoding
+    try:  # pyHanko is a test dependency: an installation without it skips this check
         from pyhanko.pdf_utils.reader import PdfFileReader
         from pyhanko.sign.validation import validate_pdf_signature
         from pyhanko_certvalidator import ValidationContext

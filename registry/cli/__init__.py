@@ -1,7 +1,9 @@
 """``licreg``: the command line. Each command parses, calls one library function, renders.
 
-One module per group of commands (``setup``, ``ingest``, ``licenses``, ``audit``,
-``province``); each registers its commands on :data:`cli`.
+One module per group of commands; :data:`COMMANDS` names where each command lives, and a
+command's module is imported only when the command runs (or ``--help`` lists it). Other
+packages add commands through the ``licreg.commands`` entry-point group: the flows package
+adds ``licreg serve`` (pyproject.toml), so the library never imports the orchestration layer.
 
 Exit codes: 0 success (for verify: all PASSED), 1 failure (verify: any FAILED), 2 usage,
 3 verify: any INDETERMINATE and none FAILED.
@@ -9,14 +11,111 @@ Exit codes: 0 success (for verify: all PASSED), 1 failure (verify: any FAILED), 
 
 from __future__ import annotations
 
+import importlib
+from importlib.metadata import entry_points
+
 import click
 
 from registry.config import Settings
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+COMMANDS = {
+    "init": ("registry.cli.setup:init",
+            "Create or upgrade the registry database (and the demo world)."),
+    "department": ("registry.cli.setup:department",
+                  "Issuing departments."),
+    "type": ("registry.cli.setup:type_group",
+            "License types."),
+    "ingest": ("registry.cli.ingest:ingest",
+              "Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or "
+              "folder of PDFs): validate, filter, structure, seal, store; report every row."),
+    "batch": ("registry.cli.batch:batch_group",
+             "Uploaded batches: list, show, rows (and a rejects CSV)."),
+    "inbox": ("registry.cli.inbox:inbox_group",
+             "Department inboxes: drop a file in inbox/<USCC>/<type code>/, get a batch report."),
+    "seal": ("registry.cli.seal:seal_group",
+            "Department seals: apply, approve/reject, make, file, authorize, suspend/resume, "
+            "report-lost, cancel, remake."),
+    "template": ("registry.cli.template:template_group",
+                "License templates: make, bind to a seal, publish."),
+    "license": ("registry.cli.license:license_group",
+               "What the registry holds."),
+    "export": ("registry.cli.license:export",
+              "Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the "
+              "signed license.pdf and, once a log checkpoint covers the license, proof.json."),
+    "pdf": ("registry.cli.pdf:pdf_group",
+           "PDF renditions (版式文件): rendered from the template, PAdES-signed by the seal."),
+    "log": ("registry.cli.log:log_group",
+           "The transparency log (RFC 9162 hashing, signed checkpoints; TEST ONLY log key)."),
+    "pki": ("registry.cli.audit:pki",
+           "The TEST ONLY PKI."),
+    "verify": ("registry.cli.audit:verify",
+              "Verify export bundles, PDFs, folders of them, or the whole registry, offline, "
+              "against the anchors you choose."),
+    "province": ("registry.cli.province:province",
+                "The mock provincial aggregation platform."),
+    "push": ("registry.cli.province:push",
+            "Push every license event not yet acknowledged by the province (= ``licreg sync "
+            "run``)."),
+    "sync": ("registry.cli.sync:sync_group",
+            "Aggregation to the provincial platform: run, watch, repair."),
+    "bulletin": ("registry.cli.bulletin:bulletin",
+                "Weekly figures per department, ranking and bulletin (bulletin.html, figures.csv, "
+                "figures.xlsx)."),
+    "bench": ("registry.cli.bench:bench",
+             "Measure every stage on N synthetic licenses in a scratch registry."),
+}
+"""Command name → (``module:attribute`` of its click command, its summary in ``--help``: the
+command's own short help, which tests/cli/test_commands.py checks, so the list is shown
+without importing every command)."""
+
+PLUGINS = "licreg.commands"
+"""The entry-point group through which other packages add commands."""
 
 
-@click.group()
+def _shortened(text: str, limit: int) -> str:
+    """``text`` cut at a word to at most ``limit`` characters, as click shortens help."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+
+
+class _Commands(click.Group):
+    """The commands of :data:`COMMANDS` and of the entry-point group, each loaded when used:
+    a command imports only its own library modules (``licreg batch list`` needs neither
+    pandas nor cryptography nor Prefect), which keeps every command's start-up short."""
+
+    def _targets(self) -> dict[str, str]:
+        plugins = {ep.name: ep.value for ep in entry_points(group=PLUGINS)}
+        return {**{name: target for name, (target, _) in COMMANDS.items()}, **plugins}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._targets())
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))  # as click's own listing
+        rows = []
+        for name in names:
+            if name in COMMANDS:
+                rows.append((name, _shortened(COMMANDS[name][1], limit)))
+            elif (command := self.get_command(ctx, name)) is not None:
+                rows.append((name, command.get_short_help_str(limit=limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self._targets().get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command), target
+        return command
+
+
+@click.group(cls=_Commands)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Electronic license and seal registry (电子证照与电子印章登记系统)."""
@@ -25,30 +124,3 @@ def cli(ctx: click.Context) -> None:
 
 def main() -> None:
     cli()
-
-
-# Importing the command modules registers their commands on ``cli``.
-from registry.cli import (  # noqa: E402
-    audit,
-    batch,
-    bench,
-    bulletin,
-    inbox,
-    ingest,
-    licenses,
-    lifecycle,
-    log,
-    pdf,
-    province,
-    seal,
-    serve,
-    setup,
-    sync,
-    template,
-)
-
-__all__ += ["audit", "batch", "bench", "bulletin", "inbox", "ingest", "licenses", "lifecycle",
-            "log", "pdf", "province", "seal", "serve", "setup", "sync", "template"]
-
-if __name__ == "__main__":
-    main()

@@ -18,12 +18,19 @@ from typing import TYPE_CHECKING
 
 import click
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from registry.cli import cli
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import ConfigError
+from registry.seal.crl import load_crls
+from registry.seal.pki import load_root_cert
+from registry.verify.audit_runs import record_audit_run
+from registry.verify.bundle import load_anchors, read_crl_files
+from registry.verify.html import render_html
+from registry.verify.inputs import verify_paths
+from registry.verify.registry_audit import audit_registry
 
 if TYPE_CHECKING:
     from registry.verify.registry_audit import RegistryAudit
@@ -49,7 +56,7 @@ def parse_at(value: str | None) -> dt.datetime:
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
-@cli.group()
+@click.group()
 def pki() -> None:
     """The TEST ONLY PKI."""
 
@@ -60,33 +67,26 @@ def pki() -> None:
 @handle_errors
 def pki_anchors(settings: Settings, out: Path) -> None:
     """Write the trust anchor (the test root certificate) as PEM."""
-    from cryptography.hazmat.primitives.serialization import Encoding
 
-    from registry.seal.pki import load_root_cert
 
     out.write_bytes(load_root_cert(settings.keystore).public_bytes(Encoding.PEM))
     click.echo(f"wrote {out}")
 
 
 def _keystore_crls(settings: Settings) -> list[x509.CertificateRevocationList]:
-    """The registry's own CRLs (registry.seal.crl), when that feature is installed; each is
-    used only if its signature verifies with the CA in the certificate's path."""
-    try:
-        from registry.seal.crl import load_crls
-    except ImportError:
-        return []
+    """The registry's own CRLs (registry.seal.crl); each is used only if its signature
+    verifies with the CA in the certificate's path."""
     return list(load_crls(settings.keystore))
 
 
 def _record_run(settings: Settings, audit: RegistryAudit, *, at: dt.datetime) -> None:
     """Keep the run's verdicts per department: the weekly bulletin ranks on the last one."""
-    from registry.verify.audit_runs import record_audit_run
 
     with session_scope(engine(settings)) as session:
         record_audit_run(session, audit, at=at, recorded_at=now())
 
 
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--registry", "whole_registry", is_flag=True,
               help="Verify every license in the database and reconcile it with the log.")
@@ -116,10 +116,6 @@ def verify(
 ) -> None:
     """Verify export bundles, PDFs, folders of them, or the whole registry, offline, against
     the anchors you choose."""
-    from registry.verify.bundle import load_anchors, read_crl_files
-    from registry.verify.html import render_html
-    from registry.verify.inputs import verify_paths
-    from registry.verify.registry_audit import audit_registry
 
     if not paths and not whole_registry:
         raise click.UsageError("give bundles, PDFs or folders to verify, or --registry")

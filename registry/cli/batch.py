@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from registry.cli import cli
+from registry.batch.reports import batch_detail, batch_rows, list_batches, write_rows_csv
 from registry.cli._common import echo_json, engine, handle_errors
 from registry.config import Settings
 from registry.db import session_scope
@@ -14,7 +14,7 @@ from registry.db import session_scope
 OUTCOMES = click.Choice(["accepted", "filtered", "rejected"])
 
 
-@cli.group("batch")
+@click.group("batch")
 def batch_group() -> None:
     """Uploaded batches: list, show, rows (and a rejects CSV)."""
 
@@ -28,7 +28,6 @@ def batch_group() -> None:
 def batch_list(settings: Settings, limit: int | None, department: str | None,
                as_json: bool) -> None:
     """List batches, newest first."""
-    from registry.batch.reports import list_batches
 
     with session_scope(engine(settings)) as session:
         batches = list_batches(session, limit=limit, department=department)
@@ -48,7 +47,6 @@ def batch_list(settings: Settings, limit: int | None, department: str | None,
 @handle_errors
 def batch_show(settings: Settings, batch_id: int, as_json: bool) -> None:
     """Counts, reasons by kind, unknown columns and timing of one batch."""
-    from registry.batch.reports import batch_detail
 
     with session_scope(engine(settings)) as session:
         d = batch_detail(session, batch_id)
@@ -88,7 +86,6 @@ def batch_show(settings: Settings, batch_id: int, as_json: bool) -> None:
 def batch_rows_command(settings: Settings, batch_id: int, outcome: str | None, out: Path | None,
                        as_json: bool) -> None:
     """Every row of a batch (or those of one outcome): where it is, what happened, why."""
-    from registry.batch.reports import batch_rows, write_rows_csv
 
     with session_scope(engine(settings)) as session:
         if out is not None:

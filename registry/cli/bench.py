@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from registry.cli import cli
+from registry.bench.run import run_bench
 from registry.cli._common import echo_json, handle_errors
 
 
-@cli.command()
+@click.command()
 @click.option("--licenses", "n", type=int, default=100_000, show_default=True)
 @click.option("--database-url", default=None,
               help="Benchmark on this database instead of a scratch SQLite file.")
@@ -20,7 +20,6 @@ from registry.cli._common import echo_json, handle_errors
 @handle_errors
 def bench(n: int, database_url: str | None, workdir: Path | None, as_json: bool) -> None:
     """Measure every stage on N synthetic licenses in a scratch registry."""
-    from registry.bench.run import run_bench
 
     report = run_bench(n, workdir=workdir, database_url=database_url,
                        progress=lambda line: click.echo(line, err=True))

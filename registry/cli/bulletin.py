@@ -12,7 +12,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from registry.cli import cli
+from registry.bulletin.figures import DEPARTMENT, NAME
+from registry.bulletin.ranking import (
+    HELD_BACK_BY,
+    INDICATOR_VALUE,
+    MOVEMENT,
+    POINTS_LOST,
+    RANK,
+    SCORE,
+    indicator,
+)
+from registry.bulletin.render import moved, pct
+from registry.bulletin.weekly import run_bulletin
 from registry.cli._common import engine, handle_errors, now
 from registry.config import Settings
 
@@ -24,17 +35,6 @@ __all__ = ["bulletin", "ranking_lines"]
 
 def ranking_lines(result: Bulletin) -> list[str]:
     """The ranking as the command prints it: the week, one line per department, laggards."""
-    from registry.bulletin.figures import DEPARTMENT, NAME
-    from registry.bulletin.ranking import (
-        HELD_BACK_BY,
-        INDICATOR_VALUE,
-        MOVEMENT,
-        POINTS_LOST,
-        RANK,
-        SCORE,
-        indicator,
-    )
-    from registry.bulletin.render import moved, pct
 
     lines = [f"week {result.week} ({result.week.days()}, Asia/Shanghai); weights: "
              f"{result.weights.describe()}"]
@@ -51,7 +51,7 @@ def ranking_lines(result: Bulletin) -> list[str]:
     return lines
 
 
-@cli.command("bulletin")
+@click.command("bulletin")
 @click.option("--week", "week_text", default=None,
               help="ISO week, e.g. 2026-W48 (default: the last complete week, Asia/Shanghai).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -65,7 +65,6 @@ def bulletin(settings: Settings, week_text: str | None, out: Path | None,
              weights_file: Path | None) -> None:
     """Weekly figures per department, ranking and bulletin (bulletin.html, figures.csv,
     figures.xlsx)."""
-    from registry.bulletin.weekly import run_bulletin
 
     result, paths = run_bulletin(engine(settings), home=settings.home, week=week_text, now=now(),
                                  weights_file=weights_file, out=out)

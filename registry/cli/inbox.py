@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from registry.cli import cli
+from registry.batch.inbox import SETTLE_SECONDS, InboxFile, drain, prepare_inbox
+from registry.batch.run import ingest_file
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
 
 
-@cli.group("inbox")
+@click.group("inbox")
 def inbox_group() -> None:
     """Department inboxes: drop a file in inbox/<USCC>/<type code>/, get a batch report."""
 
@@ -22,7 +23,6 @@ def inbox_group() -> None:
 @handle_errors
 def inbox_prepare(settings: Settings) -> None:
     """Make the inbox folder of every department and license type it issues."""
-    from registry.batch.inbox import prepare_inbox
 
     root, archive = settings.inbox, settings.archive
     with session_scope(engine(settings)) as session:
@@ -40,8 +40,6 @@ def inbox_prepare(settings: Settings) -> None:
 @handle_errors
 def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
     """Ingest every file waiting in the inboxes once, archive each with its report."""
-    from registry.batch.inbox import SETTLE_SECONDS, InboxFile, drain
-    from registry.batch.run import ingest_file
 
     eng = engine(settings)
 

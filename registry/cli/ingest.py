@@ -10,13 +10,15 @@ from typing import Any
 
 import click
 
-from registry.cli import cli
+from registry.batch.reports import batch_detail, row_outcomes
+from registry.batch.run import IngestProgress, ingest_file
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.ingest.mapping import read_options
 
 
-@cli.command()
+@click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--department", "department_uscc", required=True, help="Issuing department's USCC.")
 @click.option("--type", "type_code", required=True, help="21-character license type code.")
@@ -35,9 +37,6 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
            as_json: bool) -> None:
     """Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or folder of
     PDFs): validate, filter, structure, seal, store; report every row."""
-    from registry.batch.reports import batch_detail, row_outcomes
-    from registry.batch.run import ingest_file
-    from registry.ingest.mapping import read_options
 
     options = read_options(type_code, mapping_file=mapping_file, sheet=sheet,
                            header_row=header_row)
@@ -81,7 +80,6 @@ def _progress_bar(file: Path) -> Iterator[Any]:
     if not file.is_file() or file.stat().st_size < BIG_FILE:
         yield None
         return
-    from registry.batch.run import IngestProgress
 
     with click.progressbar(length=1000, label=f"ingesting {file.name}", file=sys.stderr,
                            show_pos=False) as bar:

@@ -17,15 +17,19 @@ from pathlib import Path
 
 import click
 
-from registry.cli import cli
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.seal.pki import load_root_cert
+from registry.tlog.audit import scan_log
+from registry.tlog.checkpoint import CheckpointChecker, sign_checkpoint
+from registry.tlog.proof import prove_consistency, prove_identifier
+from registry.verify.bundle import load_anchors
 
 __all__ = ["log_group"]
 
 
-@cli.group("log")
+@click.group("log")
 def log_group() -> None:
     """The transparency log (RFC 9162 hashing, signed checkpoints; TEST ONLY log key)."""
 
@@ -36,7 +40,6 @@ def log_group() -> None:
 @handle_errors
 def log_checkpoint(settings: Settings, as_json: bool) -> None:
     """Give new leaves their positions and sign a checkpoint of the whole log."""
-    from registry.tlog.checkpoint import sign_checkpoint
 
     with session_scope(engine(settings)) as session:
         cp, created = sign_checkpoint(session, keystore=settings.keystore,
@@ -58,7 +61,6 @@ def log_checkpoint(settings: Settings, as_json: bool) -> None:
 @handle_errors
 def log_prove(settings: Settings, identifier: str, as_json: bool, out: Path | None) -> None:
     """Inclusion proof of a license's sealing leaf in the earliest checkpoint covering it."""
-    from registry.tlog.proof import prove_identifier
 
     with session_scope(engine(settings)) as session:
         proof = prove_identifier(session, identifier)
@@ -83,7 +85,6 @@ def log_prove(settings: Settings, identifier: str, as_json: bool, out: Path | No
 @handle_errors
 def log_consistency(settings: Settings, old_size: int, new_size: int, as_json: bool) -> None:
     """Consistency proof: the tree of OLD_SIZE leaves is a prefix of the tree of NEW_SIZE."""
-    from registry.tlog.proof import prove_consistency
 
     with session_scope(engine(settings)) as session:
         proof = prove_consistency(session, old_size, new_size)
@@ -105,10 +106,6 @@ def log_consistency(settings: Settings, old_size: int, new_size: int, as_json: b
 @handle_errors
 def log_verify(settings: Settings, anchors: Path | None, as_json: bool) -> None:
     """Recompute the tree from the stored leaves and check every stored checkpoint."""
-    from registry.seal.pki import load_root_cert
-    from registry.tlog.audit import scan_log
-    from registry.tlog.checkpoint import CheckpointChecker
-    from registry.verify.bundle import load_anchors
 
     trusted = load_anchors(anchors) if anchors else [load_root_cert(settings.keystore)]
     with session_scope(engine(settings)) as session:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from registry.cli import cli
+from registry.bench.pdf import run_pdf_bench
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.render.renditions import ensure_rendition, render_pending
 
 
-@cli.group("pdf")
+@click.group("pdf")
 def pdf_group() -> None:
     """PDF renditions (版式文件): rendered from the template, PAdES-signed by the seal."""
 
@@ -30,7 +31,6 @@ def pdf_group() -> None:
 def pdf_render(settings: Settings, limit: int | None, workers: int | None,
                tsa_url: str | None, as_json: bool) -> None:
     """Render and sign the PDF of every license that has none yet."""
-    from registry.render.renditions import render_pending
 
     report = render_pending(engine(settings), settings, at=now(), limit=limit, workers=workers,
                             tsa_url=tsa_url)
@@ -50,7 +50,6 @@ def pdf_render(settings: Settings, limit: int | None, workers: int | None,
 @handle_errors
 def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
     """Write the license's signed PDF to OUT (rendering it first if it has none)."""
-    from registry.render.renditions import ensure_rendition
 
     with session_scope(engine(settings)) as session:
         stored = ensure_rendition(session, settings, identifier, at=now())
@@ -70,7 +69,6 @@ def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
 def pdf_bench(settings: Settings, n: int, workers: int | None, workdir: Path | None,
               as_json: bool) -> None:
     """Measure sealed PDFs per second on N synthetic licenses in a scratch registry."""
-    from registry.bench.pdf import run_pdf_bench
 
     if workdir is None:
         workdir = settings.home

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import click
 
-from registry.cli import cli
 from registry.cli._common import echo_json, handle_errors
+from registry.cli.sync import render_push, run_incremental
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
+from registry.mockprovince.faults import Faults
+from registry.mockprovince.server import serve
+from registry.province.auth import Credential
 
 
-@cli.group()
+@click.group()
 def province() -> None:
     """The mock provincial aggregation platform."""
 
@@ -50,9 +53,6 @@ def province_serve(settings: Settings, port: int, anchors: Path | None, tokens: 
                    hmac_keys: tuple[str, ...], faults: tuple[str, ...], faults_file: Path | None,
                    reject_unknown: bool, workers: int) -> None:
     """Run the mock provincial endpoint in this process (Ctrl-C stops it)."""
-    from registry.mockprovince.faults import Faults
-    from registry.mockprovince.server import serve
-    from registry.province.auth import Credential
 
     credentials = [Credential(i, t, "token") for i, t in parse_tokens(tokens).items()]
     credentials += [Credential(i, k, "hmac") for i, k in _pairs(hmac_keys, "--hmac").items()]
@@ -72,7 +72,7 @@ def _pairs(values: Sequence[str], hint: str) -> dict[str, str]:
     return pairs
 
 
-@cli.command()
+@click.command()
 @click.option("--endpoint", required=True, help="Base URL of the provincial endpoint.")
 @click.option("--access-id", envvar="LICREG_PROVINCE_ACCESS_ID", default=DEFAULT_ACCESS_ID)
 @click.option("--token", envvar="LICREG_PROVINCE_TOKEN", default=DEFAULT_TOKEN)
@@ -87,7 +87,6 @@ def _pairs(values: Sequence[str], hint: str) -> dict[str, str]:
 def push(settings: Settings, endpoint: str, access_id: str, token: str, auth: str,
          batch_size: int, concurrency: int, max_attempts: int, as_json: bool) -> None:
     """Push every license event not yet acknowledged by the province (= ``licreg sync run``)."""
-    from registry.cli.sync import render_push, run_incremental
 
     summary = run_incremental(settings, endpoint, access_id, token, auth=auth,
                               batch_size=batch_size, concurrency=concurrency,

@@ -13,14 +13,21 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.cli import cli
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.db.models import Department, Seal
 from registry.errors import SealError
+from registry.seal import lifecycle as seal_lifecycle
+from registry.seal.crl import load_crls
+from registry.seal.kinds import seal_kind
+from registry.seal.lifecycle import apply_for_seal, authorize_seal, make_seal_from, remake_seal
+from registry.seal.making import parse_seal
+from registry.seal.queries import find_seal, list_seals, seal_detail, seal_history
 
 _BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
                    help="Who does this step (default: $LICREG_ACTOR).")
@@ -44,7 +51,6 @@ def parse_time(value: str | None, *, end_of_day: bool, param: str) -> dt.datetim
 
 
 def _department_id(session: Session, uscc: str) -> int:
-    from registry.db.models import Department
 
     dept_id = session.scalar(select(Department.id).where(Department.uscc == uscc))
     if dept_id is None:
@@ -53,13 +59,12 @@ def _department_id(session: Session, uscc: str) -> int:
 
 
 def _last_step(session: Session, seal_id: int) -> str:
-    from registry.seal.queries import seal_history
 
     h = seal_history(session, seal_id=seal_id)[-1]
     return f"{h.from_status or '—'} → {h.to_status}"
 
 
-@cli.group("seal")
+@click.group("seal")
 def seal_group() -> None:
     """Department seals: apply, approve/reject, make, file, authorize, suspend/resume,
     report-lost, cancel, remake."""
@@ -73,7 +78,6 @@ def seal_group() -> None:
 @handle_errors
 def seal_list(settings: Settings, uscc: str | None, status: str | None, as_json: bool) -> None:
     """Seals, and applications no seal was made from yet."""
-    from registry.seal.queries import list_seals
 
     with session_scope(engine(settings)) as session:
         rows = list_seals(session, department_uscc=uscc, status=status)
@@ -144,7 +148,6 @@ def _render_show(detail: dict[str, Any]) -> None:
 @handle_errors
 def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
     """One seal (esID) or application (number), with its whole history."""
-    from registry.seal.queries import seal_detail
 
     with session_scope(engine(settings)) as session:
         detail = seal_detail(session, ref)
@@ -171,8 +174,6 @@ def seal_apply(settings: Settings, uscc: str, kind: str, name: str, purpose: str
                type_codes: tuple[str, ...], valid_until: str | None, actor: str,
                reason: str) -> None:
     """Apply for a seal (申请)."""
-    from registry.seal.kinds import seal_kind
-    from registry.seal.lifecycle import apply_for_seal
 
     at = now()
     until = parse_time(valid_until, end_of_day=True, param="--valid-until") or at.replace(
@@ -194,7 +195,6 @@ def _application_step(name: str, doc: str) -> None:
     @click.pass_obj
     @handle_errors
     def command(settings: Settings, application: int, actor: str, reason: str) -> None:
-        from registry.seal import lifecycle as seal_lifecycle
 
         step: Callable[..., Any] = {"approve": seal_lifecycle.approve_application,
                                     "reject": seal_lifecycle.reject_application}[name]
@@ -215,8 +215,6 @@ _application_step("reject", "Reject an application, saying why (the seal adminis
 @handle_errors
 def seal_make(settings: Settings, application: int, actor: str, reason: str) -> None:
     """Make (制作) the seal of an approved application: key, certificate, image, SESeal."""
-    from registry.seal.lifecycle import make_seal_from
-    from registry.seal.making import parse_seal
 
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
@@ -236,8 +234,6 @@ def _seal_step(name: str, doc: str, *, revokes: bool) -> None:
     @click.pass_obj
     @handle_errors
     def command(settings: Settings, ref: str, actor: str, reason: str) -> None:
-        from registry.seal import lifecycle as seal_lifecycle
-        from registry.seal.queries import find_seal
 
         kw: dict[str, Any] = {"actor": actor, "reason": reason, "at": now()}
         if revokes:
@@ -278,9 +274,6 @@ def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
                    valid_from: str | None, valid_to: str | None, actor: str,
                    reason: str) -> None:
     """Authorize (授权) a filed or active seal for license types, for a period."""
-    from registry.seal.lifecycle import authorize_seal
-    from registry.seal.making import parse_seal
-    from registry.seal.queries import find_seal
 
     at = now()
     with session_scope(engine(settings)) as session:
@@ -303,8 +296,6 @@ def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
 @handle_errors
 def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
     """Re-make (重新制作) a seal: new key and esID; the old seal is cancelled and revoked."""
-    from registry.seal.lifecycle import remake_seal
-    from registry.seal.queries import find_seal
 
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
@@ -324,10 +315,7 @@ def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
 @handle_errors
 def seal_crl(settings: Settings, as_json: bool) -> None:
     """The seal-maker CA's revocation list: which signer certificates are revoked, when, why."""
-    from cryptography import x509
 
-    from registry.db.models import Seal
-    from registry.seal.crl import load_crls
 
     with session_scope(engine(settings)) as session:
         es_id_of = {x509.load_der_x509_certificate(der).serial_number: es_id

@@ -5,19 +5,20 @@ from __future__ import annotations
 import click
 from sqlalchemy import select
 
-from registry.cli import cli
+from registry.city.demo import create_demo_world, init_registry
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.db.models import Department
+from registry.license.types import load_license_types
 
 
-@cli.command()
+@click.command()
 @click.option("--demo", is_flag=True, help="Also create the TEST ONLY PKI and demo departments.")
 @click.pass_obj
 @handle_errors
 def init(settings: Settings, demo: bool) -> None:
     """Create or upgrade the registry database (and the demo world)."""
-    from registry.city.demo import create_demo_world, init_registry
 
     eng = engine(settings)
     init_registry(eng)
@@ -29,7 +30,7 @@ def init(settings: Settings, demo: bool) -> None:
             click.echo(f"  {line}")
 
 
-@cli.group()
+@click.group()
 def department() -> None:
     """Issuing departments."""
 
@@ -40,7 +41,6 @@ def department() -> None:
 @handle_errors
 def department_list(settings: Settings, as_json: bool) -> None:
     """Departments with their 18-character code and the license types they issue."""
-    from registry.db.models import Department
 
     with session_scope(engine(settings)) as session:
         rows = [
@@ -55,7 +55,7 @@ def department_list(settings: Settings, as_json: bool) -> None:
         click.echo(f"{r['uscc']}  {r['name']}  types: {', '.join(r['type_codes'])}")
 
 
-@cli.group("type")
+@click.group("type")
 def type_group() -> None:
     """License types."""
 
@@ -65,7 +65,6 @@ def type_group() -> None:
 @handle_errors
 def type_list(as_json: bool) -> None:
     """License types with their 21-character code, name and face fields."""
-    from registry.license.types import load_license_types
 
     rows = [
         {"code": t.code, "name": t.name, "defining_authority": t.authority_name,

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from registry.cli import cli
+from registry.bench.push import bench_push
 from registry.cli._common import (
     echo_json,
     engine,
@@ -29,6 +29,10 @@ from registry.cli._common import (
 )
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import session_scope
+from registry.province.client import open_client
+from registry.province.fullsync import full_sync
+from registry.province.reconcile import reconcile
+from registry.province.sync import push_pending, retry_dead, sync_report
 
 __all__ = ["CRASH_EXIT", "CRASH_VAR", "province_client", "sync_group"]
 
@@ -68,7 +72,6 @@ def province_client(
     concurrency: int = 1,
 ) -> Iterator[Any]:
     """:func:`registry.province.client.open_client` with the command line's options."""
-    from registry.province.client import open_client
 
     with open_client(endpoint, access_id=access_id, secret=token, scheme=auth, timeout=timeout,
                      attempts=attempts, concurrency=concurrency) as client:  # fmt: skip
@@ -103,7 +106,7 @@ def push_options(fn: F) -> F:
     return click.option("--batch-size", type=int, default=1000, show_default=True)(fn)
 
 
-@cli.group("sync")
+@click.group("sync")
 def sync_group() -> None:
     """Aggregation to the provincial platform: run, watch, repair."""
 
@@ -134,7 +137,6 @@ def run_incremental(settings: Settings, endpoint: str, access_id: str, token: st
                     batch_size: int = 1000, concurrency: int = 2,
                     max_attempts: int = 8) -> Any:  # fmt: skip
     """One incremental run as the CLI does it (shared with ``licreg push``)."""
-    from registry.province.sync import push_pending
 
     with province_client(endpoint, access_id, token, auth=auth, timeout=timeout,
                          attempts=attempts, concurrency=concurrency) as client, \
@@ -167,7 +169,6 @@ def sync_full(settings: Settings, endpoint: str, access_id: str, token: str, aut
               timeout: float, attempts: int, batch_size: int, concurrency: int, restart: bool,
               max_batches: int | None, as_json: bool) -> None:  # fmt: skip
     """Full sync: every current license, paged; resumes from its checkpoint."""
-    from registry.province.fullsync import full_sync
 
     with province_client(endpoint, access_id, token, auth=auth, timeout=timeout,
                          attempts=attempts, concurrency=concurrency) as client, \
@@ -202,7 +203,6 @@ def sync_reconcile(settings: Settings, endpoint: str, access_id: str, token: str
 
     Exit code 0 when nothing differed or everything found was repaired, 1 otherwise.
     """
-    from registry.province.reconcile import reconcile
 
     with province_client(endpoint, access_id, token, auth=auth, timeout=timeout,
                          attempts=attempts) as client, \
@@ -233,7 +233,6 @@ def sync_reconcile(settings: Settings, endpoint: str, access_id: str, token: str
 @handle_errors
 def sync_status_command(settings: Settings, as_json: bool) -> None:
     """Pending, in flight, dead letters, lag; running and last runs; full-sync progress."""
-    from registry.province.sync import sync_report
 
     with session_scope(engine(settings)) as session:
         status = sync_report(session, at=now())
@@ -270,7 +269,6 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
 @handle_errors
 def sync_retry(settings: Settings, event_ids: tuple[int, ...]) -> None:
     """Give dead letters a new set of attempts; the next sync run pushes them."""
-    from registry.province.sync import retry_dead
 
     with session_scope(engine(settings)) as session:
         n = retry_dead(session, at=now(), event_ids=list(event_ids) or None)
@@ -288,7 +286,6 @@ def sync_retry(settings: Settings, event_ids: tuple[int, ...]) -> None:
 def sync_bench(licenses: int, batch_size: int, concurrency: int, workers: int,
                as_json: bool) -> None:  # fmt: skip
     """Push N synthetic sealed licenses to a local endpoint that verifies each; report the rate."""
-    from registry.bench.push import bench_push
 
     result = bench_push(licenses, batch_size=batch_size, concurrency=concurrency,
                         workers=workers, progress=lambda line: click.echo(line, err=True))

@@ -12,11 +12,20 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from registry.cli import cli
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.db.models import Department
 from registry.errors import SealError
+from registry.seal.queries import find_seal
+from registry.template.layout import load_layout_file
+from registry.template.lifecycle import (
+    bind_template,
+    list_templates,
+    make_template,
+    publish_template,
+    template_detail,
+)
 
 _BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
                    help="Who does this step (default: $LICREG_ACTOR).")
@@ -35,7 +44,7 @@ def parse_position(value: str | None) -> tuple[float, float] | None:
     return x, y
 
 
-@cli.group("template")
+@click.group("template")
 def template_group() -> None:
     """License templates: make, bind to a seal, publish."""
 
@@ -49,7 +58,6 @@ def template_group() -> None:
 def template_list(settings: Settings, type_code: str | None, uscc: str | None,
                   as_json: bool) -> None:
     """Every template version with its status, seal and the licenses sealed under it."""
-    from registry.template.lifecycle import list_templates
 
     with session_scope(engine(settings)) as session:
         rows = list_templates(session, type_code=type_code, department_uscc=uscc)
@@ -68,7 +76,6 @@ def template_list(settings: Settings, type_code: str | None, uscc: str | None,
 @handle_errors
 def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
     """One template version: layout, numbering, seal binding, history."""
-    from registry.template.lifecycle import template_detail
 
     with session_scope(engine(settings)) as session:
         d = template_detail(session, template_id)
@@ -114,9 +121,6 @@ def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
 def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Path | None,
                   number_pattern: str | None, actor: str, reason: str) -> None:
     """Make (制作) the next template version for a license type and department."""
-    from registry.db.models import Department
-    from registry.template.layout import load_layout_file
-    from registry.template.lifecycle import make_template
 
     layout = load_layout_file(layout_path) if layout_path is not None else None
     numbering = ({"assigned_by": "registry", "pattern": number_pattern}
@@ -143,8 +147,6 @@ def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Pa
 def template_bind(settings: Settings, template_id: int, seal_ref: str, position: str | None,
                   actor: str, reason: str) -> None:
     """Bind (绑定) a made template to an authorized seal of its department."""
-    from registry.seal.queries import find_seal
-    from registry.template.lifecycle import bind_template
 
     where = parse_position(position)
     with session_scope(engine(settings)) as session:
@@ -164,7 +166,6 @@ def template_bind(settings: Settings, template_id: int, seal_ref: str, position:
 @handle_errors
 def template_publish(settings: Settings, template_id: int, actor: str, reason: str) -> None:
     """Publish a bound template: it seals its type's licenses from now on."""
-    from registry.template.lifecycle import publish_template
 
     with session_scope(engine(settings)) as session:
         t = publish_template(session, template_id, actor=actor, reason=reason, at=now())

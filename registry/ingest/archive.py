@@ -42,6 +42,7 @@ import pandas as pd
 from registry.errors import ArchiveError, IngestError, StockPdfError
 from registry.ingest.frames import ReadOptions, problem
 from registry.ingest.limits import DEFAULT_LIMITS, Limits
+from registry.ingest.pdf import UNREADABLE_FILE, Document, documents_frame, read_pdf
 
 __all__ = [
     "DUPLICATE_FILE",
@@ -150,7 +151,6 @@ def list_members(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> list[Member]
 
 def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.DataFrame]:
     """Stream an archive of PDFs, one row per member (see the module docstring)."""
-    from registry.ingest.pdf import UNREADABLE_FILE, Document, documents_frame, read_pdf
 
     zf, infos = _open(path, options.limits)  # refused here, before any row is handed out
 

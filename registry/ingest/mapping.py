@@ -21,6 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from registry.config import SCHEMA_DIR
 from registry.errors import MappingError
 from registry.ingest.frames import ReadOptions
@@ -57,7 +59,6 @@ class ColumnMapping:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
 
     schema = json.loads(MAPPING_SCHEMA.read_text("utf-8"))
     Draft202012Validator.check_schema(schema)

@@ -101,7 +101,7 @@ def _text(value: Any) -> str:
 
 def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
     """The elements of one license PDF (steps 1–3 of the module docstring)."""
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # 0.13 s to import: only PDF uploads pay it
 
     head = data[:1024]
     if b"%PDF-" not in head:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from registry.errors import CodeError
 
@@ -96,7 +97,6 @@ def id_card_is_valid(code: str) -> bool:
     """True for an 18-character ID number with a correct check character and a real birth date."""
     if not _ID_RE.match(code) or id_card_check(code[:17]) != code[17]:
         return False
-    from datetime import date
 
     try:
         date(int(code[6:10]), int(code[10:12]), int(code[12:14]))

@@ -38,6 +38,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from cryptography import x509
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -85,6 +86,7 @@ from registry.province.wire import (
     request_blobs,
     validate_item,
 )
+from registry.verify.bundle import load_anchors
 
 __all__ = ["MAX_ITEMS", "ProvinceEndpoint", "create_app", "main", "serve"]
 
@@ -529,9 +531,6 @@ def serve(
     verify_workers: int = 0,
 ) -> None:
     """Serve the platform on 127.0.0.1:``port`` with its database at ``<home>/province.db``."""
-    import uvicorn
-
-    from registry.verify.bundle import load_anchors
 
     home.mkdir(parents=True, exist_ok=True)
     app = create_app(

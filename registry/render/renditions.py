@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+import httpx
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from registry.config import Settings
@@ -47,6 +48,7 @@ from registry.render.fonts import FontStack
 from registry.render.models import PdfRendition
 from registry.render.page import layout_for
 from registry.render.pdf.pades import PadesSigner
+from registry.render.pdf.timestamp import HttpTimestampSource
 from registry.render.pdf.write import PreparedTemplate
 from registry.seal.making import parse_seal
 from registry.seal.pki import load_signer_key
@@ -119,9 +121,6 @@ class _Renderer:
         key = load_signer_key(Path(job.keystore), job.key_file, job.passphrase)
         timestamps = None
         if job.tsa_url:
-            import httpx
-
-            from registry.render.pdf.timestamp import HttpTimestampSource
 
             timestamps = HttpTimestampSource(job.tsa_url, client=httpx.Client(timeout=30))
         self.signer = PadesSigner(SoftwareSigner(key, job.cert_der),
@@ -240,7 +239,6 @@ def _pending_query(limit: int | None, after: int) -> Any:
 
 def pending_count(session: Session) -> int:
     """Licenses without a rendition."""
-    from sqlalchemy import func
 
     return session.scalar(
         select(func.count()).select_from(License)

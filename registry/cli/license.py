@@ -1,12 +1,4 @@
-"""``licreg license change|renew|suspend|…``: a license's life after issue.
-
-Each command calls one :mod:`registry.license.lifecycle` function in one transaction (the new
-version
-or status, its history row, its outbox event and log leaf) and prints one line::
-
-    $ licreg license suspend 1.2.156.3005.2.… --reason 整改
-    1.2.156.3005.2.…  VALID → SUSPENDED  (03 暂扣; queued for the province)
-"""
+"""``licreg license …`` and ``licreg export``: what the registry holds."""
 
 from __future__ import annotations
 
@@ -20,13 +12,76 @@ from typing import Any
 import click
 
 from registry.cli._common import echo_json, engine, handle_errors, now
-from registry.cli.licenses import license_group
 from registry.clock import china_day
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import ConfigError
+from registry.license.lifecycle import (
+    change,
+    change_status,
+    expire,
+    expire_due,
+    history,
+    renew,
+    transfer_in,
+)
+from registry.license.queries import license_detail, list_licenses
+from registry.verify.export import export_bundle
 
-__all__ = ["render"]
+
+@click.group("license")
+def license_group() -> None:
+    """What the registry holds."""
+
+
+@license_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", type=int, default=None)
+@click.option("--type", "type_code", default=None)
+@click.pass_obj
+@handle_errors
+def license_list(
+    settings: Settings, as_json: bool, limit: int | None, type_code: str | None
+) -> None:
+    """List license versions."""
+
+    with session_scope(engine(settings)) as session:
+        rows = list_licenses(session, limit=limit, type_code=type_code)
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['identifier']}  {r['status']:<10} {r['name']}  {r['number']}  "
+                   f"{r['holder']}")
+
+
+@license_group.command("show")
+@click.argument("identifier")
+@click.pass_obj
+@handle_errors
+def license_show(settings: Settings, identifier: str) -> None:
+    """Show one license with all its elements."""
+
+    with session_scope(engine(settings)) as session:
+        echo_json(license_detail(session, identifier))
+
+
+@click.command()
+@click.argument("identifier")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.pass_obj
+@handle_errors
+def export(settings: Settings, identifier: str, out: Path) -> None:
+    """Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the signed
+    license.pdf and, once a log checkpoint covers the license, proof.json."""
+
+    with session_scope(engine(settings)) as session:
+        files = export_bundle(session, identifier, out, settings=settings, at=now())
+    for f in files:
+        click.echo(f"{f}  {f.stat().st_size} bytes")
+
+
+# -- a license's life after issue ----------------------------------------------------------------
 
 _OP_NAMES = {"02": "延续", "03": "暂扣", "04": "过期失效", "05": "注销/撤销/吊销/转出",
              "06": "暂扣发还", "08": "转入", "09": "变更", "10": "取消转出"}  # fmt: skip
@@ -69,7 +124,6 @@ def _status_command(action: str, help_text: str) -> Callable[..., None]:
     @handle_errors
     def command(settings: Settings, identifier: str, actor: str, reason: str | None,
                 as_json: bool) -> None:  # fmt: skip
-        from registry.license.lifecycle import change_status
 
         with session_scope(engine(settings)) as session:
             result = change_status(session, identifier, action, at=now(), actor=actor,
@@ -113,7 +167,6 @@ def _changes(values: tuple[str, ...]) -> dict[str, str]:
 def license_change(settings: Settings, identifier: str, values: tuple[str, ...], actor: str,
                    reason: str | None, as_json: bool) -> None:  # fmt: skip
     """变更: seal a new version with changed elements (operateType 09)."""
-    from registry.license.lifecycle import change
 
     with session_scope(engine(settings)) as session:
         result = change(session, settings, identifier, changes=_changes(values), at=now(),
@@ -133,7 +186,6 @@ def license_change(settings: Settings, identifier: str, values: tuple[str, ...],
 def license_renew(settings: Settings, identifier: str, valid_to: str, valid_from: str | None,
                   actor: str, reason: str | None, as_json: bool) -> None:  # fmt: skip
     """延续: seal a new version with a later end date (operateType 02)."""
-    from registry.license.lifecycle import renew
 
     with session_scope(engine(settings)) as session:
         result = renew(session, settings, identifier, valid_to=valid_to, valid_from=valid_from,
@@ -161,7 +213,6 @@ def _today(value: str | None) -> dt.date:
 def license_expire(settings: Settings, identifier: str, today: str | None, actor: str,
                    reason: str | None, as_json: bool) -> None:  # fmt: skip
     """过期失效: mark a license whose end date has passed EXPIRED (operateType 04)."""
-    from registry.license.lifecycle import expire
 
     with session_scope(engine(settings)) as session:
         result = expire(session, identifier, today=_today(today), at=now(), actor=actor,
@@ -176,7 +227,6 @@ def license_expire(settings: Settings, identifier: str, today: str | None, actor
 @handle_errors
 def license_expire_due(settings: Settings, today: str | None, as_json: bool) -> None:
     """The expiry sweep: every license past its end date becomes EXPIRED."""
-    from registry.license.lifecycle import expire_due
 
     day, total, sample = _today(today), 0, []
     eng = engine(settings)
@@ -211,7 +261,6 @@ def license_transfer_in(settings: Settings, record_path: Path, department_uscc: 
                         predecessor: str | None, actor: str, reason: str | None,
                         as_json: bool) -> None:  # fmt: skip
     """转入: take over a license from another registry (operateType 08)."""
-    from registry.license.lifecycle import transfer_in
 
     try:
         elements = json.loads(record_path.read_bytes())
@@ -234,7 +283,6 @@ def license_transfer_in(settings: Settings, record_path: Path, department_uscc: 
 @handle_errors
 def license_history(settings: Settings, identifier: str, as_json: bool) -> None:
     """Every lifecycle step of the license (all its versions): who, when, why."""
-    from registry.license.lifecycle import history
 
     with session_scope(engine(settings)) as session:
         rows = history(session, identifier)
