@@ -28,7 +28,6 @@ from registry.license.canonical import canonical_bytes
 from registry.license.elements import Issuer, build_elements, with_identifier
 from registry.license.types import LicenseType, load_license_types
 from registry.render.fonts import FontStack
-from registry.render.page import Layout, default_layout, layout_for
 from registry.render.pdf.pades import PadesSigner
 from registry.render.pdf.read import find_signature, read_license_pdf, read_pdf
 from registry.render.pdf.write import PreparedTemplate, format_value
@@ -43,6 +42,7 @@ from registry.seal.pki import (
 )
 from registry.seal.signature import SealingContext
 from registry.seal.signer import SoftwareSigner
+from registry.template.layout import Layout, generated_layout, layout_for
 from tests.conftest import NOW
 
 BIZ = "11100000MB0143028R001"
@@ -405,8 +405,8 @@ def test_every_layout_file_reads_and_renders(kit: Kit) -> None:
     assert kit.prepared(DOCTOR).page_w == pytest.approx(210 * 72 / 25.4)  # A5 landscape
 
 
-def test_default_layout_covers_every_face_field(kit: Kit) -> None:
-    layout = default_layout(kit.types[FOOD])
+def test_generated_layout_covers_every_face_field(kit: Kit) -> None:
+    layout = generated_layout(kit.types[FOOD])
     shown = {f.element for f in layout.fields}
     assert {f.code for f in kit.types[FOOD].face_fields} <= shown
     assert (layout.page.width_mm, layout.page.height_mm) == (210, 297)

@@ -2,14 +2,14 @@
 
 ::
 
-    page.py        the page layout (schemas/template-layout.schema.json) or a default one
     fonts.py       CJK TrueType fonts with fallback, and a fast per-document subset
     qr.py          the QR code carrying the identifier (level M, fixed mask)
     pdf/           the PDF rendition: write, PAdES-sign, time-stamp, read back
     models.py      the pdf_renditions table
     renditions.py  render pending licenses in chunks over a process pool; find a license's PDF
 
-Verifying a PDF is :mod:`registry.verify.pdf`. Import from the submodules; this package
+The page layout comes from the template (:mod:`registry.template.layout`); verifying a PDF is
+:mod:`registry.verify.pdf`. Import from the submodules; this package
 re-exports nothing (Alembic imports models.py and must not pull in fonts or Pillow).
 """
 

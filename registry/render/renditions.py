@@ -46,7 +46,6 @@ from registry.license.queries import get_license
 from registry.license.types import load_license_types
 from registry.render.fonts import FontStack
 from registry.render.models import PdfRendition
-from registry.render.page import layout_for
 from registry.render.pdf.pades import PadesSigner
 from registry.render.pdf.timestamp import HttpTimestampSource
 from registry.render.pdf.write import PreparedTemplate
@@ -54,6 +53,7 @@ from registry.seal.making import parse_seal
 from registry.seal.pki import load_signer_key
 from registry.seal.signature import assemble
 from registry.seal.signer import SoftwareSigner
+from registry.template.layout import layout_for
 
 __all__ = [
     "RenderReport",

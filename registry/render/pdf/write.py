@@ -44,10 +44,10 @@ from PIL import Image
 from registry.errors import RenderError, VerificationError
 from registry.license.types import LicenseType
 from registry.render.fonts import FontStack, FontSubset
-from registry.render.page import Box, Layout
 from registry.render.pdf.syntax import Writer, name_ok, obj, pdf_date, stream, text_string
 from registry.render.qr import qr_image_mask
 from registry.seal.making import parse_seal
+from registry.template.layout import Box, Layout
 
 __all__ = [
     "ATTACHMENT_RECORD",
