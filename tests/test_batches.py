@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from registry.batch.chunks import process_chunk
 from registry.batch.records import iter_chunks, open_batch
 from registry.batch.reports import row_outcomes
 from registry.batch.run import ingest_file
@@ -30,6 +29,7 @@ from registry.license.codes import org_code_check, uscc_check
 from registry.tlog.leaves import parse_leaf
 from registry.tlog.models import LogLeaf
 from tests.conftest import NOW, TODAY
+from tests.support.batches import process_chunk
 
 BIZ = "11100000MB0143028R001"
 HEADER = ("证照编号,持证主体,持证主体代码,颁证日期,有效期起始日期,有效期截止日期,涉密,"

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from registry.batch.chunks import process_chunk
 from registry.batch.records import iter_chunks, open_batch
 from registry.batch.reports import (
     batch_detail,
@@ -32,6 +31,7 @@ from registry.db.models import Batch, License, SourceRow, StoredFile
 from registry.errors import BatchFailedError, BatchNotFound
 from registry.ingest.frames import ReadOptions
 from tests.conftest import FIXTURES, NOW, TODAY
+from tests.support.batches import process_chunk
 from tests.test_ingest_corpus import CASES as M
 
 BIZ = M.BIZ

@@ -51,7 +51,6 @@ __all__ = [
     "ChunkCounts",
     "ChunkJob",
     "plan_chunk",
-    "process_chunk",
     "run_job",
     "seal_and_store",
     "store_chunk",
@@ -212,19 +211,3 @@ def seal_and_store(job: ChunkJob, engine: Engine | None = None) -> ChunkCounts:
         if paused:
             gc.enable()
     return ChunkCounts(1, len(result.rows), result.accepted)
-
-
-def process_chunk(
-    session: Session,
-    settings: Settings,
-    batch_id: int,
-    chunk: pd.DataFrame,
-    *,
-    today: dt.date,
-    at: dt.datetime,
-) -> ChunkResult:
-    """Judge, seal and store one chunk of a batch in this process; the caller commits."""
-    job = plan_chunk(session, settings, batch_id, chunk, today=today, at=at)
-    if job is None:
-        return ChunkResult(0, 0, 0, 0, ())
-    return store_chunk(session, job, run_job(job))

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
+from registry.config import Settings
 from registry.db import bulk_insert, json_text
 from registry.db.models import Department, License, Seal, SourceRow
 from registry.license.canonical import canonical_bytes
@@ -49,7 +50,7 @@ from registry.license.elements import (
 from registry.license.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
 from registry.license.model import JudgedRow, Reason, RowResult, SealedLicense
 from registry.license.types import LicenseType
-from registry.seal.queries import active_seal_for
+from registry.seal.queries import SealMaterial, active_seal_for, sealing_context
 from registry.seal.signature import SealingContext
 from registry.template.lifecycle import published_template
 
@@ -311,17 +312,22 @@ def issue_rows(
 
 def issue_version(
     session: Session,
-    target: IssueTarget,
-    sealing: SealingContext,
+    settings: Settings,
     elements: Mapping[str, str],
     *,
+    department: Department,
+    license_type: LicenseType,
     version: str,
     predecessor: str | None,
     operate_type: str,
     at: dt.datetime,
 ) -> SealedLicense:
-    """Seal and store one version issued without a file (a change or renewal), with its
-    event; the lifecycle records its history."""
+    """Seal and store one version issued without a file (a change, a renewal, a transfer in)
+    with the department's published template and seal, and its event; the lifecycle records
+    its history."""
+    target, seal = issuing(session, department=department, license_type=license_type, at=at)
+    sealing = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
+                                              passphrase=settings.require_passphrase()))
     lic = seal_license(elements, version, predecessor, target, sealing,
                        signed_at=at.replace(microsecond=0), at=at)
     prepared = PreparedChunk(licenses=[lic], operate_types=[operate_type], rows=(), judged=(),

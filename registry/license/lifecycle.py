@@ -59,10 +59,8 @@ from registry.license.codes import (
 )
 from registry.license.elements import Issuer, build_elements, next_version
 from registry.license.events import LicenseEvent, record_events
-from registry.license.issue import issue_version, issuing
-from registry.license.model import SealedLicense
+from registry.license.issue import issue_version
 from registry.license.types import LicenseType, load_license_types
-from registry.seal.queries import SealMaterial, sealing_context
 
 __all__ = [
     "OP_CANCEL_TRANSFER_OUT",
@@ -395,27 +393,6 @@ def _check_holder(elements: Mapping[str, str]) -> None:
         raise LifecycleError(f"持证主体代码 {code!r} is not a valid 公民身份号码")
 
 
-def _seal_version(
-    session: Session,
-    settings: Settings,
-    *,
-    lt: LicenseType,
-    department: Department,
-    elements: Mapping[str, str],
-    version: str,
-    predecessor: str | None,
-    operate_type: str,
-    at: dt.datetime,
-) -> SealedLicense:
-    """Seal ``elements`` as ``version`` with the department's published template and seal,
-    and store it with its event (steps 3–5 of the path of one license)."""
-    target, seal = issuing(session, department=department, license_type=lt, at=at)
-    sealing = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
-                                              passphrase=settings.require_passphrase()))
-    return issue_version(session, target, sealing, elements, version=version,
-                         predecessor=predecessor, operate_type=operate_type, at=at)
-
-
 def _new_version(
     session: Session,
     settings: Settings,
@@ -459,9 +436,9 @@ def _new_version(
     _check_holder(elements)
     department = session.get_one(Department, lic.department_id)
     before = lic.status
-    new = _seal_version(session, settings, lt=lt, department=department, elements=elements,
+    new = issue_version(session, settings, elements, department=department, license_type=lt,
                         version=next_version(lic.version), predecessor=lic.identifier,
-                        operate_type=operate_type, at=at)  # fmt: skip
+                        operate_type=operate_type, at=at)
     session.flush()
     new_id = session.scalar(select(License.id).where(License.identifier == new.identifier))
     assert new_id is not None
@@ -567,9 +544,9 @@ def transfer_in(
             _check_value(lt, e.code, row[e.code])
     built = build_elements(row, lt, Issuer(department.name, department.uscc))
     _check_holder(built)
-    new = _seal_version(session, settings, lt=lt, department=department, elements=built,
+    new = issue_version(session, settings, built, department=department, license_type=lt,
                         version=next_version(prior.version), predecessor=predecessor,
-                        operate_type=OP_TRANSFER_IN, at=at)  # fmt: skip
+                        operate_type=OP_TRANSFER_IN, at=at)
     session.flush()
     new_id = session.scalar(select(License.id).where(License.identifier == new.identifier))
     assert new_id is not None

@@ -47,6 +47,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, func, sel
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db.models import Base, Department, DepartmentType, Seal, SealAuthorization
+from registry.db.steps import either, locked_for_step
 from registry.errors import DepartmentNotFound, SealError, SealNotFound, SealTransitionError
 from registry.license.types import load_license_types
 from registry.seal.crl import revoke_certificate
@@ -185,34 +186,22 @@ def _record(
     return event
 
 
-def _either(statuses: Sequence[str]) -> str:
-    return statuses[0] if len(statuses) == 1 else f"{', '.join(statuses[:-1])} or {statuses[-1]}"
-
-
 def _application(session: Session, application_id: int, step: str) -> SealApplication:
-    app = session.get(SealApplication, application_id, with_for_update=True)
-    if app is None:
-        raise SealNotFound(f"seal application {application_id} does not exist")
-    allowed, _ = APPLICATION_STEPS[step]
-    if app.status not in allowed:
-        raise SealTransitionError(
+    return locked_for_step(
+        session, SealApplication, application_id, step, APPLICATION_STEPS,
+        missing=lambda: SealNotFound(f"seal application {application_id} does not exist"),
+        refused=lambda app, allowed: SealTransitionError(
             f"cannot {step} seal application {app.id} ({app.name}): it is {app.status}; "
-            f"{step} needs an application that is {_either(allowed)}"
-        )
-    return app
+            f"{step} needs an application that is {either(allowed)}"))
 
 
 def _seal(session: Session, seal_id: int, step: str) -> Seal:
-    seal = session.get(Seal, seal_id, with_for_update=True)
-    if seal is None:
-        raise SealNotFound(f"seal {seal_id} does not exist")
-    allowed, _ = SEAL_STEPS[step]
-    if seal.status not in allowed:
-        raise SealTransitionError(
+    return locked_for_step(
+        session, Seal, seal_id, step, SEAL_STEPS,
+        missing=lambda: SealNotFound(f"seal {seal_id} does not exist"),
+        refused=lambda seal, allowed: SealTransitionError(
             f"cannot {step} seal {seal.es_id} ({seal.name}): it is {seal.status}; "
-            f"{step} needs a seal that is {_either(allowed)}"
-        )
-    return seal
+            f"{step} needs a seal that is {either(allowed)}"))
 
 
 def _origin(session: Session, seal: Seal) -> SealMaking | None:

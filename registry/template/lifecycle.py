@@ -38,6 +38,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db.models import Base, Department, DepartmentType, License, Seal, Template
+from registry.db.steps import locked_for_step
 from registry.errors import (
     DepartmentNotFound,
     SealError,
@@ -128,17 +129,15 @@ def find_template(session: Session, template_id: int) -> Template:
 
 
 def _for_step(session: Session, template_id: int, step: str) -> Template:
-    t = session.get(Template, template_id, with_for_update=True)
-    if t is None:
-        raise TemplateNotFound(f"template {template_id} does not exist")
-    allowed, _ = TEMPLATE_STEPS[step]
-    if t.status not in allowed:
+    def refused(t: Template, allowed: tuple[str, ...]) -> TemplateTransitionError:
         hint = " (make a new version instead)" if t.status in ("published", "retired") else ""
-        raise TemplateTransitionError(
+        return TemplateTransitionError(
             f"cannot {step} {_label(t)}: it is {t.status}; {step} needs a template that is "
-            f"{' or '.join(allowed)}{hint}"
-        )
-    return t
+            f"{' or '.join(allowed)}{hint}")
+
+    return locked_for_step(
+        session, Template, template_id, step, TEMPLATE_STEPS, refused=refused,
+        missing=lambda: TemplateNotFound(f"template {template_id} does not exist"))
 
 
 def layout_of(template: Template) -> dict[str, Any]:
