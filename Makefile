@@ -27,7 +27,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check registry flows tests
+	$(BIN)/ruff check registry flows tests fixtures
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/licreg bench $(BENCH_ARGS)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.runtime import flow_run
-from prefect_dask import DaskTaskRunner
+from prefect_dask.task_runners import DaskTaskRunner
 
 from flows.chunks import TaskRunnerExecutor, seal_chunk_here, seal_chunk_remote
 from registry.batch.chunks import ChunkCounts, ChunkJob
@@ -50,6 +51,13 @@ REJECTS_SHOWN = 20
 """Rejected rows listed in a batch's artifact (``licreg batch rows`` has them all)."""
 
 
+def _sync(call: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a Prefect artifact function synchronously, also from the thread of an async flow's
+    body (see ingest_and_seal): Prefect's sync-compatible functions take ``_sync``, which their
+    signatures do not show."""
+    return call(**kwargs, _sync=True)
+
+
 def _publish(report: dict[str, Any]) -> None:
     """The batch as table artifacts: outcome counts and reason kinds, then its first rejected
     rows, each with the file, row and field."""
@@ -60,21 +68,21 @@ def _publish(report: dict[str, Any]) -> None:
               for code, n in (report.get("reasons") or {}).items()]
     if report.get("error"):
         table.append({"what": f"failed: {report['error']}", "rows": None})
-    create_table_artifact(
+    _sync(
+        create_table_artifact,
         key=f"batch-{report['batch_id']}",
         table=table,
         description=f"Batch {report['batch_id']}: {report['file']} for {report['department']}, "
                     f"type {report['type_code']}, {report['status']}",
-        _sync=True,  # also when called from an async flow's body (see ingest_and_seal)
     )
     if report.get("first_rejects"):
-        create_table_artifact(
+        _sync(
+            create_table_artifact,
             key=f"batch-{report['batch_id']}-rejects",
             table=report["first_rejects"],
             description=f"Batch {report['batch_id']}: the first {len(report['first_rejects'])} "
                         f"of {report['rejected']} rejected rows (every one: "
                         f"`licreg batch rows {report['batch_id']} --outcome rejected`)",
-            _sync=True,
         )
 
 
@@ -87,15 +95,15 @@ class _Progress:
 
     def __call__(self, p: IngestProgress) -> None:
         if self.id is None:
-            self.id = create_progress_artifact(
-                progress=0.0, description=f"Batch {p.batch_id}: {p.file}", _sync=True)
+            self.id = _sync(create_progress_artifact, progress=0.0,
+                            description=f"Batch {p.batch_id}: {p.file}")
         if p.total:
-            update_progress_artifact(self.id, progress=round(100 * p.done / p.total, 1),
-                                     _sync=True)
+            _sync(update_progress_artifact, artifact_id=self.id,
+                  progress=round(100 * p.done / p.total, 1))
 
     def finish(self) -> None:
         if self.id is not None:
-            update_progress_artifact(self.id, progress=100.0, _sync=True)
+            _sync(update_progress_artifact, artifact_id=self.id, progress=100.0)
 
 
 def _ingest(settings: Settings, path: str, department: str, type_code: str, *,
@@ -173,7 +181,8 @@ def dask_runner() -> DaskTaskRunner:
     return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1})
 
 
-@flow(name="ingest-and-seal-dask", task_runner=dask_runner())
+@flow(name="ingest-and-seal-dask",
+      task_runner=dask_runner())  # type: ignore[arg-type]  # prefect-dask 0.3.7 types its futures apart
 async def ingest_and_seal_dask(path: str, department: str, type_code: str,
                                uploader: str = "prefect", chunk_rows: int = 5_000,
                                in_flight: int = 8, mapping: str | None = None,

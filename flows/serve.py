@@ -112,7 +112,8 @@ def _spec(path: Path, index: int, entry: Any) -> DeploymentSpec:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} is not a mapping")
     used = apply_values({k: entry[k] for k in _USED if k in entry}, dict(os.environ),
-                        remove_notset=False)  # fmt: skip
+                        remove_notset=False)
+    assert isinstance(used, dict)  # a mapping filled in is a mapping
     if unfilled := sorted(set(re.findall(r"\{\{.*?\}\}", repr(used)))):
         raise ConfigError(f"{where}: cannot fill {', '.join(unfilled)} (serve fills environment "
                           f"variables that are set, not Prefect blocks or variables)")  # fmt: skip
@@ -120,8 +121,9 @@ def _spec(path: Path, index: int, entry: Any) -> DeploymentSpec:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where} has no 'name'")
     where = f"{path}: deployment {name!r}"
-    module, _, function = entrypoint.rpartition(":") if isinstance(entrypoint, str) \
-        else ("", "", "")
+    if not isinstance(entrypoint, str):
+        entrypoint = ""
+    module, _, function = entrypoint.rpartition(":")
     if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or not function:
         raise ConfigError(f"{where}: 'entrypoint' must be package.module:flow, not "
                           f"{entrypoint!r}")  # fmt: skip
@@ -189,11 +191,13 @@ def load_flow(spec: DeploymentSpec, root: Path) -> Flow[..., Any]:
 def build_deployment(spec: DeploymentSpec, root: Path) -> RunnerDeployment:
     """The deployment ``serve`` runs. ``paused=False``: serving a deployment resumes it, even
     one a runner with Prefect's default ``pause_on_shutdown`` left paused."""
-    return load_flow(spec, root).to_deployment(
+    deployment = load_flow(spec, root).to_deployment(
         name=spec.name, parameters=dict(spec.parameters), schedules=list(spec.schedules),
         concurrency_limit=spec.concurrency_limit, description=spec.description,
         tags=list(spec.tags), paused=False,
-    )  # fmt: skip
+    )
+    assert isinstance(deployment, RunnerDeployment)  # called outside an event loop: no coroutine
+    return deployment
 
 
 def refuse_pool_bound(deployments: Sequence[RunnerDeployment]) -> None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.db.models import Batch
@@ -50,17 +51,17 @@ def claim_batch(session: Session, batch_id: int, runner: str, *,
     """Take the batch for ``runner`` (or extend its own claim); raise :class:`BatchBusyError`
     when another runner holds an unexpired lease. Takes effect when the caller commits."""
     at = at or now()
-    claimed = session.execute(
+    claimed = cast(CursorResult[Any], session.execute(
         update(Batch)
         .where(Batch.id == batch_id,
                or_(Batch.leased_by.is_(None), Batch.leased_by == runner, Batch.lease_until < at))
         .values(leased_by=runner, lease_until=at + LEASE)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if not claimed:
         holder, until = session.execute(
             select(Batch.leased_by, Batch.lease_until).where(Batch.id == batch_id)).one()
-        raise BatchBusyError(batch_id, holder or "another run", until)
+        raise BatchBusyError(batch_id, holder or "another run", until or at)
 
 
 def renew_batch(session: Session, batch: Batch, *, at: dt.datetime | None = None) -> None:

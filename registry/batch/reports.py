@@ -29,7 +29,7 @@ from sqlalchemy import ForeignKey, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.batch.records import BatchReport, report_of
-from registry.db import bulk_insert
+from registry.db import bulk_insert, table_of
 from registry.db.models import Base, Batch, Department, SourceRow, StoredFile
 from registry.errors import BatchNotFound
 from registry.ingest.xlsx import column_letter
@@ -72,7 +72,7 @@ def count_reasons(session: Session, batch_id: int, rows: Sequence[Any]) -> None:
         code for r in rows if r.reasons for code in {x["code"] for x in r.reasons})
     if counts:
         first = min(r.line for r in rows)
-        bulk_insert(session.connection(), BatchReasonCount.__table__,
+        bulk_insert(session.connection(), table_of(BatchReasonCount),
                     ("batch_id", "chunk_line", "code", "rows"),
                     [(batch_id, first, code, n) for code, n in sorted(counts.items())])
 

@@ -91,9 +91,9 @@ def run_pdf_bench(
                 seal_elements(session, settings, rows, at=now)
         report = render_pending(engine, settings, at=now, workers=workers)
         with session_scope(engine) as session:
-            rows = session.execute(select(PdfRendition.path, PdfRendition.size)).all()
-        paths = [settings.files / p for p, _ in rows]
-        mean = sum(s for _, s in rows) // max(len(rows), 1)
+            stored = session.execute(select(PdfRendition.path, PdfRendition.size)).all()
+        paths = [settings.files / p for p, _ in stored]
+        mean = sum(s for _, s in stored) // max(len(stored), 1)
         picked = random.Random(0).sample(paths, min(sample, len(paths)))  # noqa: S311 - a sample
         anchors = [load_root_cert(settings.keystore)]
         verified = sum(

@@ -112,7 +112,8 @@ def descendants_peak_rss_mib() -> float:
             parent[int(stat.parent.name)] = int(fields[1])
         except (OSError, IndexError, ValueError):
             continue
-    mine, frontier = set(), {os.getpid()}
+    mine: set[int] = set()
+    frontier = {os.getpid()}
     while frontier:
         frontier = {pid for pid, ppid in parent.items() if ppid in frontier} - mine
         mine |= frontier

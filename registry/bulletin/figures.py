@@ -411,10 +411,12 @@ def _top_reasons(batches: pd.DataFrame, reasons: pd.DataFrame) -> pd.Series:
     counted = reasons[~reasons[CODE].isin(ACCEPTED_NOTES)].merge(
         batches[[BATCH_ID, DEPARTMENT_ID]], on=BATCH_ID)
     totals = counted.groupby([DEPARTMENT_ID, CODE], as_index=False)[ROWS].sum()
-    totals = totals.sort_values([DEPARTMENT_ID, ROWS, CODE], ascending=[True, False, True])
+    totals = totals.sort_values(  # type: ignore[call-overload]  # pandas-stubs lacks list `ascending`
+        [DEPARTMENT_ID, ROWS, CODE], ascending=[True, False, True])
     top = totals.groupby(DEPARTMENT_ID).head(TOP_REASON_COUNT)
-    return (top.assign(text=top[CODE] + " " + top[ROWS].astype(int).astype(str))
-            .groupby(DEPARTMENT_ID)["text"].agg(", ".join).rename(TOP_REASONS))
+    joined: pd.Series = (top.assign(text=top[CODE] + " " + top[ROWS].astype(int).astype(str))
+                         .groupby(DEPARTMENT_ID)["text"].agg(", ".join).rename(TOP_REASONS))
+    return joined
 
 
 def stock_figures(batches: pd.DataFrame, reasons: pd.DataFrame, week: IsoWeek) -> pd.DataFrame:

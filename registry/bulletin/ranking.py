@@ -180,7 +180,8 @@ def _indicator_values(figures: pd.DataFrame) -> pd.DataFrame:
 def score(figures: pd.DataFrame, weights: Weights) -> pd.Series:
     """The composite score per row of ``figures``, 0–100."""
     values = _indicator_values(figures)
-    weighted = sum(values[key] * weight for key, weight in weights.values.items())
+    weighted = sum((values[key] * weight for key, weight in weights.values.items()),
+                   start=pd.Series(0.0, index=values.index))
     return (100.0 * weighted / weights.total).rename(SCORE)
 
 
@@ -237,8 +238,10 @@ def laggards(ranked: pd.DataFrame, weights: Weights) -> pd.DataFrame:
     held = lost.round(9).idxmax(axis=1) if not bottom.empty else pd.Series(dtype=str)
     out = bottom[[RANK, DEPARTMENT, NAME, SCORE]].copy()
     out[HELD_BACK_BY] = held
-    out[INDICATOR_VALUE] = [bottom.at[row, _BY_KEY[key].column] for row, key in held.items()]
-    out[POINTS_LOST] = [lost.at[row, key] for row, key in held.items()]
+    out[INDICATOR_VALUE] = pd.Series(
+        [bottom.at[row, _BY_KEY[str(key)].column] for row, key in held.items()], index=out.index)
+    out[POINTS_LOST] = pd.Series([lost.at[row, key] for row, key in held.items()],
+                                 index=out.index)
     return out.sort_values(RANK).reset_index(drop=True)[columns]
 
 

@@ -244,7 +244,8 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None],
         y = top + i * (bar_h + gap)
         out.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">'
                    f'{html.escape(label)}</text>')
-        length = 0.0 if _missing(value) else max(0.0, min(1.0, float(value))) * plot_w
+        length = (0.0 if value is None or _missing(value)
+                  else max(0.0, min(1.0, float(value))) * plot_w)
         if length > 0:
             out.append(f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{bar_h}" '
                        f'fill="#2f6fad"/>')

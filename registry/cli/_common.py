@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from sqlalchemy import Engine
@@ -40,4 +40,4 @@ def handle_errors(fn: F) -> F:
             click.echo(f"error: {exc.diagnostics()}", err=True)
             sys.exit(1)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)

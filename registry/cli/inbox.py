@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from registry.batch.inbox import SETTLE_SECONDS, InboxFile, drain, prepare_inbox
+from registry.batch.records import BatchReport
 from registry.batch.run import ingest_file
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
@@ -43,7 +44,7 @@ def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
 
     eng = engine(settings)
 
-    def ingest(file: InboxFile):  # type: ignore[no-untyped-def]
+    def ingest(file: InboxFile) -> BatchReport:
         return ingest_file(eng, settings, file.path, department_uscc=file.department,
                            type_code=file.type_code, uploader=f"inbox:{file.department}",
                            at=now())

@@ -228,7 +228,8 @@ def license_expire(settings: Settings, identifier: str, today: str | None, actor
 def license_expire_due(settings: Settings, today: str | None, as_json: bool) -> None:
     """The expiry sweep: every license past its end date becomes EXPIRED."""
 
-    day, total, sample = _today(today), 0, []
+    day, total = _today(today), 0
+    sample: list[str] = []
     eng = engine(settings)
     while True:
         with session_scope(eng) as session:

@@ -238,13 +238,14 @@ def _seal_step(name: str, doc: str, *, revokes: bool) -> None:
         kw: dict[str, Any] = {"actor": actor, "reason": reason, "at": now()}
         if revokes:
             kw |= {"keystore": settings.keystore, "passphrase": settings.require_passphrase()}
-        step: Callable[..., Any] = {
+        steps: dict[str, Callable[..., Seal]] = {
             "file": seal_lifecycle.file_seal,
             "suspend": seal_lifecycle.suspend_seal,
             "resume": seal_lifecycle.resume_seal,
             "report-lost": seal_lifecycle.report_seal_lost,
             "cancel": seal_lifecycle.cancel_seal,
-        }[name]
+        }
+        step = steps[name]
         with session_scope(engine(settings)) as session:
             seal = step(session, find_seal(session, ref).id, **kw)
             revoked = (f"; certificate revoked at {seal.revoked_at.isoformat()} "

@@ -76,4 +76,5 @@ def type_list(as_json: bool) -> None:
         echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['code']}  {r['name']}  ({', '.join(r['face_fields'].values())})")
+        face = [f.title for f in load_license_types()[str(r['code'])].face_fields]
+        click.echo(f"{r['code']}  {r['name']}  ({', '.join(face)})")

@@ -25,11 +25,11 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, LargeBinary, Table, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 __all__ = ["WalRestarts", "bulk_insert", "json_text", "make_engine", "migrate", "restart_wal",
-           "session_scope", "shared_engine"]
+           "session_scope", "shared_engine", "table_of"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -70,6 +70,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(u, pool_pre_ping=True, json_serializer=json_text)
 
 
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The :class:`~sqlalchemy.Table` of a mapped class (``__table__`` is typed as any
+    selectable; a declarative class on one table has exactly this one)."""
+    table = model.__table__
+    assert isinstance(table, Table), model
+    return table
+
+
 @cache
 def shared_engine(url: str) -> Engine:
     """One engine per URL per process, for callers (flows, tasks) that run many times."""
@@ -108,7 +116,7 @@ def restart_wal(engine: Engine, *, wait_ms: int = 1000) -> bool:
             busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    return busy == 0
+    return bool(busy == 0)
 
 
 class WalRestarts:
@@ -222,7 +230,9 @@ def bulk_insert(
     plan = _insert_plan(table, tuple(columns), conn.dialect)
     values = _stored(rows, plan.processors)
     if plan.copy:
-        with conn.connection.driver_connection.cursor() as cursor, \
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a live connection of the engine's pool
+        with driver.cursor() as cursor, \
                 cursor.copy(plan.sql) as copy:
             for row in values:
                 copy.write_row(row)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pandas as pd
 
@@ -102,6 +102,7 @@ def _stream(
     if csv.field_size_limit() < limits.max_field_chars:
         csv.field_size_limit(limits.max_field_chars)
     with path.open(encoding=encoding, newline="") as f:
+        raw = cast(BinaryIO, f.buffer)  # bytes read so far, for progress (text tell() is off)
         for _ in range(skip):
             f.readline()
         # strict: a quote that is never closed would otherwise swallow the rest of the file
@@ -149,7 +150,7 @@ def _stream(
             lines.append(start)
             if len(rows) >= chunk_rows:
                 yield frame(header, rows, lines, extras, problems,
-                            progress=(f.buffer.tell(), size), source=source)
+                            progress=(raw.tell(), size), source=source)
                 yielded = True
                 rows, lines, extras, problems = [], [], {}, {}
         if rows or not yielded:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -142,7 +142,7 @@ def read_jsonl(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd
     file = str(path)
     options.limits.check("file_bytes", path.stat().st_size, file=file)
     encoding = detect_encoding(path)
-    opened: list[IO[str]] = []
+    opened: list[TextIO] = []
 
     def items() -> Iterator[Item]:
         with path.open(encoding=encoding) as f:
@@ -169,18 +169,19 @@ def read_json(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.
     if not start.startswith("["):
         raise IngestError("a JSON batch must be an array of objects ([{...}, {...}]); "
                           f"this one starts with {start[:20]!r}", file=file)
-    opened: list[IO[str]] = []
+    opened: list[TextIO] = []
     return _rows(_array_items(path, encoding, file, opened), options, chunk_rows, file,
                  path.stat().st_size, "item",
                  lambda: opened[0].buffer.tell() if opened and not opened[0].closed else 0)
 
 
-def _array_items(path: Path, encoding: str, file: str, opened: list[IO[str]]
+def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO]
                  ) -> Iterator[Item]:
     decoder = json.JSONDecoder()
     with path.open(encoding=encoding) as f:
         opened.append(f)
-        state = {"buf": f.read(_BLOCK).lstrip("\ufeff"), "dropped_lines": 0, "eof": False}
+        state: dict[str, Any] = {"buf": f.read(_BLOCK).lstrip("\ufeff"), "dropped_lines": 0,
+                                 "eof": False}
         pos = str(state["buf"]).index("[") + 1
 
         def refill(at: int) -> None:

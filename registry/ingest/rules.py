@@ -448,7 +448,10 @@ class _Reasons:
         self.by_row: dict[int, list[Reason]] = {}
 
     def flag(self, mask: Mask, code: str, element: str | None,
-             message: Callable[[int], str]) -> None:
+             message: Callable[..., str]) -> None:
+        """Add ``code`` to the rows of ``mask``, its text ``message(row index)`` (called here,
+        so a lambda may bind loop variables as defaults: ``Callable[..., str]`` lets mypy
+        accept those)."""
         for i in np.flatnonzero(mask).tolist():
             self.by_row.setdefault(i, []).append(
                 {"code": code, "element": element, "message": message(i)})
@@ -602,8 +605,8 @@ def evaluate(
             reasons.flag(clash, BAD_HOLDER_CODE, _HOLDER_CODE,
                          lambda i: f"{hmap.holder_type_column} says {declared_cells[i]!r} but "
                                    f"{label} {codes[i]!r} is a "
-                                   f"{HOLDER_TYPE_NAMES.get(holder_type[i], holder_type[i])}"
-                                   f" ({HOLDER_TYPE_NAMES.get(declared[i], 'an unknown type')}"
+                                   f"{HOLDER_TYPE_NAMES.get(str(holder_type[i]), holder_type[i])}"
+                                   f" ({HOLDER_TYPE_NAMES.get(str(declared[i]), 'an unknown type')}"
                                    f" expected)")
 
     for e in elements:
@@ -685,7 +688,7 @@ def evaluate(
             earlier | repeated, DUPLICATE_IN_FILE, _NUMBER,
             lambda i: f"{n_label} {numbers[i]!r} repeats "
                       + ("an earlier row of this file" if earlier[i]
-                         else f"line {first_line[numbers[i]]}"))
+                         else f"line {first_line[str(numbers[i])]}"))
         seen_numbers.update(numbers[present].tolist())
 
     rejected = reasons.rows(n)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
-from registry.db import bulk_insert
+from registry.db import bulk_insert, table_of
 from registry.db.models import OutboxEvent
 from registry.tlog.leaves import append_leaves
 
@@ -50,6 +50,6 @@ def record_events(session: Session, events: Sequence[LicenseEvent], *, at: dt.da
     """Write the outbox rows and log leaves for ``events`` in the caller's transaction."""
     if not events:
         return
-    bulk_insert(session.connection(), OutboxEvent.__table__, OUTBOX_COLUMNS,
+    bulk_insert(session.connection(), table_of(OutboxEvent), OUTBOX_COLUMNS,
                 [(e.license_id, e.operate_type, e.status, at, 0) for e in events if e.pushed])
     append_leaves(session, events, at=at)  # the log leaf of each event, same transaction

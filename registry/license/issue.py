@@ -37,7 +37,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from registry.config import Settings
-from registry.db import bulk_insert, json_text
+from registry.db import bulk_insert, json_text, table_of
 from registry.db.models import Department, License, Seal, SourceRow
 from registry.license.canonical import canonical_bytes
 from registry.license.elements import (
@@ -227,7 +227,7 @@ def prepare_rows(
                          accepted=accepted)
 
 
-LICENSE_COLUMNS = tuple(c.name for c in License.__table__.c if c.name != "id")
+LICENSE_COLUMNS = tuple(c.name for c in table_of(License).c if c.name != "id")
 """Every column of ``licenses`` but its key, in table order: a :class:`SealedLicense`'s
 fields."""
 if SealedLicense._fields != LICENSE_COLUMNS:  # pragma: no cover - caught by any import
@@ -244,7 +244,7 @@ def store_prepared(
     licenses = prepared.licenses
     conn = session.connection()
     if licenses:
-        bulk_insert(conn, License.__table__, LICENSE_COLUMNS, licenses)
+        bulk_insert(conn, table_of(License), LICENSE_COLUMNS, licenses)
         id_of = _license_ids(conn, [lic.identifier for lic in licenses])
         events = [
             LicenseEvent(id_of[lic.identifier], lic.identifier, op, "VALID", lic.data_hash)
@@ -264,7 +264,7 @@ def store_prepared(
         record_events(session, events, at=at)
     results = prepared.rows
     if target.batch_id is not None:
-        bulk_insert(conn, SourceRow.__table__, SOURCE_COLUMNS, [
+        bulk_insert(conn, table_of(SourceRow), SOURCE_COLUMNS, [
             (target.batch_id, r.line, json_text(row.raw), r.outcome,
              json_text({"reasons": r.reasons}) if r.reasons else _NO_REASONS, r.identifier,
              row.number)

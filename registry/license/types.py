@@ -83,7 +83,8 @@ def _elements(doc: dict[str, Any]) -> list[Element]:
 
 @cache
 def base_schema() -> dict[str, Any]:
-    return json.loads((SCHEMA_DIR / "base-elements.json").read_text("utf-8"))  # type: ignore[no-any-return]
+    doc: dict[str, Any] = json.loads((SCHEMA_DIR / "base-elements.json").read_text("utf-8"))
+    return doc
 
 
 BASE_ELEMENTS: tuple[Element, ...] = tuple(_elements(base_schema()))

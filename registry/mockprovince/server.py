@@ -47,7 +47,14 @@ from sqlalchemy import insert
 from sqlalchemy.orm import sessionmaker
 from starlette.types import Receive, Scope, Send
 
-from registry.errors import CodeError, ConfigError, EnvelopeError, ItemSchemaError, RegistryError
+from registry.errors import (
+    CodeError,
+    ConfigError,
+    EnvelopeError,
+    ItemSchemaError,
+    RegistryError,
+    ShareRequestError,
+)
 from registry.license.canonical import canonical_bytes
 from registry.mockprovince import sharing
 from registry.mockprovince.faults import FaultInjector, FaultPlan, Faults
@@ -307,7 +314,7 @@ class ProvinceEndpoint:
         holder = body.get("holderCode")
         type_code = body.get("typeCode")
         if not isinstance(holder, str) or not isinstance(type_code, str | None):
-            raise sharing.ShareRequestError("holderCode (and typeCode) must be strings")
+            raise ShareRequestError("holderCode (and typeCode) must be strings")
         with self._sessions.begin() as session:
             found = sharing.query_by_holder(session, holder_code=holder, type_code=type_code)
             sharing.log_use(session, access_id=access_id, action="query", cause=cause,
@@ -319,10 +326,10 @@ class ProvinceEndpoint:
         cause = sharing.validate_cause(body.get("useCause"))
         identifier, type_code, number = body.get("ZZBS"), body.get("typeCode"), body.get("ZZBH")
         if not all(v is None or isinstance(v, str) for v in (identifier, type_code, number)):
-            raise sharing.ShareRequestError("ZZBS, typeCode and ZZBH must be strings")
+            raise ShareRequestError("ZZBS, typeCode and ZZBH must be strings")
         claimed = body.get("elements")
         if not isinstance(claimed, dict):
-            raise sharing.ShareRequestError("elements must be an object")
+            raise ShareRequestError("elements must be an object")
         with self._sessions.begin() as session:
             result = sharing.check_face_data(session, claimed=claimed, identifier=identifier,
                                              type_code=type_code, number=number)  # fmt: skip
@@ -490,7 +497,7 @@ def create_app(
             return JSONResponse({"detail": "body must be a JSON object"}, 400)
         try:
             return await run_in_threadpool(handler, who, body)
-        except sharing.ShareRequestError as exc:
+        except ShareRequestError as exc:
             return JSONResponse({"detail": str(exc)}, 400)
 
     @app.post(SHARE_QUERY_PATH)

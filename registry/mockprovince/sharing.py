@@ -85,7 +85,7 @@ def check_face_data(
     no such license. The license's status is reported alongside: a match of a suspended
     license is still a match of its data.
     """
-    if not isinstance(claimed, Mapping) or not claimed:
+    if not claimed:  # the server checks it is an object
         raise ShareRequestError("elements (the claimed face data) must be a non-empty object")
     query = select(ReceivedLicense)
     if identifier:

@@ -44,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from registry.db import make_engine
+from registry.db import make_engine, table_of
 from registry.db.models import UTCDateTime
 from registry.province.wire import SignatureParts, WireItem, content_digest
 
@@ -271,7 +271,7 @@ def successors_of(session: Session, identifiers: Collection[str]) -> dict[str, i
         for pred, seq in session.execute(
             select(t.predecessor, t.last_seq).where(t.predecessor.in_(part))
         ):
-            found[pred] = seq
+            found[str(pred)] = seq
     return found
 
 
@@ -290,8 +290,8 @@ def held_for(session: Session, identifiers: Collection[str]) -> dict[str, list[H
 
 
 _update_status = (
-    update(ReceivedLicense.__table__)
-    .where(ReceivedLicense.__table__.c.identifier == bindparam("b_identifier"))
+    update(table_of(ReceivedLicense))
+    .where(table_of(ReceivedLicense).c.identifier == bindparam("b_identifier"))
     .values(
         operate_type=bindparam("b_operate_type"),
         cert_state=bindparam("b_cert_state"),
@@ -301,8 +301,8 @@ _update_status = (
     )
 )
 _resolve_held = (
-    update(HeldEvent.__table__)
-    .where(HeldEvent.__table__.c.id == bindparam("b_id"))
+    update(table_of(HeldEvent))
+    .where(table_of(HeldEvent).c.id == bindparam("b_id"))
     .values(resolved_at=bindparam("b_at"), outcome=bindparam("b_outcome"))
 )
 
@@ -331,7 +331,7 @@ def write_batch(
         known = set(session.scalars(select(Blob.ref).where(Blob.ref.in_(list(blobs)))))
         fresh = [{"ref": r, "der": d} for r, d in blobs.items() if r not in known]
         if fresh:
-            session.execute(insert(Blob.__table__), fresh)
+            session.execute(insert(table_of(Blob)), fresh)
     if replaced:  # a reconciliation's repair: the verified content replaces the stored one
         session.execute(
             delete(ReceivedLicense).where(ReceivedLicense.identifier.in_(list(replaced)))
@@ -354,17 +354,17 @@ def write_batch(
             ],
         )
     if held:
-        session.execute(insert(HeldEvent.__table__), list(held))
+        session.execute(insert(table_of(HeldEvent)), list(held))
     if resolved:
         session.execute(
             _resolve_held, [{"b_id": i, "b_at": at, "b_outcome": o} for i, o in resolved]
         )
-    session.execute(insert(RequestLog.__table__), [dict(log)])
+    session.execute(insert(table_of(RequestLog)), [dict(log)])
 
 
-_LICENSE_COLUMNS = tuple(c.name for c in ReceivedLicense.__table__.columns if c.name != "id")
+_LICENSE_COLUMNS = tuple(c.name for c in table_of(ReceivedLicense).columns if c.name != "id")
 _SQLITE_INSERT = str(
-    insert(ReceivedLicense.__table__)
+    insert(table_of(ReceivedLicense))
     .values({c: bindparam(c) for c in _LICENSE_COLUMNS})
     .compile(dialect=sqlite.dialect())
 )
@@ -381,7 +381,7 @@ def _insert_licenses(session: Session, rows: Sequence[Mapping[str, Any]]) -> Non
     per-row type processing cost more than the insert itself at thousands of rows a batch."""
     conn = session.connection()
     if conn.dialect.name != "sqlite":
-        conn.execute(insert(ReceivedLicense.__table__), list(rows))
+        conn.execute(insert(table_of(ReceivedLicense)), list(rows))
         return
     times: dict[dt.datetime, str] = {}
 

@@ -279,7 +279,7 @@ class ProvinceClient:
         if retry_after is not None:
             return min(retry_after, self._max_delay)
         base = min(self._backoff * 2 ** (attempt - 1), self._max_delay)
-        return base * (0.5 + self._jitter() / 2)
+        return float(base * (0.5 + self._jitter() / 2))
 
     @staticmethod
     def _acks(response: httpx.Response, items: Sequence[Mapping[str, Any]]) -> list[Ack]:

@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -112,7 +112,7 @@ class _Page:
 
 def _page(bind: Engine | Connection, after: int, limit: int, seals: SealCache) -> _Page | None:
     with Session(bind) as session:
-        rows: Sequence[Row[Any]] = session.execute(
+        rows = session.execute(
             select(License.id, License.identifier, License.version, License.predecessor,
                    License.status, License.record, License.data_hash, License.signed_at,
                    License.signature, License.seal_id)

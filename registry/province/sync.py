@@ -45,6 +45,7 @@ from sqlalchemy import Engine, Row, and_, bindparam, case, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from registry.db import table_of
 from registry.db.models import License, OutboxEvent, Seal
 from registry.errors import AggregationError, RegistryError
 from registry.province.client import Delivery
@@ -243,7 +244,7 @@ def _pending_query(after_id: int, limit: int, *, lock: bool) -> Any:
     )
     if lock:
         # Claim the events: a concurrent sync skips them instead of pushing them twice.
-        stmt = stmt.with_for_update(skip_locked=True, of=OutboxEvent.__table__)
+        stmt = stmt.with_for_update(skip_locked=True, of=table_of(OutboxEvent))
     return stmt
 
 
@@ -304,9 +305,9 @@ def _ack(session: Session, event_ids: Sequence[int], at: dt.datetime) -> None:
 
 
 def _fail_statement(max_attempts: int) -> Any:
-    c = OutboxEvent.__table__.c
+    c = table_of(OutboxEvent).c
     return (
-        update(OutboxEvent.__table__)
+        update(table_of(OutboxEvent))
         .where(c.id == bindparam("b_id"))
         .values(
             attempts=c.attempts + 1,

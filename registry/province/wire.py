@@ -603,8 +603,8 @@ def validate_item(obj: Any, *, blobs: Mapping[str, bytes] | None = None) -> Wire
     # (1) shape
     if not isinstance(obj, dict):
         raise ItemSchemaError("item must be a JSON object")
-    zzbs = obj.get("ZZBS") if isinstance(obj.get("ZZBS"), str) else ""
-    ver = obj.get("version") if isinstance(obj.get("version"), str) else ""
+    zzbs = obj["ZZBS"] if isinstance(obj.get("ZZBS"), str) else ""
+    ver = obj["version"] if isinstance(obj.get("version"), str) else ""
 
     def fail(message: str) -> ItemSchemaError:
         return ItemSchemaError(message, identifier=zzbs, version=ver)

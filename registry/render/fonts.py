@@ -151,7 +151,7 @@ class TrueTypeSource:
 
     def advance_1000(self, gid: int) -> int:
         """Advance width in PDF glyph space (1000 units per em)."""
-        return round(self.advances[gid] * 1000 / self.units_per_em)
+        return round(int(self.advances[gid]) * 1000 / int(self.units_per_em))
 
     def table(self, tag: str) -> bytes | None:
         """A copy of the few tables a subset reuses verbatim or edits."""

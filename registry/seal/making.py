@@ -314,7 +314,8 @@ def make_seal(
             "signedValue": signed_value,
         }
     )
-    return seal.dump()
+    der: bytes = seal.dump()
+    return der
 
 
 def _format_error(message: str) -> VerificationError:

@@ -273,9 +273,10 @@ def seal_detail(session: Session, ref: str) -> dict[str, Any]:
             raise
         seal = None
     if seal is None:
-        app = find_application(session, int(ref))
-        return {"application": _application_dict(app), "seal": None,
-                "history": [h.to_dict() for h in seal_history(session, application_id=app.id)]}
+        applied = find_application(session, int(ref))
+        return {"application": _application_dict(applied), "seal": None,
+                "history": [h.to_dict()
+                            for h in seal_history(session, application_id=applied.id)]}
     origin = session.get(SealMaking, seal.id)
     app = session.get(SealApplication, origin.application_id) if origin is not None else None
     info = parse_seal(seal.seal_der)

@@ -62,7 +62,8 @@ def _validator() -> jsonschema.protocols.Validator:
     schema = json.loads(LAYOUT_SCHEMA.read_text("utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
 
 
 def load_layout_file(path: Path) -> dict[str, Any]:

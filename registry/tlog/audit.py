@@ -312,15 +312,15 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
         head = rows[indexes[0]]
         first_id, first_seq = head[0], head[1]
         problem = None
-        cp = None
+        poe: Checkpoint | None = None
         if changed and first_id in changed:
             problem = f"its sealing leaf (log leaf {first_seq}) was changed after it was written"
         elif changed and any(rows[i][0] in changed for i in indexes):
             bad = next(rows[i][1] for i in indexes if rows[i][0] in changed)
             problem = f"its status event (log leaf {bad}) was changed after it was written"
         elif first_seq is not None:
-            cp = poe_of(first_seq)
-            if cp is None:
+            poe = poe_of(first_seq)
+            if poe is None:
                 if first_seq >> lowest in damaged:
                     problem = (f"its sealing leaf {first_seq} lies in "
                                f"{_tile_range(lowest, first_seq >> lowest)}, changed since "
@@ -333,7 +333,7 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
         else:
             events = tuple(leaf for leaf in (parsed[i] for i in indexes) if leaf is not None)
         histories[identifier] = IdentifierHistory(
-            identifier, sealing, first_seq, events, None if cp is None else cp.time, cp, problem
+            identifier, sealing, first_seq, events, None if poe is None else poe.time, poe, problem
         )
     return LogScan(
         size=size,

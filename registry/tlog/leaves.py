@@ -28,7 +28,7 @@ from typing import NamedTuple, Protocol
 
 from sqlalchemy.orm import Session
 
-from registry.db import bulk_insert
+from registry.db import bulk_insert, table_of
 from registry.errors import VerificationError
 from registry.license.canonical import canonical_bytes
 from registry.tlog.models import LogLeaf
@@ -158,4 +158,4 @@ def append_leaves(session: Session, events: Iterable[LeafEvent], *, at: dt.datet
     for e in events:
         data = _leaf_bytes(e.identifier, e.operate_type, e.status, e.data_hash, time_text)
         rows.append((e.identifier, data, sha256(b"\x00" + data).digest()))
-    return bulk_insert(session.connection(), LogLeaf.__table__, LEAF_COLUMNS, rows)
+    return bulk_insert(session.connection(), table_of(LogLeaf), LEAF_COLUMNS, rows)

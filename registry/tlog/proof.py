@@ -159,6 +159,7 @@ def prove_identifier(session: Session, identifier: str) -> InclusionProof:
                            f"run `licreg log checkpoint`")
         raise NotInLog(f"the log has no leaf for {identifier}")
     seq, data = leaf
+    assert seq is not None  # selected where seq is not null
     row = session.scalars(
         select(LogCheckpoint)
         .where(LogCheckpoint.tree_size > seq)

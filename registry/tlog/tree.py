@@ -112,6 +112,7 @@ class StoredTree:
             select(LogLeaf.seq, LogLeaf.leaf_hash).where(LogLeaf.seq >= lo, LogLeaf.seq < hi)
         )
         for seq, h in rows:
+            assert seq is not None  # selected by a range of seq
             self._leaves[seq] = h
 
 

@@ -339,8 +339,8 @@ def audit_registry(
             for sid, seal_der, cert_der in conn.execute(
                 select(Seal.id, Seal.seal_der, Seal.cert_der))
         }
-        successors = {
-            pred: ident for ident, pred in conn.execute(
+        successors: dict[str, str] = {
+            str(pred): ident for ident, pred in conn.execute(
                 select(License.identifier, License.predecessor)
                 .where(License.predecessor.is_not(None)))
         }

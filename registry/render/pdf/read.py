@@ -128,7 +128,7 @@ class PdfLicense:
 
 
 def _xmp_elements(reader: PdfReader) -> dict[str, str]:
-    meta = reader.trailer["/Root"].get("/Metadata")
+    meta = reader.root_object.get("/Metadata")
     if meta is None:
         return {}
     try:
@@ -159,7 +159,7 @@ def read_pdf(data: bytes) -> PdfLicense:
         attachments = {name: blobs[0] for name, blobs in reader.attachments.items() if blobs}
         xmp = _xmp_elements(reader)
         signed_time = None
-        for field in (reader.trailer["/Root"].get("/AcroForm") or {}).get("/Fields", []):
+        for field in (reader.root_object.get("/AcroForm") or {}).get("/Fields", []):
             value = field.get_object().get("/V")
             if value is not None and "/M" in value.get_object():
                 signed_time = str(value.get_object()["/M"])

@@ -359,10 +359,10 @@ class PreparedTemplate:
         byte_range_at = sig_at + len(head)
         contents_at = byte_range_at + len(BYTE_RANGE_PLACEHOLDER) + len(b" /Contents ")
         file_id = hashlib.sha256(record + when.encode()).hexdigest()[:32]
-        data = w.finish(b"/Root %d 0 R /Info %d 0 R /ID [<%s> <%s>]"
-                        % (_CATALOG, _INFO, file_id.encode(), file_id.encode()))
+        pdf = w.finish(b"/Root %d 0 R /Info %d 0 R /ID [<%s> <%s>]"
+                       % (_CATALOG, _INFO, file_id.encode(), file_id.encode()))
         return UnsignedPdf(
-            data=data,
+            data=pdf,
             byte_range_at=byte_range_at,
             contents_at=contents_at,
             contents_end=contents_at + 2 * contents_size + 2,
