@@ -31,6 +31,8 @@ from registry.bench.synthetic import BIZ, scratch_registry, write_synthetic_batc
 from registry.city.demo import MARKET
 from registry.clock import utc_now
 
+__all__ = ["main", "warm_up"]
+
 
 @flow(name="warm-up")
 def warm_up() -> None:

@@ -38,6 +38,8 @@ from registry.verify.export import export_bundle
 from registry.verify.pdf import verify_pdf
 from registry.verify.registry_audit import audit_registry
 
+__all__ = ["demo", "say"]
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "batches"
 DEMO_BATCHES = (
     ("business-licenses.csv", MARKET.uscc, "11100000MB0143028R001"),

@@ -45,7 +45,12 @@ from registry.db import session_scope, shared_engine
 from registry.errors import BatchBusyError, BatchFailedError
 from registry.ingest.mapping import read_options
 
-__all__ = ["ingest_and_seal", "ingest_and_seal_dask", "ingest_inbox"]
+__all__ = [
+    "dask_runner",
+    "ingest_and_seal",
+    "ingest_and_seal_dask",
+    "ingest_inbox",
+]
 
 REJECTS_SHOWN = 20
 """Rejected rows listed in a batch's artifact (``licreg batch rows`` has them all)."""

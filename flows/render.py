@@ -18,6 +18,8 @@ from registry.config import Settings
 from registry.db import shared_engine
 from registry.render.renditions import render_pending
 
+__all__ = ["render_pdfs", "render_pdfs_task"]
+
 
 @task(name="render-pdfs", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def render_pdfs_task(per_task: int, workers: int | None, tsa_url: str | None) -> dict[str, Any]:

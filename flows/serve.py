@@ -51,8 +51,15 @@ from registry.config import PASSPHRASE_VAR, Settings
 from registry.errors import ConfigError
 from registry.mockprovince.process import start_endpoint
 
-__all__ = ["PROJECT", "DeploymentSpec", "build_deployment", "read_project", "refuse_pool_bound",
-           "serve_project"]
+__all__ = [
+    "PROJECT",
+    "DeploymentSpec",
+    "build_deployment",
+    "load_flow",
+    "read_project",
+    "refuse_pool_bound",
+    "serve_project",
+]
 
 PROJECT = Path(__file__).resolve().parent.parent / "prefect.yaml"
 """The project's deployments, next to the ``flows`` package."""

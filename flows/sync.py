@@ -61,7 +61,7 @@ def push_events_task(batch_size: int, concurrency: int, batches: int) -> dict[st
             session_scope(shared_engine(settings.database_url)) as session:
         summary = push_pending(session, client, batch_size=batch_size, max_batches=batches,
                                concurrency=concurrency, at=utc_now(), clock=utc_now)
-    return summary.to_dict()
+    return {**summary.to_dict(), "drained": summary.drained(batches)}
 
 
 @flow(name="incremental-sync")
@@ -74,12 +74,10 @@ def incremental_sync(
     while True:
         summary = push_events_task(batch_size, concurrency, batches_per_task)
         for key, value in summary.items():
-            if isinstance(value, int):
+            if isinstance(value, int) and not isinstance(value, bool):
                 totals[key] = totals.get(key, 0) + value
         logger.info("pushed %s", summary)
-        delivered = summary["accepted"] + summary["duplicates"] + summary["held"]
-        # Rejected events wait for a later run (or die); stop when a task made no progress.
-        if summary["batches"] < batches_per_task or delivered == 0:
+        if summary["drained"]:
             return totals
 
 

@@ -41,7 +41,14 @@ from registry.clock import china_day
 from registry.db.models import Department, DepartmentType
 from registry.errors import BatchBusyError, BatchFailedError, IngestError, NotFoundError
 
-__all__ = ["InboxFile", "InboxOutcome", "drain", "prepare_inbox", "scan_inbox"]
+__all__ = [
+    "InboxFile",
+    "InboxOutcome",
+    "drain",
+    "prepare_inbox",
+    "recover_stale_claims",
+    "scan_inbox",
+]
 
 PROCESSING = ".processing"
 TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")

@@ -22,6 +22,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
+from registry.clock import utc_now
 from registry.db.models import Batch
 from registry.errors import BatchBusyError
 
@@ -42,15 +43,11 @@ def runner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def claim_batch(session: Session, batch_id: int, runner: str, *,
                 at: dt.datetime | None = None) -> None:
     """Take the batch for ``runner`` (or extend its own claim); raise :class:`BatchBusyError`
     when another runner holds an unexpired lease. Takes effect when the caller commits."""
-    at = at or now()
+    at = at or utc_now()
     claimed = cast(CursorResult[Any], session.execute(
         update(Batch)
         .where(Batch.id == batch_id,
@@ -67,7 +64,7 @@ def claim_batch(session: Session, batch_id: int, runner: str, *,
 def renew_batch(session: Session, batch: Batch, *, at: dt.datetime | None = None) -> None:
     """Push the lease out again once half of it is spent (one small write every few minutes,
     not one per chunk)."""
-    at = at or now()
+    at = at or utc_now()
     if batch.leased_by is not None and batch.lease_until is not None \
             and batch.lease_until - at < LEASE / 2:
         batch.lease_until = at + LEASE

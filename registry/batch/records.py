@@ -46,6 +46,7 @@ __all__ = [
     "open_batch",
     "read_report",
     "record_failure",
+    "report_of",
     "stored_path",
 ]
 

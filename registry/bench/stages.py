@@ -34,6 +34,8 @@ from registry.seal.queries import SealMaterial, sealing_context
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.verify.registry_audit import audit_registry
 
+__all__ = ["run_all"]
+
 PASSPHRASE = b"TEST-ONLY-bench-passphrase"
 STANDALONE_MAX = 100_000
 """Stand-alone stages keep their output in memory, so they run on at most this many rows."""

@@ -35,7 +35,14 @@ from registry.verify.registry_audit import audit_registry
 if TYPE_CHECKING:
     from registry.verify.registry_audit import RegistryAudit
 
-__all__ = ["EXIT_FOR", "parse_at", "verdict_exit_code"]
+__all__ = [
+    "EXIT_FOR",
+    "parse_at",
+    "pki",
+    "pki_anchors",
+    "verdict_exit_code",
+    "verify",
+]
 
 EXIT_FOR = {"PASSED": 0, "FAILED": 1, "INDETERMINATE": 3}
 

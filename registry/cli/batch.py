@@ -11,6 +11,8 @@ from registry.cli._common import echo_json, engine, handle_errors
 from registry.config import Settings
 from registry.db import session_scope
 
+__all__ = ["batch_group", "batch_list", "batch_rows_command", "batch_show"]
+
 OUTCOMES = click.Choice(["accepted", "filtered", "rejected"])
 
 

@@ -9,6 +9,8 @@ import click
 from registry.bench.run import run_bench
 from registry.cli._common import echo_json, handle_errors
 
+__all__ = ["bench"]
+
 
 @click.command()
 @click.option("--licenses", "n", type=int, default=100_000, show_default=True)

@@ -13,6 +13,8 @@ from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
 
+__all__ = ["inbox_group", "inbox_prepare", "inbox_run"]
+
 
 @click.group("inbox")
 def inbox_group() -> None:

@@ -17,6 +17,8 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.ingest.mapping import read_options
 
+__all__ = ["ingest"]
+
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))

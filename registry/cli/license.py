@@ -28,6 +28,27 @@ from registry.license.lifecycle import (
 from registry.license.queries import license_detail, list_licenses
 from registry.verify.export import export_bundle
 
+__all__ = [
+    "cancel",
+    "cancel_transfer_out",
+    "export",
+    "license_change",
+    "license_expire",
+    "license_expire_due",
+    "license_group",
+    "license_history",
+    "license_list",
+    "license_renew",
+    "license_show",
+    "license_transfer_in",
+    "render",
+    "revoke",
+    "suspend",
+    "transfer_out",
+    "unsuspend",
+    "withdraw",
+]
+
 
 @click.group("license")
 def license_group() -> None:

@@ -26,7 +26,13 @@ from registry.tlog.checkpoint import CheckpointChecker, sign_checkpoint
 from registry.tlog.proof import prove_consistency, prove_identifier
 from registry.verify.bundle import load_anchors
 
-__all__ = ["log_group"]
+__all__ = [
+    "log_checkpoint",
+    "log_consistency",
+    "log_group",
+    "log_prove",
+    "log_verify",
+]
 
 
 @click.group("log")

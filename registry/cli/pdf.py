@@ -13,6 +13,8 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.render.renditions import ensure_rendition, render_pending
 
+__all__ = ["pdf_bench", "pdf_group", "pdf_render", "pdf_show"]
+
 
 @click.group("pdf")
 def pdf_group() -> None:

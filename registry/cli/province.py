@@ -14,6 +14,8 @@ from registry.mockprovince.faults import Faults
 from registry.mockprovince.server import serve
 from registry.province.auth import Credential
 
+__all__ = ["parse_tokens", "province", "province_serve", "push"]
+
 
 @click.group()
 def province() -> None:

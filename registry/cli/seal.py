@@ -29,6 +29,18 @@ from registry.seal.lifecycle import apply_for_seal, authorize_seal, make_seal_fr
 from registry.seal.making import parse_seal
 from registry.seal.queries import find_seal, list_seals, seal_detail, seal_history
 
+__all__ = [
+    "parse_time",
+    "seal_apply",
+    "seal_authorize",
+    "seal_crl",
+    "seal_group",
+    "seal_list",
+    "seal_make",
+    "seal_remake",
+    "seal_show",
+]
+
 _BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
                    help="Who does this step (default: $LICREG_ACTOR).")
 _REASON = click.option("--reason", required=True, help="Why (recorded in the seal's history).")

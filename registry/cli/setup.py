@@ -12,6 +12,8 @@ from registry.db import session_scope
 from registry.db.models import Department
 from registry.license.types import load_license_types
 
+__all__ = ["department", "department_list", "init", "type_group", "type_list"]
+
 
 @click.command()
 @click.option("--demo", is_flag=True, help="Also create the TEST ONLY PKI and demo departments.")

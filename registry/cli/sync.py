@@ -34,7 +34,23 @@ from registry.province.fullsync import full_sync
 from registry.province.reconcile import reconcile
 from registry.province.sync import push_pending, retry_dead, sync_report
 
-__all__ = ["CRASH_EXIT", "CRASH_VAR", "province_client", "sync_group"]
+__all__ = [
+    "CRASH_EXIT",
+    "CRASH_VAR",
+    "client_options",
+    "crash_hook",
+    "province_client",
+    "push_options",
+    "render_push",
+    "run_incremental",
+    "sync_bench",
+    "sync_full",
+    "sync_group",
+    "sync_reconcile",
+    "sync_retry",
+    "sync_run",
+    "sync_status_command",
+]
 
 CRASH_VAR = "LICREG_SYNC_CRASH_AT"
 CRASH_EXIT = 75

@@ -27,6 +27,16 @@ from registry.template.lifecycle import (
     template_detail,
 )
 
+__all__ = [
+    "parse_position",
+    "template_bind",
+    "template_group",
+    "template_list",
+    "template_make",
+    "template_publish",
+    "template_show",
+]
+
 _BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
                    help="Who does this step (default: $LICREG_ACTOR).")
 _REASON = click.option("--reason", required=True, help="Why (recorded in the template's history).")

@@ -46,6 +46,7 @@ __all__ = [
     "SourceRow",
     "StoredFile",
     "Template",
+    "UTCDateTime",
 ]
 
 

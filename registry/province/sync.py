@@ -132,6 +132,12 @@ class PushSummary:
     requests: int = field(default=0, compare=False)
     """HTTP requests made, retries included (diagnostic: not part of equality)."""
 
+    def drained(self, max_batches: int | None) -> bool:
+        """Whether nothing deliverable is left after a run allowed ``max_batches`` batches: it
+        pushed fewer, or delivered nothing (rejected events wait for a later run, or die)."""
+        delivered = self.accepted + self.duplicates + self.held
+        return max_batches is None or self.batches < max_batches or delivered == 0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "sent": self.sent,
