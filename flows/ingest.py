@@ -36,9 +36,8 @@ from flows.chunks import TaskRunnerExecutor, seal_chunk_here, seal_chunk_remote
 from registry.batch.chunks import ChunkCounts, ChunkJob
 from registry.batch.inbox import InboxFile, drain
 from registry.batch.pool import default_workers
-from registry.batch.records import BatchReport, read_report
 from registry.batch.reports import closing_report
-from registry.batch.run import IngestProgress, ingest_file
+from registry.batch.run import BatchReport, IngestProgress, ingest_file, read_report
 from registry.clock import utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from registry.batch import leases
 from registry.batch import run as batch_run
 from registry.batch.leases import LEASE, claim_batch
-from registry.batch.records import open_batch
+from registry.batch.run import open_batch
 from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import session_scope

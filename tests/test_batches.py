@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from registry.batch.records import iter_chunks, open_batch
 from registry.batch.reports import row_outcomes
-from registry.batch.run import ingest_file
+from registry.batch.run import ingest_file, iter_chunks, open_batch
 from registry.city.demo import HEALTH, MARKET
 from registry.config import Settings
 from registry.db import session_scope

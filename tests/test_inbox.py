@@ -22,8 +22,7 @@ from registry.batch.inbox import (
     recover_stale_claims,
 )
 from registry.batch.leases import claim_batch
-from registry.batch.records import BatchReport
-from registry.batch.run import ingest_file
+from registry.batch.run import BatchReport, ingest_file
 from registry.city.demo import HEALTH, MARKET
 from registry.config import Settings
 from registry.db import session_scope
@@ -126,7 +125,7 @@ def test_a_file_another_run_is_ingesting_goes_back_to_the_inbox(
     f = _drop(tmp_path, MARKET.uscc, BIZ, "b.csv", row(1))
     copy = tmp_path / "elsewhere.csv"
     shutil.copy(f, copy)
-    from registry.batch.records import open_batch
+    from registry.batch.run import open_batch
 
     with session_scope(world) as s:  # a clerk's run has the same bytes open
         opened = open_batch(s, settings, copy, department_uscc=MARKET.uscc, type_code=BIZ,

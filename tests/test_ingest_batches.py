@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from registry.batch.records import iter_chunks, open_batch
 from registry.batch.reports import (
     batch_detail,
     batch_rows,
@@ -22,7 +21,7 @@ from registry.batch.reports import (
     neutralize,
     row_outcomes,
 )
-from registry.batch.run import IngestProgress, ingest_file
+from registry.batch.run import IngestProgress, ingest_file, iter_chunks, open_batch
 from registry.city.demo import MARKET
 from registry.cli import cli
 from registry.config import Settings

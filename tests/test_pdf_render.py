@@ -25,7 +25,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from registry.errors import LayoutError
 from registry.license.canonical import canonical_bytes
-from registry.license.elements import Issuer, build_elements, with_identifier
+from registry.license.issue import Issuer, build_elements, with_identifier
 from registry.license.types import LicenseType, load_license_types
 from registry.render.fonts import FontStack
 from registry.render.pdf.pades import PadesSigner

@@ -7,13 +7,7 @@ import pytest
 import referencing
 
 from registry.license.codes import parse_license_identifier
-from registry.license.elements import (
-    Issuer,
-    build_elements,
-    next_version,
-    serial_for,
-    with_identifier,
-)
+from registry.license.issue import Issuer, build_elements, next_version, serial_for, with_identifier
 from registry.license.types import base_schema, load_license_types
 
 BIZ = "11100000MB0143028R001"

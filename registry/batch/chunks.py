@@ -13,22 +13,22 @@ own transaction::
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import gc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from registry.batch.leases import renew_batch
-from registry.batch.reports import count_reasons
 from registry.config import Settings
-from registry.db import session_scope, shared_engine
-from registry.db.models import Batch, Department, SourceRow
+from registry.db import bulk_insert, session_scope, shared_engine, table_of
+from registry.db.models import Batch, BatchReasonCount, Department, SourceRow
 from registry.errors import BatchNotFound
 from registry.ingest.frames import LINE, RESERVED_COLUMNS, ReadOptions
 from registry.ingest.known_codes import load_known_codes
@@ -50,6 +50,7 @@ from registry.seal.queries import SealMaterial, sealing_context
 __all__ = [
     "ChunkCounts",
     "ChunkJob",
+    "count_reasons",
     "plan_chunk",
     "run_job",
     "seal_and_store",
@@ -166,6 +167,18 @@ def run_job(job: ChunkJob) -> PreparedChunk:
                          known_codes=job.known_codes)
     return prepare_rows(judged(evaluated), job.target, sealing_context(job.seal), job.existing,
                         at=job.at)
+
+
+def count_reasons(session: Session, batch_id: int, rows: Sequence[Any]) -> None:
+    """Record the reason counts of one stored chunk (``rows``: its RowResults), in the
+    caller's transaction. A row counts once per code even when it has that code twice."""
+    counts = collections.Counter(
+        code for r in rows if r.reasons for code in {x["code"] for x in r.reasons})
+    if counts:
+        first = min(r.line for r in rows)
+        bulk_insert(session.connection(), table_of(BatchReasonCount),
+                    ("batch_id", "chunk_line", "code", "rows"),
+                    [(batch_id, first, code, n) for code, n in sorted(counts.items())])
 
 
 def store_chunk(session: Session, job: ChunkJob, prepared: PreparedChunk) -> ChunkResult:

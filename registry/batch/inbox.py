@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.batch.records import BatchReport, read_report
 from registry.batch.reports import closing_report, write_rows_csv
+from registry.batch.run import BatchReport, read_report
 from registry.clock import china_day
 from registry.db.models import Department, DepartmentType
 from registry.errors import BatchBusyError, BatchFailedError, IngestError, NotFoundError

@@ -17,32 +17,28 @@ prefixed with ``'`` so that a spreadsheet shows it as text and never runs it (CS
 
 from __future__ import annotations
 
-import collections
 import csv
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
-from sqlalchemy import ForeignKey, Integer, String, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from registry.batch.records import BatchReport, report_of
-from registry.db import bulk_insert, table_of
-from registry.db.models import Base, Batch, Department, SourceRow, StoredFile
+from registry.batch.run import BatchReport, report_of
+from registry.db.models import Batch, BatchReasonCount, Department, SourceRow, StoredFile
 from registry.errors import BatchNotFound
 from registry.ingest.xlsx import column_letter
 
 __all__ = [
     "FORMULA_PREFIXES",
     "BatchDetail",
-    "BatchReasonCount",
     "RowReport",
     "batch_detail",
     "batch_rows",
     "closing_report",
-    "count_reasons",
     "list_batches",
     "locate",
     "neutralize",
@@ -52,29 +48,6 @@ __all__ = [
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Cell starts a spreadsheet treats as a formula (OWASP CSV injection)."""
-
-
-class BatchReasonCount(Base):
-    """How many rows of one stored chunk carry one reason code."""
-
-    __tablename__ = "batch_reason_counts"
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), primary_key=True)
-    chunk_line: Mapped[int] = mapped_column(Integer, primary_key=True)
-    """The first line of the chunk (chunks of a batch never share one)."""
-    code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    rows: Mapped[int] = mapped_column(Integer)
-
-
-def count_reasons(session: Session, batch_id: int, rows: Sequence[Any]) -> None:
-    """Record the reason counts of one stored chunk (``rows``: its RowResults), in the
-    caller's transaction. A row counts once per code even when it has that code twice."""
-    counts = collections.Counter(
-        code for r in rows if r.reasons for code in {x["code"] for x in r.reasons})
-    if counts:
-        first = min(r.line for r in rows)
-        bulk_insert(session.connection(), table_of(BatchReasonCount),
-                    ("batch_id", "chunk_line", "code", "rows"),
-                    [(batch_id, first, code, n) for code, n in sorted(counts.items())])
 
 
 @dataclass(frozen=True)

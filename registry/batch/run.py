@@ -6,15 +6,20 @@
 >>> report.rows_read == report.accepted + report.filtered + report.rejected
 True
 
-:func:`ingest_file` is the one entry point the command line, the inbox and the flows call:
+:func:`ingest_file` is the one entry point the command line, the inbox and the flows call.
+A batch is one ingestion of one file for one department and license type:
 
-1. open the batch (:func:`registry.batch.records.open_batch`): a file done before is a no-op,
-   one that cannot be read is recorded as failed (:class:`~registry.errors.BatchFailedError`);
-2. :func:`process_chunks`: this process reads and plans each chunk and hands it to an
-   executor (:mod:`registry.batch.pool`: this process, worker processes, or a Prefect task
-   runner), at most ``executor.in_flight`` waiting, one transaction per chunk;
-3. finish the batch, or record why it stopped; an interrupted run releases its claim so a
-   re-run resumes at once after the last committed line.
+1. :func:`open_batch` stores the file content-addressed (the same bytes again find the same
+   batch, a no-op once it is done; a folder is packed into a deterministic zip first), checks
+   its header and creates or resumes the batch, claimed for one run; a file that cannot be read
+   is recorded as failed (:class:`~registry.errors.BatchFailedError`);
+2. :func:`process_chunks`: this process reads each chunk (:func:`iter_chunks`), plans it and
+   hands it to an executor (:mod:`registry.batch.pool`: this process, worker processes, or a
+   Prefect task runner), at most ``executor.in_flight`` waiting, one transaction per chunk
+   (:mod:`registry.batch.chunks`);
+3. :func:`finish_batch` closes the batch after checking that every row read has exactly one
+   stored outcome, or :func:`record_failure` says why it stopped; an interrupted run releases
+   its claim so a re-run resumes at once after the last committed line.
 """
 
 from __future__ import annotations
@@ -22,35 +27,280 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import hashlib
 import itertools
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from registry.batch.chunks import ChunkCounts, plan_chunk
-from registry.batch.leases import release_batch
+from registry.batch.leases import claim_batch, release_batch, runner_name
 from registry.batch.pool import ChunkExecutor, InProcess, LocalPool, ResultHandle, default_workers
-from registry.batch.records import (
-    BatchReport,
-    finish_batch,
-    iter_chunks,
-    open_batch,
-    record_failure,
-)
 from registry.clock import china_day
 from registry.config import Settings
 from registry.db import WalRestarts, session_scope
-from registry.errors import BatchFailedError, IngestError
-from registry.ingest.frames import ReadOptions
+from registry.db.models import Batch, Department, DepartmentType, SourceRow, StoredFile
+from registry.errors import BatchFailedError, DepartmentNotFound, IngestError
+from registry.ingest.archive import pack_folder
+from registry.ingest.frames import RESERVED_COLUMNS, ReadOptions
+from registry.ingest.reader import read_rows
+from registry.ingest.rules import header_map
+from registry.license.types import load_license_types
 
-__all__ = ["CHUNK_ROWS", "IngestProgress", "ingest_file", "process_chunks"]
+__all__ = [
+    "CHUNK_ROWS",
+    "BatchReport",
+    "IngestProgress",
+    "finish_batch",
+    "ingest_file",
+    "iter_chunks",
+    "open_batch",
+    "process_chunks",
+    "read_report",
+    "record_failure",
+    "report_of",
+    "stored_path",
+]
 
 CHUNK_ROWS = 5_000
 """Rows per chunk: the unit of work and of commit."""
+
+
+# -- the batch record: stored upload, open, read back, finish or fail ----------------------------
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """A batch as it stands: its file, department and type, status and counts."""
+
+    batch_id: int
+    file: str
+    """The file (or folder, ending in ``/``) as the department named it."""
+    sha256: str
+    department: str
+    """The department's USCC."""
+    type_code: str
+    status: str
+    """running / done / failed."""
+    rows_read: int
+    accepted: int
+    filtered: int
+    rejected: int
+    issued: int
+    """Accepted rows that became a new license or a new version; the others were unchanged."""
+    uploader: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    error: str | None = None
+    """Why the file could not be read (status failed), naming the file and the place."""
+    options: dict[str, Any] | None = None
+    """How the stored file is read (``ReadOptions.to_dict()`` plus its stored ``suffix``)."""
+    already_ingested: bool = False
+    """True when these exact bytes had been ingested before: nothing new was created."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def report_of(batch: Batch, stored: StoredFile, department: Department, *,
+              already: bool = False) -> BatchReport:
+    """The :class:`BatchReport` of a batch row."""
+    return BatchReport(
+        batch_id=batch.id, file=stored.original_name, sha256=batch.file_sha256,
+        department=department.uscc, type_code=batch.type_code, status=batch.status,
+        rows_read=batch.rows_read, accepted=batch.accepted, filtered=batch.filtered,
+        rejected=batch.rejected, issued=batch.issued, uploader=batch.uploader or stored.uploader,
+        started_at=batch.started_at, finished_at=batch.finished_at, error=batch.error,
+        options=dict(batch.options) if batch.options else None, already_ingested=already)
+
+
+def read_report(session: Session, batch_id: int, *, already: bool = False) -> BatchReport:
+    batch = session.get_one(Batch, batch_id)
+    return report_of(batch, session.get_one(StoredFile, batch.file_sha256),
+                     session.get_one(Department, batch.department_id), already=already)
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def stored_path(settings: Settings, sha256: str, suffix: str) -> Path:
+    return settings.files / sha256[:2] / f"{sha256}{suffix}"
+
+
+def _renamed(exc: IngestError, stored: Path, name: str) -> str:
+    """The error's text naming the file as the department named it, not its stored copy."""
+    return str(exc).replace(str(stored), name)
+
+
+def _store_upload(settings: Settings, path: Path) -> tuple[str, int, Path, str, str]:
+    """Copy an upload into the content-addressed store: (sha256, size, stored path, suffix,
+    original name). A folder is packed into a deterministic zip first."""
+    if path.is_dir():
+        settings.files.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=settings.files) as tmp:
+            packed = Path(tmp) / "folder.zip"
+            pack_folder(path, packed)
+            sha, size, target, suffix, _ = _store_upload(settings, packed)
+        return sha, size, target, suffix, f"{path.name}/"
+    sha, size = _sha256(path)
+    suffix = path.suffix.lower()
+    target = stored_path(settings, sha, suffix)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A private temporary name: two runs storing the same upload at once must not share one.
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f"{sha}.", suffix=".part")
+        os.close(fd)
+        shutil.copyfile(path, tmp_name)
+        Path(tmp_name).replace(target)
+    return sha, size, target, suffix, path.name
+
+
+def _insert_once(session: Session, model: type[StoredFile | Batch], **values: Any) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: when two runs store the same upload at once, the
+    first row stays and the second run finds it (SQLite and PostgreSQL both wait for the
+    first writer to commit before deciding)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def open_batch(
+    session: Session,
+    settings: Settings,
+    path: Path,
+    *,
+    department_uscc: str,
+    type_code: str,
+    uploader: str,
+    at: dt.datetime,
+    options: ReadOptions | None = None,
+    runner: str | None = None,
+) -> BatchReport:
+    """Store ``path`` (a file or a folder) and create (or find) its batch, claimed for
+    ``runner`` (default: this process) until it is finished, failed or released.
+
+    Raises :class:`~registry.errors.IngestError` when there is nothing to store,
+    :class:`~registry.errors.DepartmentNotFound` for an unknown department, an
+    ``IngestError`` when the department does not issue the type, and
+    :class:`~registry.errors.BatchBusyError` when another run is ingesting the same file for
+    the same department and type. A file that cannot be read (undecodable, malformed,
+    missing required columns, over a limit …) is stored all the same and its batch recorded
+    as failed with the error: the report's ``status`` is ``failed`` and ``error`` says why.
+    """
+    if not path.exists():
+        raise IngestError("no such file", file=str(path))
+    dept = session.scalar(select(Department).where(Department.uscc == department_uscc))
+    if dept is None:
+        raise DepartmentNotFound(f"{path}: unknown department {department_uscc}")
+    if session.get(DepartmentType, (dept.id, type_code)) is None:
+        raise IngestError(f"{dept.name} ({dept.uscc}) does not issue license type {type_code}",
+                          file=str(path))
+    lt = load_license_types()[type_code]
+    options = options or ReadOptions()
+
+    sha, size, target, suffix, name = _store_upload(settings, path)
+    if session.get(StoredFile, sha) is None:
+        _insert_once(session, StoredFile, sha256=sha, size=size, original_name=name,
+                     uploader=uploader, stored_at=at)
+    key = (Batch.file_sha256 == sha, Batch.department_id == dept.id,
+           Batch.type_code == type_code)
+    batch = session.scalar(select(Batch).where(*key))
+    if batch is None:
+        _insert_once(session, Batch, file_sha256=sha, department_id=dept.id,
+                     type_code=type_code, status="running", started_at=at, rows_read=0,
+                     accepted=0, filtered=0, rejected=0, issued=0, uploader=uploader,
+                     options={**options.to_dict(), "type_code": type_code, "suffix": suffix})
+        batch = session.scalars(select(Batch).where(*key)).one()
+    stored = session.get_one(StoredFile, sha)
+    if batch.status == "done":
+        return report_of(batch, stored, dept, already=True)
+    claim_batch(session, batch.id, runner or runner_name())
+    session.refresh(batch)
+    # A resumed batch is read as its first run read it (same sheet, header row, mapping).
+    stored_options = ReadOptions.from_dict(batch.options, limits=options.limits)
+    # Check the header before any row is taken: a file without a required column is a
+    # file-level error, not a thousand identical row rejections.
+    try:
+        first = next(read_rows(target, chunk_rows=1, options=stored_options), None)
+        columns = [c for c in (first.columns if first is not None else [])
+                   if c not in RESERVED_COLUMNS]
+        hmap = header_map(columns, lt, mapping=stored_options.mapping,
+                          ignore=stored_options.ignore)
+        if hmap.missing:
+            raise IngestError(
+                "missing required column(s): " + ", ".join(
+                    f"{lt.element(c).title} ({c})" for c in hmap.missing), file=name)
+    except IngestError as exc:
+        batch.status, batch.error = "failed", _renamed(exc, target, name)
+        batch.leased_by = batch.lease_until = None
+        return report_of(batch, stored, dept)
+    batch.status, batch.error = "running", None
+    batch.source = {**(first.attrs.get("source", {}) if first is not None else {}),
+                    "columns": columns, "unknown": list(hmap.unknown),
+                    "ignored": list(hmap.ignored), "mapped": dict(hmap.mapping)}
+    return report_of(batch, stored, dept)
+
+
+def iter_chunks(
+    settings: Settings, report: BatchReport, *, chunk_rows: int,
+    options: ReadOptions | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The stored file's rows, chunk by chunk, read as the batch's options say (``options``
+    only adds limits). Errors name the file as uploaded, not its stored copy."""
+    stored = report.options or {}
+    suffix = stored.get("suffix") or Path(report.file).suffix.lower()
+    read = ReadOptions.from_dict(stored, limits=(options or ReadOptions()).limits)
+    target = stored_path(settings, report.sha256, suffix)
+    try:
+        yield from read_rows(target, chunk_rows=chunk_rows, options=read)
+    except IngestError as exc:
+        raise IngestError(_renamed(exc, target, report.file)) from exc
+
+
+def finish_batch(session: Session, batch_id: int, *, at: dt.datetime,
+                 elapsed: float = 0.0) -> BatchReport:
+    """Close the batch after checking that every row read has exactly one stored outcome."""
+    batch = session.get_one(Batch, batch_id)
+    stored = session.scalar(select(func.count()).select_from(SourceRow).where(
+        SourceRow.batch_id == batch_id)) or 0
+    outcomes = batch.accepted + batch.filtered + batch.rejected
+    if stored != batch.rows_read or batch.rows_read != outcomes:
+        raise IngestError(f"batch {batch_id}: {batch.rows_read} rows read but {stored} stored")
+    if batch.status != "done":
+        batch.status, batch.finished_at = "done", at
+    batch.elapsed_seconds = (batch.elapsed_seconds or 0.0) + elapsed
+    batch.leased_by = batch.lease_until = None
+    return read_report(session, batch_id)
+
+
+def record_failure(session: Session, batch_id: int, error: str, *,
+                   elapsed: float = 0.0) -> BatchReport:
+    """Mark a batch failed with the error that stopped it (its stored rows stay)."""
+    batch = session.get_one(Batch, batch_id)
+    batch.status, batch.error = "failed", error
+    batch.elapsed_seconds = (batch.elapsed_seconds or 0.0) + elapsed
+    batch.leased_by = batch.lease_until = None
+    return read_report(session, batch_id)
+
+
+# -- running it: chunks through an executor -------------------------------------------------------
 
 
 @dataclass(frozen=True)

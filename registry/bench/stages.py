@@ -25,7 +25,7 @@ from registry.db.models import Base, License, Seal
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import evaluate, header_map, judged
 from registry.license.canonical import canonical_bytes
-from registry.license.elements import Issuer, build_elements, with_identifier
+from registry.license.issue import Issuer, build_elements, with_identifier
 from registry.license.types import load_license_types
 from registry.render.renditions import render_pending
 from registry.seal.crl import load_crls

@@ -32,10 +32,10 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.batch.reports import BatchReasonCount
 from registry.bulletin.week import IsoWeek
 from registry.db.models import (
     Batch,
+    BatchReasonCount,
     Department,
     DepartmentType,
     License,

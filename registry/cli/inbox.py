@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from registry.batch.inbox import SETTLE_SECONDS, InboxFile, drain, prepare_inbox
-from registry.batch.records import BatchReport
-from registry.batch.run import ingest_file
+from registry.batch.run import BatchReport, ingest_file
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope

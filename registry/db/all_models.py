@@ -4,7 +4,6 @@ A feature that adds tables in a module of its own adds one import line here.
 """
 
 import registry.license.lifecycle  # noqa: F401 - license history table
-from registry.batch import reports  # noqa: F401 - batch reason counts
 from registry.db.models import Base
 from registry.province import syncstate  # noqa: F401 - sync runs and checkpoints
 from registry.render import models as render_models  # noqa: F401 - PDF rendition table

@@ -36,6 +36,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Base",
     "Batch",
+    "BatchReasonCount",
     "Department",
     "DepartmentType",
     "License",
@@ -237,6 +238,17 @@ class SourceRow(Base):
     """The license identifier an accepted row became."""
     number: Mapped[str | None] = mapped_column(String(100))
     """The row's normalized 证照编号, for duplicate checks across chunks and resumes."""
+
+
+class BatchReasonCount(Base):
+    """How many rows of one stored chunk carry one reason code."""
+
+    __tablename__ = "batch_reason_counts"
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    chunk_line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The first line of the chunk (chunks of a batch never share one)."""
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
 
 
 class License(Base):

@@ -3,10 +3,11 @@
 For each accepted :class:`~registry.license.model.JudgedRow` (step numbers match DESIGN.md
 "the path of one license"):
 
-1. structure — elements from the row, issuer and type (:mod:`registry.license.elements`);
+1. structure — elements from the row, issuer and type (:func:`build_elements`);
 2. compare with the registry — a row whose type + 证照编号 is already registered is a no-op when
    its elements are identical and a new version (predecessor linked, 变更) when they differ;
-3. identify — GB/T 36904 identifier for the version;
+3. identify — GB/T 36904 identifier for the version (:func:`with_identifier`; its serial is
+   :func:`serial_for` the type and 证照编号, so a new version differs only in its version);
 4. seal — RFC 8785 bytes, SHA-256, SES_Signature over them
    (:class:`~registry.seal.signature.SealingContext`): a :class:`SealedLicense`;
 5. store — licenses, their outbox events and log leaves and every source row, each table with
@@ -40,13 +41,7 @@ from registry.config import Settings
 from registry.db import bulk_insert, json_text, table_of
 from registry.db.models import Department, License, Seal, SourceRow
 from registry.license.canonical import canonical_bytes
-from registry.license.elements import (
-    IDENTITY_FREE,
-    Issuer,
-    build_elements,
-    next_version,
-    with_identifier,
-)
+from registry.license.codes import HOLDER_TYPE_NAMES, license_identifier
 from registry.license.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
 from registry.license.model import JudgedRow, Reason, RowResult, SealedLicense
 from registry.license.types import LicenseType
@@ -55,18 +50,93 @@ from registry.seal.signature import SealingContext
 from registry.template.lifecycle import published_template
 
 __all__ = [
+    "IDENTITY_FREE",
     "LICENSE_COLUMNS",
     "ChunkResult",
     "IssueTarget",
+    "Issuer",
     "PreparedChunk",
+    "build_elements",
     "current_versions",
     "issue_rows",
     "issue_version",
     "issuing",
+    "next_version",
     "prepare_rows",
     "seal_license",
+    "serial_for",
     "store_prepared",
+    "with_identifier",
 ]
+
+
+# -- 1 and 3: structure and identify --------------------------------------------------------------
+
+IDENTITY_FREE = ("ZZBS",)
+"""Elements that differ between versions of the same license by construction."""
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """The issuing department as it appears in a license."""
+
+    name: str
+    """证照颁发机构 (ZZBFJG)."""
+    uscc: str
+    """证照颁发机构代码 (ZZBFJGDM), also the issuer part of the identifier."""
+
+
+def serial_for(type_code: str, number: str) -> str:
+    """The identifier's 流水号: 20 uppercase hex characters of SHA-256(type code, 证照编号).
+
+    Deterministic, so the same license number of the same type always maps to the same serial
+    and a re-issue differs only in its version (STANDARDS.md §1.2 lets the issuer choose).
+    """
+    digest = hashlib.sha256(f"{type_code}\x1f{number}".encode()).hexdigest()
+    return digest[:20].upper()
+
+
+def next_version(version: str) -> str:
+    """``001`` → ``002``."""
+    return f"{int(version) + 1:03d}"
+
+
+def build_elements(row: Mapping[str, Any], lt: LicenseType, issuer: Issuer) -> dict[str, str]:
+    """The license's elements (without ZZBS) from a normalized, accepted row.
+
+    ``row`` holds element codes → normalized strings (dates as yyyyMMdd) and ``CZZTDMLXDM``.
+    Empty optional elements are left out; derived elements come from the type and the issuer.
+    """
+    holder_type = str(row["CZZTDMLXDM"])
+    elements: dict[str, str] = {
+        "ZZMC": str(row.get("ZZMC") or lt.name),
+        "ZZLXDM": lt.code,
+        "ZZBFJG": issuer.name,
+        "ZZBFJGDM": issuer.uscc,
+        "CZZTDMLX": HOLDER_TYPE_NAMES[holder_type],
+        "CZZTDMLXDM": holder_type,
+    }
+    for e in lt.elements:
+        if e.derived or e.code == "ZZMC":
+            continue
+        value = row.get(e.code)
+        if value is not None and value != "":
+            elements[e.code] = str(value)
+    return elements
+
+
+def with_identifier(elements: Mapping[str, str], version: str = "001") -> dict[str, str]:
+    """``elements`` plus ZZBS for ``version``."""
+    identifier = license_identifier(
+        elements["ZZLXDM"],
+        elements["ZZBFJGDM"],
+        serial_for(elements["ZZLXDM"], elements["ZZBH"]),
+        version,
+    )
+    return {**elements, "ZZBS": identifier}
+
+
+# -- who issues ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,8 @@ from registry.license.codes import (
     parse_license_identifier,
     uscc_is_valid,
 )
-from registry.license.elements import Issuer, build_elements, next_version
 from registry.license.events import LicenseEvent, record_events
-from registry.license.issue import issue_version
+from registry.license.issue import Issuer, build_elements, issue_version, next_version
 from registry.license.types import LicenseType, load_license_types
 
 __all__ = [
