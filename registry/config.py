@@ -82,6 +82,9 @@ class Settings:
     """Where taken inbox files go (``LICREG_ARCHIVE``; default ``home/archive``)."""
     dask_address: str | None = None
     """The Dask scheduler of the ``ingest-dask`` deployment (``LICREG_DASK_ADDRESS``)."""
+    lang: str = "zh"
+    """The language people are spoken to in: ``zh`` (the default) or ``en``
+    (``LICREG_LANG``, or ``licreg --lang``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -99,7 +102,8 @@ class Settings:
         return cls(home=home, database_url=url, passphrase=phrase.encode() if phrase else None,
                    province=province, inbox_root=Path(inbox) if inbox else None,
                    archive_root=Path(archive) if archive else None,
-                   dask_address=env.get("LICREG_DASK_ADDRESS") or None)
+                   dask_address=env.get("LICREG_DASK_ADDRESS") or None,
+                   lang=env.get("LICREG_LANG") or "zh")
 
     @property
     def keystore(self) -> Path:

@@ -25,12 +25,16 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ["PREFECT_API_URL"] = ""
+# The suite reads licreg in English (its assertions name English messages); the tests of the
+# Chinese default (tests/test_i18n.py and the per-area ones) ask for it explicitly.
+os.environ["LICREG_LANG"] = "en"
 
 import pytest
 from sqlalchemy import Engine, text
 
 from registry.config import Settings
 from registry.db import make_engine, session_scope
+from registry.i18n import language
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 """The pinned clock of the test suite (fixtures are written for this date)."""
@@ -53,6 +57,13 @@ def _pg_available() -> str | None:
 
 
 _PG_PROBLEM = _pg_available()
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """In-process library calls speak English too (see LICREG_LANG above)."""
+    with language("en"):
+        yield
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -11,12 +11,14 @@ Exit codes: 0 success (for verify: all PASSED), 1 failure (verify: any FAILED), 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from importlib.metadata import entry_points
 
 import click
 
 from registry.config import Settings
+from registry.i18n import LANGUAGES, set_language
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -116,10 +118,16 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands)
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
+              help="Language of what licreg says: zh (default) or en (or LICREG_LANG).")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, lang: str | None) -> None:
     """Electronic license and seal registry (电子证照与电子印章登记系统)."""
-    ctx.obj = Settings.from_env()
+    settings = Settings.from_env()
+    if lang is not None:
+        settings = dataclasses.replace(settings, lang=lang)
+    set_language(settings.lang)
+    ctx.obj = settings
 
 
 def main() -> None:

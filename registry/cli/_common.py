@@ -15,6 +15,7 @@ from registry.clock import utc_now
 from registry.config import Settings
 from registry.db import make_engine
 from registry.errors import RegistryError
+from registry.i18n import _
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +38,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except RegistryError as exc:
-            click.echo(f"error: {exc.diagnostics()}", err=True)
+            click.echo(_("error: {detail}", detail=exc.diagnostics()), err=True)
             sys.exit(1)
 
     return cast(F, wrapper)
