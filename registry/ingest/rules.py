@@ -45,6 +45,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from registry.errors import ConfigError, IngestError
+from registry.i18n import N_
 from registry.ingest.frames import CELL_TOO_LONG, EXTRA, LINE, PROBLEMS, RESERVED_COLUMNS
 from registry.ingest.normalize import (
     DATE_FORMS,
@@ -91,12 +92,14 @@ __all__ = [
     "HOLDER_TYPE",
     "KNOWN_EXCEPTION",
     "MISSING_ELEMENT",
+    "NOTE_CODES",
     "OUTCOME",
     "OUTCOMES",
     "RAW",
     "READ_REASONS",
     "REASONS",
     "REASON_CODES",
+    "REASON_TITLES",
     "REJECTED",
     "VALIDATION_REASONS",
     "HeaderMap",
@@ -168,6 +171,36 @@ FLAG_REASONS = (KNOWN_EXCEPTION,)
 FILTER_REASONS = (EXPIRED, CLASSIFIED)
 REASON_CODES = VALIDATION_REASONS + FILTER_REASONS + FLAG_REASONS
 """Every reason code, in the order reasons are listed within a row."""
+NOTE_CODES = ("UNCHANGED", "CHANGED")
+"""Notes on accepted rows, added when they are issued (registry.license.issue)."""
+
+REASON_TITLES: Mapping[str, str] = MappingProxyType({
+    "UNREADABLE_FILE": N_("unreadable file"),
+    "WRONG_TYPE": N_("license of another type"),
+    "DUPLICATE_FILE": N_("same file twice in the archive"),
+    "UNSUPPORTED_MEMBER": N_("not a license file"),
+    "BAD_JSON": N_("not valid JSON"),
+    "NOT_AN_OBJECT": N_("not a JSON object"),
+    "NESTED_VALUE": N_("nested value"),
+    "NUMBER_PRECISION": N_("number too long for a spreadsheet"),
+    CELL_TOO_LONG: N_("cell too long"),
+    EXTRA_CELLS: N_("more cells than columns"),
+    MISSING_ELEMENT: N_("required item missing"),
+    BAD_HOLDER_CODE: N_("holder code invalid"),
+    BAD_DATE: N_("invalid date"),
+    FUTURE_DATE: N_("date in the future"),
+    DATE_ORDER: N_("dates out of order"),
+    BAD_VALUE: N_("value not allowed"),
+    FORMULA: N_("spreadsheet formula"),
+    DUPLICATE_IN_FILE: N_("duplicate license number"),
+    KNOWN_EXCEPTION: N_("known exception to the check digit"),
+    EXPIRED: N_("expired"),
+    CLASSIFIED: N_("classified"),
+    "UNCHANGED": N_("unchanged re-submission"),
+    "CHANGED": N_("new version"),
+})
+"""Each reason code's short name for people (marked here, translated where shown:
+``_(REASON_TITLES[code])``); reports and the bulletin show it beside the code."""
 
 CLASSIFIED_ELEMENT = "SFSM"
 """Code of the classified flag column; it is not a GB/T 36903 element and is not output."""
