@@ -34,7 +34,7 @@ from registry.province.sync import push_pending, retry_dead, sync_report
 from registry.province.syncstate import SyncRun
 from registry.seal.pki import load_root_cert
 from tests.conftest import PASSPHRASE
-from tests.test_aggregation_support import (
+from tests.support.province import (
     NOW,
     TOKENS,
     Platform,

@@ -43,12 +43,12 @@ from registry.seal.pki import (
 from registry.seal.signature import SealingContext
 from registry.seal.signer import SoftwareSigner
 from registry.template.layout import Layout, generated_layout, layout_for
-from tests.conftest import NOW
+from tests.conftest import NOW, REPO
 
 BIZ = "11100000MB0143028R001"
 FOOD = "11100000MB0143028R002"
 DOCTOR = "11100000MB15645531001"
-GOLDEN = Path(__file__).parent / "golden" / "pdf_license_r60.png"
+GOLDEN = REPO / "tests" / "golden" / "pdf_license_r60.png"
 ISSUER = Issuer("示范市市场监督管理局", "11330100MB1703218R")
 RARE_NAME = "示范市吉𠮷堃商贸有限公司"
 
@@ -413,7 +413,7 @@ def test_generated_layout_covers_every_face_field(kit: Kit) -> None:
 
 
 def test_a_box_outside_the_page_is_refused() -> None:
-    doc = json.loads((Path(__file__).parent.parent / "schemas" / "layouts" / f"{BIZ}.json")
+    doc = json.loads((REPO / "schemas" / "layouts" / f"{BIZ}.json")
                      .read_text("utf-8"))
     doc["seal"]["x_mm"] = 290
     with pytest.raises(LayoutError, match="seal lies outside the page"):

@@ -21,8 +21,9 @@ from PIL import Image
 from registry.city.demo import MARKET
 from registry.errors import SealError
 from registry.seal.making import SEAL_RED, find_cjk_font, seal_picture_png
+from tests.conftest import REPO
 
-GOLDEN = Path(__file__).parent / "golden" / "seal-market.png"
+GOLDEN = REPO / "tests" / "golden" / "seal-market.png"
 SIZE = 240
 
 

@@ -15,9 +15,9 @@ from registry.ingest.delimited import sniff_separator
 from registry.ingest.encoding import detect_encoding
 from registry.ingest.frames import EXTRA, LINE
 from registry.ingest.reader import read_rows
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-BATCHES = ROOT / "fixtures" / "batches"
+BATCHES = REPO / "fixtures" / "batches"
 
 
 def write(tmp_path: Path, text: str, *, encoding: str = "utf-8", name: str = "batch.csv") -> Path:
@@ -31,7 +31,7 @@ def read_all(path: Path, **kwargs: int) -> pd.DataFrame:
 
 
 def load_make_batches() -> ModuleType:
-    script = ROOT / "fixtures" / "make_batches.py"
+    script = REPO / "fixtures" / "make_batches.py"
     spec = importlib.util.spec_from_file_location("make_batches", script)
     assert spec is not None
     assert spec.loader is not None

@@ -30,8 +30,9 @@ from registry.db.models import Batch, License, OutboxEvent, SourceRow
 from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from tests import conftest
+from tests.batch.test_run import BIZ, row, write_csv
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, PG_ADMIN_URL, REPO
-from tests.prefect_procs import (
+from tests.support.prefect import (
     create_work_pool,
     deploy_all,
     flow_run_messages,
@@ -40,7 +41,6 @@ from tests.prefect_procs import (
     run_deployment,
     wait_for_flow_runs,
 )
-from tests.test_batches import BIZ, row, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.deployments]
 

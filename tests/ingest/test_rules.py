@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -47,8 +46,9 @@ from registry.license.codes import (
     uscc_is_valid,
 )
 from registry.license.types import LicenseType, load_license_types
+from tests.conftest import REPO
 
-BATCHES = Path(__file__).resolve().parent.parent / "fixtures" / "batches"
+BATCHES = REPO / "fixtures" / "batches"
 TYPES = load_license_types()
 BUSINESS = TYPES["11100000MB0143028R001"]
 FOOD = TYPES["11100000MB0143028R002"]

@@ -19,7 +19,7 @@ from registry.db import make_engine
 from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from tests.conftest import PASSPHRASE
-from tests.test_aggregation_support import NOW, TOKENS, make_registry
+from tests.support.province import NOW, TOKENS, make_registry
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

@@ -34,7 +34,7 @@ from registry.db import make_engine, session_scope
 from registry.db.models import Batch, License, OutboxEvent
 from registry.errors import ConfigError
 from tests.conftest import FIXTURES, REPO
-from tests.prefect_procs import (
+from tests.support.prefect import (
     alive,
     create_work_pool,
     delete_deployments,

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from flows.processes import prefect_server, spawn, stop_process
+from tests.conftest import REPO
 
 __all__ = [
     "FINAL_STATES",
@@ -45,7 +46,6 @@ __all__ = [
     "wait_for_flow_runs",
 ]
 
-REPO = Path(__file__).resolve().parent.parent
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 """Flow-run state types after which nothing more happens to a run."""
 _RETRIES = 6

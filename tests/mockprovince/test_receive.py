@@ -41,7 +41,7 @@ from registry.province.wire import (
     content_digest,
 )
 from registry.seal.queries import SealMaterial, sealing_context
-from tests.test_aggregation_support import (
+from tests.support.province import (
     NOW,
     TOKENS,
     Platform,

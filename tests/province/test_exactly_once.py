@@ -36,7 +36,7 @@ from registry.province.syncstate import SyncRun
 from registry.seal.pki import load_root_cert
 from tests.conftest import NOW, PASSPHRASE
 from tests.support.licenses import seal_synthetic
-from tests.test_aggregation_support import TOKENS, make_registry
+from tests.support.province import TOKENS, make_registry
 
 pytestmark = pytest.mark.slow
 FAULTS = ["error_rate=0.1", "partial_rate=0.15", "duplicate_ack_rate=0.2", "reset_rate=0.1",
