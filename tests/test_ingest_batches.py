@@ -31,8 +31,8 @@ from registry.db.models import Batch, License, SourceRow, StoredFile
 from registry.errors import BatchFailedError, BatchNotFound
 from registry.ingest.frames import ReadOptions
 from tests.conftest import FIXTURES, NOW, TODAY
-from tests.ingest.test_corpus import CASES as M
 from tests.support.batches import process_chunk
+from tests.support.ingest import CASES as M
 
 BIZ = M.BIZ
 BAD, FORMATS = FIXTURES / "bad", FIXTURES / "formats"

@@ -28,8 +28,8 @@ from registry.city.demo import HEALTH, MARKET
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Batch, License
-from tests.batch.test_run import BIZ, row, write_csv
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
+from tests.support.batches import BIZ, row, write_csv
 
 DAY = "2026-11-27"  # NOW in China
 

@@ -18,8 +18,8 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Batch, License, StoredFile
 from registry.errors import BatchBusyError
-from tests.batch.test_run import BIZ, ingest, row, write_csv
 from tests.conftest import NOW
+from tests.support.batches import BIZ, ingest, row, write_csv
 
 
 def _open(engine: Engine, settings: Settings, path: Path, runner: str) -> int:

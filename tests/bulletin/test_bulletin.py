@@ -75,8 +75,8 @@ from registry.template.lifecycle import make_template
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.verify.audit_runs import AuditRun, AuditRunDepartment, issuer_of, record_audit_run
 from registry.verify.registry_audit import audit_registry
-from tests.batch.test_run import holder, row, write_csv
 from tests.conftest import FIXTURES, NOW, PASSPHRASE
+from tests.support.batches import holder, row, write_csv
 
 BIZ, FOOD, PHYS = "11100000MB0143028R001", "11100000MB0143028R002", "11100000MB15645531001"
 T1 = dt.datetime(2026, 11, 17, 2, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in W47, Beijing time

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from registry import db
 from registry.config import Settings
 from registry.db import WalRestarts, make_engine, restart_wal
-from tests.batch.test_run import ingest, row, write_csv
+from tests.support.batches import ingest, row, write_csv
 
 PAGE = 4096
 

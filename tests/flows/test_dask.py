@@ -24,8 +24,8 @@ from registry.seal.pki import load_root_cert
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.tlog.models import LogLeaf
 from registry.verify.registry_audit import audit_registry
-from tests.batch.test_run import BIZ, row, write_csv
 from tests.conftest import PASSPHRASE, demo_registry
+from tests.support.batches import BIZ, row, write_csv
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

@@ -30,8 +30,8 @@ from registry.db.models import Batch, License, OutboxEvent, SourceRow
 from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from tests import conftest
-from tests.batch.test_run import BIZ, row, write_csv
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, PG_ADMIN_URL, REPO
+from tests.support.batches import BIZ, row, write_csv
 from tests.support.prefect import (
     create_work_pool,
     deploy_all,

@@ -9,13 +9,10 @@ tests/test_ingest_batches.py runs the same paths on PostgreSQL too.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -31,18 +28,8 @@ from registry.errors import BatchFailedError
 from registry.ingest.frames import ReadOptions
 from registry.ingest.mapping import load_mapping
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
+from tests.support.ingest import CASES
 
-
-def load_cases() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_ingest", FIXTURES / "make_ingest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_ingest"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-CASES = load_cases()
 BAD = [pytest.param(c, id=c.name) for c in CASES.CASES]
 GOOD = [pytest.param(c, id=c.name) for c in CASES.FORMATS]
 

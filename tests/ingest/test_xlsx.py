@@ -21,7 +21,7 @@ from registry.ingest.limits import Limits
 from registry.ingest.pdf import RECORD_KEY, read_pdf
 from registry.ingest.reader import read_rows
 from registry.ingest.xlsx import cell_text, column_letter
-from tests.ingest.test_corpus import CASES
+from tests.support.ingest import CASES
 
 M = CASES
 BIZ = M.BIZ

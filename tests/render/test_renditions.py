@@ -41,8 +41,8 @@ from registry.verify.export import export_bundle
 from registry.verify.pdf import verify_pdf, verify_pdf_bytes
 from registry.verify.report import Indication
 from tests.conftest import NOW, PASSPHRASE
-from tests.render.test_pdf import Kit, biz_elements, make_kit
 from tests.support.licenses import rendered_license, seal_rows
+from tests.support.pdf import Kit, biz_elements, make_kit
 
 AT = NOW + dt.timedelta(days=1)
 

@@ -13,7 +13,7 @@ from registry.render.pdf.read import find_signature
 from registry.verify.pdf import verify_pdf, verify_pdf_bytes
 from registry.verify.report import CHECK_NAMES, CheckStatus, Indication
 from tests.conftest import NOW
-from tests.render.test_pdf import Kit, biz_elements, make_kit
+from tests.support.pdf import Kit, biz_elements, make_kit
 
 AT = NOW + dt.timedelta(days=1)
 
