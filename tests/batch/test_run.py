@@ -1,18 +1,23 @@
-"""Ingesting department files into the registry, on SQLite and PostgreSQL."""
+"""Ingesting department files into the registry (registry.batch.run), on SQLite and PostgreSQL:
+rows accepted, filtered or rejected and all kept, new versions, resuming after a crash, PDFs,
+archives and folders, progress, the uploader."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from registry.batch.records import iter_chunks, open_batch
-from registry.batch.reports import row_outcomes
-from registry.batch.run import ingest_file
+from registry.batch.reports import batch_detail, batch_rows, row_outcomes
+from registry.batch.run import IngestProgress, ingest_file
 from registry.city.demo import HEALTH, MARKET
+from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import (
@@ -23,12 +28,27 @@ from registry.db.models import (
     OutboxEvent,
     SealAuthorization,
     SourceRow,
+    StoredFile,
 )
 from registry.errors import IngestError, NotAuthorizedError
+from registry.ingest.frames import ReadOptions
 from registry.tlog.leaves import parse_leaf
 from registry.tlog.models import LogLeaf
-from tests.conftest import NOW, TODAY
-from tests.support.batches import BIZ, HEADER, count, holder, ingest, process_chunk, row, write_csv
+from tests.conftest import FIXTURES, NOW, TODAY
+from tests.support.batches import (
+    BIZ,
+    HEADER,
+    count,
+    holder,
+    ingest,
+    ingest_typed,
+    process_chunk,
+    row,
+    write_csv,
+)
+from tests.support.ingest import CASES as M
+
+BAD, FORMATS = FIXTURES / "bad", FIXTURES / "formats"
 
 
 def test_rows_are_accepted_filtered_or_rejected_and_all_kept(world: Engine, settings: Settings,
@@ -167,3 +187,106 @@ def test_licenses_signed_at_second_precision(world: Engine, settings: Settings,
         lic = s.scalars(select(License)).one()
     assert lic.signed_at == NOW.replace(microsecond=0)
     assert lic.signed_at.tzinfo is not None and lic.signed_at.utcoffset() == dt.timedelta(0)
+
+
+# -- every format, progress, the uploader ----------------------------------------------------------
+
+
+def test_product_pdf_round_trips_exactly(world: Engine, settings: Settings,
+                                         tmp_path: Path) -> None:
+    """A PDF carrying a license's signed record re-ingests as that very license (a no-op)."""
+    ingest_typed(world, settings, BAD / "base-rows.csv")
+    with session_scope(world) as s:
+        lic = s.scalars(select(License).order_by(License.id)).first()
+        assert lic is not None
+        record, identifier = lic.record, lic.identifier
+    pdf = tmp_path / "rendition.pdf"
+    pdf.write_bytes(M.record_pdf(record, visible={"证照编号": "shown on the face"}))
+    report = ingest_typed(world, settings, pdf)
+    assert (report.accepted, report.issued) == (1, 0)
+    with session_scope(world) as s:
+        (only,) = row_outcomes(s, report.batch_id)
+    assert only["identifier"] == identifier and only["reasons"][0]["code"] == "UNCHANGED"
+    assert count(world, License) == 3
+
+
+def test_zip_of_pdfs_stores_one_row_per_member_and_names_them(world: Engine,
+                                                              settings: Settings) -> None:
+    report = ingest_typed(world, settings, BAD / "mixed-members.zip")
+    assert (report.rows_read, report.accepted, report.rejected) == (4, 1, 3)
+    with session_scope(world) as s:
+        rows = list(batch_rows(s, report.batch_id))
+        detail = batch_detail(s, report.batch_id)
+    assert [r.where for r in rows] == [f"mixed-members.zip: {n}" for n in
+                                       ("1.pdf", "2.csv", "3.zip", "4.pdf")]
+    assert rows[3].reasons[0]["message"].startswith("4.pdf: truncated")
+    assert detail.reasons == {"UNSUPPORTED_MEMBER": 2, "UNREADABLE_FILE": 1}
+    assert detail.source["format"] == "zip"
+
+
+def test_folder_batch_is_packed_stored_and_idempotent(world: Engine, settings: Settings,
+                                                      tmp_path: Path) -> None:
+    folder = tmp_path / "存量证照"
+    folder.mkdir()
+    for n in (1, 2):
+        (folder / f"{n}.pdf").write_bytes(M.form_pdf(M.form_fields(M.row(n))))
+    first = ingest_typed(world, settings, folder)
+    assert (first.file, first.accepted) == ("存量证照/", 2)
+    again = ingest_typed(world, settings, folder)
+    assert again.already_ingested and again.batch_id == first.batch_id
+    with session_scope(world) as s:
+        stored = s.get_one(StoredFile, first.sha256)
+        assert (stored.original_name, stored.uploader) == ("存量证照/", "clerk")
+    assert len(list(settings.files.rglob("*.zip"))) == 1
+
+
+def test_interrupted_zip_batch_resumes_without_duplicates(world: Engine, settings: Settings,
+                                                          tmp_path: Path) -> None:
+    z = tmp_path / "pdfs.zip"
+    z.write_bytes(M.zip_bytes([(f"{n}.pdf", M.form_pdf(M.form_fields(M.row(n))))
+                               for n in range(1, 6)]))
+    options = ReadOptions(type_code=BIZ)
+    with session_scope(world) as s:
+        opened = open_batch(s, settings, z, department_uscc=MARKET.uscc, type_code=BIZ,
+                            uploader="clerk", at=NOW, options=options)
+    first = next(iter_chunks(settings, opened, chunk_rows=2))
+    with session_scope(world) as s:  # the run "crashes" after committing one chunk
+        process_chunk(s, settings, opened.batch_id, first, today=TODAY, at=NOW)
+    report = ingest_typed(world, settings, z, chunk_rows=2, workers=1)
+    assert (report.rows_read, report.accepted, report.status) == (5, 5, "done")
+    assert count(world, License) == 5 and count(world, SourceRow) == 5
+
+
+def test_progress_is_reported_per_chunk(world: Engine, settings: Settings,
+                                        tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text(M.csv_text([M.row(n) for n in range(1, 8)]), "utf-8")
+    seen: list[IngestProgress] = []
+    ingest_typed(world, settings, path, chunk_rows=3, workers=1, progress=seen.append)
+    assert [p.rows_read for p in seen] == [3, 6, 7]
+    assert seen[-1].done == seen[-1].total == path.stat().st_size
+
+
+def test_cli_draws_a_progress_bar_for_a_big_file(world: Engine, settings: Settings,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setenv("LICREG_HOME", str(settings.home))
+    monkeypatch.setenv("LICREG_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("LICREG_KEY_PASSPHRASE", (settings.passphrase or b"").decode())
+    path = tmp_path / "big.csv"
+    rows = [M.row(n, 经营范围="日用百货销售" * 300) for n in range(1, 201)]
+    path.write_text(M.csv_text(rows), "utf-8")
+    assert path.stat().st_size > 1 << 20
+    out = CliRunner().invoke(cli, ["ingest", str(path), "--department", MARKET.uscc, "--type",
+                                   BIZ])
+    assert out.exit_code == 0, out.output
+    assert "ingesting big.csv" in out.stderr
+    assert "rows read 200: accepted 200" in out.stdout
+
+
+def test_uploader_is_kept_per_batch(world: Engine, settings: Settings, tmp_path: Path) -> None:
+    path = shutil.copy(BAD / "base-rows.csv", tmp_path / "b.csv")
+    report = ingest_file(world, settings, Path(path), department_uscc=MARKET.uscc, type_code=BIZ,
+                         uploader="王科员", at=NOW, today=TODAY)
+    with session_scope(world) as s:
+        assert s.get_one(Batch, report.batch_id).uploader == "王科员"

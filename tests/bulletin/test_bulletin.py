@@ -1,4 +1,5 @@
-"""The weekly dispatch: figures per department, ranking, bulletin files, CLI, flow, Chromium.
+"""The weekly dispatch on a fixture registry: figures per department, ranking, bulletin files,
+CLI, Chromium (the pure figures and ranking are in test_figures.py and test_ranking.py).
 
 The fixture registry is the demo world (sealed and templated in 2026-W44) plus a third
 department that never does anything, then two weeks of work done through the library at
@@ -49,13 +50,8 @@ from registry.bulletin.ranking import (
     INDICATOR_VALUE,
     MOVEMENT,
     POINTS_LOST,
-    PREVIOUS_RANK,
-    RANK,
     SCORE,
     Weights,
-    laggards,
-    parse_weights,
-    rank,
 )
 from registry.bulletin.render import Bulletin, bar_chart, export_rows, markdown
 from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
@@ -296,173 +292,6 @@ def test_week_48_ranking_movement_and_laggard(two_weeks: Engine) -> None:
     assert nan(lag[0][INDICATOR_VALUE])
 
 
-# -- pure functions on hand-built frames -----------------------------------------------------
-
-
-def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text, tz="UTC")
-
-
-def test_timeliness_median_p95_and_share_within_24_hours() -> None:
-    created = ts("2026-11-23T00:00")
-    hours = [1, 2, 3, 24, 30]  # 24 h exactly is within 24 hours
-    events = pd.DataFrame({
-        f.DEPARTMENT_ID: [1] * 5 + [1, 1, 2],
-        f.CREATED_AT: [created] * 5 + [ts("2026-11-01")] * 2 + [ts("2026-11-22T10:00")],
-        f.ACKED_AT: [created + pd.Timedelta(hours=h) for h in hours]
-        + [W48.start - pd.Timedelta(seconds=1), W48.end, W48.start],  # out, out, in
-    })
-    got = f.timeliness(events, W48)
-    assert got.loc[1].to_dict() == {f.EVENTS_ACKED_WEEK: 5, f.ACK_MEDIAN_HOURS: 3.0,
-                                    f.ACK_P95_HOURS: pytest.approx(24 + 0.8 * 6),
-                                    f.ACKED_WITHIN_24H: 0.8}
-    assert got.loc[2].to_dict() == {f.EVENTS_ACKED_WEEK: 1, f.ACK_MEDIAN_HOURS: 6.0,
-                                    f.ACK_P95_HOURS: 6.0, f.ACKED_WITHIN_24H: 1.0}
-
-
-def test_aggregation_counts_versions_acks_and_dead_letters() -> None:
-    end = W48.end
-    events = pd.DataFrame({
-        f.DEPARTMENT_ID: [1, 1, 1, 1, 1],
-        f.OPERATE_TYPE: ["01", "09", "03", "01", "01"],  # 03 (暂扣) creates no version
-        f.CREATED_AT: [ts("2026-11-23T01:00")] * 4 + [end],  # the last is next week's
-        f.ACKED_AT: [ts("2026-11-23T02:00"), end, ts("2026-11-23T02:00"), pd.NaT, pd.NaT],
-        f.DEAD_AT: [pd.NaT, pd.NaT, pd.NaT, ts("2026-11-24T00:00"), pd.NaT],
-    })
-    got = f.aggregation_figures(events, W48).loc[1]
-    assert [got[k] for k in (f.LICENSES_SEALED, f.LICENSES_ACKED, f.LICENSES_SEALED_WEEK,
-                             f.EVENTS_ACKED_WEEK, f.DEAD_LETTERS)] == [3, 1, 3, 2, 1]
-    assert got[f.ACKED_SHARE] == 1 / 3
-
-
-def test_seal_coverage_needs_an_active_seal_authorized_at_the_week_end() -> None:
-    def ev(i: int, seal: int | None, step: str, to: str, at: str, types: tuple[str, ...] = (),
-           until: str | None = None) -> dict[str, Any]:
-        return {f.EVENT_ID: i, f.DEPARTMENT_ID: 1, f.SEAL_ID: seal, f.STEP: step,
-                f.TO_STATUS: to, f.AT: ts(at), f.AUTH_TYPES: types,
-                f.AUTH_FROM: ts("2026-01-01") if types else pd.NaT,
-                f.AUTH_TO: ts(until) if until else pd.NaT}
-
-    events = pd.DataFrame([
-        ev(1, None, "apply", "applied", "2026-11-02"),
-        ev(2, 7, "make", "made", "2026-11-03"),
-        ev(3, 7, "authorize", "active", "2026-11-03", ("A", "B"), "2030-01-01"),
-        ev(4, 7, "authorize", "active", "2026-11-24", ("B",), "2026-11-25"),  # B lapses
-        ev(5, 8, "make", "made", "2026-11-24"),
-        ev(6, 8, "authorize", "active", "2026-11-24", ("C",), "2030-01-01"),
-        ev(7, 8, "suspend", "suspended", "2026-11-25"),  # C's seal is not active at the end
-    ])
-    events[f.SEAL_ID] = events[f.SEAL_ID].astype("Int64")
-    types = pd.DataFrame({f.DEPARTMENT_ID: [1, 1, 1], f.TYPE_CODE: ["A", "B", "C"],
-                          f.TYPE_NAME: ["甲", "乙", "丙"]})
-    got = f.seal_figures(events, types, W48).loc[1]
-    assert [got[k] for k in (f.SEALS_APPLIED, f.SEALS_MADE, f.SEALS_AUTHORIZED,
-                             f.SEALS_SUSPENDED, f.SEALS_MADE_WEEK, f.SEALS_AUTHORIZED_WEEK,
-                             f.SEALS_SUSPENDED_WEEK, f.TYPES_ISSUED, f.TYPES_SEALABLE)] == [
-        1, 2, 1, 1, 1, 2, 1, 3, 1]
-    assert got[f.SEAL_COVERAGE] == 1 / 3
-
-
-def ranked_frame(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
-    """Departments with only stock and aggregation measured (the rest NaN: counted 0)."""
-    frame = pd.DataFrame(rows, columns=[f.DEPARTMENT, f.SEALED_SHARE, f.ACKED_SHARE])
-    frame[f.NAME] = "部门" + frame[f.DEPARTMENT]
-    for column in (f.SEAL_COVERAGE, f.TEMPLATE_COVERAGE, f.ACKED_WITHIN_24H, f.PASS_RATE):
-        frame[column] = float("nan")
-    return frame
-
-
-def test_ties_are_broken_by_weighted_indicators_then_uscc() -> None:
-    weights = parse_weights({"weights": {"stock": 1, "aggregation": 1}}, "test")
-    frame = ranked_frame([("C", 0.0, 1.0), ("B", 0.0, 1.0), ("A", 1.0, 0.0), ("D", 0.5, 0.5),
-                          ("E", 0.9, 0.9)])
-    ranked = rank(frame, weights)
-    # all but E score 50; equal weights: stock (first in INDICATORS) decides, then the USCC
-    assert list(ranked[f.DEPARTMENT]) == ["E", "A", "D", "B", "C"]
-    assert list(ranked[RANK]) == [1, 2, 3, 4, 5]
-    heavier = parse_weights({"weights": {"stock": 1, "aggregation": 2}}, "test")
-    assert list(rank(ranked_frame([("A", 1.0, 0.25), ("B", 0.0, 0.75)]), heavier)
-                [f.DEPARTMENT]) == ["B", "A"]  # both 50: aggregation weighs more
-    shuffled = rank(frame.sample(frac=1.0, random_state=3), weights)
-    assert list(shuffled[f.DEPARTMENT]) == list(ranked[f.DEPARTMENT])
-
-
-def test_movement_against_last_week() -> None:
-    weights = parse_weights({"weights": {"stock": 1}}, "test")
-    now = ranked_frame([("A", 0.9, 0), ("B", 0.5, 0), ("C", 0.7, 0), ("N", 0.1, 0)])
-    before = ranked_frame([("A", 0.1, 0), ("B", 0.5, 0), ("C", 0.9, 0)])
-    ranked = rank(now, weights, previous=before)
-    assert list(ranked[f.DEPARTMENT]) == ["A", "C", "B", "N"]
-    assert ranked[MOVEMENT].tolist() == [2, -1, -1, pd.NA]  # N was not ranked last week
-
-
-def test_no_movement_after_a_week_in_which_nobody_delivered_anything() -> None:
-    weights = parse_weights({"weights": {"stock": 1}}, "test")
-    now = ranked_frame([("A", 0.2, 0), ("B", 0.9, 0)])
-    idle = ranked_frame([("A", 0.0, 0), ("B", 0.0, 0)])  # ranked A, B by the USCC alone
-    ranked = rank(now, weights, previous=idle)
-    assert list(ranked[f.DEPARTMENT]) == ["B", "A"]
-    assert ranked[MOVEMENT].isna().all() and ranked[PREVIOUS_RANK].isna().all()
-
-
-def test_laggards_are_the_bottom_third_with_their_largest_weighted_shortfall() -> None:
-    weights = parse_weights({"weights": {"stock": 30, "aggregation": 25, "timeliness": 25}},
-                            "test")
-    frame = ranked_frame([("A", 1.0, 1.0), ("B", 0.9, 0.9), ("C", 0.5, 0.4), ("D", 0.8, 0.1),
-                          ("E", 0.95, 0.95), ("F", 1.0, 1.0)])
-    frame[f.ACKED_WITHIN_24H] = [1.0, 1.0, 1.0, 1.0, 1.0, 0.9]
-    got = laggards(rank(frame, weights), weights)
-    # C: stock 30·0.5=15 > aggregation 25·0.6=15 … equal points: stock weighs more
-    # D: aggregation 25·0.9=22.5 > stock 30·0.2=6
-    assert [(r[f.DEPARTMENT], r[HELD_BACK_BY], round(r[POINTS_LOST], 6))
-            for r in got.to_dict("records")] == [
-        ("D", "aggregation", round(100 * 22.5 / 80, 6)), ("C", "stock", round(100 * 15 / 80, 6))]
-    perfect = laggards(rank(ranked_frame([("A", 1.0, 1.0)]),
-                            parse_weights({"weights": {"stock": 1}}, "t")),
-                       parse_weights({"weights": {"stock": 1}}, "t"))
-    assert perfect.empty  # a full score is nobody's laggard
-
-
-# -- the weights file ------------------------------------------------------------------------
-
-
-def test_packaged_weights() -> None:
-    weights = load_weights()
-    assert weights.source == str(DEFAULT_WEIGHTS)
-    assert weights.describe() == ("stock 30, aggregation 25, timeliness 15, seals 10, "
-                                  "templates 10, verification 10")
-
-
-@pytest.mark.parametrize(("text", "message"), [
-    ("[weights]\nstock = 1\nspeed = 2\n",
-     r"\[weights\]\.speed: unknown indicator; known: stock, seals"),
-    ("[weights]\nstock = -1\n", r"\[weights\]\.stock: the weight must be a finite number ≥ 0"),
-    ("[weights]\nstock = 'heavy'\n", r"\[weights\]\.stock: the weight must be a number"),
-    ("[weights]\nstock = true\n", r"\[weights\]\.stock: the weight must be a number"),
-    ("[weights]\nstock = nan\n", r"\[weights\]\.stock: the weight must be a finite number"),
-    ("[weights]\nstock = 0\n", r"\[weights\]: every weight is 0"),
-    ("stock = 1\n", r"unknown key 'stock'; the file holds one \[weights\] table"),
-    ("[other]\n", r"unknown key 'other'"),
-    ("", r"no \[weights\] table"),
-    ("[weights\nstock = 1\n", r"not a valid TOML weights file"),
-])
-def test_weights_file_errors_name_the_file_and_key(tmp_path: Path, text: str,
-                                                   message: str) -> None:
-    path = tmp_path / "w.toml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=message) as caught:
-        load_weights(path)
-    assert str(caught.value).startswith(f"{path}: ")
-
-
-def test_missing_indicators_weigh_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "w.toml"
-    path.write_text("[weights]\naggregation = 2.5\n", encoding="utf-8")
-    weights = load_weights(path)
-    assert weights.values == {"stock": 0, "seals": 0, "templates": 0, "aggregation": 2.5,
-                              "timeliness": 0, "verification": 0}
-
-
 # -- files, CLI, HTML --------------------------------------------------------------------------
 
 
@@ -612,33 +441,3 @@ def test_bulletin_html_renders_in_headless_chromium(shared: tuple[Engine, Settin
     assert ink > 0.05, f"only {ink:.1%} of the page is not white"
     assert colours > 200, f"only {colours} distinct colours: text did not render"
     assert blue_bars > 5000, "the SVG bar charts were not drawn"
-
-
-# -- the flow --------------------------------------------------------------------------------
-
-
-@pytest.mark.prefect
-@pytest.mark.slow
-def test_flow_writes_the_bulletin_and_publishes_markdown(harness: None, demo_env: Settings,
-                                                         tmp_path: Path) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.client.schemas.sorting import ArtifactSort
-
-    from flows.bulletin import ARTIFACT_KEY, weekly_bulletin
-
-    result = weekly_bulletin(week="2026-W48", out=str(tmp_path / "b"))
-    assert result["week"] == "2026-W48"
-    assert [Path(p).name for p in result["files"]] == ["bulletin.html", "figures.csv",
-                                                       "figures.xlsx"]
-    assert all(Path(p).is_file() for p in result["files"])
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY])),
-            sort=ArtifactSort.CREATED_DESC)
-    assert found and found[0].type == "markdown"
-    text = str(found[0].data)
-    assert text.startswith("# 电子证照与电子印章工作周通报（2026-W48）")
-    assert f"| 1 | = | {MARKET.name} | 20.0 |" in text  # no change since W47: a tie on 20
-    assert "本周全市没有" in text
-    assert "bulletin.html" in text

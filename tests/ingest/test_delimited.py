@@ -1,4 +1,5 @@
-"""Reading department files: encodings, separators, text cells, line numbers, header checks."""
+"""Delimited files (registry.ingest.delimited) read through read_rows: the fixture batches,
+separators, text cells, line numbers, ragged rows, header checks, malformed CSV, suffixes."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from types import ModuleType
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from registry.errors import IngestError, UndecodableFileError
+from registry.errors import IngestError
 from registry.ingest.delimited import sniff_separator
-from registry.ingest.encoding import detect_encoding
-from registry.ingest.frames import EXTRA, LINE
+from registry.ingest.frames import EXTRA, LINE, ReadOptions
 from registry.ingest.reader import read_rows
 from tests.conftest import REPO
+from tests.support import ingest as ingest_support
 
 BATCHES = REPO / "fixtures" / "batches"
 
@@ -50,19 +53,6 @@ def test_fixtures_are_what_make_batches_writes(tmp_path: Path) -> None:
         assert path.read_bytes() == (BATCHES / path.name).read_bytes(), path.name
 
 
-@pytest.mark.parametrize(
-    ("name", "encoding"),
-    [
-        ("business-licenses.csv", "utf-8"),
-        ("business-licenses-gbk.csv", "gb18030"),
-        ("food-permits.csv", "utf-8-sig"),
-        ("physicians.csv", "utf-8"),
-    ],
-)
-def test_fixture_encodings(name: str, encoding: str) -> None:
-    assert detect_encoding(BATCHES / name) == encoding
-
-
 def test_gbk_fixture_reads_to_the_same_cells_as_the_utf8_one() -> None:
     utf8 = read_all(BATCHES / "business-licenses.csv")
     gbk = read_all(BATCHES / "business-licenses-gbk.csv")
@@ -87,65 +77,6 @@ def test_tab_separated_fixture() -> None:
     df = read_all(BATCHES / "physicians.csv")
     assert list(df.columns[:3]) == ["证照编号", "持证主体", "持证主体代码"]
     assert len(df) == 20
-
-
-# --- encodings -----------------------------------------------------------------------------
-
-CONTENT = "证照编号,持证主体\nA001,示范市恒信科技有限公司\n"
-
-
-@pytest.mark.parametrize(
-    ("encoding", "detected"),
-    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030")],
-)
-def test_each_encoding_reads_the_same(tmp_path: Path, encoding: str, detected: str) -> None:
-    path = write(tmp_path, CONTENT, encoding=encoding)
-    assert detect_encoding(path) == detected
-    df = read_all(path)
-    assert list(df.columns) == ["证照编号", "持证主体", LINE, EXTRA]
-    assert df.loc[0, "持证主体"] == "示范市恒信科技有限公司"
-
-
-def test_gb18030_only_characters(tmp_path: Path) -> None:
-    # 𠮷 (U+20BB7) is outside GBK: GB18030 writes it in four bytes.
-    path = write(tmp_path, "持证主体\n𠮷野家餐饮店\n", encoding="gb18030")
-    with pytest.raises(UnicodeEncodeError):
-        "𠮷".encode("gbk")
-    assert detect_encoding(path) == "gb18030"
-    assert read_all(path).loc[0, "持证主体"] == "𠮷野家餐饮店"
-
-
-def test_ascii_only_file_is_utf8(tmp_path: Path) -> None:
-    assert detect_encoding(write(tmp_path, "ZZBH\nA1\n")) == "utf-8"
-
-
-@pytest.mark.parametrize("block_size", [1, 3, 7, 1 << 20])
-def test_undecodable_file_names_the_file_and_the_byte_offset(
-    tmp_path: Path, block_size: int
-) -> None:
-    good = "证照编号,持证主体\nA001,示范市\n".encode()
-    path = tmp_path / "broken.csv"
-    path.write_bytes(good + b"\xff" + b"tail\n")
-    with pytest.raises(UndecodableFileError) as info:
-        detect_encoding(path, block_size=block_size)
-    assert info.value.offset == len(good)
-    assert f"byte offset {len(good)}" in str(info.value)
-    assert "0xFF" in str(info.value)
-    assert str(path) in str(info.value)
-    assert isinstance(info.value, IngestError)
-
-
-def test_undecodable_file_is_refused_before_any_row(tmp_path: Path) -> None:
-    path = tmp_path / "broken.csv"
-    path.write_bytes(b"ZZBH\n" + b"A1\n" * 1000 + b"\x80\n")
-    with pytest.raises(UndecodableFileError):
-        read_rows(path, chunk_rows=10)  # raised by the call itself, not while iterating
-
-
-def test_utf16_file_gets_a_hint(tmp_path: Path) -> None:
-    path = write(tmp_path, "\ufeffZZBH\tCZZT\n", encoding="utf-16-le")
-    with pytest.raises(UndecodableFileError, match="UTF-16"):
-        detect_encoding(path)
 
 
 # --- separators and text cells -------------------------------------------------------------
@@ -280,3 +211,27 @@ def test_header_cell_quoted_over_two_lines(tmp_path: Path) -> None:
     df = read_all(write(tmp_path, 'ZZBH,"持证\n主体"\nA1,甲\n'))
     assert list(df.columns[:2]) == ["ZZBH", "持证\n主体"]
     assert df[LINE].tolist() == [3]
+
+
+def test_csv_field_over_the_hard_limit_is_a_file_error(tmp_path: Path) -> None:
+    # A quote that never closes swallows the file into one field: refused, naming the line.
+    path = tmp_path / "b.csv"
+    path.write_text('ZZBH,KZ_JYFW\n1,"' + "x" * ((1 << 20) + 10) + '"\n', "utf-8")
+    with pytest.raises(IngestError, match="line 2: malformed CSV"):
+        list(read_rows(path))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=1, max_value=9), st.lists(st.sampled_from([",", ";", "\t"]),
+                                                       min_size=1, max_size=1))
+def test_csv_header_row_skips_any_number_of_title_lines(skip: int, sep: list[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "b.csv"
+        titles = "".join(f"标题{i}\n" for i in range(skip))
+        path.write_text(titles + sep[0].join(["ZZBH", "CZZT"]) + "\nA,甲\n".replace(",", sep[0]),
+                        "utf-8")
+        df = ingest_support.read_all(path, ReadOptions(header_row=skip + 1))
+        assert df[["ZZBH", "CZZT"]].values.tolist() == [["A", "甲"]]
+        assert df[LINE].tolist() == [skip + 2]

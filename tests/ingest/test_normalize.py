@@ -1,9 +1,10 @@
-"""Cell normalization: dates in the forms clerks type, NFKC text and codes, column helpers."""
+"""Cell normalization: dates in the forms clerks type (and Excel serials), NFKC text and codes,
+column helpers."""
 
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.ingest.normalize import (
+    EXCEL_EPOCH,
     NO_END,
+    excel_serial,
     format_date,
     is_no_end,
     normalize_code,
@@ -141,3 +144,30 @@ def test_series_helpers_keep_the_index_and_blank_missing_values() -> None:
     assert normalize_date_series(s, no_end=True).to_dict() == {7: None, 8: "", 9: NO_END}
     # A column that is not text (built by hand, not by the reader) is read through str().
     assert normalize_text_series(pd.Series([12, None], dtype=object)).tolist() == ["12", ""]
+
+
+# -- every accepted form and Excel serials parse back ----------------------------------------------
+
+
+@given(st.dates(min_value=date(1000, 1, 1), max_value=date(9999, 12, 31)),
+       st.sampled_from(["iso", "slash", "compact", "chinese", "padded"]), st.booleans())
+def test_any_date_in_any_accepted_form_parses_back(d: date, form: str, wide: bool) -> None:
+    text = {"iso": f"{d.year:04d}-{d.month}-{d.day}", "slash": f"{d.year:04d}/{d.month}/{d.day}",
+            "compact": f"{d.year:04d}{d.month:02d}{d.day:02d}",
+            "chinese": f"{d.year:04d}年{d.month}月{d.day}日",
+            "padded": f"{d.year:04d}-{d.month:02d}-{d.day:02d}"}[form]
+    if wide:
+        text = text.translate(str.maketrans("0123456789-/", "０１２３４５６７８９－／"))
+    assert parse_date(text) == d
+
+
+@given(st.dates(min_value=EXCEL_EPOCH + timedelta(days=10_000),
+                max_value=EXCEL_EPOCH + timedelta(days=99_999)))
+def test_excel_serials_parse_back(d: date) -> None:
+    assert parse_date(excel_serial(d)) == d
+
+
+def test_serial_outside_five_digits_is_not_a_date() -> None:
+    for text in ("9999", "100000", "04529"):
+        with pytest.raises(ValueError, match="not a date in an accepted form"):
+            parse_date(text)

@@ -1,8 +1,13 @@
-"""Outbox sync: a SQLite registry with real sealed licenses, pushed to the in-process platform.
+"""The incremental sync (registry.province.sync): outbox events pushed in batches and acked,
+rejections, resends, dead letters, unsettled items, the status report, run bookkeeping,
+lifecycle events, and the ``licreg sync`` commands. SQLite and PostgreSQL (conftest's
+``db_url``).
 
-The registry rows (department, license type, seal, template, licenses, outbox events) are built
-by hand; the platform is ``create_app`` behind a FastAPI TestClient, which is an httpx.Client,
-so the real ProvinceClient and the real verification run end to end without a socket.
+The first registry's rows (department, license type, seal, template, licenses, outbox events)
+are built by hand, with real sealed licenses; the platform is ``create_app`` behind a FastAPI
+TestClient, which is an httpx.Client, so the real ProvinceClient and the real verification run
+end to end without a socket. The second is the demo world with synthetic licenses sealed as
+ingest seals them (:mod:`tests.support.province`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from registry.config import Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import (
     Base,
@@ -32,11 +41,15 @@ from registry.db.models import (
     Template,
 )
 from registry.errors import AggregationError
+from registry.license import lifecycle as lc
 from registry.license.canonical import canonical_bytes
 from registry.license.codes import license_identifier
+from registry.mockprovince.faults import Faults
+from registry.mockprovince.process import start_endpoint
 from registry.mockprovince.server import create_app
 from registry.province.client import ProvinceClient
-from registry.province.sync import PushSummary, push_pending, sync_status
+from registry.province.sync import PushSummary, push_pending, retry_dead, sync_status
+from registry.province.syncstate import SyncRun
 from registry.seal.making import make_seal
 from registry.seal.pki import (
     create_test_pki,
@@ -47,6 +60,18 @@ from registry.seal.pki import (
 )
 from registry.seal.signature import SealingContext
 from registry.seal.signer import SoftwareSigner
+from tests.support import province
+from tests.support.province import (
+    AT,
+    Platform,
+    cli_run,
+    events,
+    licenses_ids,
+    make_registry,
+    province_client,
+    report,
+    sync,
+)
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SIGNED_AT = NOW + dt.timedelta(hours=1)
@@ -374,3 +399,164 @@ def test_events_claimed_by_another_sync_are_skipped_on_postgres(
         other.rollback()
     assert summary.sent == 2
     assert [registry.event(i).acked_at for i in ids] == [None, None, PUSHED_AT, PUSHED_AT]
+
+
+# -- the demo world: dead letters, unsettled items, the report, runs, lifecycle events -------------
+
+
+@pytest.fixture
+def reg(tmp_path: Path, db_url: str) -> Settings:
+    """A registry with 6 sealed licenses (6 pending 新发 events)."""
+    return make_registry(tmp_path / "registry", db_url, n=6)
+
+
+@pytest.fixture
+def plat(reg: Settings) -> Iterator[Platform]:
+    yield from province.platform(reg)
+
+
+def tamper(reg: Settings, license_id: int) -> None:
+    """Edit a stored record after sealing: the platform must refuse it (HASH_FAILURE)."""
+    engine = make_engine(reg.database_url)
+    with session_scope(engine) as s:
+        lic = s.get_one(License, license_id)
+        lic.record = lic.record.replace("示范市".encode(), "伪造市".encode(), 1)
+    engine.dispose()
+
+
+def test_rejected_events_become_dead_letters_after_max_attempts_and_can_be_retried(
+    reg: Settings, plat: Platform
+) -> None:
+    tamper(reg, 2)
+    client = province_client(plat.http)
+    first = sync(reg, client, batch_size=4, max_attempts=2)
+    assert (first.sent, first.accepted, first.rejected, first.dead) == (6, 5, 1, 0)
+    assert first.batches == 2
+    assert first.reasons == {"HASH_FAILURE": 1}
+    second = sync(reg, client, max_attempts=2)
+    assert (second.sent, second.rejected, second.dead) == (1, 1, 1)
+    status = report(reg)
+    assert (status["pending"], status["dead"], status["acked"]) == (0, 1, 5)
+    assert status["dead_reasons"] == {"HASH_FAILURE": 1}
+    assert sync(reg, client).sent == 0  # dead letters wait for a person
+    engine = make_engine(reg.database_url)
+    with session_scope(engine) as s:
+        assert retry_dead(s, at=AT) == 1
+    engine.dispose()
+    assert (report(reg)["pending"], report(reg)["dead"]) == (1, 0)
+    event = next(e for e in events(make_engine(reg.database_url)) if e.license_id == 2)
+    assert (event.attempts, event.last_error) == (0, event.last_error)
+    assert event.last_error is not None and event.last_error.startswith("HASH_FAILURE: ")
+
+
+def test_items_without_a_clear_answer_stay_pending_uncharged(
+    reg: Settings, plat: Platform
+) -> None:
+    gen = province.platform(reg, faults=Faults(partial_rate=1.0, seed=1))
+    partial = next(gen)
+    summary = sync(reg, province_client(partial.http, max_attempts=1), batch_size=6)
+    assert summary.unsettled == 6 - summary.accepted
+    assert summary.unsettled > 0 and summary.rejected == 0
+    engine = make_engine(reg.database_url)
+    pending = [e for e in events(engine) if e.acked_at is None]
+    assert len(pending) == summary.unsettled
+    assert all(e.attempts == 0 and e.dead_at is None for e in pending)
+    gen.close()
+
+
+def test_report_shows_lag_in_flight_and_the_runs(reg: Settings, plat: Platform) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def look(step: str) -> None:
+        if step == "sent" and not seen:
+            seen.append(report(reg))
+
+    before = report(reg, at=province.NOW + dt.timedelta(minutes=30))
+    assert (before["pending"], before["in_flight"], before["lag_seconds"]) == (6, 0, 1800.0)
+    summary = sync(reg, province_client(plat.http), batch_size=2, concurrency=2, on_step=look)
+    assert summary.accepted == 6
+    (during,) = seen
+    assert during["in_flight"] == 4  # two batches of two in flight
+    assert [r["kind"] for r in during["running"]] == ["incremental"]
+    after = report(reg)
+    assert (after["pending"], after["in_flight"], after["lag_seconds"]) == (0, 0, 0.0)
+    assert after["last_run"]["state"] == "done"
+    assert after["last_run"]["summary"]["accepted"] == 6
+
+
+def test_a_live_sync_keeps_a_second_one_out_on_sqlite(reg: Settings, plat: Platform) -> None:
+    engine = make_engine(reg.database_url)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL workers run side by side, kept apart by row locks")
+    with session_scope(engine) as s:
+        s.add(SyncRun(kind="incremental", host=socket.gethostname(), pid=os.getpid(),
+                      started_at=AT, heartbeat_at=AT, in_flight=3, state="running"))
+    with pytest.raises(AggregationError, match="another incremental sync is running"):
+        sync(reg, province_client(plat.http))
+    with session_scope(engine) as s:  # that process died: its run is closed, the next one goes
+        s.execute(update(SyncRun).values(pid=2**22 + 17))
+    assert sync(reg, province_client(plat.http)).accepted == 6
+    with Session(engine) as s:
+        states = [(r.state, r.error) for r in s.scalars(select(SyncRun).order_by(SyncRun.id))]
+    assert states[0] == ("failed", "the process ended without finishing the run")
+    engine.dispose()
+
+
+def test_lifecycle_events_reach_the_platform_with_their_own_status(
+    reg: Settings, plat: Platform
+) -> None:
+    engine = make_engine(reg.database_url)
+    with Session(engine) as s:
+        ids = list(s.scalars(select(License.identifier).order_by(License.id)))
+    with session_scope(engine) as s:
+        lc.revoke(s, ids[0], at=AT, actor="t")
+        lc.withdraw(s, ids[1], at=AT, actor="t")
+        lc.transfer_out(s, ids[2], at=AT, actor="t")
+        renewed = lc.renew(s, reg, ids[3], valid_to="20460512", at=AT, actor="t")
+    sync(reg, province_client(plat.http), batch_size=3)
+    stored = {i: plat.stored(i) for i in (*ids[:4], renewed.identifier)}
+    assert [(stored[i]["status"], stored[i]["certState"]) for i in ids[:4]] == [  # type: ignore[index]
+        ("REVOKED", "03"), ("WITHDRAWN", "07"), ("TRANSFERRED_OUT", "06"), ("SUPERSEDED", "01")]
+    new = stored[renewed.identifier]
+    assert new is not None
+    assert (new["operateType"], new["associatedZZBS"], new["status"]) == ("02", ids[3], "VALID")
+    engine.dispose()
+
+
+# -- the commands, against the real endpoint -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sync_commands_with_hmac_against_the_real_endpoint(reg: Settings, tmp_path: Path) -> None:
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes(load_root_cert(reg.keystore).public_bytes(Encoding.PEM))
+    keys = {"other": "TEST-ONLY-hmac-key"}
+    with start_endpoint(home=tmp_path / "province", anchors_path=anchors, tokens=province.TOKENS,
+                        hmac_keys=keys) as url:  # fmt: skip
+        auth = ("--endpoint", url, "--access-id", "other", "--token", keys["other"], "--auth",
+                "hmac")  # fmt: skip
+        code, out = cli_run(reg, "sync", "status")
+        assert code == 0 and out.startswith("pending 6 (failing 0), in flight 0, dead 0, "
+                                            "acknowledged 0\n")  # fmt: skip
+        code, out = cli_run(reg, "sync", "run", *auth, "--batch-size", "4")
+        assert (code, out) == (0, "sent 6: accepted 6, duplicates 0, held 0, rejected 0 in 2 "
+                                  "batch(es)\n")  # fmt: skip
+        code, out = cli_run(reg, "sync", "full", *auth, "--json")
+        assert code == 0 and json.loads(out)["duplicates"] == 6
+        code, out = cli_run(reg, "sync", "reconcile", *auth)
+        assert code == 0 and out.startswith("registry 6 versions, platform 6: matched 6, "
+                                            "missing 0")  # fmt: skip
+        ident = licenses_ids(make_engine(reg.database_url))[0]
+        assert cli_run(reg, "license", "suspend", ident)[0] == 0
+        code, out = cli_run(reg, "sync", "run", "--endpoint", url, "--token", "wrong")
+        assert code == 1 and "refused accessId" in out
+        code, out = cli_run(reg, "sync", "status", "--json")
+        status = json.loads(out)
+        assert (status["pending"], status["acked"], status["last_run"]["state"]) == (1, 6,
+                                                                                       "failed")
+        code, out = cli_run(reg, "push", "--endpoint", url, "--token", province.TOKENS["city"],
+                            "--access-id", "city", "--json")  # fmt: skip
+        assert code == 0 and json.loads(out)["accepted"] == 1
+    code, out = cli_run(reg, "sync", "retry")
+    assert (code, out) == (0, "revived 0 dead letter(s); they go out with the next `licreg sync "
+                              "run`\n")  # fmt: skip

@@ -15,6 +15,7 @@ from registry.batch.run import ingest_file
 from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import session_scope
+from registry.ingest.frames import ReadOptions
 from registry.license.codes import org_code_check, uscc_check
 from registry.license.issue import ChunkResult
 from tests.conftest import NOW, TODAY
@@ -42,6 +43,13 @@ def write_csv(path: Path, *rows: str, header: str = HEADER) -> Path:
 
 
 def ingest(engine: Engine, settings: Settings, path: Path, **kw: object):  # type: ignore[no-untyped-def]
+    return ingest_file(engine, settings, path, department_uscc=MARKET.uscc, type_code=BIZ,
+                       uploader="clerk", at=NOW, today=TODAY, **kw)  # type: ignore[arg-type]
+
+
+def ingest_typed(engine: Engine, settings: Settings, path: Path, **kw: object):  # type: ignore[no-untyped-def]
+    """:func:`ingest` with the reader told the license type (a PDF or an archive needs it)."""
+    kw.setdefault("options", ReadOptions(type_code=BIZ))
     return ingest_file(engine, settings, path, department_uscc=MARKET.uscc, type_code=BIZ,
                        uploader="clerk", at=NOW, today=TODAY, **kw)  # type: ignore[arg-type]
 

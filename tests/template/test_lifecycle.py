@@ -1,4 +1,5 @@
-"""License templates: make → bind → publish, versions, layouts, numbering, ``licreg template``.
+"""License templates (registry.template.lifecycle): make → bind → publish, versions, a layout or
+a numbering rule refused as a template is bound or made, ``licreg template``.
 
 Runs on SQLite and (when reachable) PostgreSQL through conftest's ``world``.
 """
@@ -12,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
@@ -26,7 +26,6 @@ from registry.db import session_scope
 from registry.db.models import Department, DepartmentType, License, Seal, Template
 from registry.errors import LayoutError, NumberingError, TemplateError, TemplateTransitionError
 from registry.license.codes import org_code_check, uscc_check
-from registry.license.types import load_license_types
 from registry.seal.lifecycle import (
     apply_for_seal,
     approve_application,
@@ -35,7 +34,7 @@ from registry.seal.lifecycle import (
     make_seal_from,
     suspend_seal,
 )
-from registry.template.layout import LAYOUT_DIR, LAYOUT_SCHEMA, check_layout, default_layout
+from registry.template.layout import default_layout
 from registry.template.lifecycle import (
     bind_template,
     layout_of,
@@ -45,7 +44,6 @@ from registry.template.lifecycle import (
     published_template,
     template_detail,
 )
-from registry.template.numbering import assign_number, check_numbering
 from tests.conftest import NOW, PASSPHRASE
 
 BIZ = "11100000MB0143028R001"
@@ -246,59 +244,7 @@ def test_a_new_version_never_changes_licenses_sealed_under_an_older_one(
         assert v3.numbering == v2.numbering
 
 
-# -- layouts --------------------------------------------------------------------------------------
-
-
-def test_every_license_type_has_a_default_layout_that_checks() -> None:
-    schema = json.loads(LAYOUT_SCHEMA.read_text("utf-8"))
-    types = load_license_types()
-    assert sorted(p.stem for p in LAYOUT_DIR.glob("*.json")) == sorted(types)
-    for code, lt in types.items():
-        layout = default_layout(code)
-        jsonschema.validate(layout, schema)
-        assert check_layout(layout, lt) == layout
-        shown = {f["element"] for f in layout["fields"]}
-        assert {f.code for f in lt.face_fields} <= shown
-
-
-def _broken(change: str) -> dict[str, Any]:
-    layout = default_layout(BIZ)
-    if change == "no page":
-        del layout["page"]
-    elif change == "negative x":
-        layout["fields"][0]["x_mm"] = -1
-    elif change == "unknown key":
-        layout["seal"]["colour"] = "red"
-    elif change == "off the page":
-        layout["seal"]["x_mm"] = 280
-    elif change == "not an element":
-        layout["fields"][0]["element"] = "KZ_NOPE"
-    elif change == "twice":
-        layout["fields"].append(dict(layout["fields"][0]))
-    elif change == "face field missing":
-        layout["fields"] = [f for f in layout["fields"] if f["element"] != "KZ_JYFW"]
-    elif change == "date-zh on text":
-        layout["fields"][1]["format"] = "date-zh"
-    elif change == "label too wide":
-        layout["fields"][0]["label_width_mm"] = layout["fields"][0]["width_mm"]
-    return layout
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ("no page", r"layout \(top\): 'page' is a required property"),
-    ("negative x", "layout fields/0/x_mm: -1 is less than the minimum of 0"),
-    ("unknown key", r"layout seal: Additional properties are not allowed \('colour' "),
-    ("off the page", r"layout seal: box at \(280, 143\) mm of 40 x 40 mm goes past the "
-                     r"297 x 210 mm page"),
-    ("not an element", r"layout fields/0: KZ_NOPE is not an element of 营业执照"),
-    ("twice", "layout fields/13: CZZTDM is shown twice"),
-    ("face field missing", r"does not show KZ_JYFW \(经营范围\)"),
-    ("date-zh on text", r"layout fields/1: date-zh on CZZT \(持证主体\), which is not a date"),
-    ("label too wide", "label_width_mm leaves no room for the value"),
-])
-def test_a_broken_layout_is_refused_naming_where(change: str, message: str) -> None:
-    with pytest.raises(LayoutError, match=message):
-        check_layout(_broken(change), load_license_types()[BIZ])
+# -- a layout or a numbering rule refused as a template is bound or made ---------------------------
 
 
 def test_binding_a_seal_off_the_page_is_refused(world: Engine) -> None:
@@ -307,29 +253,6 @@ def test_binding_a_seal_off_the_page_is_refused(world: Engine) -> None:
         with pytest.raises(LayoutError, match="goes past the 297 x 210 mm page"):
             bind_template(s, t.id, seal_id=market_seal(s).id, position_mm=(270, 10), **who())
         assert t.status == "made"
-
-
-# -- numbering ------------------------------------------------------------------------------------
-
-
-def test_numbering_rules() -> None:
-    assert check_numbering(None) == {"assigned_by": "department"}
-    rule = check_numbering({"assigned_by": "registry", "pattern": "YY-{division}-{yyyy}-{seq:5}"})
-    assert assign_number(rule, division_code="330100", year=2026, seq=7) == "YY-330100-2026-00007"
-    with pytest.raises(NumberingError, match="does not fit in 5 digits"):
-        assign_number(rule, division_code="330100", year=2026, seq=100_000)
-    with pytest.raises(NumberingError, match="assigned by the department"):
-        assign_number({"assigned_by": "department"}, division_code="330100", year=2026, seq=1)
-    for bad, message in (
-        ({"assigned_by": "registry", "pattern": "{yyyy}"}, r"exactly one \{seq:N\}"),
-        ({"assigned_by": "registry", "pattern": "{seq:0}"}, "needs N of 1-12"),
-        ({"assigned_by": "registry", "pattern": "{month}{seq:3}"}, "unknown field {month}"),
-        ({"assigned_by": "registry", "pattern": "证{seq:3}"}, "literal text '证'"),
-        ({"assigned_by": "province"}, "must be 'department' or 'registry'"),
-        ({"assigned_by": "department", "pattern": "{seq:3}"}, "takes no other keys"),
-    ):
-        with pytest.raises(NumberingError, match=message):
-            check_numbering(bad)
 
 
 def test_a_template_with_a_bad_numbering_rule_is_not_made(world: Engine) -> None:
