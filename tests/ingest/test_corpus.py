@@ -4,7 +4,7 @@ The cases, their one-line descriptions and their expected outcomes live in
 fixtures/make_ingest.py; this module ingests each committed file into a fresh copy of the demo
 world and checks the batch error (naming the file) or the outcome and first reason of each
 line listed. The world is built once and copied per case (SQLite), so the corpus runs fast;
-tests/test_ingest_batches.py runs the same paths on PostgreSQL too.
+tests/batch/test_run.py and tests/batch/test_reports.py run the same paths on PostgreSQL too.
 """
 
 from __future__ import annotations

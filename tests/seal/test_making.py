@@ -3,7 +3,7 @@ star and the purpose below, compared with a golden PNG within a tolerance.
 
 The golden image ``tests/golden/seal-market.png`` was rendered with WenQuanYi Zen Hei (Debian's
 fonts-wqy-zenhei, installed by scripts/system-deps.sh) and looked at. After an intended change to
-the drawing, regenerate it with ``LICREG_UPDATE_GOLDEN=1 pytest tests/test_seal_image.py`` and
+the drawing, regenerate it with ``LICREG_UPDATE_GOLDEN=1 pytest tests/seal/test_making.py`` and
 look at it again before committing.
 """
 

@@ -2,7 +2,7 @@
 an auditor runs it, one case per defect, each asserting its specific sub-indication.
 
 Cases that need a database (a deleted license row, a changed log leaf in the registry, a
-forked stored log) are in tests/test_audit_registry.py.
+forked stored log) are in tests/verify/test_registry_audit.py.
 """
 
 from __future__ import annotations
