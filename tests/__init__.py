@@ -1,0 +1,1 @@
+"""The test suite: tests/<package>/ mirrors registry/<package>/ (tests/flows/ mirrors flows/)."""

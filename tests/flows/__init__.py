@@ -1,0 +1,1 @@
+"""Tests of flows (the Prefect orchestration layer), run for real."""

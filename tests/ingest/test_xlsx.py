@@ -1,0 +1,72 @@
+"""Workbooks (registry.ingest.xlsx): sheet rows as lines, cells kept as text, a number that
+lost digits named by sheet and cell, the package checked like an archive (no database)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from registry.errors import IngestError, LimitError
+from registry.ingest.frames import EXTRA, LINE, PROBLEMS, ReadOptions
+from registry.ingest.limits import Limits
+from registry.ingest.reader import read_rows
+from registry.ingest.xlsx import cell_text, column_letter
+from tests.support.ingest import CASES, read_all
+
+M = CASES
+
+
+def test_workbook_rows_are_sheet_rows_and_cells_stay_text(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(M.workbook([("S", [
+        ["title"], [],
+        [None, "证照编号", "持证主体代码", "颁证日期", "注册资本"],
+        [None, "0571", "33010219900101123X", date(2024, 1, 5), 100],
+        [],
+        [None, 1234, "91330100MA2H3K4L4W", 45296, 2.5, "stray"],
+    ])], formats={("S", "B6"): "000000"}))
+    df = read_all(path, ReadOptions(header_row=3))
+    assert list(df.columns) == ["证照编号", "持证主体代码", "颁证日期", "注册资本", LINE, EXTRA]
+    assert df[LINE].tolist() == [4, 6]  # sheet rows; the empty row 5 is skipped
+    assert df.iloc[0, :4].tolist() == ["0571", "33010219900101123X", "2024-01-05", "100"]
+    assert df.iloc[1, :4].tolist() == ["001234", "91330100MA2H3K4L4W", "45296", "2.5"]
+    assert df[EXTRA].tolist() == [(), ("stray",)]
+
+
+def test_workbook_sheet_by_name_and_a_missing_sheet_names_those_there(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(M.workbook([("A", [["x"], ["1"]]), ("B", [["ZZBH"], ["2"]])]))
+    assert read_all(path, ReadOptions(sheet="B"))["ZZBH"].tolist() == ["2"]
+    with pytest.raises(IngestError, match=r"no sheet named 'C'; the workbook has 'A', 'B'"):
+        read_rows(path, options=ReadOptions(sheet="C"))
+
+
+def test_number_precision_names_the_sheet_and_cell(tmp_path: Path) -> None:
+    df = read_all(M.HERE / "bad" / "number-codes.xlsx")
+    problems = df[PROBLEMS].iloc[0]
+    assert problems[0]["code"] == "NUMBER_PRECISION"
+    assert problems[0]["column"] == "持证主体代码"
+    assert problems[0]["message"].startswith(
+        "cell 营业执照!C2 holds the number 9.13301027799816e+17")
+    assert df[PROBLEMS].iloc[1] == ()
+
+
+@pytest.mark.parametrize(("value", "fmt", "text"), [
+    (None, None, ""), ("x", None, "x"), (True, None, "TRUE"), (7, "0000", "0007"),
+    (7.0, None, "7"), (0.1 + 0.2, None, "0.3"), (-3, None, "-3"),
+])
+def test_cell_text(value: object, fmt: str | None, text: str) -> None:
+    assert cell_text(value, fmt) == (text, None)
+
+
+def test_column_letters() -> None:
+    assert [column_letter(i) for i in (1, 26, 27, 52, 703)] == ["A", "Z", "AA", "AZ", "AAA"]
+
+
+def test_workbook_package_is_checked_like_an_archive(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(M.workbook([("S", [["ZZBH"], ["1"]])]))
+    with pytest.raises(LimitError, match="archive members"):
+        read_rows(path, options=ReadOptions(limits=Limits(max_members=2)))

@@ -1,0 +1,1 @@
+"""Tests of registry.province (the registry's push side)."""
