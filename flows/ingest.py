@@ -37,12 +37,17 @@ from registry.batch.chunks import ChunkCounts, ChunkJob
 from registry.batch.inbox import InboxFile, drain
 from registry.batch.pool import default_workers
 from registry.batch.reports import closing_report
-from registry.batch.run import BatchReport, IngestProgress, ingest_file, read_report
+from registry.batch.run import (
+    BatchReport,
+    IngestProgress,
+    ingest_file,
+    read_options_for,
+    read_report,
+)
 from registry.clock import utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.errors import BatchBusyError, BatchFailedError
-from registry.ingest.mapping import read_options
 
 __all__ = [
     "dask_runner",
@@ -118,11 +123,11 @@ def _ingest(settings: Settings, path: str, department: str, type_code: str, *,
     its closing report, published. Raises :class:`~registry.errors.BatchBusyError` when
     another run has the batch."""
     logger = get_run_logger()
-    options = read_options(type_code, mapping_file=Path(mapping) if mapping else None,
-                           sheet=sheet, header_row=header_row)
+    engine = shared_engine(settings.database_url)
+    options = read_options_for(engine, type_code, mapping_file=Path(mapping) if mapping else None,
+                               sheet=sheet, header_row=header_row)
     executor = TaskRunnerExecutor(chunk_task, in_flight=in_flight,
                                   remote=chunk_task is seal_chunk_remote)
-    engine = shared_engine(settings.database_url)
     progress = _Progress()
     try:
         report = ingest_file(engine, settings, Path(path), department_uscc=department,

@@ -4,10 +4,12 @@
 
     RegistryError                     base; ``diagnostics()`` explains it to a person
     ├── ConfigError                   missing or bad settings and data files
-    │   └── FontError                 no usable CJK font
+    │   ├── FontError                 no usable CJK font
+    │   └── CityError                 a city, department or type cannot be set up as asked
     ├── CodeError (ValueError)        an identifier or check digit is malformed
     ├── NotFoundError (LookupError)   what was asked for does not exist
     │   ├── DepartmentNotFound
+    │   ├── LicenseTypeNotFound
     │   ├── LicenseNotFound
     │   ├── BatchNotFound
     │   ├── RenditionNotFound         the license has no PDF yet
@@ -55,6 +57,7 @@ __all__ = [
     "BatchBusyError",
     "BatchFailedError",
     "BatchNotFound",
+    "CityError",
     "CodeError",
     "ConfigError",
     "DepartmentNotFound",
@@ -64,6 +67,7 @@ __all__ = [
     "ItemSchemaError",
     "LayoutError",
     "LicenseNotFound",
+    "LicenseTypeNotFound",
     "LifecycleError",
     "LimitError",
     "MappingError",
@@ -94,8 +98,9 @@ class RegistryError(Exception):
     """Base of every error the registry raises on purpose."""
 
     def diagnostics(self) -> str:
-        """A few lines for a person: what went wrong and, where known, what to do."""
-        return f"{type(self).__name__}: {self}"
+        """A few lines for a person: what went wrong and, where known, what to do (no class
+        names: a clerk reads this; JSON output carries machine codes)."""
+        return str(self)
 
 
 # -- settings and codes ------------------------------------------------------------------------
@@ -107,6 +112,10 @@ class ConfigError(RegistryError):
 
 class FontError(ConfigError):
     """No usable font, or a font file that cannot be read."""
+
+
+class CityError(ConfigError):
+    """A city, department or license type cannot be set up as asked (bad code, in use …)."""
 
 
 class CodeError(RegistryError, ValueError):
@@ -122,6 +131,10 @@ class NotFoundError(RegistryError, LookupError):
 
 class DepartmentNotFound(NotFoundError):
     """No department has this USCC (or id)."""
+
+
+class LicenseTypeNotFound(NotFoundError):
+    """This registry has no license type with this code."""
 
 
 class LicenseNotFound(NotFoundError):

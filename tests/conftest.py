@@ -95,11 +95,16 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
-    """A migrated registry with the license types registered (no departments yet)."""
-    from registry.city.demo import init_registry
+    """A migrated registry with the demo city's license types registered (no city or
+    departments yet)."""
+    from registry.city.demo import demo_plan, init_registry
+    from registry.city.setup import register_type
 
     eng = make_engine(settings.database_url)
     init_registry(eng)
+    with session_scope(eng) as session:
+        for lt in demo_plan().types:
+            register_type(session, lt)
     yield eng
     eng.dispose()
 

@@ -44,7 +44,7 @@ from registry.license.issue import (
     prepare_rows,
     store_prepared,
 )
-from registry.license.types import load_license_types
+from registry.license.types import license_type
 from registry.seal.queries import SealMaterial, sealing_context
 
 __all__ = [
@@ -134,7 +134,7 @@ def plan_chunk(
         chunk = chunk[~lines.isin(stored)]
     if chunk.empty:
         return None
-    lt = load_license_types()[batch.type_code]
+    lt = license_type(session, batch.type_code)
     target, seal = issuing(session, department=session.get_one(Department, batch.department_id),
                            license_type=lt, at=at, batch_id=batch_id)
 

@@ -54,9 +54,10 @@ from registry.db.models import Batch, Department, DepartmentType, SourceRow, Sto
 from registry.errors import BatchFailedError, DepartmentNotFound, IngestError
 from registry.ingest.archive import pack_folder
 from registry.ingest.frames import RESERVED_COLUMNS, ReadOptions
+from registry.ingest.mapping import read_options
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import header_map
-from registry.license.types import load_license_types
+from registry.license.types import LicenseType, license_type
 
 __all__ = [
     "CHUNK_ROWS",
@@ -67,6 +68,7 @@ __all__ = [
     "iter_chunks",
     "open_batch",
     "process_chunks",
+    "read_options_for",
     "read_report",
     "record_failure",
     "report_of",
@@ -212,7 +214,7 @@ def open_batch(
     if session.get(DepartmentType, (dept.id, type_code)) is None:
         raise IngestError(f"{dept.name} ({dept.uscc}) does not issue license type {type_code}",
                           file=str(path))
-    lt = load_license_types()[type_code]
+    lt = license_type(session, type_code)
     options = options or ReadOptions()
 
     sha, size, target, suffix, name = _store_upload(settings, path)
@@ -234,7 +236,8 @@ def open_batch(
     claim_batch(session, batch.id, runner or runner_name())
     session.refresh(batch)
     # A resumed batch is read as its first run read it (same sheet, header row, mapping).
-    stored_options = ReadOptions.from_dict(batch.options, limits=options.limits)
+    stored_options = ReadOptions.from_dict(batch.options, limits=options.limits,
+                                           license_type=lt)
     # Check the header before any row is taken: a file without a required column is a
     # file-level error, not a thousand identical row rejections.
     try:
@@ -259,14 +262,15 @@ def open_batch(
 
 
 def iter_chunks(
-    settings: Settings, report: BatchReport, *, chunk_rows: int,
+    settings: Settings, report: BatchReport, license_type: LicenseType, *, chunk_rows: int,
     options: ReadOptions | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The stored file's rows, chunk by chunk, read as the batch's options say (``options``
     only adds limits). Errors name the file as uploaded, not its stored copy."""
     stored = report.options or {}
     suffix = stored.get("suffix") or Path(report.file).suffix.lower()
-    read = ReadOptions.from_dict(stored, limits=(options or ReadOptions()).limits)
+    read = ReadOptions.from_dict(stored, limits=(options or ReadOptions()).limits,
+                                 license_type=license_type)
     target = stored_path(settings, report.sha256, suffix)
     try:
         yield from read_rows(target, chunk_rows=chunk_rows, options=read)
@@ -398,6 +402,15 @@ def process_chunks(
     return total
 
 
+def read_options_for(engine: Engine, type_code: str, *, mapping_file: Path | None = None,
+                     sheet: str | None = None, header_row: int | None = None) -> ReadOptions:
+    """:func:`~registry.ingest.mapping.read_options` for the registered type ``type_code``
+    (LicenseTypeNotFound naming the types there are)."""
+    with session_scope(engine) as session:
+        lt = license_type(session, type_code)
+    return read_options(lt, mapping_file=mapping_file, sheet=sheet, header_row=header_row)
+
+
 def ingest_file(
     engine: Engine,
     settings: Settings,
@@ -430,12 +443,13 @@ def ingest_file(
         report = open_batch(session, settings, path, department_uscc=department_uscc,
                             type_code=type_code, uploader=uploader, at=at, options=options,
                             runner=runner)
+        lt = license_type(session, type_code)
     if report.already_ingested:
         return report
     if report.status == "failed":
         raise BatchFailedError(report.error or "the file cannot be read",
                                batch_id=report.batch_id)
-    chunks = _Guarded(iter_chunks(settings, report, chunk_rows=chunk_rows, options=options),
+    chunks = _Guarded(iter_chunks(settings, report, lt, chunk_rows=chunk_rows, options=options),
                       report, progress)
     try:
         process_chunks(engine, settings, report.batch_id, chunks, executor=executor,

@@ -26,7 +26,7 @@ from registry.ingest.reader import read_rows
 from registry.ingest.rules import evaluate, header_map, judged
 from registry.license.canonical import canonical_bytes
 from registry.license.issue import Issuer, build_elements, with_identifier
-from registry.license.types import load_license_types
+from registry.license.types import catalogue
 from registry.render.renditions import render_pending
 from registry.seal.crl import load_crls
 from registry.seal.pki import load_root_cert
@@ -59,7 +59,7 @@ def run_all(n: int, *, home: Path, database_url: str | None,
                                         database_url=database_url)
     files = _batches(n, home / "batches")
     progress(f"generated {n} synthetic rows in {len(files)} files")
-    types = load_license_types()
+    types = catalogue()
     small = max(1, min(n, STANDALONE_MAX))
 
     # parse: bytes → rows of text cells

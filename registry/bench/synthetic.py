@@ -22,7 +22,7 @@ from registry.db.models import Department
 from registry.license.codes import id_card_check, org_code_check, uscc_check
 from registry.license.issue import issue_rows, issuing
 from registry.license.model import JudgedRow
-from registry.license.types import load_license_types
+from registry.license.types import catalogue
 from registry.seal.queries import SealMaterial, sealing_context
 
 __all__ = [
@@ -75,7 +75,7 @@ def seal_elements(session: Session, settings: Settings, rows: Sequence[Mapping[s
     """Seal ``rows`` (accepted elements by code, with ``CZZTDMLXDM``) as licenses of
     ``type_code`` issued by the department, without a batch; returns how many were issued."""
     dept = session.scalars(select(Department).where(Department.uscc == department_uscc)).one()
-    target, seal = issuing(session, department=dept, license_type=load_license_types()[type_code],
+    target, seal = issuing(session, department=dept, license_type=catalogue()[type_code],
                            at=at)
     sealing = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
                                               passphrase=settings.require_passphrase()))

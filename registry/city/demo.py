@@ -1,6 +1,6 @@
-"""Setting up a registry: the schema, the license types and, for the demo, a whole world.
+"""The demo world: a city set up from its city file, with seals and templates made.
 
-The demo world is a city (示范市, division 330100) with two departments:
+The demo city (示范市, division 330100; ``fixtures/cities/demo.toml``) has two departments:
 
 - 示范市市场监督管理局 issues 营业执照 and 食品经营许可证, sealed by its 行政审批专用章;
 - 示范市卫生健康委员会 issues 医师执业证书.
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.city.cityfile import CityPlan, apply_city, read_city_file
+from registry.city.setup import init_registry
 from registry.config import Settings
-from registry.db import migrate, session_scope
-from registry.db.models import Department, DepartmentType, LicenseTypeRow, Seal
-from registry.license.types import load_license_types
+from registry.db.models import Department, Seal
 from registry.seal.lifecycle import (
     apply_for_seal,
     approve_application,
@@ -33,14 +34,10 @@ from registry.seal.lifecycle import (
 )
 from registry.seal.pki import create_test_pki
 from registry.seal.queries import KIND_BUSINESS
-from registry.template.lifecycle import (
-    bind_template,
-    make_template,
-    publish_template,
-    schema_sha256,
-)
+from registry.template.lifecycle import bind_template, make_template, publish_template
 
-__all__ = ["DEMO_DEPARTMENTS", "DemoDepartment", "create_demo_world", "init_registry"]
+__all__ = ["DEMO_CITY", "DEMO_DEPARTMENTS", "HEALTH", "MARKET", "DemoDepartment",
+           "create_demo_world", "demo_plan", "init_registry"]
 
 
 @dataclass(frozen=True)
@@ -72,23 +69,18 @@ HEALTH = DemoDepartment(
 DEMO_DEPARTMENTS = (MARKET, HEALTH)
 
 
-def init_registry(engine: Engine) -> None:
-    """Create or upgrade the schema and register every license type found in ``schemas/``."""
-    migrate(engine)
-    with session_scope(engine) as session:
-        for lt in load_license_types().values():
-            row = session.get(LicenseTypeRow, lt.code)
-            if row is None:
-                row = LicenseTypeRow(code=lt.code)
-                session.add(row)
-            row.name = lt.name
-            row.authority_name = lt.authority_name
-            row.authority_code = lt.authority_code
-            row.schema_sha256 = schema_sha256(lt.code)
+DEMO_CITY = Path(__file__).resolve().parents[2] / "fixtures" / "cities" / "demo.toml"
+"""The demo city's file: its departments and the license types they issue."""
+
+
+def demo_plan() -> CityPlan:
+    """The demo city, read from :data:`DEMO_CITY`."""
+    return read_city_file(DEMO_CITY)
 
 
 def create_demo_world(session: Session, settings: Settings, *, now: dt.datetime) -> list[str]:
-    """Create the test PKI and the demo departments with their seals and templates.
+    """Create the test PKI, apply the demo city file, and give each new department its seal
+    and templates, step by step.
 
     Idempotent: a department that already exists is left as it is. Returns what was created.
     """
@@ -97,13 +89,14 @@ def create_demo_world(session: Session, settings: Settings, *, now: dt.datetime)
     if not (settings.keystore / "root.pem").exists():
         create_test_pki(settings.keystore, passphrase, now=now)
         created.append(f"test PKI in {settings.keystore}")
+    plan = demo_plan()
+    fresh = {d.uscc for d in plan.departments} - set(
+        session.scalars(select(Department.uscc)))
+    apply_city(session, plan)
     for demo in DEMO_DEPARTMENTS:
-        if session.scalar(select(Department).where(Department.uscc == demo.uscc)):
+        if demo.uscc not in fresh:
             continue
-        dept = Department(name=demo.name, uscc=demo.uscc, division_code=demo.division_code)
-        session.add(dept)
-        session.flush()
-        session.add_all(DepartmentType(department_id=dept.id, type_code=c) for c in demo.type_codes)
+        dept = session.scalars(select(Department).where(Department.uscc == demo.uscc)).one()
         seal = _demo_seal(session, settings, dept, demo, now=now)
         for code in demo.type_codes:
             _demo_template(session, dept, code, seal_id=seal.id, now=now)

@@ -25,10 +25,12 @@ __all__ = ["COMMANDS", "cli", "main"]
 COMMANDS = {
     "init": ("registry.cli.setup:init",
             "Create or upgrade the registry database (and the demo world)."),
+    "city": ("registry.cli.setup:city",
+            "The city this registry serves: apply its city file, export it, show it."),
     "department": ("registry.cli.setup:department",
-                  "Issuing departments."),
+                  "Issuing departments: list, show, add, update, remove."),
     "type": ("registry.cli.setup:type_group",
-            "License types."),
+            "License types: list, show, add, update, import from a catalogue, remove."),
     "ingest": ("registry.cli.ingest:ingest",
               "Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or "
               "folder of PDFs): validate, filter, structure, seal, store; report every row."),
@@ -51,7 +53,7 @@ COMMANDS = {
     "log": ("registry.cli.log:log_group",
            "The transparency log (RFC 9162 hashing, signed checkpoints; TEST ONLY log key)."),
     "pki": ("registry.cli.audit:pki",
-           "The TEST ONLY PKI."),
+           "The city's TEST ONLY PKI: create it, export its trust anchor."),
     "verify": ("registry.cli.audit:verify",
               "Verify export bundles, PDFs, folders of them, or the whole registry, offline, "
               "against the anchors you choose."),

@@ -24,8 +24,10 @@ from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import ConfigError
+from registry.i18n import _
 from registry.seal.crl import load_crls
-from registry.seal.pki import load_root_cert
+from registry.seal.pki import create_test_pki, load_root_cert
+from registry.tlog.keys import ensure_log_key
 from registry.verify.audit_runs import record_audit_run
 from registry.verify.bundle import load_anchors, read_crl_files
 from registry.verify.html import render_html
@@ -40,6 +42,7 @@ __all__ = [
     "parse_at",
     "pki",
     "pki_anchors",
+    "pki_init",
     "verdict_exit_code",
     "verify",
 ]
@@ -65,7 +68,26 @@ def parse_at(value: str | None) -> dt.datetime:
 
 @click.group()
 def pki() -> None:
-    """The TEST ONLY PKI."""
+    """The city's TEST ONLY PKI: create it, export its trust anchor."""
+
+
+@pki.command("init")
+@click.pass_obj
+@handle_errors
+def pki_init(settings: Settings) -> None:
+    """Create the city's TEST ONLY root CA, seal-maker CA and log key in the keystore
+    (refused when it holds a root already); seals are then applied for, made and
+    authorized through their steps (``licreg seal …``)."""
+
+    passphrase = settings.require_passphrase()
+    at = now()
+    create_test_pki(settings.keystore, passphrase, now=at)
+    ensure_log_key(settings.keystore, passphrase, now=at)
+    root = load_root_cert(settings.keystore)
+    click.echo(_("TEST ONLY PKI created in {keystore}", keystore=settings.keystore))
+    click.echo(_("  root CA: {subject}, valid until {until}", subject=root.subject.rfc4514_string(),
+                 until=root.not_valid_after_utc.date()))
+    click.echo(_("  trust anchor for auditors: `licreg pki anchors --out anchors.pem`"))
 
 
 @pki.command("anchors")
@@ -74,7 +96,6 @@ def pki() -> None:
 @handle_errors
 def pki_anchors(settings: Settings, out: Path) -> None:
     """Write the trust anchor (the test root certificate) as PEM."""
-
 
     out.write_bytes(load_root_cert(settings.keystore).public_bytes(Encoding.PEM))
     click.echo(f"wrote {out}")

@@ -11,11 +11,10 @@ from typing import Any
 import click
 
 from registry.batch.reports import batch_detail, row_outcomes
-from registry.batch.run import IngestProgress, ingest_file
+from registry.batch.run import IngestProgress, ingest_file, read_options_for
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
-from registry.ingest.mapping import read_options
 
 __all__ = ["ingest"]
 
@@ -40,9 +39,9 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
     """Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or folder of
     PDFs): validate, filter, structure, seal, store; report every row."""
 
-    options = read_options(type_code, mapping_file=mapping_file, sheet=sheet,
-                           header_row=header_row)
     eng = engine(settings)
+    options = read_options_for(eng, type_code, mapping_file=mapping_file, sheet=sheet,
+                               header_row=header_row)
     with _progress_bar(file) as progress:
         report = ingest_file(eng, settings, file, department_uscc=department_uscc,
                              type_code=type_code, uploader=uploader, at=now(), options=options,

@@ -120,7 +120,7 @@ def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
 @click.option("--department", "uscc", required=True, help="The department (USCC).")
 @click.option("--layout", "layout_path", type=click.Path(path_type=Path, exists=True),
               default=None, help="Layout JSON (default: the previous version's, else "
-                                 "schemas/layouts/<type>.json).")
+                                 "the license type's default layout).")
 @click.option("--number-pattern", default=None,
               help="The registry assigns 证照编号 with this pattern, e.g. "
                    "'{division}{yyyy}{seq:6}' (default: the previous version's rule).")

@@ -37,6 +37,7 @@ __all__ = [
     "Base",
     "Batch",
     "BatchReasonCount",
+    "City",
     "Department",
     "DepartmentType",
     "License",
@@ -85,11 +86,24 @@ class Department(Base):
     """18-character 统一社会信用代码, also the issuer code in identifiers."""
     division_code: Mapped[str] = mapped_column(String(6))
     """GB/T 2260 administrative division (e.g. 330100)."""
+    short_name: Mapped[str | None] = mapped_column(String(50))
+    """What people call it (市场监管局), for tables and charts."""
     types: Mapped[list[DepartmentType]] = relationship(back_populates="department")
 
 
+class City(Base):
+    """The city this registry serves (one row): its GB/T 2260 division and name."""
+
+    __tablename__ = "cities"
+    division_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    """GB/T 2260 administrative division code of the city (e.g. 330100)."""
+    name: Mapped[str] = mapped_column(String(100))
+    """The city's name, e.g. 示范市."""
+
+
 class LicenseTypeRow(Base):
-    """A license type as registered in this database (its schema lives in ``schemas/``)."""
+    """A license type this registry issues, with its whole document
+    (:mod:`registry.license.types`)."""
 
     __tablename__ = "license_types"
     code: Mapped[str] = mapped_column(String(21), primary_key=True)
@@ -97,6 +111,9 @@ class LicenseTypeRow(Base):
     authority_name: Mapped[str] = mapped_column(String(200))
     authority_code: Mapped[str] = mapped_column(String(18))
     schema_sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of ``schema`` canonically serialized (templates pin it)."""
+    schema: Mapped[dict[str, Any] | None]
+    """The type's document: face fields, validity rules, PDF text patterns, default layout."""
 
 
 class DepartmentType(Base):
@@ -167,7 +184,7 @@ class Template(Base):
     layout: Mapped[dict[str, Any] | None]
     """The page layout (schemas/template-layout.schema.json); None on templates made before
     layouts existed: registry.template.lifecycle.layout_of falls back to
-    schemas/layouts/<type>.json."""
+    the license type's default layout."""
     numbering: Mapped[dict[str, Any] | None]
     """The 证照编号 numbering rule (registry.template.numbering); None: the department assigns
     numbers."""

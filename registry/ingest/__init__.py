@@ -5,12 +5,13 @@
 ``limits`` every reader checks); ``mapping`` reads a department's column mapping; ``normalize``
 cleans cells (NFKC, codes, dates); ``rules`` maps the header onto a license type's elements
 and decides each row: accepted, filtered (expired, classified) or rejected (and why), with
-per-type data in ``type_rules`` and the known-legitimate codes in ``known_codes``.
+per-type rules in the type itself (``LicenseType.rules``) and the known-legitimate codes in
+``known_codes``.
 
 >>> from datetime import date
 >>> from pathlib import Path
->>> from registry.license.types import load_license_types
->>> lt = load_license_types()["11100000MB15645531001"]
+>>> from registry.license.types import catalogue
+>>> lt = catalogue()["11100000MB15645531001"]
 >>> seen: set[str] = set()
 >>> for chunk in read_rows(Path("fixtures/batches/physicians.csv"), chunk_rows=5):
 ...     hmap = header_map(list(chunk.columns), lt)

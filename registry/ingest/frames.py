@@ -33,6 +33,7 @@ import pandas as pd
 
 from registry.errors import IngestError
 from registry.ingest.limits import DEFAULT_LIMITS, Limits
+from registry.license.types import LicenseType
 
 __all__ = [
     "CELL_TOO_LONG",
@@ -80,22 +81,25 @@ class ReadOptions:
     :mod:`registry.ingest.mapping`); PDF readers use it to name the fields they find."""
     ignore: tuple[str, ...] = ()
     """Columns to keep in raw rows without reporting them as unknown (from the mapping)."""
-    type_code: str | None = None
-    """License type of the batch: PDF readers need it (extraction rule, signed record check)."""
     limits: Limits = DEFAULT_LIMITS
+    license_type: LicenseType | None = None
+    """The batch's license type, as the registry holds it: PDF readers need its elements and
+    text patterns and check a signed record is of it. Not stored with the batch (the registry
+    gives it again when the file is read back)."""
 
     def to_dict(self) -> dict[str, Any]:
         """What a batch stores to read its file again the same way (limits are not stored)."""
         return {"sheet": self.sheet, "header_row": self.header_row, "mapping": dict(self.mapping),
-                "ignore": list(self.ignore), "type_code": self.type_code}
+                "ignore": list(self.ignore)}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None, *, limits: Limits = DEFAULT_LIMITS
-                  ) -> ReadOptions:
+    def from_dict(cls, d: Mapping[str, Any] | None, *, limits: Limits = DEFAULT_LIMITS,
+                  license_type: LicenseType | None = None) -> ReadOptions:
         d = d or {}
         return cls(sheet=d.get("sheet"), header_row=int(d.get("header_row") or 1),
                    mapping=dict(d.get("mapping") or {}), ignore=tuple(d.get("ignore") or ()),
-                   type_code=d.get("type_code"), limits=limits)
+                   limits=limits, license_type=license_type)
+
 
 def check_header(cells: list[str], file: str, *, header_at: str = "the header line (line 1)",
                  cell_name: Callable[[int], str] | None = None,

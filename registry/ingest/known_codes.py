@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from registry.config import SCHEMA_DIR
 from registry.errors import ConfigError
 from registry.ingest.normalize import normalize_code
-from registry.ingest.type_rules import RULES_DIR
 
 __all__ = ["KNOWN_CODES_FILE", "SHIPPED", "load_known_codes"]
 
-SHIPPED = RULES_DIR / "known-codes.json"
+SHIPPED = SCHEMA_DIR / "ingest" / "known-codes.json"
 """The published list shipped with the product."""
 KNOWN_CODES_FILE = "known-codes.txt"
 """The operator's own list, under ``LICREG_HOME``."""

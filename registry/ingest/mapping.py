@@ -7,8 +7,9 @@ code (``CZZTDM``) or its Chinese title (持证主体代码) need no entry. A map
 against the batch's license type when it is loaded: every target must be an element the
 department supplies (not one the registry derives), and no two columns may give the same one.
 
+>>> from registry.license.types import catalogue
 >>> m = load_mapping(Path("fixtures/mappings/market-bureau-xlsx.json"),
-...                  type_code="11100000MB0143028R001")
+...                  license_type=catalogue()["11100000MB0143028R001"])
 >>> m.columns["统一社会信用代码"], m.header_row
 ('CZZTDM', 3)
 """
@@ -27,7 +28,7 @@ from registry.config import SCHEMA_DIR
 from registry.errors import MappingError
 from registry.ingest.frames import ReadOptions
 from registry.ingest.normalize import normalize_code
-from registry.license.types import load_license_types
+from registry.license.types import LicenseType
 
 __all__ = [
     "MAPPING_SCHEMA",
@@ -65,8 +66,10 @@ def _validator() -> Any:
     return Draft202012Validator(schema)
 
 
-def parse_mapping(doc: Any, *, type_code: str, source: str = "mapping") -> ColumnMapping:
+def parse_mapping(doc: Any, *, license_type: LicenseType,
+                  source: str = "mapping") -> ColumnMapping:
     """Check ``doc`` (parsed JSON) against the schema and the license type."""
+    lt, type_code = license_type, license_type.code
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
@@ -77,9 +80,6 @@ def parse_mapping(doc: Any, *, type_code: str, source: str = "mapping") -> Colum
     if declared is not None and declared != type_code:
         raise MappingError(f"the mapping is for license type {declared}, the batch is "
                            f"{type_code}", file=source)
-    lt = load_license_types().get(type_code)
-    if lt is None:
-        raise MappingError(f"unknown license type {type_code}", file=source)
     allowed = {e.code for e in lt.elements if not e.derived} | {_CLASSIFIED}
     derived = {e.code for e in lt.elements if e.derived}
     problems: list[str] = []
@@ -105,7 +105,7 @@ def parse_mapping(doc: Any, *, type_code: str, source: str = "mapping") -> Colum
                          header_row=doc.get("header_row"), source=source)
 
 
-def load_mapping(path: Path, *, type_code: str) -> ColumnMapping:
+def load_mapping(path: Path, *, license_type: LicenseType) -> ColumnMapping:
     """Read and check a mapping file (raises :class:`MappingError` naming it)."""
     try:
         doc = json.loads(Path(path).read_text("utf-8-sig"))
@@ -113,16 +113,16 @@ def load_mapping(path: Path, *, type_code: str) -> ColumnMapping:
         raise MappingError("no such mapping file", file=str(path)) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise MappingError(f"not JSON ({exc})", file=str(path)) from exc
-    return parse_mapping(doc, type_code=type_code, source=str(path))
+    return parse_mapping(doc, license_type=license_type, source=str(path))
 
 
-def read_options(type_code: str, *, mapping_file: Path | None = None, sheet: str | None = None,
-                 header_row: int | None = None) -> ReadOptions:
-    """How to read a department's file of ``type_code``: the sheet and header row asked for,
-    else those its mapping file names, with the mapping's columns."""
-    mapping = load_mapping(mapping_file, type_code=type_code) if mapping_file else None
+def read_options(license_type: LicenseType, *, mapping_file: Path | None = None,
+                 sheet: str | None = None, header_row: int | None = None) -> ReadOptions:
+    """How to read a department's file of ``license_type``: the sheet and header row asked
+    for, else those its mapping file names, with the mapping's columns."""
+    mapping = load_mapping(mapping_file, license_type=license_type) if mapping_file else None
     return ReadOptions(
         sheet=sheet if sheet is not None else (mapping.sheet if mapping else None),
         header_row=header_row or (mapping.header_row if mapping and mapping.header_row else 1),
         mapping=mapping.columns if mapping else {}, ignore=mapping.ignore if mapping else (),
-        type_code=type_code)
+        license_type=license_type)

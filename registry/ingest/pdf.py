@@ -7,7 +7,7 @@ A license already issued as a PDF is read, in this order (the first that yields 
    they are taken as they are, so such a PDF round-trips exactly (re-ingesting it is a no-op);
 2. the AcroForm fields, named by element code (``ZZBH``), Chinese title (证照编号) or the
    department's own name through the mapping;
-3. the text layer, through the type's extraction patterns (:mod:`registry.ingest.type_rules`).
+3. the text layer, through the type's extraction patterns (its ``x-pdf-text``).
 
 A file that is not a PDF, is cut short (no ``%%EOF``), is encrypted with a password, cannot
 be parsed, or holds none of the three raises :class:`StockPdfError` (code ``UNREADABLE_FILE``); a
@@ -18,7 +18,7 @@ Rows are keyed by element code (every non-derived element of the type is a colum
 the PDF lacks it), plus any form field that names no element under its own name.
 
 >>> fields = read_pdf(Path("fixtures/formats/form.pdf").read_bytes(), file="form.pdf",
-...                   options=ReadOptions(type_code="11100000MB0143028R001"))  # doctest: +SKIP
+...                   options=ReadOptions(license_type=lt))  # doctest: +SKIP
 >>> fields["ZZBH"]                                                              # doctest: +SKIP
 '330102000000001'
 """
@@ -38,8 +38,6 @@ import pandas as pd
 from registry.errors import StockPdfError
 from registry.ingest.frames import Problem, ReadOptions, frame, problem
 from registry.ingest.normalize import normalize_code
-from registry.ingest.type_rules import type_rules
-from registry.license.types import load_license_types
 
 __all__ = [
     "RECORD_KEY",
@@ -79,8 +77,8 @@ class Document:
 def _resolver(options: ReadOptions) -> dict[str, str]:
     """Normalized field name → element code, for the batch's type and mapping."""
     index: dict[str, str] = {}
-    if options.type_code is not None:
-        for e in load_license_types()[options.type_code].elements:
+    if options.license_type is not None:
+        for e in options.license_type.elements:
             index[normalize_code(e.code)] = e.code
             index[normalize_code(e.title)] = e.code
     for name, code in options.mapping.items():
@@ -148,9 +146,10 @@ def _record(reader: Any, file: str, options: ReadOptions) -> dict[str, str] | No
             isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
         raise StockPdfError(f"{RECORD_KEY} is not an object of element codes to text", file=file)
     kind = record.get("ZZLXDM")
-    if options.type_code is not None and kind is not None and kind != options.type_code:
-        raise StockPdfError(f"its signed record is a license of type {kind}, not "
-                       f"{options.type_code}", file=file, code=WRONG_TYPE)
+    expected = options.license_type.code if options.license_type else None
+    if expected is not None and kind is not None and kind != expected:
+        raise StockPdfError(f"its signed record is a license of type {kind}, not {expected}",
+                            file=file, code=WRONG_TYPE)
     return record
 
 
@@ -166,11 +165,11 @@ def _form_fields(reader: Any, options: ReadOptions) -> dict[str, str]:
 
 
 def _text_fields(reader: Any, options: ReadOptions) -> dict[str, str]:
-    if options.type_code is None:
+    if options.license_type is None:
         return {}
     text = "\n".join(page.extract_text() or "" for page in reader.pages[:MAX_TEXT_PAGES])
     out: dict[str, str] = {}
-    for pattern in type_rules(options.type_code).pdf_text:
+    for pattern in options.license_type.rules.pdf_text:
         m = pattern.search(text)
         if m is None:
             continue
@@ -185,9 +184,8 @@ def documents_frame(docs: Sequence[Document], options: ReadOptions, *,
                     source: dict[str, Any] | None = None) -> pd.DataFrame:
     """A chunk of PDF rows: every non-derived element of the type, then other fields."""
     columns: list[str] = []
-    if options.type_code is not None:
-        columns = [e.code for e in load_license_types()[options.type_code].elements
-                   if not e.derived]
+    if options.license_type is not None:
+        columns = [e.code for e in options.license_type.elements if not e.derived]
     known = set(columns)
     for doc in docs:
         for key in doc.fields:

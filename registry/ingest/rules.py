@@ -21,8 +21,8 @@ works on whole columns with pandas; only the rows that fail a rule cost Python p
 >>> from datetime import date
 >>> from pathlib import Path
 >>> from registry.ingest.reader import read_rows
->>> from registry.license.types import load_license_types
->>> lt = load_license_types()["11100000MB0143028R001"]
+>>> from registry.license.types import catalogue
+>>> lt = catalogue()["11100000MB0143028R001"]
 >>> chunk = next(read_rows(Path("fixtures/batches/business-licenses.csv")))
 >>> hmap = header_map(list(chunk.columns), lt)
 >>> out = evaluate(chunk, lt, hmap, today=date(2026, 11, 27), seen_numbers=set())
@@ -57,7 +57,6 @@ from registry.ingest.normalize import (
     parse_date,
     text_cells,
 )
-from registry.ingest.type_rules import type_rules
 from registry.license.codes import (
     HOLDER_ID_CARD,
     HOLDER_TYPE_NAMES,
@@ -666,12 +665,14 @@ def evaluate(
                      lambda i: f"{a_label} {a[i]} is after {b_label} {b[i]}")
 
     founded = next((e.code for e in elements if e.is_date and e.title == _FOUNDED_TITLE), None)
-    if _ISSUED in values and _START in values and not type_rules(lt.code).start_may_precede_issue:
+    if _ISSUED in values and _START in values and not lt.rules.start_may_precede_issue:
         order(_ISSUED, _START, _START)
     if _START in values and _END in values:
         order(_START, _END, _START)
     if founded is not None and _ISSUED in values:
         order(founded, _ISSUED, founded)
+    if _END in values:
+        _validity(values, lt, reasons, readable)
 
     for e in elements:
         spec, v = _schema_spec(lt, e.code), values[e.code]
@@ -776,6 +777,29 @@ def judged(evaluated: pd.DataFrame) -> list[JudgedRow]:
         out.append(JudgedRow(int(line), outcome, tuple(reasons), raw,
                              (numbers[i] or None) if numbers is not None else None, elements))
     return out
+
+
+def _validity(values: Mapping[str, npt.NDArray[np.object_]], lt: LicenseType,
+              reasons: _Reasons, readable: Mask) -> None:
+    """The type's validity rules (``x-validity``): no 长期 where the type has an end, and no
+    validity longer than its ``max_years``."""
+    end = values[_END]
+    e_label = _label(lt.element(_END))
+    if not lt.rules.open_ended:
+        reasons.flag((end == NO_END) & readable, BAD_VALUE, _END,
+                     lambda i: f"{e_label} {NO_END} is not allowed: a {lt.name} has an end date")
+    limit = lt.rules.max_years
+    if limit is not None and _START in values:
+        start = values[_START]
+        both = _days(start) & _days(end)
+        too_long = np.zeros(len(end), dtype=np.bool_)
+        # yyyyMMdd as numbers: more than `limit` years apart ⟺ end − start > limit × 10000
+        too_long[both] = (end[both].astype(np.int64) - start[both].astype(np.int64)
+                          > limit * 10_000)
+        s_label = _label(lt.element(_START))
+        reasons.flag(too_long, BAD_VALUE, _END,
+                     lambda i: f"{s_label} {start[i]} to {e_label} {end[i]} is longer than "
+                               f"the {limit} years a {lt.name} is valid at most")
 
 
 def _days(values: npt.NDArray[np.object_]) -> Mask:

@@ -59,7 +59,7 @@ from registry.license.codes import (
 )
 from registry.license.events import LicenseEvent, record_events
 from registry.license.issue import Issuer, build_elements, issue_version, next_version
-from registry.license.types import LicenseType, load_license_types
+from registry.license.types import LicenseType, license_type, registered_types
 
 __all__ = [
     "OP_CANCEL_TRANSFER_OUT",
@@ -411,7 +411,7 @@ def _new_version(
             f"cannot {action} {identifier}: it is {lic.status}; {action} applies to a license "
             f"that is {', '.join(sorted(allowed))}"
         )
-    lt = load_license_types()[lic.type_code]
+    lt = license_type(session, lic.type_code)
     old = json.loads(lic.record)
     elements = {k: v for k, v in old.items() if k != "ZZBS"}
     editable = {e.code for e in lt.elements if not e.derived} - {"ZZBH"}
@@ -515,7 +515,7 @@ def transfer_in(
     except CodeError as exc:
         raise LifecycleError(f"cannot transfer in: predecessor {predecessor!r}: {exc}") from exc
     type_code = str(elements.get("ZZLXDM") or prior.type_code)
-    types = load_license_types()
+    types = registered_types(session)
     if type_code not in types:
         raise LifecycleError(f"cannot transfer in: unknown license type {type_code}")
     lt = types[type_code]

@@ -43,7 +43,7 @@ from registry.db import session_scope
 from registry.db.models import License, Seal, Template
 from registry.errors import RenditionNotFound
 from registry.license.queries import get_license
-from registry.license.types import load_license_types
+from registry.license.types import LicenseType, license_type
 from registry.render.fonts import FontStack
 from registry.render.models import PdfRendition
 from registry.render.pdf.pades import PadesSigner
@@ -74,7 +74,7 @@ class _Job:
 
     key: tuple[int, int]
     """(template id, seal id)."""
-    type_code: str
+    license_type: LicenseType
     layout: dict[str, Any] | None
     seal_der: bytes
     cert_der: bytes
@@ -111,7 +111,7 @@ class _Renderer:
     """A prepared template and a PAdES signer for one job, kept per worker process."""
 
     def __init__(self, job: _Job) -> None:
-        lt = load_license_types()[job.type_code]
+        lt = job.license_type
         self.prepared = PreparedTemplate(
             layout=layout_for(lt, template_layout=job.layout),
             license_type=lt,
@@ -163,7 +163,8 @@ def _render_chunk(job: _Job, items: Sequence[_Item], at: dt.datetime) -> tuple[l
     cpu = time.process_time()
     # Keyed by content, not by database ids: one process may serve several registries (tests,
     # a re-made seal), and a stale seal or layout must never be reused.
-    key = hashlib.sha256(repr((job.key, job.type_code, json.dumps(job.layout, sort_keys=True),
+    key = hashlib.sha256(repr((job.key, job.license_type.code,
+                                json.dumps(job.layout, sort_keys=True),
                                job.seal_der, job.cert_der, job.keystore, job.key_file,
                                job.tsa_url)).encode()).digest()
     renderer = _RENDERERS.get(key)
@@ -252,7 +253,7 @@ def _job(session: Session, settings: Settings, template_id: int, seal_id: int,
     template = session.get_one(Template, template_id)
     seal = session.get_one(Seal, seal_id)
     return _Job(
-        key=(template_id, seal_id), type_code=template.type_code,
+        key=(template_id, seal_id), license_type=license_type(session, template.type_code),
         layout=getattr(template, "layout", None), seal_der=seal.seal_der,
         cert_der=seal.cert_der, keystore=str(settings.keystore), key_file=seal.key_file,
         passphrase=settings.require_passphrase(), files=str(settings.files), tsa_url=tsa_url)

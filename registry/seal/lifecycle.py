@@ -49,7 +49,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.db.models import Base, Department, DepartmentType, Seal, SealAuthorization
 from registry.db.steps import either, locked_for_step
 from registry.errors import DepartmentNotFound, SealError, SealNotFound, SealTransitionError
-from registry.license.types import load_license_types
+from registry.license.types import registered_types
 from registry.seal.crl import revoke_certificate
 from registry.seal.kinds import seal_kind
 from registry.seal.making import make_seal, parse_seal, seal_picture_png
@@ -255,7 +255,7 @@ def apply_for_seal(
     codes = sorted(set(type_codes))
     if not codes:
         raise SealError(f"a seal for {dept.name} must be for at least one license type")
-    known = load_license_types()
+    known = registered_types(session)
     for code in codes:
         if code not in known:
             raise SealError(f"unknown license type {code}")

@@ -2,9 +2,11 @@
 
 A layout is JSON described by ``schemas/template-layout.schema.json`` (millimetres, origin at
 the page's top-left, y downward); a renderer reads it as a typed :class:`Layout`
-(:func:`layout_for`: the template's own, else the type's file, else a plain A4 page). Each
-license type has a default in ``schemas/layouts/<type code>.json``; a template version stores
-its own copy, so changing a file never changes a template already made. :func:`check_layout`
+(:func:`layout_for`: the template's own, else the type's default). A license type's default
+is the layout its document carries (``x-layout``: the demo types draw theirs in
+``schemas/layouts/``), else the plain A4 page :func:`generated_layout` lays out from its face
+fields; a template version stores its own copy, so changing a type never changes a template
+already made. :func:`check_layout`
 applies the schema and the rules a schema cannot state:
 
 1. every box lies inside the page;
@@ -12,9 +14,9 @@ applies the schema and the rules a schema cannot state:
 3. every face field (KZ_*) and the base elements a reader needs (:data:`MUST_SHOW`) are shown;
 4. ``date-zh`` formats only date elements.
 
->>> from registry.license.types import load_license_types
->>> lt = load_license_types()["11100000MB0143028R001"]
->>> layout = check_layout(default_layout(lt.code), lt)
+>>> from registry.license.types import catalogue
+>>> lt = catalogue()["11100000MB0143028R001"]
+>>> layout = check_layout(default_layout(lt), lt)
 >>> layout["page"]["width_mm"], layout["seal"]["size_mm"]
 (297, 40)
 """
@@ -53,6 +55,7 @@ __all__ = [
 
 LAYOUT_SCHEMA = SCHEMA_DIR / "template-layout.schema.json"
 LAYOUT_DIR = SCHEMA_DIR / "layouts"
+"""The default layouts of the shipped catalogue's types (its ``x-layout``, one file each)."""
 MUST_SHOW = ("CZZT", "CZZTDM", "ZZBH", "ZZBFJG", "ZZBFRQ", "ZZYXQQSRQ", "ZZYXQJZRQ")
 """Base elements every layout prints (besides all face fields): holder, number, issuer, dates."""
 
@@ -79,12 +82,12 @@ def load_layout_file(path: Path) -> dict[str, Any]:
     return doc
 
 
-def default_layout(type_code: str) -> dict[str, Any]:
-    """A copy of ``schemas/layouts/<type_code>.json``; LayoutError if the type has none."""
-    path = LAYOUT_DIR / f"{type_code}.json"
-    if not path.exists():
-        raise LayoutError(f"license type {type_code} has no default layout ({path} is missing)")
-    return load_layout_file(path)
+def default_layout(license_type: LicenseType) -> dict[str, Any]:
+    """A copy of the type's default layout (its document's ``x-layout``), else the plain A4
+    page :func:`generated_layout` lays out."""
+    if license_type.layout is not None:
+        return copy.deepcopy(dict(license_type.layout))
+    return _generated_document(license_type)
 
 
 def _where(path: Any) -> str:
@@ -297,6 +300,10 @@ def _square(doc: Mapping[str, Any]) -> SquareBox:
 
 def generated_layout(license_type: LicenseType) -> Layout:
     """A plain A4 portrait layout: the title, one row per element, the seal and the QR code."""
+    return Layout.from_dict(_generated_document(license_type))
+
+
+def _generated_document(license_type: LicenseType) -> dict[str, Any]:
     codes = ["CZZT", "CZZTDM", *(f.code for f in license_type.face_fields),
              "ZZBH", "ZZYXQQSRQ", "ZZYXQJZRQ", "ZZBFJG", "ZZBFRQ"]
     fields = []
@@ -320,24 +327,11 @@ def generated_layout(license_type: LicenseType) -> Layout:
         "seal": {"x_mm": 140, "y_mm": min(y + 2, 228), "size_mm": 40},
         "qr": {"x_mm": 22, "y_mm": min(y + 8, 240), "size_mm": 30, "content": "identifier"},
     }
-    return Layout.from_dict(doc)
+    return doc
 
 
 def layout_for(
-    license_type: LicenseType,
-    *,
-    template_layout: Mapping[str, Any] | None = None,
-    layout_dir: Path = LAYOUT_DIR,
+    license_type: LicenseType, *, template_layout: Mapping[str, Any] | None = None,
 ) -> Layout:
-    """The layout to render a license with: the template's own, else the type's file, else
-    :func:`generated_layout`."""
-    if template_layout:
-        return Layout.from_dict(template_layout)
-    path = layout_dir / f"{license_type.code}.json"
-    if path.is_file():
-        try:
-            doc = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise LayoutError(f"{path}: cannot read the layout: {exc}") from exc
-        return Layout.from_dict(doc)
-    return generated_layout(license_type)
+    """The layout to render a license with: the template's own, else the type's default."""
+    return Layout.from_dict(template_layout or default_layout(license_type))

@@ -29,8 +29,6 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +45,7 @@ from registry.errors import (
     TemplateNotFound,
     TemplateTransitionError,
 )
-from registry.license.types import load_license_types
+from registry.license.types import LicenseType, license_type, registered_types
 from registry.seal.making import parse_seal
 from registry.seal.queries import active_seal_for
 from registry.template.layout import check_layout, default_layout
@@ -92,11 +90,9 @@ class TemplateEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-def schema_sha256(type_code: str) -> str:
-    """SHA-256 of the type's schema document, canonically serialized."""
-    doc = load_license_types()[type_code].schema
-    data = json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-    return hashlib.sha256(data).hexdigest()
+def schema_sha256(session: Session, type_code: str) -> str:
+    """SHA-256 of the registered type's document (what a template pins)."""
+    return license_type(session, type_code).sha256
 
 
 def _who_why(actor: str, reason: str, at: dt.datetime) -> None:
@@ -108,8 +104,8 @@ def _who_why(actor: str, reason: str, at: dt.datetime) -> None:
         raise TemplateError(f"time {at.isoformat()} has no time zone; pass an aware datetime")
 
 
-def _label(t: Template) -> str:
-    lt = load_license_types().get(t.type_code)
+def _label(session: Session, t: Template) -> str:
+    lt = registered_types(session).get(t.type_code)
     return f"template {t.id} ({lt.name if lt else t.type_code} v{t.version})"
 
 
@@ -132,7 +128,8 @@ def _for_step(session: Session, template_id: int, step: str) -> Template:
     def refused(t: Template, allowed: tuple[str, ...]) -> TemplateTransitionError:
         hint = " (make a new version instead)" if t.status in ("published", "retired") else ""
         return TemplateTransitionError(
-            f"cannot {step} {_label(t)}: it is {t.status}; {step} needs a template that is "
+            f"cannot {step} {_label(session, t)}: it is {t.status}; {step} needs a template "
+            f"that is "
             f"{' or '.join(allowed)}{hint}")
 
     return locked_for_step(
@@ -140,11 +137,11 @@ def _for_step(session: Session, template_id: int, step: str) -> Template:
         missing=lambda: TemplateNotFound(f"template {template_id} does not exist"))
 
 
-def layout_of(template: Template) -> dict[str, Any]:
+def layout_of(template: Template, license_type: LicenseType) -> dict[str, Any]:
     """The template's layout; for a template made before layouts were stored, the type's
-    default layout with the seal box of the default (what a renderer should use)."""
+    default layout (what a renderer should use)."""
     return dict(template.layout) if template.layout is not None else default_layout(
-        template.type_code)
+        license_type)
 
 
 def make_template(
@@ -160,13 +157,11 @@ def make_template(
 ) -> Template:
     """Make (制作) the next template version for a type and department, unbound.
 
-    ``layout`` defaults to the previous version's, else ``schemas/layouts/<type>.json``;
+    ``layout`` defaults to the previous version's, else the type's default layout;
     ``numbering`` to the previous version's, else numbers assigned by the department.
     """
     _who_why(actor, reason, at)
-    lt = load_license_types().get(type_code)
-    if lt is None:
-        raise TemplateError(f"unknown license type {type_code}")
+    lt = license_type(session, type_code)
     dept = session.get(Department, department_id)
     if dept is None:
         raise DepartmentNotFound(f"department {department_id} does not exist")
@@ -179,14 +174,14 @@ def make_template(
         .limit(1)
     )
     if layout is None:
-        layout = (layout_of(previous) if previous is not None else default_layout(type_code))
+        layout = layout_of(previous, lt) if previous is not None else default_layout(lt)
     checked = check_layout(layout, lt)
     if numbering is None and previous is not None:
         numbering = previous.numbering
     rule = check_numbering(numbering)
     t = Template(type_code=type_code, department_id=dept.id,
                  version=(previous.version if previous is not None else 0) + 1, status="made",
-                 seal_id=None, schema_sha256=schema_sha256(type_code), created_at=at,
+                 seal_id=None, schema_sha256=lt.sha256, created_at=at,
                  layout=checked, numbering=rule)
     session.add(t)
     session.flush()
@@ -218,19 +213,21 @@ def bind_template(
     if seal is None:
         raise SealNotFound(f"seal {seal_id} does not exist")
     if seal.department_id != t.department_id:
-        raise TemplateError(f"cannot bind {_label(t)} to seal {seal.es_id} ({seal.name}): the "
-                            f"seal belongs to another department")
+        raise TemplateError(f"cannot bind {_label(session, t)} to seal {seal.es_id} "
+                            f"({seal.name}): the seal belongs to another department")
     try:
         active_seal_for(session, seal.id, t.type_code, at=at)
     except SealError as exc:
-        raise TemplateError(f"cannot bind {_label(t)} to seal {seal.es_id}: {exc}") from exc
-    layout = layout_of(t)
+        raise TemplateError(
+            f"cannot bind {_label(session, t)} to seal {seal.es_id}: {exc}") from exc
+    lt = license_type(session, t.type_code)
+    layout = layout_of(t, lt)
     box = dict(layout["seal"])
     if position_mm is not None:
         box["x_mm"], box["y_mm"] = position_mm
     box["size_mm"] = parse_seal(seal.seal_der).picture_mm[0]
     layout["seal"] = box
-    checked = check_layout(layout, load_license_types()[t.type_code])
+    checked = check_layout(layout, lt)
     before = t.status
     t.seal_id, t.layout, t.status = seal.id, checked, "bound"
     _record(session, t, "bind", before, actor=actor, reason=reason, at=at,
@@ -254,10 +251,10 @@ def publish_template(
     try:
         active_seal_for(session, t.seal_id, t.type_code, at=at)
     except SealError as exc:
-        raise TemplateError(f"cannot publish {_label(t)}: {exc}") from exc
-    if t.schema_sha256 != schema_sha256(t.type_code):
-        raise TemplateError(f"cannot publish {_label(t)}: the schema of {t.type_code} changed "
-                            f"since the template was made; make a new version")
+        raise TemplateError(f"cannot publish {_label(session, t)}: {exc}") from exc
+    if t.schema_sha256 != schema_sha256(session, t.type_code):
+        raise TemplateError(f"cannot publish {_label(session, t)}: the schema of {t.type_code} "
+                            f"changed since the template was made; make a new version")
     for old in session.scalars(select(Template).where(
             Template.type_code == t.type_code, Template.department_id == t.department_id,
             Template.status == "published", Template.id != t.id)):
@@ -326,7 +323,7 @@ def list_templates(
     counts: dict[int, int] = {t: n for t, n in session.execute(
         select(License.template_id, func.count()).group_by(License.template_id))}
     es_ids: dict[int, str] = {i: e for i, e in session.execute(select(Seal.id, Seal.es_id))}
-    types = load_license_types()
+    types = registered_types(session)
     return [
         TemplateSummary(id=t.id, type_code=t.type_code,
                         type_name=types[t.type_code].name if t.type_code in types else "?",
@@ -349,7 +346,7 @@ def template_detail(session: Session, template_id: int) -> dict[str, Any]:
         "schema_sha256": t.schema_sha256,
         "created_at": t.created_at.isoformat(),
         "numbering": check_numbering(t.numbering),
-        "layout": layout_of(t),
+        "layout": layout_of(t, license_type(session, t.type_code)),
         "history": [
             {"at": e.at.isoformat(), "step": e.step, "from_status": e.from_status,
              "to_status": e.to_status, "actor": e.actor, "reason": e.reason,

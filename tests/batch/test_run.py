@@ -31,6 +31,7 @@ from registry.db.models import (
 )
 from registry.errors import IngestError, NotAuthorizedError
 from registry.ingest.frames import ReadOptions
+from registry.license.types import catalogue
 from registry.tlog.leaves import parse_leaf
 from registry.tlog.models import LogLeaf
 from tests.conftest import FIXTURES, NOW, TODAY
@@ -127,7 +128,7 @@ def test_interrupted_batch_resumes_without_duplicates(world: Engine, settings: S
     with session_scope(world) as s:
         opened = open_batch(s, settings, f, department_uscc=MARKET.uscc, type_code=BIZ,
                             uploader="clerk", at=NOW)
-    first_chunk = next(iter_chunks(settings, opened, chunk_rows=3))
+    first_chunk = next(iter_chunks(settings, opened, catalogue()[BIZ], chunk_rows=3))
     with session_scope(world) as s:  # the run "crashes" after committing one chunk
         process_chunk(s, settings, opened.batch_id, first_chunk, today=TODAY, at=NOW)
     report = ingest(world, settings, f, chunk_rows=3)
@@ -244,11 +245,11 @@ def test_interrupted_zip_batch_resumes_without_duplicates(world: Engine, setting
     z = tmp_path / "pdfs.zip"
     z.write_bytes(M.zip_bytes([(f"{n}.pdf", M.form_pdf(M.form_fields(M.row(n))))
                                for n in range(1, 6)]))
-    options = ReadOptions(type_code=BIZ)
+    options = ReadOptions(license_type=catalogue()[BIZ])
     with session_scope(world) as s:
         opened = open_batch(s, settings, z, department_uscc=MARKET.uscc, type_code=BIZ,
                             uploader="clerk", at=NOW, options=options)
-    first = next(iter_chunks(settings, opened, chunk_rows=2))
+    first = next(iter_chunks(settings, opened, catalogue()[BIZ], chunk_rows=2))
     with session_scope(world) as s:  # the run "crashes" after committing one chunk
         process_chunk(s, settings, opened.batch_id, first, today=TODAY, at=NOW)
     report = ingest_typed(world, settings, z, chunk_rows=2, workers=1)

@@ -27,6 +27,7 @@ from registry.db.models import Batch
 from registry.errors import BatchFailedError
 from registry.ingest.frames import ReadOptions
 from registry.ingest.mapping import load_mapping
+from registry.license.types import catalogue
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
 from tests.support.ingest import CASES
 
@@ -65,10 +66,10 @@ def ingest_case(settings: Settings, engine: Engine, case: Any, path: Path,
     opts = dict(case.options)
     mapping_file = opts.pop("mapping_file", None)
     if mapping_file:
-        m = load_mapping(FIXTURES / mapping_file, type_code=case.type_code)
+        m = load_mapping(FIXTURES / mapping_file, license_type=catalogue()[case.type_code])
         opts.update(mapping=m.columns, ignore=m.ignore, sheet=m.sheet,
                     header_row=m.header_row or 1)
-    options = ReadOptions(type_code=case.type_code, **opts)
+    options = ReadOptions(license_type=catalogue()[case.type_code], **opts)
     try:
         report = ingest_file(engine, settings, path, department_uscc=MARKET.uscc,
                              type_code=case.type_code, uploader="clerk", at=NOW, today=TODAY,

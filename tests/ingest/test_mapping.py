@@ -12,15 +12,15 @@ import pytest
 from registry.errors import MappingError
 from registry.ingest.mapping import load_mapping, parse_mapping
 from registry.ingest.rules import header_map
-from registry.license.types import load_license_types
+from registry.license.types import catalogue
 from tests.conftest import FIXTURES
 
-TYPES = load_license_types()
+TYPES = catalogue()
 BIZ, FOOD = (TYPES[c] for c in ("11100000MB0143028R001", "11100000MB0143028R002"))
 
 
 def test_mapping_file_loads_and_maps_columns() -> None:
-    m = load_mapping(FIXTURES / "mappings" / "market-bureau-xlsx.json", type_code=BIZ.code)
+    m = load_mapping(FIXTURES / "mappings" / "market-bureau-xlsx.json", license_type=BIZ)
     assert (m.sheet, m.header_row, m.ignore) == ("营业执照", 3, ("序号",))
     hmap = header_map(["序号", "企业名称", "统一社会信用代码", "成立日期", "备注"], BIZ,
                       mapping=m.columns, ignore=m.ignore)
@@ -41,7 +41,7 @@ def test_mapping_file_loads_and_maps_columns() -> None:
 ])
 def test_bad_mappings_say_where(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(MappingError, match=message) as info:
-        parse_mapping(doc, type_code=BIZ.code, source="m.json")
+        parse_mapping(doc, license_type=BIZ, source="m.json")
     assert str(info.value).startswith("m.json: ")
 
 
@@ -49,9 +49,9 @@ def test_mapping_file_that_is_not_json(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text("{columns:", "utf-8")
     with pytest.raises(MappingError, match="not JSON"):
-        load_mapping(path, type_code=BIZ.code)
+        load_mapping(path, license_type=BIZ)
     with pytest.raises(MappingError, match="no such mapping file"):
-        load_mapping(tmp_path / "none.json", type_code=BIZ.code)
+        load_mapping(tmp_path / "none.json", license_type=BIZ)
 
 
 def test_mapping_schema_is_valid_json_schema() -> None:

@@ -11,6 +11,7 @@ import pytest
 from registry.errors import StockPdfError
 from registry.ingest.frames import LINE, PROBLEMS, ReadOptions
 from registry.ingest.pdf import RECORD_KEY, read_pdf
+from registry.license.types import catalogue
 from tests.support.ingest import CASES, OPTS, read_all
 
 M = CASES
@@ -20,7 +21,8 @@ BIZ = M.BIZ
 def test_form_fields_map_titles_codes_and_the_mapping() -> None:
     data = M.form_pdf({"证照编号": "1", "CZZT": "甲", "企业代码": "X", "备注": "b"})
     fields = read_pdf(data, file="f.pdf",
-                      options=ReadOptions(type_code=BIZ, mapping={"企业代码": "CZZTDM"}))
+                      options=ReadOptions(license_type=catalogue()[BIZ],
+                                          mapping={"企业代码": "CZZTDM"}))
     assert fields == {"ZZBH": "1", "CZZT": "甲", "CZZTDM": "X", "备注": "b"}
 
 
@@ -35,7 +37,7 @@ def test_text_layer_uses_the_type_rule() -> None:
 def test_default_text_rule_reads_title_colon_value() -> None:
     lines = ["证照编号：1", "持证主体： 王芳", "性别：男"]
     fields = read_pdf(M.text_pdf(lines), file="t.pdf",
-                      options=ReadOptions(type_code="11100000MB15645531001"))
+                      options=ReadOptions(license_type=catalogue()["11100000MB15645531001"]))
     assert fields == {"ZZBH": "1", "CZZT": "王芳", "KZ_XB": "男"}
 
 

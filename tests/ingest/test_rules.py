@@ -51,11 +51,11 @@ from registry.license.codes import (
     uscc_check,
     uscc_is_valid,
 )
-from registry.license.types import LicenseType, load_license_types
+from registry.license.types import LicenseType, catalogue
 from tests.conftest import REPO
 
 BATCHES = REPO / "fixtures" / "batches"
-TYPES = load_license_types()
+TYPES = catalogue()
 BUSINESS = TYPES["11100000MB0143028R001"]
 FOOD = TYPES["11100000MB0143028R002"]
 PHYSICIAN = TYPES["11100000MB15645531001"]

@@ -8,7 +8,7 @@ import referencing
 
 from registry.license.codes import parse_license_identifier
 from registry.license.issue import Issuer, build_elements, next_version, serial_for, with_identifier
-from registry.license.types import base_schema, load_license_types
+from registry.license.types import base_schema, catalogue
 
 BIZ = "11100000MB0143028R001"
 ISSUER = Issuer("示范市市场监督管理局", "11330100MB1703218R")
@@ -24,12 +24,12 @@ def _validator(type_code: str) -> jsonschema.Draft202012Validator:
     base = base_schema()
     registry = referencing.Registry().with_resource(
         base["$id"], referencing.Resource.from_contents(base))
-    return jsonschema.Draft202012Validator(load_license_types()[type_code].schema,
+    return jsonschema.Draft202012Validator(catalogue()[type_code].schema,
                                            registry=registry)
 
 
 def test_elements_validate_against_the_type_schema() -> None:
-    lt = load_license_types()[BIZ]
+    lt = catalogue()[BIZ]
     elements = with_identifier(build_elements(ROW, lt, ISSUER))
     _validator(BIZ).validate(elements)
     assert elements["ZZMC"] == "营业执照"  # defaulted from the type
@@ -38,7 +38,7 @@ def test_elements_validate_against_the_type_schema() -> None:
 
 
 def test_schema_refuses_unknown_and_missing_elements() -> None:
-    lt = load_license_types()[BIZ]
+    lt = catalogue()[BIZ]
     elements = with_identifier(build_elements(ROW, lt, ISSUER))
     validator = _validator(BIZ)
     assert not validator.is_valid({**elements, "KZ_UNKNOWN": "x"})
@@ -46,11 +46,11 @@ def test_schema_refuses_unknown_and_missing_elements() -> None:
 
 
 def test_business_license_face_fields_are_exactly_the_six() -> None:
-    titles = [f.title for f in load_license_types()[BIZ].face_fields]
+    titles = [f.title for f in catalogue()[BIZ].face_fields]
     assert titles == ["类型", "法定代表人", "注册资本", "成立日期", "住所", "经营范围"]
 
 
-@pytest.mark.parametrize("lt", list(load_license_types().values()), ids=lambda t: t.name)
+@pytest.mark.parametrize("lt", list(catalogue().values()), ids=lambda t: t.name)
 def test_type_codes_follow_the_21_character_rule(lt) -> None:  # type: ignore[no-untyped-def]
     from registry.license.codes import uscc_is_valid
 
@@ -59,7 +59,7 @@ def test_type_codes_follow_the_21_character_rule(lt) -> None:  # type: ignore[no
 
 
 def test_identifier_is_deterministic_and_versions_differ_only_in_version() -> None:
-    lt = load_license_types()[BIZ]
+    lt = catalogue()[BIZ]
     e = build_elements(ROW, lt, ISSUER)
     first, second = with_identifier(e)["ZZBS"], with_identifier(e, "002")["ZZBS"]
     p1, p2 = parse_license_identifier(first), parse_license_identifier(second)

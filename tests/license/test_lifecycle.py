@@ -330,7 +330,7 @@ def test_cli_steps_print_one_line_and_refusals_exit_1(world: Engine, settings: S
     assert (code, out) == (0, f"{ident}  VALID → SUSPENDED  (03 暂扣; queued for the province)\n")
     code, out = run(settings, "license", "suspend", ident)
     assert code == 1
-    assert out.startswith(f"error: LifecycleError: cannot suspend (暂扣) {ident}: it is SUSPENDED")
+    assert out.startswith(f"error: cannot suspend (暂扣) {ident}: it is SUSPENDED")
     code, out = run(settings, "license", "unsuspend", ident, "--json")
     assert json.loads(out)["status"] == "VALID"
     code, out = run(settings, "license", "change", ident, "--set", "KZ_FDDBR=赵六", "--json")

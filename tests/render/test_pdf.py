@@ -23,6 +23,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from registry.errors import LayoutError
 from registry.license.canonical import canonical_bytes
+from registry.license.types import catalogue
 from registry.render.pdf.read import find_signature, read_license_pdf, read_pdf
 from registry.render.pdf.write import format_value
 from registry.render.qr import qr_matrix
@@ -324,5 +325,5 @@ def test_ingesting_a_rendition_gives_back_the_sealed_elements(biz_pdf: bytes) ->
     from registry.ingest.frames import ReadOptions
 
     fields = ingest_pdf.read_pdf(biz_pdf, file="license.pdf",
-                                 options=ReadOptions(type_code=BIZ))
+                                 options=ReadOptions(license_type=catalogue()[BIZ]))
     assert fields == biz_elements()

@@ -18,6 +18,7 @@ from registry.db import session_scope
 from registry.ingest.frames import ReadOptions
 from registry.license.codes import org_code_check, uscc_check
 from registry.license.issue import ChunkResult
+from registry.license.types import catalogue
 from tests.conftest import NOW, TODAY
 
 BIZ = "11100000MB0143028R001"
@@ -49,7 +50,7 @@ def ingest(engine: Engine, settings: Settings, path: Path, **kw: object):  # typ
 
 def ingest_typed(engine: Engine, settings: Settings, path: Path, **kw: object):  # type: ignore[no-untyped-def]
     """:func:`ingest` with the reader told the license type (a PDF or an archive needs it)."""
-    kw.setdefault("options", ReadOptions(type_code=BIZ))
+    kw.setdefault("options", ReadOptions(license_type=catalogue()[BIZ]))
     return ingest_file(engine, settings, path, department_uscc=MARKET.uscc, type_code=BIZ,
                        uploader="clerk", at=NOW, today=TODAY, **kw)  # type: ignore[arg-type]
 

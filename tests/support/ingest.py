@@ -16,6 +16,7 @@ import pandas as pd
 
 from registry.ingest.frames import ReadOptions
 from registry.ingest.reader import read_rows
+from registry.license.types import catalogue
 from tests.conftest import FIXTURES
 
 
@@ -29,7 +30,7 @@ def load_cases() -> ModuleType:
 
 
 CASES = load_cases()
-OPTS = ReadOptions(type_code=CASES.BIZ)
+OPTS = ReadOptions(license_type=catalogue()[CASES.BIZ])
 """How the reader tests read a file: as a 营业执照 upload."""
 
 

@@ -16,7 +16,7 @@ from registry.db.models import Department
 from registry.license.codes import uscc_check
 from registry.license.issue import issue_rows, issuing
 from registry.license.model import JudgedRow
-from registry.license.types import load_license_types
+from registry.license.types import catalogue
 from registry.seal.queries import SealMaterial, sealing_context
 
 BIZ = "11100000MB0143028R001"
@@ -54,7 +54,7 @@ def seal_rows(session: Session, settings: Settings, rows: Sequence[Mapping[str, 
               at: dt.datetime, type_code: str = BIZ, department_uscc: str = MARKET.uscc) -> int:
     """Seal ``rows`` (accepted elements by code) as the department's licenses; issued count."""
     dept = session.scalars(select(Department).where(Department.uscc == department_uscc)).one()
-    target, seal = issuing(session, department=dept, license_type=load_license_types()[type_code],
+    target, seal = issuing(session, department=dept, license_type=catalogue()[type_code],
                            at=at)
     sealing = sealing_context(SealMaterial.of(seal, keystore=settings.keystore,
                                               passphrase=settings.require_passphrase()))

@@ -19,7 +19,7 @@ from PIL import Image
 
 from registry.license.canonical import canonical_bytes
 from registry.license.issue import Issuer, build_elements, with_identifier
-from registry.license.types import LicenseType, load_license_types
+from registry.license.types import LicenseType, catalogue
 from registry.render.fonts import FontStack
 from registry.render.pdf.pades import PadesSigner
 from registry.render.pdf.write import PreparedTemplate
@@ -85,7 +85,7 @@ def biz_elements(n: int = 1, *, holder: str = RARE_NAME, fddbr: str = "张𠮷�
            "KZ_ZCZB": "100万元", "KZ_CLRQ": "20200301", "KZ_ZS": "浙江省示范市湖滨路1号",
            "KZ_JYFW": "一般项目：日用百货销售；食品销售（仅销售预包装食品）；五金产品零售；"
                       "技术服务、技术开发。（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）"}
-    return with_identifier(build_elements(row, load_license_types()[BIZ], ISSUER))
+    return with_identifier(build_elements(row, catalogue()[BIZ], ISSUER))
 
 
 def doctor_elements() -> dict[str, str]:
@@ -93,7 +93,7 @@ def doctor_elements() -> dict[str, str]:
            "CZZTDMLXDM": "111", "ZZBFRQ": "20240105", "ZZYXQQSRQ": "20240105",
            "ZZYXQJZRQ": "20290104", "KZ_XB": "男", "KZ_CSRQ": "19800101", "KZ_YSJB": "执业医师",
            "KZ_ZYLB": "临床", "KZ_ZYFW": "内科专业", "KZ_ZYDD": "示范市第一人民医院"}
-    return with_identifier(build_elements(row, load_license_types()[DOCTOR], ISSUER))
+    return with_identifier(build_elements(row, catalogue()[DOCTOR], ISSUER))
 
 
 def _seal_picture() -> bytes:
@@ -130,4 +130,4 @@ def make_kit(root: Path, *, es_id: str = "3301000000001") -> Kit:
                cert_der=signer.cert_der, sealing=SealingContext(seal_der, software),
                signer=software,
                pades=PadesSigner(software, chain=[maker.cert.public_bytes(Encoding.DER)]),
-               fonts=FontStack.discover(), types=load_license_types())
+               fonts=FontStack.discover(), types=catalogue())
