@@ -46,9 +46,24 @@ from babel.messages.pofile import read_po
 
 from registry.errors import ConfigError
 
-__all__ = ["DEFAULT_LANGUAGE", "KEYWORDS", "LANGUAGES", "LOCALE_DIR", "N_", "_", "catalogue_path",
-           "current_language", "domains", "language", "ngettext", "set_language",
-           "source_messages", "update_catalogues"]
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "KEYWORDS",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "N_",
+    "MessageId",
+    "_",
+    "catalogue_path",
+    "current_language",
+    "domains",
+    "language",
+    "ngettext",
+    "set_language",
+    "source_messages",
+    "translated",
+    "update_catalogues",
+]
 
 LANGUAGES = ("zh", "en")
 """The languages licreg speaks: Chinese, and English on request."""
@@ -138,16 +153,26 @@ def domains() -> dict[str, tuple[Path, str]]:
     return found
 
 
-def source_messages(folder: Path, pattern: str) -> dict[str, list[tuple[str, int]]]:
+MessageId = str | tuple[str, str]
+"""A msgid: the English text, or (singular, plural) for :func:`ngettext`."""
+
+
+def translated(message: Any) -> bool:
+    """Whether a catalogue entry has its translation (every form, for a plural)."""
+    strings = message.string if isinstance(message.string, tuple) else (message.string,)
+    return bool(strings) and all(strings)
+
+
+def source_messages(folder: Path, pattern: str) -> dict[MessageId, list[tuple[str, int]]]:
     """msgid → where it is used (file, line), for every marked message of the files of
-    ``folder`` matching ``pattern``. A plural is keyed by its singular."""
+    ``folder`` matching ``pattern``."""
     # Babel's extraction is only needed by the catalogue tools, not by a running licreg.
     from babel.messages.extract import extract_from_dir
 
-    found: dict[str, list[tuple[str, int]]] = {}
+    found: dict[MessageId, list[tuple[str, int]]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
             folder, method_map=[(pattern, "python")], keywords=KEYWORDS):
-        msgid = message[0] if isinstance(message, tuple) else message
+        msgid = (message[0], message[1]) if isinstance(message, tuple) else message
         where = (folder / filename).relative_to(_REPO).as_posix()
         found.setdefault(msgid, []).append((where, lineno))
     return found
@@ -177,10 +202,16 @@ def update_catalogues() -> dict[str, int]:
                               copyright_holder="the licreg authors", msgid_bugs_address="",
                               last_translator="licreg", language_team="licreg",
                               fuzzy=False, creation_date=_FIXED, revision_date=_FIXED)
-            for msgid, places in sorted(messages.items()):
+            for msgid, places in sorted(messages.items(), key=lambda m: str(m[0])):
                 kept = old.get(msgid) if old is not None else None
-                catalog.add(msgid, kept.string if kept is not None else "", locations=places[:3])
-                if kept is None or not kept.string:
+                plural = isinstance(msgid, tuple)
+                string: str | tuple[str, ...]
+                if kept is not None and plural == isinstance(kept.string, tuple):
+                    string = tuple(kept.string or ()) if plural else str(kept.string or "")
+                else:  # new, or its plural form came or went: translate it again
+                    kept, string = None, ("",) if plural else ""
+                catalog.add(msgid, string, locations=places[:3])
+                if kept is None or not translated(kept):
                     untranslated[domain] = untranslated.get(domain, 0) + 1
             po.parent.mkdir(parents=True, exist_ok=True)
             with po.open("wb") as f:  # no line numbers: a catalogue changes when messages do

@@ -7,12 +7,7 @@ three tamper verdicts an auditor must get.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from registry.cli import cli
 from tests.conftest import FIXTURES, PASSPHRASE
+from tests.support.province import serve_endpoint
 
 pytestmark = pytest.mark.slow
 BIZ = "11100000MB0143028R001"
@@ -38,35 +34,12 @@ def run(env: dict[str, str], *args: str) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def endpoint(env: dict[str, str]) -> Iterator[str]:
     """``licreg province serve`` in its own process, as an operator starts it."""
     assert run(env, "init", "--demo").exit_code == 0
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "registry.cli", "province", "serve", "--port", str(port)],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            proc.kill()
-            pytest.fail(f"endpoint did not start: {proc.communicate()[0].decode()[-2000:]}")
+    with serve_endpoint(env) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_csv_to_province_to_auditor(env: dict[str, str], endpoint: str, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from registry.i18n import (
     language,
     ngettext,
     source_messages,
+    translated,
 )
 
 DOMAINS = domains()
@@ -38,11 +39,13 @@ def test_every_message_has_its_chinese(domain: str) -> None:
     used = source_messages(folder, pattern)
     po = catalogue_path(domain)
     catalog = read_po(po.open("rb")) if po.exists() else None
-    missing = [m for m in used if catalog is None or not (catalog.get(m) and catalog.get(m).string)]
+    missing = [m for m in used if catalog is None or catalog.get(m) is None
+               or not translated(catalog.get(m))
+               or isinstance(m, tuple) != isinstance(catalog.get(m).id, tuple)]
     assert missing == [], f"untranslated in {po.name}: run `python -m registry.i18n`, translate"
     if catalog is None:
         return
-    stale = [m.id for m in catalog if m.id and m.id not in used]
+    stale = [m.id for m in catalog if m.id and m.id not in used]  # a plural id is a tuple
     assert stale == [], f"{po.name} holds messages the code no longer uses"
     for message in catalog:
         if not message.id:
@@ -59,6 +62,9 @@ def test_chinese_by_default_english_on_request() -> None:
     with language("en"):
         assert _("error: {detail}", detail="x") == "error: x"
         assert ngettext("{n} file", "{n} files", 2, n=2) == "2 files"
+        assert ngettext("{n} license", "{n} licenses", 1, n=1) == "1 license"
+    with language("zh"):  # a plural has its own entry in the catalogue, with its forms
+        assert ngettext("{n} license", "{n} licenses", 3, n=3) == "3 张证照"
     with pytest.raises(ConfigError, match="licreg speaks zh, en"), language("fr"):
         pass
 

@@ -29,11 +29,9 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import tomli_w
 import yaml
 from sqlalchemy import select
@@ -61,6 +59,7 @@ from registry.license.types import (
     read_catalogue,
     registered_types,
 )
+from registry.schemacheck import load_validator, problem_of
 
 __all__ = ["CITY_SCHEMA", "CityPlan", "DepartmentPlan", "apply_city", "export_city",
            "read_city_file", "read_type_file", "write_city_file"]
@@ -89,15 +88,6 @@ class CityPlan:
     departments: tuple[DepartmentPlan, ...]
     source: str
     """The file it came from (for messages)."""
-
-
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(CITY_SCHEMA.read_text("utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
-    return validator
 
 
 def _load(path: Path) -> Any:
@@ -134,12 +124,9 @@ def read_type_file(path: Path) -> LicenseType:
 def read_city_file(path: Path) -> CityPlan:
     """Read and check a city file; CityError naming the file and the first problem."""
     doc = _load(path)
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(top)"
-        raise CityError(_("{file}: {where}: {problem}", file=path, where=where,
-                          problem=first.message))
+    problem = problem_of(load_validator(CITY_SCHEMA), doc)
+    if problem is not None:
+        raise CityError(_("{file}: {problem}", file=path, problem=problem))
     city = doc["city"]
     shipped: dict[str, LicenseType] | None = None
     types: dict[str, LicenseType] = {}

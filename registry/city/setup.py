@@ -37,7 +37,7 @@ from registry.db.models import (
     Template,
 )
 from registry.errors import CityError, DepartmentNotFound
-from registry.i18n import _
+from registry.i18n import _, ngettext
 from registry.license.codes import uscc_check, uscc_is_valid
 from registry.license.types import LicenseType, parse_type, registered_types
 
@@ -124,23 +124,30 @@ def register_type(session: Session, lt: LicenseType) -> list[Change]:
 def _in_use(session: Session, *, type_code: str | None = None,
             department_id: int | None = None) -> str | None:
     """What keeps a type or department (or a department's type) from being removed."""
-    checks: list[tuple[type[License] | type[Batch] | type[Template], str]] = [
-        (License, _("licenses")), (Batch, _("batches")), (Template, _("templates"))]
-    for model, what in checks:
+    models: list[type[License] | type[Batch] | type[Template] | type[Seal]] = [
+        License, Batch, Template]
+    if department_id is not None and type_code is None:
+        models.append(Seal)
+    for model in models:
         query = select(func.count()).select_from(model)
-        if type_code is not None:
-            query = query.where(model.type_code == type_code)
+        if type_code is not None and model is not Seal:
+            query = query.where(model.type_code == type_code)  # type: ignore[union-attr]
         if department_id is not None:
             query = query.where(model.department_id == department_id)
         n = session.scalar(query) or 0
         if n:
-            return _("{n} {what}", n=n, what=what)
-    if department_id is not None and type_code is None:
-        n = session.scalar(select(func.count()).select_from(Seal)
-                           .where(Seal.department_id == department_id)) or 0
-        if n:
-            return _("{n} {what}", n=n, what=_("seals"))
+            return _counted(model, n)
     return None
+
+
+def _counted(model: type, n: int) -> str:
+    if model is License:
+        return ngettext("{n} license", "{n} licenses", n, n=n)
+    if model is Batch:
+        return ngettext("{n} batch", "{n} batches", n, n=n)
+    if model is Template:
+        return ngettext("{n} template", "{n} templates", n, n=n)
+    return ngettext("{n} seal", "{n} seals", n, n=n)
 
 
 def remove_type(session: Session, code: str) -> list[Change]:
@@ -149,12 +156,16 @@ def remove_type(session: Session, code: str) -> list[Change]:
     if row is None:
         return []
     used = _in_use(session, type_code=code)
+    if used:
+        raise CityError(_("license type {code} {name} cannot be removed: it has {reason}",
+                          code=code, name=row.name, reason=used))
     issuers = session.scalar(select(func.count()).select_from(DepartmentType)
                              .where(DepartmentType.type_code == code)) or 0
-    if used or issuers:
-        reason = used or _("{n} departments issue it", n=issuers)
-        raise CityError(_("license type {code} {name} cannot be removed: it has {reason}",
-                          code=code, name=row.name, reason=reason))
+    if issuers:
+        raise CityError(ngettext(
+            "license type {code} {name} cannot be removed: {n} department issues it",
+            "license type {code} {name} cannot be removed: {n} departments issue it",
+            issuers, code=code, name=row.name, n=issuers))
     session.delete(row)
     return [Change("type", code, "removed",
                    _("license type {code} {name} removed", code=code, name=row.name))]

@@ -71,7 +71,7 @@ COMMANDS = {
              "Measure every stage on N synthetic licenses in a scratch registry."),
 }
 """Command name → (``module:attribute`` of its click command, its summary in ``--help``: the
-command's own short help, which tests/cli/test_commands.py checks, so the list is shown
+command's own short help, which tests/test_layout.py checks, so the list is shown
 without importing every command)."""
 
 PLUGINS = "licreg.commands"

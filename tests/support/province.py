@@ -10,14 +10,22 @@ the way the sync builds them, for the tests of the platform.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -39,7 +47,7 @@ from tests.support.licenses import seal_synthetic
 
 __all__ = ["AT", "NOW", "TOKENS", "Platform", "TestClient", "World", "cli_run", "events",
            "items_for_events", "licenses", "licenses_ids", "make_registry", "platform",
-           "province_client", "push", "report", "sync"]  # fmt: skip
+           "province_client", "push", "report", "serve_endpoint", "sync"]  # fmt: skip
 
 TOKENS = {"city": "TEST-ONLY-token"}
 PUSHED_AT = NOW + dt.timedelta(hours=1)
@@ -182,6 +190,38 @@ def cli_run(reg: Settings, *args: str, **env: str) -> tuple[int, str]:
                "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode(), **env}  # fmt: skip
     result = CliRunner().invoke(cli, list(args), env=environ)
     return result.exit_code, result.output
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_endpoint(env: dict[str, str]) -> Iterator[str]:
+    """``licreg province serve`` in its own process, as an operator starts it, for the
+    registry ``env`` names; its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "province", "serve", "--port", str(port)],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            output = proc.communicate()[0].decode()[-2000:]
+            pytest.fail(f"endpoint did not start: {output}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 # -- the platform's side: a world of items ---------------------------------------------------------
