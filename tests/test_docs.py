@@ -18,7 +18,8 @@ def _commands() -> set[tuple[str, ...]]:
     """``licreg …`` lines inside the README's code blocks."""
     blocks = README.split("```")[1::2]
     found = set()
-    for line in re.findall(r"^licreg ([a-z][a-z -]*)", "\n".join(blocks), flags=re.M):
+    for line in re.findall(r"^(?:\$ )?licreg (?:--lang \w+ )?([a-z][a-z -]*)", "\n".join(blocks),
+                           flags=re.M):
         words = tuple(w for w in line.split() if not w.startswith("-"))
         found.add(words[:2])
     return found

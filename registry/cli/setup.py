@@ -225,8 +225,8 @@ def department_show(settings: Settings, uscc: str, as_json: bool) -> None:
     click.echo(_("  issues:"))
     for t in d["types"]:
         click.echo(f"    {t['code']}  {t['name']}")
-    click.echo(_("  seals:"))
-    for s in d["seals"] or [{"es_id": "—", "name": _("none yet"), "status": ""}]:
+    click.echo(_("  seals:") + ("" if d["seals"] else " " + _("none yet")))
+    for s in d["seals"]:
         click.echo(f"    {s['es_id']}  {s['name']}  {s['status']}")
     click.echo(_("  licenses: {n}", n=d["licenses"]))
 
