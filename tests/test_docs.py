@@ -66,3 +66,15 @@ def test_readme_variables_are_the_ones_the_code_reads() -> None:
 def test_readme_starts_with_the_two_commands() -> None:
     first_block = README.split("```")[1]
     assert "make demo" in first_block and "make test" in first_block
+
+
+def test_every_test_file_the_code_and_docs_name_exists() -> None:
+    """Docstrings and documents point readers at tests; the tests move, the pointers must too."""
+    named = set()
+    for folder, pattern in (("registry", "*.py"), ("flows", "*.py"), ("docs", "*.md"),
+                            ("fixtures", "*.md"), ("fixtures", "*.py")):
+        for path in (REPO / folder).rglob(pattern):
+            named |= {(path.relative_to(REPO).as_posix(), t) for t in
+                      re.findall(r"\btests/[\w/]+\.py\b", path.read_text("utf-8"))}
+    named |= {("README.md", t) for t in re.findall(r"\btests/[\w/]+\.py\b", README)}
+    assert sorted((where, t) for where, t in named if not (REPO / t).exists()) == []

@@ -219,7 +219,7 @@ def bulk_insert(
     (:func:`json_text`) so a document is encoded once (``json_text(None)`` is the JSON null
     Core stores for None; a bare None is SQL NULL). Columns whose type converts values
     (UTC datetimes) are converted by the column's own SQLAlchemy type, so every value is
-    stored exactly as a Core insert stores it (``tests/test_bulk_insert.py`` checks that on
+    stored exactly as a Core insert stores it (``tests/db/test_bulk_insert.py`` checks that on
     both engines). Every column with a client-side default must be given.
 
     SQLite gets one executemany; PostgreSQL one ``COPY`` (a row-by-row executemany costs

@@ -347,7 +347,7 @@ def _label(e: Element) -> str:
 
 # --- holder code checks over whole columns -------------------------------------------------
 # The same arithmetic as registry.license.codes (GB 32100, GB 11643), on a uint8 matrix of the codes
-# that have the right width; tests/test_rules.py checks both agree on arbitrary codes.
+# that have the right width; tests/ingest/test_rules.py checks both agree on arbitrary codes.
 
 _USCC_VALUE = np.full(256, -1, dtype=np.int64)
 for _i, _c in enumerate(USCC_ALPHABET):

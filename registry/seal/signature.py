@@ -4,7 +4,7 @@ Sealing a hundred thousand licenses must run near the raw ECDSA signing rate, so
 work is a few small byte strings around the (constant) embedded seal, not an asn1crypto object
 tree. :class:`SealingContext` goes further: the SHA-256 state after the constant prefix of
 DER(TBS_Sign) is computed once per outer length and ``copy()``-ed, so each signature hashes only
-the ~150 bytes that change. ``tests/test_signature.py`` checks the bytes against asn1crypto's own
+the ~150 bytes that change. ``tests/seal/test_signature.py`` checks the bytes against asn1crypto's own
 encoding and an independent generic DER walk.
 
 Example::
@@ -302,7 +302,7 @@ def parse_signature(der: bytes) -> ParsedSignature:
 
     A hand-written reader of this one fixed layout rather than asn1crypto's object tree: the
     provincial endpoint verifies thousands of signatures a second and the generic parse was a
-    third of that cost. ``tests/test_signature.py`` checks it against
+    third of that cost. ``tests/seal/test_signature.py`` checks it against
     :class:`registry.seal.asn1.SESSignature`. The embedded seal is not parsed here (see
     :func:`registry.seal.making.parse_seal`), so a verifier can cache its work on the seal by
     the exact seal bytes.
