@@ -12,7 +12,7 @@ Decision on ``SES_CertList``: the standard writes it as ``CHOICE { certs SEQUENC
 certDigestList SEQUENCE OF CertDigestObj }``. Both alternatives are untagged SEQUENCE OF, so they
 share the universal tag 16 and no DER reader can tell them apart by the tag alone; asn1crypto's
 ``Choice`` silently picks the last alternative with that tag (checked in
-``tests/test_seal_asn1.py``). The standard's own answer is ``certListType`` (1 = certs,
+``tests/seal/test_asn1.py``). The standard's own answer is ``certListType`` (1 = certs,
 2 = digests) next to it, which is what ofdrw does too. So :class:`SESCertList` is a
 ``SEQUENCE OF ANY`` and :func:`cert_list_certs` / :func:`cert_list_digests` read it according to
 ``certListType``. The bytes on the wire are identical either way.
