@@ -4,10 +4,6 @@ afresh when done, and bringing a stale status up to date. SQLite and PostgreSQL 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -20,23 +16,10 @@ from tests.support.province import (
     AT,
     Platform,
     licenses_ids,
-    make_registry,
-    platform,
     province_client,
     report,
     sync,
 )
-
-
-@pytest.fixture
-def reg(tmp_path: Path, db_url: str) -> Settings:
-    """A registry with 6 sealed licenses (6 pending 新发 events)."""
-    return make_registry(tmp_path / "registry", db_url, n=6)
-
-
-@pytest.fixture
-def plat(reg: Settings) -> Iterator[Platform]:
-    yield from platform(reg)
 
 
 def test_full_sync_pages_resumes_from_its_checkpoint_and_starts_afresh_when_done(

@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
@@ -20,22 +16,9 @@ from tests.support.province import (
     AT,
     Platform,
     licenses_ids,
-    make_registry,
-    platform,
     province_client,
     sync,
 )
-
-
-@pytest.fixture
-def reg(tmp_path: Path, db_url: str) -> Settings:
-    """A registry with 6 sealed licenses (6 pending 新发 events)."""
-    return make_registry(tmp_path / "registry", db_url, n=6)
-
-
-@pytest.fixture
-def plat(reg: Settings) -> Iterator[Platform]:
-    yield from platform(reg)
 
 
 def test_reconcile_finds_and_repairs_missing_status_and_content_drift(

@@ -67,7 +67,6 @@ from tests.support.province import (
     cli_run,
     events,
     licenses_ids,
-    make_registry,
     province_client,
     report,
     sync,
@@ -403,16 +402,6 @@ def test_events_claimed_by_another_sync_are_skipped_on_postgres(
 
 # -- the demo world: dead letters, unsettled items, the report, runs, lifecycle events -------------
 
-
-@pytest.fixture
-def reg(tmp_path: Path, db_url: str) -> Settings:
-    """A registry with 6 sealed licenses (6 pending 新发 events)."""
-    return make_registry(tmp_path / "registry", db_url, n=6)
-
-
-@pytest.fixture
-def plat(reg: Settings) -> Iterator[Platform]:
-    yield from province.platform(reg)
 
 
 def tamper(reg: Settings, license_id: int) -> None:

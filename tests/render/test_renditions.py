@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
+from registry.bench.synthetic import rendered_business_license as rendered_license
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
@@ -30,7 +31,7 @@ from registry.verify.export import export_bundle
 from registry.verify.pdf import verify_pdf
 from registry.verify.report import Indication
 from tests.conftest import NOW, PASSPHRASE
-from tests.support.licenses import rendered_license, seal_rows
+from tests.support.licenses import seal_rows
 
 AT = NOW + dt.timedelta(days=1)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +12,6 @@ from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import Department
-from registry.license.codes import uscc_check
 from registry.license.issue import issue_rows, issuing
 from registry.license.model import JudgedRow
 from registry.license.types import catalogue
@@ -32,21 +30,6 @@ def business_license(i: int, *, valid_to: str = "20360512") -> dict[str, str]:
         "ZZYXQJZRQ": valid_to, "KZ_LX": "有限责任公司（自然人独资）", "KZ_FDDBR": "张三",
         "KZ_ZCZB": "100万元人民币", "KZ_CLRQ": "20160513",
         "KZ_ZS": "示范市东城区和平街887号12幢101室", "KZ_JYFW": SCOPE,
-    }
-
-
-def rendered_license(i: int) -> dict[str, Any]:
-    """The i-th test 营业执照 for renditions: every tenth holder has a rare character."""
-    body = f"91330100MA{i:07d}"
-    rare = RARE[i // 10 % len(RARE)] if i % 10 == 0 else ""
-    return {
-        "ZZBH": f"3301{i:011d}", "CZZT": f"示范市{rare}第{i}商贸有限公司",
-        "CZZTDM": body + uscc_check(body), "CZZTDMLXDM": "001", "ZZBFRQ": "20240105",
-        "ZZYXQQSRQ": "20240105", "ZZYXQJZRQ": "长期", "KZ_LX": "有限责任公司(自然人投资或控股)",
-        "KZ_FDDBR": f"张{rare or '伟'}{i % 97}", "KZ_ZCZB": f"{100 + i % 900}万元",
-        "KZ_CLRQ": "20200301", "KZ_ZS": f"浙江省示范市湖滨路{i}号",
-        "KZ_JYFW": "一般项目：日用百货销售；五金产品零售；办公用品销售；技术服务、技术开发。"
-                   "（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）",
     }
 
 
