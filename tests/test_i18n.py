@@ -7,6 +7,7 @@ Each package has its catalogue (``registry/locale/zh_CN/LC_MESSAGES/<package>.po
 from __future__ import annotations
 
 import string
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,17 @@ def test_the_command_line_speaks_the_language_asked_for(
     assert english.output.startswith("error: ")
     monkeypatch.setenv("LICREG_LANG", "en")
     assert runner.invoke(cli, ["batch", "show", "999"]).output.startswith("error: ")
+
+
+def test_the_command_list_is_in_the_language_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LICREG_LANG", raising=False)
+    runner = CliRunner()
+    chinese = runner.invoke(cli, ["--help"]).output
+    assert "命令:" in chinese and "发证部门：列出、查看、添加、更新、删除。" in chinese
+    columns = [sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+               for line in chinese.splitlines()]
+    assert max(columns) <= 80  # a Chinese character takes two columns
+    english = runner.invoke(cli, ["--lang", "en", "--help"]).output
+    assert "Issuing departments: list, show, add, update, remove." in english
+    monkeypatch.setenv("LICREG_LANG", "en")  # --help is answered before --lang is read
+    assert "Commands:" in runner.invoke(cli, ["--help"]).output

@@ -13,62 +13,64 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import unicodedata
 from importlib.metadata import entry_points
 
 import click
 
 from registry.config import Settings
-from registry.i18n import LANGUAGES, set_language
+from registry.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, set_language
 
 __all__ = ["COMMANDS", "cli", "main"]
 
 COMMANDS = {
     "init": ("registry.cli.setup:init",
-            "Create or upgrade the registry database (and the demo world)."),
+            N_("Create or upgrade the registry database (and the demo world).")),
     "city": ("registry.cli.setup:city",
-            "The city this registry serves: apply its city file, export it, show it."),
+            N_("The city this registry serves: apply its city file, export it, show it.")),
     "department": ("registry.cli.setup:department",
-                  "Issuing departments: list, show, add, update, remove."),
+                  N_("Issuing departments: list, show, add, update, remove.")),
     "type": ("registry.cli.setup:type_group",
-            "License types: list, show, add, update, import from a catalogue, remove."),
+            N_("License types: list, show, add, update, import from a catalogue, remove.")),
     "ingest": ("registry.cli.ingest:ingest",
-              "Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or "
-              "folder of PDFs): validate, filter, structure, seal, store; report every row."),
+              N_("Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or "
+              "folder of PDFs): validate, filter, structure, seal, store; report every row.")),
     "batch": ("registry.cli.batch:batch_group",
-             "Uploaded batches: list, show, rows (and a rejects CSV)."),
+             N_("Uploaded batches: list, show, rows (and a rejects CSV).")),
     "inbox": ("registry.cli.inbox:inbox_group",
-             "Department inboxes: drop a file in inbox/<USCC>/<type code>/, get a batch report."),
+             N_("Department inboxes: drop a file in inbox/<USCC>/<type code>/, get a batch "
+                "report.")),
     "seal": ("registry.cli.seal:seal_group",
-            "Department seals: apply, approve/reject, make, file, authorize, suspend/resume, "
-            "report-lost, cancel, remake."),
+            N_("Department seals: apply, approve/reject, make, file, authorize, suspend/resume, "
+            "report-lost, cancel, remake.")),
     "template": ("registry.cli.template:template_group",
-                "License templates: make, bind to a seal, publish."),
+                N_("License templates: make, bind to a seal, publish.")),
     "license": ("registry.cli.license:license_group",
-               "What the registry holds."),
+               N_("What the registry holds.")),
     "export": ("registry.cli.license:export",
-              "Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the "
-              "signed license.pdf and, once a log checkpoint covers the license, proof.json."),
+              N_("Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the "
+              "signed license.pdf and, once a log checkpoint covers the license, proof.json.")),
     "pdf": ("registry.cli.pdf:pdf_group",
-           "PDF renditions (版式文件): rendered from the template, PAdES-signed by the seal."),
+           N_("PDF renditions (版式文件): rendered from the template, PAdES-signed by the seal.")),
     "log": ("registry.cli.log:log_group",
-           "The transparency log (RFC 9162 hashing, signed checkpoints; TEST ONLY log key)."),
+           N_("The transparency log (RFC 9162 hashing, signed checkpoints; TEST ONLY log key).")),
     "pki": ("registry.cli.audit:pki",
-           "The city's TEST ONLY PKI: create it, export its trust anchor."),
+           N_("The city's TEST ONLY PKI: create it, export its trust anchor.")),
     "verify": ("registry.cli.audit:verify",
-              "Verify export bundles, PDFs, folders of them, or the whole registry, offline, "
-              "against the anchors you choose."),
+              N_("Verify export bundles, PDFs, folders of them, or the whole registry, offline, "
+              "against the anchors you choose.")),
     "province": ("registry.cli.province:province",
-                "The mock provincial aggregation platform."),
+                N_("The mock provincial aggregation platform.")),
     "push": ("registry.cli.province:push",
-            "Push every license event not yet acknowledged by the province (= ``licreg sync "
-            "run``)."),
+            N_("Push every license event not yet acknowledged by the province (= ``licreg sync "
+            "run``).")),
     "sync": ("registry.cli.sync:sync_group",
-            "Aggregation to the provincial platform: run, watch, repair."),
+            N_("Aggregation to the provincial platform: run, watch, repair.")),
     "bulletin": ("registry.cli.bulletin:bulletin",
-                "Weekly figures per department, ranking and bulletin (bulletin.html, figures.csv, "
-                "figures.xlsx)."),
+                N_("Weekly figures per department, ranking and bulletin (bulletin.html, "
+                   "figures.csv, figures.xlsx).")),
     "bench": ("registry.cli.bench:bench",
-             "Measure every stage on N synthetic licenses in a scratch registry."),
+             N_("Measure every stage on N synthetic licenses in a scratch registry.")),
 }
 """Command name → (``module:attribute`` of its click command, its summary in ``--help``: the
 command's own short help, which tests/test_layout.py checks, so the list is shown
@@ -78,11 +80,22 @@ PLUGINS = "licreg.commands"
 """The entry-point group through which other packages add commands."""
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _shortened(text: str, limit: int) -> str:
-    """``text`` cut at a word to at most ``limit`` characters, as click shortens help."""
-    if len(text) <= limit:
+    """``text`` cut at a word (or, in Chinese, a character) to at most ``limit`` columns, as
+    click shortens help."""
+    if _width(text) <= limit:
         return text
-    return text[: max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+    cut = text
+    while _width(cut) > max(limit - 3, 1):
+        cut = cut[:-1]
+    if " " in cut and _width(text) == len(text):
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(",;:，；：、") + "..."
 
 
 class _Commands(click.Group):
@@ -94,6 +107,11 @@ class _Commands(click.Group):
         plugins = {ep.name: ep.value for ep in entry_points(group=PLUGINS)}
         return {**{name: target for name, (target, _) in COMMANDS.items()}, **plugins}
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # LICREG_LANG before any option: an eager --help is answered before --lang is read.
+        _speak(None)
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(self._targets())
 
@@ -103,31 +121,37 @@ class _Commands(click.Group):
         rows = []
         for name in names:
             if name in COMMANDS:
-                rows.append((name, _shortened(COMMANDS[name][1], limit)))
+                rows.append((name, _shortened(_(COMMANDS[name][1]), limit)))
             elif (command := self.get_command(ctx, name)) is not None:
                 rows.append((name, command.get_short_help_str(limit=limit)))
-        with formatter.section("Commands"):
+        with formatter.section(_("Commands")):
             formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = self._targets().get(cmd_name)
         if target is None:
             return None
-        module, _, attribute = target.partition(":")
+        module, _colon, attribute = target.partition(":")
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command), target
         return command
 
 
+def _speak(lang: str | None) -> str:
+    """Speak ``lang``, else LICREG_LANG's, else Chinese; the language chosen."""
+    chosen = lang or Settings.from_env().lang
+    set_language(chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE)
+    return chosen
+
+
 @click.group(cls=_Commands)
-@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None, is_eager=True,
+              callback=lambda ctx, param, value: _speak(value),
               help="Language of what licreg says: zh (default) or en (or LICREG_LANG).")
 @click.pass_context
-def cli(ctx: click.Context, lang: str | None) -> None:
+def cli(ctx: click.Context, lang: str) -> None:
     """Electronic license and seal registry (电子证照与电子印章登记系统)."""
-    settings = Settings.from_env()
-    if lang is not None:
-        settings = dataclasses.replace(settings, lang=lang)
+    settings = dataclasses.replace(Settings.from_env(), lang=lang)
     set_language(settings.lang)
     ctx.obj = settings
 
