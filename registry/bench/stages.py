@@ -143,8 +143,6 @@ def _store(source: Engine, home: Path, database_url: str | None) -> StageResult:
     with source.connect() as src:
         licenses = src.execute(select(func.count()).select_from(License)).scalar_one()
         for table in Base.metadata.sorted_tables:
-            if table.name == "license_types":
-                continue  # registered by init_registry
             total = src.execute(select(func.count()).select_from(table)).scalar_one()
             columns = [c.name for c in table.c]
             json_columns = {i for i, c in enumerate(table.c) if isinstance(c.type, JSON)}
