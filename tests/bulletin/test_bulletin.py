@@ -44,6 +44,9 @@ from sqlalchemy import Engine, select, update
 from registry.batch.run import ingest_file
 from registry.bulletin import IsoWeek, build_bulletin, load_weights, write_bulletin
 from registry.bulletin import figures as f
+from registry.bulletin.charts import bar_chart, line_chart
+from registry.bulletin.exports import export_rows
+from registry.bulletin.model import Bulletin
 from registry.bulletin.ranking import (
     DEFAULT_WEIGHTS,
     HELD_BACK_BY,
@@ -53,9 +56,6 @@ from registry.bulletin.ranking import (
     SCORE,
     Weights,
 )
-from registry.bulletin.charts import bar_chart, line_chart
-from registry.bulletin.exports import export_rows
-from registry.bulletin.model import Bulletin
 from registry.bulletin.render import markdown
 from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
 from registry.cli import cli
@@ -285,7 +285,8 @@ def test_week_47_and_a_week_with_no_activity(two_weeks: Engine) -> None:
     assert list(quiet.figures[f.SEALS_AUTHORIZED]) == [1, 1, 0]
     with language("zh"):
         text = markdown(quiet)
-    assert "本周全市没有存量证照数据提交、印章和模板办理、证照汇聚或用证活动，不排名次、不点名" in text
+    assert ("本周全市没有存量证照数据提交、印章和模板办理、证照汇聚或用证活动，"
+            "不排名次、不点名") in text
     assert "综合得分第一名" not in text and "失分" not in text  # no winner, no laggard
     assert f"| — | — | {MARKET.name} | 23.5 |" in text
     assert quiet.laggards.empty and not quiet.ranked
