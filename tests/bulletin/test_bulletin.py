@@ -25,10 +25,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-import os
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -77,6 +74,7 @@ from registry.verify.audit_runs import AuditRun, AuditRunDepartment, issuer_of, 
 from registry.verify.registry_audit import audit_registry
 from tests.conftest import FIXTURES, NOW, PASSPHRASE
 from tests.support.batches import holder, row, write_csv
+from tests.support.screens import screenshot_or_skip
 
 BIZ, FOOD, PHYS = "11100000MB0143028R001", "11100000MB0143028R002", "11100000MB15645531001"
 T1 = dt.datetime(2026, 11, 17, 2, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in W47, Beijing time
@@ -475,18 +473,6 @@ def test_verify_registry_records_the_run_per_department(shared: tuple[Engine, Se
     assert issuer_of("1.2.156.3005.2.11100000MB0143028R001.11330100MB1703218R.E51B.001.C") == \
         "11330100MB1703218R"
     assert issuer_of("bundle/license.pdf") is None
-
-
-def screenshot_or_skip(html: Path, png: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if os.environ.get("LICREG_REQUIRE_CHROMIUM"):
-            pytest.fail("LICREG_REQUIRE_CHROMIUM is set but chromium is not installed")
-        pytest.skip("chromium is not installed (scripts/system-deps.sh installs it)")
-    subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--screenshot={png}", "--window-size=1280,2000", html.as_uri()],
-        check=True, capture_output=True, timeout=120)
 
 
 @pytest.mark.slow
