@@ -11,11 +11,24 @@ Two kinds of figure stand side by side (docs: the bulletin's week semantics):
 - **how far** a department is: cumulative as of the week's end (Monday 00:00 Beijing time):
   rows submitted and sealed, seals active, templates published, licenses acknowledged, dead
   letters, the verdicts of the last audit run before the week ended;
-- **what it did that week**: the ``*_week`` columns (rows submitted, seal and template steps,
-  licenses sealed, events acknowledged) and the timeliness of the events acknowledged in it
-  (event ``created_at`` → ``acked_at``: median, 95th percentile, share within 24 hours).
+- **what it did that week**: the ``*_week`` columns (rows uploaded and newly submitted, seal
+  and template steps, licenses sealed, events acknowledged) and the timeliness of the events
+  acknowledged in it (event ``created_at`` → ``acked_at``: median, 95th percentile, share
+  within 24 hours).
 
-A rate whose denominator is zero is NaN here (the renderer prints "—"); a count is 0.
+**Unique rows count once.** A row is one license of a department's file: its type and
+normalized 证照编号 (``source_rows.number``), or, for a row without one, its cells exactly as
+read. However often it is uploaded (the same file in UTF-8 and in GBK, a corrected file sent
+again) it is submitted once, in the week it was first uploaded, and counts with the best
+outcome it reached by the week's end: sealed if any upload was accepted, else filtered if any
+was filtered (expired, classified), else rejected. Its reasons are those of its latest upload
+with that outcome. ``rows_uploaded`` counts every row of every upload.
+
+**Superseded versions are history.** The verification figures leave out the licenses the
+audit found no longer in force (superseded by a change, revoked, expired: ``not_in_force`` in
+:mod:`registry.verify.audit_runs`); ``audit_history`` says how many.
+
+A rate whose denominator is zero is NaN here (the exports leave the cell empty); a count is 0.
 
 >>> frames = read_frames(session, IsoWeek.parse("2026-W48"))        # doctest: +SKIP
 >>> department_figures(frames, IsoWeek.parse("2026-W48"))            # doctest: +SKIP
@@ -29,21 +42,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import String, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from registry.bulletin.week import IsoWeek
 from registry.db.models import (
     Batch,
-    BatchReasonCount,
     Department,
     DepartmentType,
     License,
     LicenseTypeRow,
     OutboxEvent,
     Seal,
+    SourceRow,
     Template,
 )
+from registry.i18n import N_
 from registry.ingest.rules import FLAG_REASONS
 from registry.province.wire import CREATING_OPERATE_TYPES
 from registry.seal.lifecycle import SealApplication, SealEvent
@@ -57,6 +71,7 @@ __all__ = [
     "ACK_P95_HOURS",
     "AUDITED",
     "AUDIT_AT",
+    "AUDIT_HISTORY",
     "AUDIT_PASSED",
     "COUNT_COLUMNS",
     "DEAD_LETTERS",
@@ -74,12 +89,15 @@ __all__ = [
     "ROWS_SEALED_WEEK",
     "ROWS_SUBMITTED",
     "ROWS_SUBMITTED_WEEK",
+    "ROWS_UPLOADED",
+    "ROWS_UPLOADED_WEEK",
     "SEALED_SHARE",
     "SEALS_APPLIED",
     "SEALS_AUTHORIZED",
     "SEALS_MADE",
     "SEALS_SUSPENDED",
     "SEAL_COVERAGE",
+    "STAGE_TITLES",
     "TEMPLATES_BOUND",
     "TEMPLATES_MADE",
     "TEMPLATES_PUBLISHED",
@@ -92,6 +110,7 @@ __all__ = [
     "RegistryFrames",
     "aggregation_figures",
     "department_figures",
+    "first_record",
     "had_activity",
     "last_audit_run",
     "read_frames",
@@ -135,24 +154,41 @@ PASSED = "passed"
 FAILED = "failed"
 INDETERMINATE = "indeterminate"
 NOT_IN_FORCE = "not_in_force"
+ROW_KEY = "row_key"
+"""A unique row: its 证照编号, or ``raw:`` and its cells as read when it has none."""
+FIRST_SEEN = "first_seen"
+FIRST_SEALED = "first_sealed"
+FIRST_FILTERED = "first_filtered"
+LINE = "line"
+OUTCOME = "outcome"
+CODES = "codes"
+"""The reason codes a row carries (a tuple)."""
 
 # -- figure columns: stock digitization (存量数据电子化) ------------------------------------------
 
+ROWS_UPLOADED = "rows_uploaded"
+"""Rows of every upload by the week's end, repeats included."""
 ROWS_SUBMITTED = "rows_submitted"
-"""Rows of the department's batches uploaded by the week's end."""
+"""Unique rows submitted by the week's end (see the module docstring: each counts once)."""
 ROWS_SEALED = "rows_sealed"
-"""Of those, rows accepted: each is a sealed license (new, new version or already sealed)."""
+"""Of those, rows accepted in some upload: each is a sealed license."""
 ROWS_FILTERED = "rows_filtered"
-"""Rows filtered out (expired, classified): valid, not aggregated."""
+"""Rows never accepted but filtered out (expired, classified): valid, not aggregated."""
 ROWS_REJECTED = "rows_rejected"
+"""Rows neither accepted nor filtered in any upload."""
 SEALED_SHARE = "sealed_share"
 """rows_sealed / rows_submitted."""
 FILTERED_SHARE = "filtered_share"
 REJECTED_SHARE = "rejected_share"
 TOP_REASONS = "top_reasons"
-"""The three most frequent filter and rejection reasons, ``CODE rows`` each."""
+"""The three most frequent reasons of the rows still filtered or rejected at the week's end:
+a tuple of ``(code, rows)``, most rows first (codes: registry.ingest.rules.REASON_TITLES)."""
+ROWS_UPLOADED_WEEK = "rows_uploaded_week"
+"""Rows uploaded in the week, repeats included."""
 ROWS_SUBMITTED_WEEK = "rows_submitted_week"
+"""Unique rows first submitted in the week."""
 ROWS_SEALED_WEEK = "rows_sealed_week"
+"""Unique rows first accepted in the week."""
 
 # -- seals (电子印章) ----------------------------------------------------------------------------
 
@@ -189,7 +225,8 @@ TEMPLATES_PUBLISHED_WEEK = "templates_published_week"
 TEMPLATE_COVERAGE = "template_coverage"
 """templates_published / types_issued."""
 TEMPLATE_STAGES = "template_stages"
-"""Per type the department issues, how far its template is: ``营业执照 已发布；…``."""
+"""Per type the department issues (by code), its name and how far its template is: a tuple
+of ``(type name, stage)``, stage a key of :data:`STAGE_TITLES`."""
 
 # -- aggregation to the province (汇聚) ----------------------------------------------------------
 
@@ -219,13 +256,17 @@ AUDITED = "audited"
 """That run's verdicts on the department's licenses, but those INDETERMINATE only because the
 license is no longer in force (a superseded version, a revoked or expired license)."""
 AUDIT_PASSED = "audit_passed"
+AUDIT_HISTORY = "audit_history"
+"""Of that run's verdicts, those on licenses no longer in force (superseded, revoked,
+expired): history, counted neither as passed nor as failed."""
 PASS_RATE = "pass_rate"  # noqa: S105 - a column name, not a password
 """audit_passed / audited."""
 
 FIGURE_COLUMNS = (
     DEPARTMENT, NAME,
-    ROWS_SUBMITTED, ROWS_SEALED, ROWS_FILTERED, ROWS_REJECTED, SEALED_SHARE, FILTERED_SHARE,
-    REJECTED_SHARE, TOP_REASONS, ROWS_SUBMITTED_WEEK, ROWS_SEALED_WEEK,
+    ROWS_UPLOADED, ROWS_SUBMITTED, ROWS_SEALED, ROWS_FILTERED, ROWS_REJECTED, SEALED_SHARE,
+    FILTERED_SHARE, REJECTED_SHARE, TOP_REASONS, ROWS_UPLOADED_WEEK, ROWS_SUBMITTED_WEEK,
+    ROWS_SEALED_WEEK,
     SEALS_APPLIED, SEALS_MADE, SEALS_AUTHORIZED, SEALS_SUSPENDED, SEALS_APPLIED_WEEK,
     SEALS_MADE_WEEK, SEALS_AUTHORIZED_WEEK, SEALS_SUSPENDED_WEEK, TYPES_ISSUED, TYPES_SEALABLE,
     SEAL_COVERAGE,
@@ -233,20 +274,21 @@ FIGURE_COLUMNS = (
     TEMPLATES_BOUND_WEEK, TEMPLATES_PUBLISHED_WEEK, TEMPLATE_COVERAGE, TEMPLATE_STAGES,
     LICENSES_SEALED, LICENSES_ACKED, ACKED_SHARE, LICENSES_SEALED_WEEK, EVENTS_ACKED_WEEK,
     ACK_MEDIAN_HOURS, ACK_P95_HOURS, ACKED_WITHIN_24H, DEAD_LETTERS,
-    AUDIT_AT, AUDITED, AUDIT_PASSED, PASS_RATE,
+    AUDIT_AT, AUDITED, AUDIT_PASSED, AUDIT_HISTORY, PASS_RATE,
 )
-"""Every column of :func:`department_figures`, in order."""
+"""Every registry column of :func:`department_figures`, in order (the sharing columns of
+:mod:`registry.bulletin.sharing` follow)."""
 WEEK_COLUMNS = (
-    ROWS_SUBMITTED_WEEK, ROWS_SEALED_WEEK, SEALS_APPLIED_WEEK, SEALS_MADE_WEEK,
+    ROWS_UPLOADED_WEEK, ROWS_SUBMITTED_WEEK, ROWS_SEALED_WEEK, SEALS_APPLIED_WEEK, SEALS_MADE_WEEK,
     SEALS_AUTHORIZED_WEEK, SEALS_SUSPENDED_WEEK, TEMPLATES_MADE_WEEK, TEMPLATES_BOUND_WEEK,
     TEMPLATES_PUBLISHED_WEEK, LICENSES_SEALED_WEEK, EVENTS_ACKED_WEEK,
 )
 """The week's own activity: all zero means nothing happened that week."""
 COUNT_COLUMNS = (
-    ROWS_SUBMITTED, ROWS_SEALED, ROWS_FILTERED, ROWS_REJECTED, SEALS_APPLIED, SEALS_MADE,
-    SEALS_AUTHORIZED, SEALS_SUSPENDED, TYPES_ISSUED, TYPES_SEALABLE, TEMPLATES_MADE,
+    ROWS_UPLOADED, ROWS_SUBMITTED, ROWS_SEALED, ROWS_FILTERED, ROWS_REJECTED, SEALS_APPLIED,
+    SEALS_MADE, SEALS_AUTHORIZED, SEALS_SUSPENDED, TYPES_ISSUED, TYPES_SEALABLE, TEMPLATES_MADE,
     TEMPLATES_BOUND, TEMPLATES_PUBLISHED, LICENSES_SEALED, LICENSES_ACKED, DEAD_LETTERS,
-    AUDITED, AUDIT_PASSED, *WEEK_COLUMNS,
+    AUDITED, AUDIT_PASSED, AUDIT_HISTORY, *WEEK_COLUMNS,
 )
 """Integer columns: 0, never NaN, for a department with nothing to count."""
 
@@ -257,7 +299,8 @@ TOP_REASON_COUNT = 3
 HOURS_WITHIN = 24.0
 _TEMPLATE_STAGE = {"made": 1, "bound": 2, "published": 3}
 """How far a template version is; ``retired`` (replaced by a newer published one) is 0."""
-_STAGE_TITLE = {0: "未制作", 1: "已制作", 2: "已绑定", 3: "已发布"}
+STAGE_TITLES = {0: N_("not made"), 1: N_("made"), 2: N_("bound"), 3: N_("published")}
+"""A template stage in words (translated where shown)."""
 
 
 @dataclass(frozen=True)
@@ -270,8 +313,13 @@ class RegistryFrames:
     """DEPARTMENT_ID, TYPE_CODE, TYPE_NAME: the license types each department issues."""
     batches: pd.DataFrame
     """BATCH_ID, DEPARTMENT_ID, AT (uploaded), ROWS, ACCEPTED, FILTERED, REJECTED."""
-    reasons: pd.DataFrame
-    """BATCH_ID, CODE, ROWS: rows of the batch carrying the reason code."""
+    stock_rows: pd.DataFrame
+    """DEPARTMENT_ID, FIRST_SEEN, FIRST_SEALED, FIRST_FILTERED (NaT: never), ROWS: how many
+    unique rows first uploaded, first accepted and first filtered at those times."""
+    open_rows: pd.DataFrame
+    """DEPARTMENT_ID, ROW_KEY (type code and key), AT, BATCH_ID, LINE, OUTCOME, CODES,
+    FIRST_SEALED: every upload of a row that was filtered or rejected, with the time its row
+    was first accepted (NaT: never)."""
     seal_events: pd.DataFrame
     """EVENT_ID, DEPARTMENT_ID, SEAL_ID (NA for application steps), STEP, TO_STATUS, AT,
     AUTH_TYPES, AUTH_FROM, AUTH_TO (authorize steps)."""
@@ -321,6 +369,63 @@ def _seal_event_rows(session: Session, end: dt.datetime) -> list[tuple[Any, ...]
     return out
 
 
+def _row_key() -> Any:
+    """SQL: the unique-row key (see the module docstring), the type code in front."""
+    # A literal column, not a bound parameter: PostgreSQL must see the GROUP BY expression
+    # and the selected one as the same expression.
+    key = func.coalesce(SourceRow.number,
+                        literal_column("'raw:'") + cast(SourceRow.raw, String))
+    return Batch.type_code + literal_column("'/'") + key
+
+
+def _stock_rows(session: Session, end: dt.datetime) -> pd.DataFrame:
+    """Unique rows by department and first upload / acceptance / filtering time, counted in
+    the database (two GROUP BYs: a registry of a million rows hands pandas a few rows)."""
+    key = _row_key()
+    per_row = (
+        select(Batch.department_id.label("d"), key.label("k"),
+               func.min(Batch.started_at).label("fs"),
+               func.min(case((SourceRow.outcome == "accepted", Batch.started_at))).label("fa"),
+               func.min(case((SourceRow.outcome == "filtered", Batch.started_at))).label("ff"))
+        .select_from(SourceRow).join(Batch, Batch.id == SourceRow.batch_id)
+        .where(Batch.started_at < end)
+        .group_by(Batch.department_id, key).subquery())
+    rows = session.execute(
+        select(per_row.c.d, per_row.c.fs, per_row.c.fa, per_row.c.ff, func.count())
+        .group_by(per_row.c.d, per_row.c.fs, per_row.c.fa, per_row.c.ff))
+    return _frame(rows, (DEPARTMENT_ID, FIRST_SEEN, FIRST_SEALED, FIRST_FILTERED, ROWS),
+                  times=(FIRST_SEEN, FIRST_SEALED, FIRST_FILTERED))
+
+
+def _codes(reasons: Any) -> tuple[str, ...]:
+    items = (reasons or {}).get("reasons", ()) if isinstance(reasons, dict) else ()
+    return tuple(sorted({str(r.get("code")) for r in items if isinstance(r, dict)}))
+
+
+def _open_rows(session: Session, end: dt.datetime) -> pd.DataFrame:
+    """Every upload of a row filtered or rejected, with its reason codes and when its row
+    was first accepted (rows without a 证照编号 are never accepted)."""
+    key = _row_key()
+    uploads = session.execute(
+        select(Batch.department_id, key, Batch.started_at, Batch.id, SourceRow.line,
+               SourceRow.outcome, SourceRow.reasons)
+        .select_from(SourceRow).join(Batch, Batch.id == SourceRow.batch_id)
+        .where(Batch.started_at < end, SourceRow.outcome != "accepted"))
+    frame = _frame(((d, k, at, b, line, outcome, _codes(reasons))
+                    for d, k, at, b, line, outcome, reasons in uploads),
+                   (DEPARTMENT_ID, ROW_KEY, AT, BATCH_ID, LINE, OUTCOME, CODES), times=(AT,))
+    numbers = select(SourceRow.number).where(SourceRow.outcome != "accepted",
+                                             SourceRow.number.is_not(None))
+    accepted = _frame(session.execute(
+        select(Batch.department_id, key, func.min(Batch.started_at))
+        .select_from(SourceRow).join(Batch, Batch.id == SourceRow.batch_id)
+        .where(Batch.started_at < end, SourceRow.outcome == "accepted",
+               SourceRow.number.in_(numbers))
+        .group_by(Batch.department_id, key)), (DEPARTMENT_ID, ROW_KEY, FIRST_SEALED),
+        times=(FIRST_SEALED,))
+    return frame.merge(accepted, on=[DEPARTMENT_ID, ROW_KEY], how="left")
+
+
 def read_frames(session: Session, week: IsoWeek) -> RegistryFrames:
     """Everything the figures of ``week`` and the week before need, recorded before its end."""
     end = week.end
@@ -342,13 +447,8 @@ def read_frames(session: Session, week: IsoWeek) -> RegistryFrames:
                    Batch.accepted, Batch.filtered, Batch.rejected)
             .where(Batch.started_at < end)),
             (BATCH_ID, DEPARTMENT_ID, AT, ROWS, ACCEPTED, FILTERED, REJECTED), times=(AT,)),
-        reasons=_frame(session.execute(
-            select(BatchReasonCount.batch_id, BatchReasonCount.code,
-                   func.sum(BatchReasonCount.rows))
-            .join(Batch, Batch.id == BatchReasonCount.batch_id)
-            .where(Batch.started_at < end)
-            .group_by(BatchReasonCount.batch_id, BatchReasonCount.code)),
-            (BATCH_ID, CODE, ROWS)),
+        stock_rows=_stock_rows(session, end),
+        open_rows=_open_rows(session, end),
         seal_events=seal_events,
         template_events=_frame(session.execute(
             select(TemplateEvent.id, TemplateEvent.template_id, Template.department_id,
@@ -407,31 +507,54 @@ def _share(part: pd.Series, whole: pd.Series) -> pd.Series:
     return part.astype(float) / whole.where(whole > 0)
 
 
-def _top_reasons(batches: pd.DataFrame, reasons: pd.DataFrame) -> pd.Series:
-    counted = reasons[~reasons[CODE].isin(ACCEPTED_NOTES)].merge(
-        batches[[BATCH_ID, DEPARTMENT_ID]], on=BATCH_ID)
-    totals = counted.groupby([DEPARTMENT_ID, CODE], as_index=False)[ROWS].sum()
-    totals = totals.sort_values(  # type: ignore[call-overload]  # pandas-stubs lacks list `ascending`
-        [DEPARTMENT_ID, ROWS, CODE], ascending=[True, False, True])
+def _top_reasons(open_rows: pd.DataFrame, week: IsoWeek) -> pd.Series:
+    """Per department, the three most frequent reasons of its rows still filtered or
+    rejected at the week's end (each row's latest upload with its best outcome)."""
+    end = pd.Timestamp(week.end)
+    rows = open_rows[(open_rows[AT] < end) & ~(open_rows[FIRST_SEALED] < end)]
+    filtered_keys = set(rows.loc[rows[OUTCOME] == "filtered", ROW_KEY])
+    best = rows[(rows[OUTCOME] == "filtered") | ~rows[ROW_KEY].isin(filtered_keys)]
+    latest = best.sort_values([AT, BATCH_ID, LINE]).groupby(
+        [DEPARTMENT_ID, ROW_KEY], as_index=False).tail(1)
+    codes = latest[[DEPARTMENT_ID, CODES]].explode(CODES).rename(columns={CODES: CODE})
+    codes = codes[codes[CODE].notna() & ~codes[CODE].isin(ACCEPTED_NOTES)]
+    totals = codes.groupby([DEPARTMENT_ID, CODE], as_index=False).size().rename(
+        columns={"size": ROWS})
+    totals = totals.sort_values([DEPARTMENT_ID, ROWS, CODE], ascending=[True, False, True])
     top = totals.groupby(DEPARTMENT_ID).head(TOP_REASON_COUNT)
-    joined: pd.Series = (top.assign(text=top[CODE] + " " + top[ROWS].astype(int).astype(str))
-                         .groupby(DEPARTMENT_ID)["text"].agg(", ".join).rename(TOP_REASONS))
+    pairs = pd.Series(list(zip(top[CODE], top[ROWS].astype(int), strict=True)),
+                      index=top.index, dtype=object)
+    joined: pd.Series = pairs.groupby(top[DEPARTMENT_ID]).agg(tuple).rename(TOP_REASONS)
     return joined
 
 
-def stock_figures(batches: pd.DataFrame, reasons: pd.DataFrame, week: IsoWeek) -> pd.DataFrame:
-    """Rows submitted, sealed, filtered, rejected (cumulative), their shares, the top
-    reasons, and the week's rows; per DEPARTMENT_ID. A batch counts when it was uploaded."""
-    upto = _until(batches, AT, week)
-    totals = upto.groupby(DEPARTMENT_ID)[[ROWS, ACCEPTED, FILTERED, REJECTED]].sum()
-    totals.columns = [ROWS_SUBMITTED, ROWS_SEALED, ROWS_FILTERED, ROWS_REJECTED]
-    week_rows = _during(upto, AT, week).groupby(DEPARTMENT_ID)[[ROWS, ACCEPTED]].sum()
-    week_rows.columns = [ROWS_SUBMITTED_WEEK, ROWS_SEALED_WEEK]
-    out = totals.join(week_rows, how="left")
+def stock_figures(batches: pd.DataFrame, stock_rows: pd.DataFrame, open_rows: pd.DataFrame,
+                  week: IsoWeek) -> pd.DataFrame:
+    """Unique rows submitted, sealed, filtered, rejected (cumulative), their shares, the top
+    reasons and the week's new rows; rows uploaded, repeats included; per DEPARTMENT_ID."""
+    end, start = pd.Timestamp(week.end), pd.Timestamp(week.start)
+    rows = stock_rows[stock_rows[FIRST_SEEN] < end]
+    sealed = rows[FIRST_SEALED] < end
+    filtered = ~sealed & (rows[FIRST_FILTERED] < end)
+    n = rows[ROWS]
+    by = rows[DEPARTMENT_ID]
+    out = pd.DataFrame({
+        ROWS_SUBMITTED: n.groupby(by).sum(),
+        ROWS_SEALED: n.where(sealed, 0).groupby(by).sum(),
+        ROWS_FILTERED: n.where(filtered, 0).groupby(by).sum(),
+        ROWS_REJECTED: n.where(~sealed & ~filtered, 0).groupby(by).sum(),
+        ROWS_SUBMITTED_WEEK: n.where(rows[FIRST_SEEN] >= start, 0).groupby(by).sum(),
+        ROWS_SEALED_WEEK: n.where(sealed & (rows[FIRST_SEALED] >= start), 0).groupby(by).sum(),
+    })
+    uploads = _until(batches, AT, week)
+    out = out.join(pd.DataFrame({
+        ROWS_UPLOADED: uploads.groupby(DEPARTMENT_ID)[ROWS].sum(),
+        ROWS_UPLOADED_WEEK: _during(uploads, AT, week).groupby(DEPARTMENT_ID)[ROWS].sum(),
+    }), how="outer").fillna(0).astype(int)
     for part, share in ((ROWS_SEALED, SEALED_SHARE), (ROWS_FILTERED, FILTERED_SHARE),
                         (ROWS_REJECTED, REJECTED_SHARE)):
         out[share] = _share(out[part], out[ROWS_SUBMITTED])
-    return out.join(_top_reasons(upto, reasons[reasons[BATCH_ID].isin(upto[BATCH_ID])]))
+    return out.join(_top_reasons(open_rows, week))
 
 
 def _last_per(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -476,15 +599,17 @@ def seal_figures(seal_events: pd.DataFrame, department_types: pd.DataFrame,
 
 
 def _stage_text(types: pd.DataFrame) -> pd.Series:
-    text = types[TYPE_NAME] + " " + types["stage"].map(_STAGE_TITLE)
-    return text.groupby(types[DEPARTMENT_ID]).agg("；".join).rename(TEMPLATE_STAGES)
+    pairs = pd.Series(list(zip(types[TYPE_NAME], types["stage"], strict=True)),
+                      index=types.index, dtype=object)
+    joined: pd.Series = pairs.groupby(types[DEPARTMENT_ID]).agg(tuple).rename(TEMPLATE_STAGES)
+    return joined
 
 
 def template_figures(template_events: pd.DataFrame, department_types: pd.DataFrame,
                      week: IsoWeek) -> pd.DataFrame:
     """Per department, of the types it issues: how many have a template made, bound,
     published at the week's end (the furthest stage of any version), each step's count in
-    the week, and each type's stage in words."""
+    the week, and each type's stage."""
     upto = _until(template_events, AT, week)
     versions = _last_per(upto, [TEMPLATE_ID])
     stage = (versions.assign(stage=versions[TO_STATUS].map(_TEMPLATE_STAGE).fillna(0))
@@ -548,12 +673,14 @@ def last_audit_run(audit_runs: pd.DataFrame, week: IsoWeek) -> tuple[int, pd.Tim
 def verification_figures(audit_runs: pd.DataFrame, audit_departments: pd.DataFrame,
                          week: IsoWeek) -> pd.DataFrame:
     """The verdicts of the last audit run before the week's end about each department's
-    licenses in force: how many, how many PASSED, the pass rate (no rows without a run)."""
+    licenses in force: how many, how many PASSED, the pass rate, and how many verdicts were
+    on licenses no longer in force (history, in neither count; no rows without a run)."""
     last = last_audit_run(audit_runs, week)
     run_id = last[0] if last is not None else None
     rows = audit_departments[audit_departments[RUN_ID] == run_id].set_index(DEPARTMENT_ID)
     audited = rows[PASSED] + rows[FAILED] + rows[INDETERMINATE] - rows[NOT_IN_FORCE]
     return pd.DataFrame({AUDITED: audited, AUDIT_PASSED: rows[PASSED],
+                         AUDIT_HISTORY: rows[NOT_IN_FORCE],
                          PASS_RATE: _share(rows[PASSED], audited)}, index=rows.index)
 
 
@@ -561,7 +688,7 @@ def department_figures(frames: RegistryFrames, week: IsoWeek) -> pd.DataFrame:
     """One row per department (by USCC), :data:`FIGURE_COLUMNS`: counts 0, texts empty and
     rates NaN for a department with nothing to count."""
     parts = [
-        stock_figures(frames.batches, frames.reasons, week),
+        stock_figures(frames.batches, frames.stock_rows, frames.open_rows, week),
         seal_figures(frames.seal_events, frames.department_types, week),
         template_figures(frames.template_events, frames.department_types, week),
         aggregation_figures(frames.license_events, week),
@@ -572,12 +699,23 @@ def department_figures(frames: RegistryFrames, week: IsoWeek) -> pd.DataFrame:
         out = out.join(part.drop(columns=[c for c in part.columns if c in out.columns]))
     out = out.reindex(columns=list(FIGURE_COLUMNS))
     out[list(COUNT_COLUMNS)] = out[list(COUNT_COLUMNS)].fillna(0).astype(int)
-    out[[TOP_REASONS, TEMPLATE_STAGES]] = out[[TOP_REASONS, TEMPLATE_STAGES]].fillna("")
+    for column in (TOP_REASONS, TEMPLATE_STAGES):
+        out[column] = [v if isinstance(v, tuple) else () for v in out[column]]
     last = last_audit_run(frames.audit_runs, week)
     out[AUDIT_AT] = last[1] if last is not None else pd.NaT
     return out.sort_values(DEPARTMENT).reset_index(drop=True)
 
 
 def had_activity(figures: pd.DataFrame) -> bool:
-    """Whether anything happened in the week at all (any ``*_week`` count above zero)."""
+    """Whether any department did anything in the week (any ``*_week`` count above zero)."""
     return bool(figures[list(WEEK_COLUMNS)].to_numpy().sum() > 0)
+
+
+def first_record(frames: RegistryFrames) -> pd.Timestamp | None:
+    """The time of the registry's first recorded step (upload, seal or template step, license
+    event), or None for an empty registry: where a trend can start."""
+    times = [frames.batches[AT], frames.seal_events[AT], frames.template_events[AT],
+             frames.license_events[CREATED_AT]]
+    found = [t.min() for t in times if not t.empty]
+    found = [t for t in found if not pd.isna(t)]
+    return min(found) if found else None

@@ -40,7 +40,9 @@ from registry.bulletin.figures import (
     SEALED_SHARE,
     TEMPLATE_COVERAGE,
 )
+from registry.bulletin.sharing import SHARE_SUCCESS
 from registry.errors import ConfigError
+from registry.i18n import N_, _
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -92,17 +94,23 @@ class Indicator:
     """Its name in the weights file."""
     column: str
     """The figures column it reads."""
-    title: str
-    """Its name in the bulletin."""
+    message: str
+    """Its name in the bulletin, as a message (translated by :attr:`title`)."""
+
+    @property
+    def title(self) -> str:
+        """Its name in the bulletin, in the current language."""
+        return _(self.message)
 
 
 INDICATORS = (
-    Indicator("stock", SEALED_SHARE, "存量数据入库率"),
-    Indicator("seals", SEAL_COVERAGE, "印章授权覆盖率"),
-    Indicator("templates", TEMPLATE_COVERAGE, "证照模板发布率"),
-    Indicator("aggregation", ACKED_SHARE, "汇聚确认率"),
-    Indicator("timeliness", ACKED_WITHIN_24H, "24小时内汇聚率"),
-    Indicator("verification", PASS_RATE, "核验通过率"),
+    Indicator("stock", SEALED_SHARE, N_("stock sealed rate")),
+    Indicator("seals", SEAL_COVERAGE, N_("seal authorization coverage")),
+    Indicator("templates", TEMPLATE_COVERAGE, N_("template publication rate")),
+    Indicator("aggregation", ACKED_SHARE, N_("aggregation acknowledged rate")),
+    Indicator("timeliness", ACKED_WITHIN_24H, N_("aggregated within 24 hours")),
+    Indicator("verification", PASS_RATE, N_("verification pass rate")),
+    Indicator("sharing", SHARE_SUCCESS, N_("sharing delivered rate")),
 )
 """Every indicator the weights file may name, in their tie-break order at equal weight."""
 _BY_KEY = {i.key: i for i in INDICATORS}
@@ -131,15 +139,27 @@ class Weights:
         """``stock 30, aggregation 25, …`` in tie-break order."""
         return ", ".join(f"{i.key} {self.values[i.key]:g}" for i in self.ordered())
 
+    def without(self, key: str) -> Weights:
+        """These weights with ``key`` left out (weight 0): an indicator that could not be
+        measured for anybody this week. ConfigError when nothing would be left."""
+        values = {**self.values, key: 0.0}
+        if not any(values.values()):
+            raise ConfigError(_("{source}: [weights]: only {key} has a weight, and it cannot be "
+                                "measured", source=self.source, key=key))
+        return Weights(source=self.source, values=values)
+
 
 def _weight(source: str, key: str, value: Any) -> float:
     where = f"{source}: [weights].{key}"
     if key not in _BY_KEY:
-        raise ConfigError(f"{where}: unknown indicator; known: {', '.join(_BY_KEY)}")
+        raise ConfigError(_("{where}: unknown indicator; known: {known}", where=where,
+                            known=", ".join(_BY_KEY)))
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: the weight must be a number, not {value!r}")
+        raise ConfigError(_("{where}: the weight must be a number, not {value}", where=where,
+                            value=repr(value)))
     if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{where}: the weight must be a finite number ≥ 0, not {value!r}")
+        raise ConfigError(_("{where}: the weight must be a finite number ≥ 0, not {value}",
+                            where=where, value=repr(value)))
     return float(value)
 
 
@@ -147,15 +167,18 @@ def parse_weights(doc: Mapping[str, Any], source: str) -> Weights:
     """Check a parsed weights document; ConfigError naming ``source`` and the key if not."""
     for key in doc:
         if key != "weights":
-            raise ConfigError(f"{source}: unknown key {key!r}; the file holds one [weights] table")
+            raise ConfigError(_("{source}: unknown key {key}; the file holds one [weights] table",
+                                source=source, key=repr(key)))
     table = doc.get("weights")
     if not isinstance(table, Mapping):
-        raise ConfigError(f"{source}: no [weights] table (indicator = weight, e.g. stock = 30)")
+        raise ConfigError(_("{source}: no [weights] table (indicator = weight, e.g. stock = 30)",
+                            source=source))
     values = {i.key: 0.0 for i in INDICATORS}
     values.update({key: _weight(source, key, value) for key, value in table.items()})
     if not any(values.values()):
-        raise ConfigError(f"{source}: [weights]: every weight is 0; give at least one of "
-                          f"{', '.join(_BY_KEY)} a positive weight")
+        raise ConfigError(_("{source}: [weights]: every weight is 0; give at least one of "
+                            "{known} a positive weight", source=source,
+                            known=", ".join(_BY_KEY)))
     return Weights(source=source, values=values)
 
 
@@ -165,9 +188,11 @@ def load_weights(path: Path | None = None) -> Weights:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the weights file: {exc.strerror}") from exc
+        raise ConfigError(_("{path}: cannot read the weights file: {reason}", path=str(path),
+                            reason=exc.strerror)) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a valid TOML weights file: {exc}") from exc
+        raise ConfigError(_("{path}: not a valid TOML weights file: {reason}", path=str(path),
+                            reason=str(exc))) from exc
     return parse_weights(doc, str(path))
 
 

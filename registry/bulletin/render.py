@@ -1,288 +1,230 @@
-"""The bulletin's outputs: ``bulletin.html``, ``figures.csv``, ``figures.xlsx`` and markdown.
+"""The bulletin for people: ``bulletin.html`` (one self-contained page) and the markdown the
+Prefect flow publishes. Chinese by default, English on request (:mod:`registry.i18n`).
 
-- ``bulletin.html`` is one self-contained page: a headline paragraph in Chinese with the week
-  and its key numbers, the ranking table, one horizontal bar chart per indicator (inline SVG,
-  drawn here: every text XML-escaped), the figures per department, and the laggards.
-- ``figures.csv`` (UTF-8 with a BOM, so Excel shows the Chinese) and ``figures.xlsx`` hold the
-  same table: one row per department in rank order, every column of
-  :data:`registry.bulletin.figures.FIGURE_COLUMNS` plus the ranking. Rates are shares (0–1),
-  a figure with nothing to measure is ``—``; text cells are made inert for spreadsheets.
-- :func:`markdown` is what the Prefect flow publishes as an artifact.
+The page: a warning when the week is not over yet; a headline paragraph with the week's key
+numbers; the ranking (no places in a week without activity); one bar chart per indicator;
+the trend of the score and of each indicator over the last weeks (line charts); sharing and
+mutual recognition (city-wide, per department, by license type and use cause); the
+campaign's deadlines (who will not make them); the figures per department; the laggards.
+Every chart is inline SVG (:mod:`registry.bulletin.charts`), every text HTML-escaped.
 
-Pure functions of a :class:`Bulletin`; only :func:`write_csv` and :func:`write_xlsx` write.
+Pure functions of a :class:`~registry.bulletin.model.Bulletin`.
 """
 
 from __future__ import annotations
 
-import csv
 import html
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
-from registry.batch.reports import neutralize
 from registry.bulletin import figures as f
+from registry.bulletin import sharing as s
+from registry.bulletin.charts import FONT, NOTHING, bar_chart, line_chart, missing, pct
+from registry.bulletin.deadline import BEHIND, STATUS_TITLES, TASKS
+from registry.bulletin.exports import reason_name, stage_text
+from registry.bulletin.model import Bulletin
 from registry.bulletin.ranking import (
     HELD_BACK_BY,
     INDICATOR_VALUE,
     INDICATORS,
     MOVEMENT,
     POINTS_LOST,
-    PREVIOUS_RANK,
     RANK,
     SCORE,
     Weights,
     indicator,
 )
-from registry.bulletin.week import CITY_TIME, IsoWeek
+from registry.bulletin.trend import WEEK
+from registry.bulletin.week import IsoWeek
+from registry.clock import china_text
+from registry.i18n import _
 
 __all__ = [
-    "EXPORT_COLUMNS",
-    "NOTHING",
-    "WEEK",
-    "Bulletin",
-    "bar_chart",
-    "export_rows",
+    "behind_lines",
     "headline",
     "hours",
+    "laggard_lines",
     "markdown",
     "moved",
-    "pct",
+    "reasons_text",
     "render_html",
-    "write_csv",
-    "write_xlsx",
+    "warning",
 ]
-
-NOTHING = "—"
-"""Printed for a figure with nothing to measure (never NaN)."""
-WEEK = "week"
-"""Export column: the ISO week, so several weeks' files stack in one sheet."""
-EXPORT_COLUMNS = (WEEK, RANK, PREVIOUS_RANK, MOVEMENT, SCORE, *f.FIGURE_COLUMNS)
-"""Columns of figures.csv and figures.xlsx, in order."""
-_SHARES = frozenset({f.SEALED_SHARE, f.FILTERED_SHARE, f.REJECTED_SHARE, f.SEAL_COVERAGE,
-                     f.TEMPLATE_COVERAGE, f.ACKED_SHARE, f.ACKED_WITHIN_24H, f.PASS_RATE})
-_HOURS = frozenset({f.ACK_MEDIAN_HOURS, f.ACK_P95_HOURS})
-_FONT = "'WenQuanYi Zen Hei', 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif"
-
-
-@dataclass(frozen=True)
-class Bulletin:
-    """One week's bulletin, computed (registry.bulletin.weekly.build_bulletin)."""
-
-    week: IsoWeek
-    figures: pd.DataFrame
-    """This week's figures, one row per department (FIGURE_COLUMNS)."""
-    ranking: pd.DataFrame
-    """The same rows ranked, best first, with SCORE, RANK, PREVIOUS_RANK, MOVEMENT."""
-    laggards: pd.DataFrame
-    """registry.bulletin.ranking.laggards of the ranking."""
-    weights: Weights
-    active: bool
-    """Whether anything happened in the week at all."""
-
-
-# -- formatting ------------------------------------------------------------------------------
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and math.isnan(value))
-
-
-def pct(value: Any) -> str:
-    """A share as ``66.7%``; ``—`` when there is nothing to measure."""
-    return NOTHING if _missing(value) else f"{100 * float(value):.1f}%"
 
 
 def hours(value: Any) -> str:
-    return NOTHING if _missing(value) else f"{float(value):.1f} 小时"
+    return NOTHING if missing(value) else _("{n} h", n=format(float(value), ".1f"))
 
 
-def moved(value: Any) -> str:
-    """Rank movement: ``↑2``, ``↓1``, ``=`` (unchanged) or ``新`` (not ranked last week)."""
-    if _missing(value):
-        return "新"
+def moved(value: Any, *, ranked_before: bool = True) -> str:
+    """Rank movement: ``↑2``, ``↓1``, ``=`` (unchanged), ``新`` (not ranked last week) or
+    ``—`` (nobody was ranked last week)."""
+    if not ranked_before:
+        return NOTHING
+    if missing(value):
+        return _("new")
     value = int(value)
     return "↑" + str(value) if value > 0 else "↓" + str(-value) if value < 0 else "="
 
 
-def _time(value: Any) -> str:
-    return NOTHING if _missing(value) else pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _local(value: Any) -> str:
-    """A time on the city's clock, to the minute, for the words of the bulletin."""
-    return pd.Timestamp(value).tz_convert(CITY_TIME).strftime("%Y-%m-%d %H:%M")
-
-
-def _cell(column: str, value: Any) -> Any:
-    """An export cell: an int, a rounded float, ``—`` or inert text."""
-    if column == f.AUDIT_AT:
-        return _time(value)
-    if _missing(value):
-        return NOTHING
-    if isinstance(value, str):
-        return neutralize(value)
-    if column in _SHARES:
-        return round(float(value), 4)
-    if column in _HOURS or column == SCORE:
-        return round(float(value), 2)
-    return int(value)
-
-
-def export_rows(bulletin: Bulletin) -> list[list[Any]]:
-    """The header and one row per department in rank order: what both files hold."""
-    table = bulletin.ranking.assign(**{WEEK: str(bulletin.week)})
-    rows: list[list[Any]] = [list(EXPORT_COLUMNS)]
-    for record in table[list(EXPORT_COLUMNS)].to_dict("records"):
-        rows.append([_cell(c, record[c]) for c in EXPORT_COLUMNS])
-    return rows
-
-
-def write_csv(bulletin: Bulletin, path: Path) -> Path:
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        csv.writer(out).writerows(export_rows(bulletin))
-    return path
-
-
-def write_xlsx(bulletin: Bulletin, path: Path) -> Path:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None  # a new workbook has its one sheet
-    sheet.title = str(bulletin.week)
-    for row in export_rows(bulletin):
-        sheet.append(row)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.freeze_panes = "C2"
-    book.save(path)
-    return path
+def reasons_text(value: Any) -> str:
+    """``持证主体代码错误 2条、已过期 1条``: the top reasons in words."""
+    pairs = value if isinstance(value, tuple) else ()
+    return _(", ").join(_("{reason} {n} rows", reason=reason_name(c), n=n)
+                        for c, n in pairs) or NOTHING
 
 
 # -- words ---------------------------------------------------------------------------------
 
 
 def _week_title(week: IsoWeek) -> str:
-    return f"{week.year}年第{week.week}周（{week.days()}，北京时间）"
+    return _("{year} week {week} ({days}, Beijing time)", year=week.year, week=week.week,
+             days=week.days())
 
 
 def _total(frame: pd.DataFrame, column: str) -> int:
-    return int(frame[column].sum())
+    return int(frame[column].fillna(0).sum())
 
 
 def _ratio(part: int, whole: int) -> str:
     return pct(part / whole if whole else None)
 
 
+def warning(bulletin: Bulletin) -> str | None:
+    """The warning for a week not over yet (None for a complete week)."""
+    if not bulletin.partial or bulletin.as_of is None:
+        return None
+    return _("Warning: the week is not over yet. The figures are as of {time} and will change "
+             "by the week's end; the ranking is provisional.", time=china_text(bulletin.as_of))
+
+
 def headline(bulletin: Bulletin) -> str:
-    """The opening paragraph: the week and its key numbers, in Chinese."""
+    """The opening paragraph: the week and its key numbers."""
     t, n = bulletin.figures, len(bulletin.figures)
-    parts = [f"{_week_title(bulletin.week)}，全市{n}个发证部门参加排名。"]
+    parts = [_("{week}: {n} issuing departments of the city are ranked. ",
+               week=_week_title(bulletin.week), n=n)]
     if not bulletin.active:
-        parts.append("本周全市没有存量证照数据提交、印章和模板办理或证照汇聚活动。")
+        parts.append(_("This week no department submitted stock data, handled seals or "
+                       "templates or aggregated licenses, and no office used a license: there "
+                       "is no ranking and nobody is named this week. "))
     else:
         acked = _total(t, f.EVENTS_ACKED_WEEK)
         within = round(float((t[f.ACKED_WITHIN_24H].fillna(0) * t[f.EVENTS_ACKED_WEEK]).sum()))
-        in_time = f"，其中24小时内确认{_ratio(within, acked)}" if acked else ""
-        parts.append(
-            f"本周提交存量证照数据{_total(t, f.ROWS_SUBMITTED_WEEK)}条，入库签章"
-            f"{_total(t, f.ROWS_SEALED_WEEK)}条；新签章证照{_total(t, f.LICENSES_SEALED_WEEK)}件，"
-            f"省平台确认证照事件{acked}件{in_time}。")
-    parts.append(
-        f"截至周末，累计提交{_total(t, f.ROWS_SUBMITTED)}条、入库"
-        f"{_total(t, f.ROWS_SEALED)}条（入库率"
-        f"{_ratio(_total(t, f.ROWS_SEALED), _total(t, f.ROWS_SUBMITTED))}），"
-        f"已签章证照{_total(t, f.LICENSES_SEALED)}件、省平台已确认{_total(t, f.LICENSES_ACKED)}件"
-        f"（汇聚确认率{_ratio(_total(t, f.LICENSES_ACKED), _total(t, f.LICENSES_SEALED))}），"
-        f"死信{_total(t, f.DEAD_LETTERS)}件。")
+        parts.append(_("This week {uploaded} rows were uploaded, {new} of them new, and {sealed} "
+                       "sealed; {licenses} licenses were newly sealed and the province "
+                       "acknowledged {acked} license events ({within} within 24 hours). ",
+                       uploaded=_total(t, f.ROWS_UPLOADED_WEEK),
+                       new=_total(t, f.ROWS_SUBMITTED_WEEK), sealed=_total(t, f.ROWS_SEALED_WEEK),
+                       licenses=_total(t, f.LICENSES_SEALED_WEEK), acked=acked,
+                       within=_ratio(within, acked)))
+    parts.append(_("By the end of the week {submitted} unique rows were submitted and {sealed} "
+                   "sealed (stock sealed rate {rate}), {licenses} licenses sealed and {acked} "
+                   "acknowledged by the province (aggregation acknowledged rate {agg}), {dead} "
+                   "dead letters. ",
+                   submitted=_total(t, f.ROWS_SUBMITTED), sealed=_total(t, f.ROWS_SEALED),
+                   rate=_ratio(_total(t, f.ROWS_SEALED), _total(t, f.ROWS_SUBMITTED)),
+                   licenses=_total(t, f.LICENSES_SEALED), acked=_total(t, f.LICENSES_ACKED),
+                   agg=_ratio(_total(t, f.LICENSES_ACKED), _total(t, f.LICENSES_SEALED)),
+                   dead=_total(t, f.DEAD_LETTERS)))
+    if bulletin.sharing is not None:
+        w, total = bulletin.sharing.week, bulletin.sharing.total
+        parts.append(_("Other offices made {queries} queries and {checks} checks this week; "
+                       "{avoided} submissions of paper were avoided ({all} in all). ",
+                       queries=w.get("queries", 0), checks=w.get("checks", 0),
+                       avoided=w.get("avoided", 0), all=total.get("avoided", 0)))
     audited = _total(t, f.AUDITED)
     if audited:
-        parts.append(f"最近一次全库核验（北京时间{_local(t[f.AUDIT_AT].iloc[0])}）核验有效证照"
-                     f"{audited}件，通过率{_ratio(_total(t, f.AUDIT_PASSED), audited)}。")
+        parts.append(_("The last audit of the registry ({time}) verified {n} licenses in force: "
+                       "{rate} passed ({history} versions no longer in force counted as "
+                       "history). ", time=china_text(t[f.AUDIT_AT].iloc[0]), n=audited,
+                       rate=_ratio(_total(t, f.AUDIT_PASSED), audited),
+                       history=_total(t, f.AUDIT_HISTORY)))
     else:
-        parts.append("本周末前尚无全库核验记录。")
-    if n:
+        parts.append(_("No audit of the registry before the end of the week. "))
+    if bulletin.ranked and n:
         best = bulletin.ranking.iloc[0]
-        parts.append(f"综合得分第一名：{best[f.NAME]}（{best[SCORE]:.1f}分）。")
-    return "".join(parts)
+        parts.append(_("First place: {name} ({score} points).", name=best[f.NAME],
+                       score=format(best[SCORE], ".1f")))
+    return "".join(parts).strip()
 
 
 def _weights_text(weights: Weights) -> str:
     """``存量数据入库率 30、汇聚确认率 25 …`` in tie-break order."""
-    return "、".join(f"{i.title} {weights.values[i.key]:g}" for i in weights.ordered())
+    return _(", ").join(f"{i.title} {weights.values[i.key]:g}" for i in weights.ordered())
 
 
-def _laggard_lines(bulletin: Bulletin) -> list[str]:
+def laggard_lines(bulletin: Bulletin) -> list[str]:
     lines = []
     for row in bulletin.laggards.to_dict("records"):
         ind = indicator(row[HELD_BACK_BY])
-        lines.append(f"{row[f.NAME]}（第{row[RANK]}名，{row[SCORE]:.1f}分）：主要差距在"
-                     f"{ind.title}（{pct(row[INDICATOR_VALUE])}），失分{row[POINTS_LOST]:.1f}分。")
+        lines.append(_("{name} (rank {rank}, {score} points): held back most by {indicator} "
+                       "({value}), {lost} points lost.", name=row[f.NAME], rank=row[RANK],
+                       score=format(row[SCORE], ".1f"), indicator=ind.title,
+                       value=pct(row[INDICATOR_VALUE]), lost=format(row[POINTS_LOST], ".1f")))
     return lines
 
 
-# -- charts ----------------------------------------------------------------------------------
-
-
-def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None], *,
-              width: int = 560) -> str:
-    """A horizontal bar chart of shares (0–1) as an SVG element; a missing value has no
-    bar and reads ``—``. Every text is XML-escaped."""
-    bar_h, gap, top, label_w, value_w = 22, 10, 40, 190, 60
-    plot_w = width - label_w - value_w
-    height = top + len(labels) * (bar_h + gap) + 10
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}" '
-           f'font-family="{html.escape(_FONT)}" font-size="14">',
-           f'<text x="0" y="22" font-size="16" font-weight="bold">{html.escape(title)}</text>',
-           f'<line x1="{label_w}" y1="{top - 6}" x2="{label_w}" y2="{height - 6}" '
-           f'stroke="#888"/>']
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        y = top + i * (bar_h + gap)
-        out.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">'
-                   f'{html.escape(label)}</text>')
-        length = (0.0 if value is None or _missing(value)
-                  else max(0.0, min(1.0, float(value))) * plot_w)
-        if length > 0:
-            out.append(f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{bar_h}" '
-                       f'fill="#2f6fad"/>')
-        out.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 16}">'
-                   f'{html.escape(pct(value))}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _charts(bulletin: Bulletin) -> list[str]:
-    ranked = bulletin.ranking
-    labels = list(ranked[f.NAME])
-    return [bar_chart(f"{i.title}（权重 {bulletin.weights.values[i.key]:g}）", labels,
-                      list(ranked[i.column]))
-            for i in INDICATORS]
+def behind_lines(bulletin: Bulletin) -> list[str]:
+    """One sentence per department and task that will not make the deadline."""
+    if bulletin.deadlines is None or bulletin.campaign is None:
+        return []
+    lines = []
+    for row in bulletin.deadlines.to_dict("records"):
+        for task in TASKS:
+            status = row.get(f"{task.key}_status")
+            if status not in BEHIND:
+                continue
+            common = {"name": row[f.NAME], "task": task.title,
+                      "share": pct(row[f"{task.key}_share"]),
+                      "deadline": row[f"{task.key}_deadline"].isoformat(),
+                      "pace": f"{row[f'{task.key}_pace']:.1f}", "unit": _(task.unit)}
+            if status == "LATE":
+                lines.append(_("{name}: {task} {share} done, {pace} {unit} a week; at this pace "
+                               "done by {projected}, after the deadline {deadline}.",
+                               projected=row[f"{task.key}_projected"].isoformat(), **common))
+            elif status == "STALLED":
+                lines.append(_("{name}: {task} {share} done, no progress in the last weeks; "
+                               "at this pace it will not be done by the deadline {deadline}.",
+                               **common))
+            else:
+                lines.append(_("{name}: {task} {share} done; the deadline {deadline} has "
+                               "passed.", **common))
+    return lines
 
 
 # -- HTML ----------------------------------------------------------------------------------
 
 _STYLE = f"""
-body {{ font-family: {_FONT}; margin: 32px 40px; color: #1d1d1f; background: #fff; }}
+body {{ font-family: {FONT}; margin: 32px 40px; color: #1d1d1f; background: #fff; }}
 h1 {{ font-size: 26px; margin-bottom: 4px; color: #8b0000; }}
 h2 {{ font-size: 19px; margin-top: 28px; border-left: 5px solid #8b0000; padding-left: 8px; }}
+h3 {{ font-size: 16px; margin-top: 18px; }}
 p.week {{ color: #555; margin-top: 0; }}
 p.headline {{ font-size: 16px; line-height: 1.8; background: #f6f3ea; padding: 12px 16px; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
+p.warning {{ font-size: 16px; background: #fff3cd; border: 1px solid #e0a800;
+             padding: 10px 16px; color: #7a4b00; }}
+table {{ border-collapse: collapse; font-size: 14px; margin-bottom: 8px; }}
 th, td {{ border: 1px solid #c8c8c8; padding: 5px 9px; text-align: right; white-space: nowrap; }}
 th {{ background: #1f4e79; color: #fff; font-weight: normal; white-space: normal;
       text-align: center; }}
-td.name {{ text-align: left; white-space: normal; min-width: 7em; max-width: 16em; }}
+td.name {{ text-align: left; white-space: normal; min-width: 7em; max-width: 18em; }}
 tr:nth-child(even) td {{ background: #f3f6fa; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 18px 40px; }}
 .note {{ color: #666; font-size: 13px; }}
+li.behind {{ color: #8b0000; }}
 """
+
+
+def _p(text: str, cls: str | None = None) -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<p{attr}>{html.escape(text)}</p>"
+
+
+def _h3(text: str) -> str:
+    return f"<h3>{html.escape(text)}</h3>"
 
 
 def _td(text: str, cls: str | None = None) -> str:
@@ -295,74 +237,204 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]],
     """A table; ``text_columns`` (positions) are left-aligned, the numbers right."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "\n".join(
-        "<tr>" + "".join(_td(cell, "name" if i in text_columns else None)
-                         for i, cell in enumerate(row)) + "</tr>" for row in rows)
+        "<tr>" + "".join(_td(c, "name" if i in text_columns else None)
+                         for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
+def _count(value: Any) -> str:
+    return NOTHING if missing(value) else str(int(value))
+
+
+def _ranking_header(bulletin: Bulletin) -> list[str]:
+    return [_("rank"), _("change"), _("department"), _("score"),
+            *(i.title for i in INDICATORS if i.key in bulletin.weights.values
+              and (i.key != "sharing" or bulletin.sharing is not None))]
+
+
 def _ranking_rows(bulletin: Bulletin) -> list[list[str]]:
-    return [[str(r[RANK]), moved(r[MOVEMENT]), r[f.NAME], f"{r[SCORE]:.1f}",
-             *(pct(r[i.column]) for i in INDICATORS)]
+    shown = [i for i in INDICATORS if i.key != "sharing" or bulletin.sharing is not None]
+    return [[str(r[RANK]) if bulletin.ranked else NOTHING,
+             moved(r[MOVEMENT], ranked_before=bulletin.ranked and bulletin.previous_active),
+             r[f.NAME], f"{r[SCORE]:.1f}", *(pct(r[i.column]) for i in shown)]
             for r in bulletin.ranking.to_dict("records")]
+
+
+def _charts(bulletin: Bulletin) -> list[str]:
+    ranked = bulletin.ranking
+    labels = list(ranked[f.NAME])
+    return [bar_chart(_("{indicator} (weight {weight})", indicator=i.title,
+                        weight=format(bulletin.weights.values[i.key], "g")), labels,
+                      list(ranked[i.column]))
+            for i in INDICATORS if bulletin.weights.values[i.key] > 0]
+
+
+def _trend_charts(bulletin: Bulletin) -> list[str]:
+    trend = bulletin.trend
+    if trend is None or trend.empty:
+        return []
+    weeks = list(dict.fromkeys(trend[WEEK]))
+    names = list(dict.fromkeys(trend[f.NAME]))
+
+    def series(column: str) -> list[tuple[str, list[Any]]]:
+        return [(name, [v for v in trend.loc[trend[f.NAME] == name].set_index(WEEK)[column]
+                        .reindex(weeks)]) for name in names]
+
+    charts = [line_chart(_("score, week by week"), weeks,
+                         [(n, [None if missing(v) else v / 100 for v in vs])
+                          for n, vs in series(SCORE)])]
+    charts += [line_chart(i.title, weeks, series(i.key)) for i in INDICATORS
+               if bulletin.weights.values[i.key] > 0]
+    return charts
+
+
+def _sharing_html(bulletin: Bulletin) -> list[str]:
+    if bulletin.sharing is None:
+        return [_p(_("The provincial platform is not configured: sharing was not measured "
+                     "and does not count in the score this week."), "note")]
+    tables = bulletin.sharing
+    w, total = tables.week, tables.total
+    summary = _("This week other offices made {queries} queries and {checks} checks of the "
+                "city's licenses: {uses} licenses used, {avoided} delivered (each a paper copy "
+                "the applicant did not have to submit), {failed} not delivered. Since the first "
+                "use: {all} submissions avoided.", queries=w["queries"], checks=w["checks"],
+                uses=w["uses"], avoided=w["avoided"], failed=w["failed"], all=total["avoided"])
+    out = [f"<p>{html.escape(summary)}</p>"]
+    rows = [[r[f.NAME], _count(r[s.SHARED_USES_WEEK]), _count(r[s.SHARED_AVOIDED_WEEK]),
+             _count(r[s.SHARED_FAILED_WEEK]), pct(r[s.SHARE_SUCCESS]),
+             _count(r[s.SHARED_LICENSES_WEEK]), _count(r[s.SHARED_AVOIDED]),
+             _count(r[s.SHARED_LICENSES])] for r in bulletin.ranking.to_dict("records")]
+    out.append(_table([_("department"), _("uses this week"), _("delivered"),
+                       _("not delivered"), indicator("sharing").title,
+                       _("licenses used"), _("submissions avoided in all"),
+                       _("licenses used in all")], rows, frozenset({0})))
+    rule = _("From the provincial platform's use log. A use is one license served to a query "
+             "or compared by a check; a check that found no license counts against the "
+             "department it named; a query that found nothing counts city-wide only.")
+    by_type = [[r[f.TYPE_NAME] or r[f.TYPE_CODE] or NOTHING, str(r["uses_week"]),
+                str(r["avoided_week"]), str(r["failed_week"]), str(r["uses_total"]),
+                str(r["avoided_total"])] for r in tables.by_type.to_dict("records")]
+    by_cause = [[r[s.CAUSE], str(r["uses_week"]), str(r["avoided_week"]), str(r["uses_total"]),
+                 str(r["avoided_total"])] for r in tables.by_cause.head(10).to_dict("records")]
+    out += [_h3(_("By license type")),
+            _table([_("license type"), _("uses this week"), _("delivered"), _("not delivered"),
+                    _("uses in all"), _("delivered in all")], by_type, frozenset({0})),
+            _h3(_("By use cause")),
+            _table([_("use cause"), _("uses this week"), _("delivered"), _("uses in all"),
+                    _("delivered in all")], by_cause, frozenset({0})),
+            f'<p class="note">{html.escape(rule)}</p>']
+    return out
+
+
+def _deadline_html(bulletin: Bulletin) -> list[str]:
+    if bulletin.deadlines is None or bulletin.campaign is None:
+        return []
+    tasks = [t for t in TASKS if t.key in bulletin.campaign.deadlines]
+    header = [_("department")]
+    for t in tasks:
+        header += [_("{task}: done", task=t.title), _("pace a week"), _("projected"),
+                   _("status")]
+    rows = []
+    for r in bulletin.deadlines.to_dict("records"):
+        row = [r[f.NAME]]
+        for t in tasks:
+            total = r[f"{t.key}_total"]
+            done = (f"{r[f'{t.key}_done']}/{int(total)} ({pct(r[f'{t.key}_share'])})"
+                    if not missing(total) else f"{r[f'{t.key}_done']}/{NOTHING}")
+            projected = r[f"{t.key}_projected"]
+            row += [done, f"{r[f'{t.key}_pace']:.1f}",
+                    projected.isoformat() if projected is not None else NOTHING,
+                    _(STATUS_TITLES[r[f"{t.key}_status"]])]
+        rows.append(row)
+    dates = _(", ").join(_("{task} by {date}", task=t.title,
+                           date=bulletin.campaign.deadlines[t.key].isoformat()) for t in tasks)
+    lines = behind_lines(bulletin)
+    named = ("<ul>\n" + "\n".join(f'<li class="behind">{html.escape(x)}</li>' for x in lines)
+             + "\n</ul>") if lines else (
+        _p(_("Every department is on track for the deadlines.")))
+    return [_p(_("Deadlines: {dates}. The pace is the progress of the last {weeks} weeks, per "
+                 "week.", dates=dates, weeks=bulletin.campaign.pace_weeks)),
+            _table(header, rows, frozenset({0})),
+            _h3(_("Departments that will not make the deadline")), named]
 
 
 def _detail_rows(bulletin: Bulletin) -> list[list[str]]:
     rows = []
     for r in bulletin.ranking.to_dict("records"):
         rows.append([
-            str(r[RANK]), r[f.DEPARTMENT], r[f.NAME],
-            f"{r[f.ROWS_SUBMITTED_WEEK]} / {r[f.ROWS_SUBMITTED]}",
+            str(r[RANK]) if bulletin.ranked else NOTHING, r[f.DEPARTMENT], r[f.NAME],
+            f"{r[f.ROWS_UPLOADED_WEEK]} / {r[f.ROWS_SUBMITTED_WEEK]} / {r[f.ROWS_SUBMITTED]}",
             f"{r[f.ROWS_SEALED]} / {r[f.ROWS_FILTERED]} / {r[f.ROWS_REJECTED]}",
-            r[f.TOP_REASONS] or NOTHING,
+            reasons_text(r[f.TOP_REASONS]),
             f"{r[f.SEALS_APPLIED]} / {r[f.SEALS_MADE]} / {r[f.SEALS_AUTHORIZED]} / "
             f"{r[f.SEALS_SUSPENDED]}",
-            r[f.TEMPLATE_STAGES] or NOTHING,
+            stage_text(r[f.TEMPLATE_STAGES]) or NOTHING,
             f"{r[f.LICENSES_ACKED]} / {r[f.LICENSES_SEALED]}",
             f"{r[f.EVENTS_ACKED_WEEK]}", hours(r[f.ACK_MEDIAN_HOURS]), hours(r[f.ACK_P95_HOURS]),
             str(r[f.DEAD_LETTERS]),
-            f"{r[f.AUDIT_PASSED]} / {r[f.AUDITED]}" if r[f.AUDITED] else NOTHING,
+            (f"{r[f.AUDIT_PASSED]} / {r[f.AUDITED]}" if r[f.AUDITED] else NOTHING),
+            str(r[f.AUDIT_HISTORY]),
         ])
     return rows
 
 
-_DETAIL_HEADER = (
-    "排名", "统一社会信用代码", "部门", "提交（本周/累计）", "入库/过滤/驳回", "主要原因",
-    "印章 申请/制作/启用/停用", "证照模板", "汇聚 确认/签章", "本周确认", "确认中位时长",
-    "确认P95", "死信", "核验 通过/总数",
-)
+def _detail_header() -> list[str]:
+    return [_("rank"), _("USCC"), _("department"),
+            _("uploaded this week / new this week / submitted"),
+            _("sealed / filtered / rejected"), _("main reasons"),
+            _("seals applied / made / active / suspended"), _("templates"),
+            _("aggregation acknowledged / sealed"), _("acknowledged this week"),
+            _("median time to acknowledge"), _("95th percentile"), _("dead letters"),
+            _("verification passed / in force"), _("history versions")]
 
 
 def render_html(bulletin: Bulletin) -> str:
     """The whole bulletin as one self-contained HTML page."""
     week = bulletin.week
-    ranking_header = ["排名", "变化", "部门", "综合得分", *(i.title for i in INDICATORS)]
-    lines = _laggard_lines(bulletin)
+    lines = laggard_lines(bulletin)
+    nobody = (_("No ranking this week: nothing happened.") if not bulletin.ranked
+              else _("No department needs to be named this week."))
     laggard_html = ("<ul>\n" + "\n".join(f"<li>{html.escape(x)}</li>" for x in lines)
-                    + "\n</ul>") if lines else "<p>本周没有需要点名的部门。</p>"
+                    + "\n</ul>") if lines else f"<p>{html.escape(nobody)}</p>"
+    title = _("Weekly bulletin of electronic licenses and seals ({week})", week=str(week))
+    lang = _("en")  # the page's language tag, as the catalogue says (zh-CN in Chinese)
+    warn = warning(bulletin)
+    note = _("Score = 100 × Σ weight × indicator / Σ weight; weights: {weights} ({file}). Equal "
+             "scores are ordered by the heavier indicators, then by USCC. An indicator with "
+             "nothing to measure counts 0 and reads {nothing}.",
+             weights=_weights_text(bulletin.weights), file=Path(bulletin.weights.source).name,
+             nothing=NOTHING)
+    if not bulletin.ranked:
+        note = _("No activity this week: no department is placed or named. ") + note
+    sections = [
+        ("1", _("Ranking"), [_table(_ranking_header(bulletin), _ranking_rows(bulletin)),
+                             f'<p class="note">{html.escape(note)}</p>']),
+        ("2", _("Indicators"), ['<div class="charts">', *_charts(bulletin), "</div>"]),
+        ("3", _("Trend over the last weeks"),
+         ['<div class="charts">', *_trend_charts(bulletin), "</div>",
+          _p(_("A gap in a line: nothing to measure that week."), "note")]),
+        ("4", _("Sharing and mutual recognition"), _sharing_html(bulletin)),
+        ("5", _("Campaign deadlines"), _deadline_html(bulletin)),
+        ("6", _("Figures per department"),
+         [_table(_detail_header(), _detail_rows(bulletin), frozenset({1, 2, 5, 7}))]),
+        ("7", _("Departments that need to speed up"), [laggard_html]),
+    ]
+    body = []
+    for number, heading, parts in sections:
+        if parts:
+            numbered = _("{n}. {title}", n=number, title=heading)
+            body += [f"<h2>{html.escape(numbered)}</h2>", *parts]
     return "\n".join([
         "<!DOCTYPE html>",
-        '<html lang="zh-CN">',
-        f'<head><meta charset="utf-8"><title>电子证照工作周通报 {week}</title>'
+        f'<html lang="{html.escape(lang)}">',
+        f'<head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_STYLE}</style></head>",
         "<body>",
-        f"<h1>电子证照与电子印章工作周通报（{week}）</h1>",
+        f"<h1>{html.escape(title)}</h1>",
         f'<p class="week">{html.escape(_week_title(week))}</p>',
+        *([f'<p class="warning">{html.escape(warn)}</p>'] if warn else []),
         f'<p class="headline">{html.escape(headline(bulletin))}</p>',
-        "<h2>一、综合排名</h2>",
-        _table(ranking_header, _ranking_rows(bulletin)),
-        f'<p class="note">综合得分 = 100 × Σ 权重 × 指标 / Σ 权重；权重：'
-        f"{html.escape(_weights_text(bulletin.weights))}"
-        f"（{html.escape(Path(bulletin.weights.source).name)}）。"
-        f"得分相同时依次比较权重较大的指标，再按统一社会信用代码排序。"
-        f"无可计量数据的指标记 0 分，表中显示 {NOTHING}。</p>",
-        "<h2>二、分项指标</h2>",
-        '<div class="charts">',
-        *_charts(bulletin),
-        "</div>",
-        "<h2>三、部门明细</h2>",
-        _table(_DETAIL_HEADER, _detail_rows(bulletin), frozenset({1, 2, 5, 7})),
-        "<h2>四、需要加快进度的部门</h2>",
-        laggard_html,
+        *body,
         "</body>",
         "</html>",
         "",
@@ -377,13 +449,25 @@ def _md(text: str) -> str:
 
 
 def markdown(bulletin: Bulletin, files: Sequence[Path] = ()) -> str:
-    """The bulletin as markdown: headline, ranking table, laggards, files written."""
-    header = ["排名", "变化", "部门", "综合得分", *(i.title for i in INDICATORS)]
-    out = [f"# 电子证照与电子印章工作周通报（{bulletin.week}）", "", _md(headline(bulletin)), "",
-           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    """The bulletin as markdown: warning, headline, ranking, laggards, deadlines, files."""
+    header = _ranking_header(bulletin)
+    title = _("Weekly bulletin of electronic licenses and seals ({week})", week=str(bulletin.week))
+    out = [f"# {title}", ""]
+    warn = warning(bulletin)
+    if warn:
+        out += [f"> **{_md(warn)}**", ""]
+    out += [_md(headline(bulletin)), "",
+            "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in _ranking_rows(bulletin)]
-    out += ["", f"权重：{_md(_weights_text(bulletin.weights))}", "", "## 需要加快进度的部门", ""]
-    out += [f"- {_md(line)}" for line in _laggard_lines(bulletin)] or ["本周没有需要点名的部门。"]
+    out += ["", _("Weights: {weights}", weights=_md(_weights_text(bulletin.weights))), "",
+            "## " + _("Departments that need to speed up"), ""]
+    nobody = (_("No ranking this week: nothing happened.") if not bulletin.ranked
+              else _("No department needs to be named this week."))
+    out += [f"- {_md(line)}" for line in laggard_lines(bulletin)] or [nobody]
+    behind = behind_lines(bulletin)
+    if behind:
+        out += ["", "## " + _("Departments that will not make the deadline"), ""]
+        out += [f"- {_md(line)}" for line in behind]
     if files:
-        out += ["", "## 文件", ""] + [f"- `{p}`" for p in files]
+        out += ["", "## " + _("Files"), ""] + [f"- `{p}`" for p in files]
     return "\n".join(out) + "\n"

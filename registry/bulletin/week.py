@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from registry.errors import ConfigError
+from registry.i18n import _
 
 __all__ = ["CITY_TIME", "IsoWeek"]
 
@@ -41,12 +42,13 @@ class IsoWeek:
         """``2026-W48`` → the week; a ConfigError naming the text if it is not one."""
         match = _WEEK_RE.match(text.strip())
         if match is None:
-            raise ConfigError(f"week {text!r} is not an ISO week like 2026-W48")
+            raise ConfigError(_("week {text} is not an ISO week like 2026-W48", text=repr(text)))
         year, week = int(match[1]), int(match[2])
         try:
             dt.date.fromisocalendar(year, week, 1)
         except ValueError as exc:
-            raise ConfigError(f"week {text!r} does not exist: {exc}") from exc
+            raise ConfigError(_("week {text} does not exist: {reason}", text=repr(text),
+                                reason=str(exc))) from exc
         return cls(year, week)
 
     @classmethod
@@ -84,10 +86,16 @@ class IsoWeek:
     def next(self) -> IsoWeek:
         return IsoWeek.containing(self.start + dt.timedelta(days=8))
 
+    @property
+    def sunday(self) -> dt.date:
+        """The week's last day."""
+        return self.monday + dt.timedelta(days=6)
+
     def days(self) -> str:
-        """``2026-11-23 至 2026-11-29`` (local dates, both included)."""
-        last = self.monday + dt.timedelta(days=6)
-        return f"{self.monday.isoformat()} 至 {last.isoformat()}"
+        """``2026-11-23 至 2026-11-29`` (local dates, both included; in the current
+        language)."""
+        return _("{first} to {last}", first=self.monday.isoformat(),
+                 last=self.sunday.isoformat())
 
     def __str__(self) -> str:
         return f"{self.year}-W{self.week:02d}"

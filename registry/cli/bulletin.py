@@ -1,8 +1,9 @@
 """``licreg bulletin``: the weekly figures, ranking and bulletin (周调度、周排名、周通报).
 
-Writes ``bulletin.html``, ``figures.csv`` and ``figures.xlsx`` for one ISO week (default: the
-last complete week on the China calendar) and prints the ranking and the paths written.
-pandas is imported only when the command runs, so ``licreg`` itself stays quick to start.
+Writes ``bulletin.html``, ``figures.csv``, ``figures.xlsx``, ``sharing.csv`` (when the
+provincial platform's use log was read: ``LICREG_PROVINCE_URL``) and ``trend.csv`` for one ISO
+week (default: the last complete week on the China calendar) and prints the ranking, the
+departments behind the campaign's deadlines and the paths written.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from registry.bulletin.charts import pct
 from registry.bulletin.figures import DEPARTMENT, NAME
 from registry.bulletin.ranking import (
     HELD_BACK_BY,
@@ -22,10 +24,11 @@ from registry.bulletin.ranking import (
     SCORE,
     indicator,
 )
-from registry.bulletin.render import moved, pct
+from registry.bulletin.render import behind_lines, moved, warning
 from registry.bulletin.weekly import run_bulletin
 from registry.cli._common import engine, handle_errors, now
 from registry.config import Settings
+from registry.i18n import _
 
 if TYPE_CHECKING:
     from registry.bulletin import Bulletin
@@ -34,20 +37,30 @@ __all__ = ["bulletin", "ranking_lines"]
 
 
 def ranking_lines(result: Bulletin) -> list[str]:
-    """The ranking as the command prints it: the week, one line per department, laggards."""
-
-    lines = [f"week {result.week} ({result.week.days()}, Asia/Shanghai); weights: "
-             f"{result.weights.describe()}"]
+    """The ranking as the command prints it: the week, one line per department, laggards,
+    the departments behind the deadlines."""
+    lines = [_("week {week} ({days}, Asia/Shanghai); weights: {weights}", week=str(result.week),
+               days=result.week.days(), weights=result.weights.describe())]
+    warn = warning(result)
+    if warn:
+        lines.append(warn)
     if not result.active:
-        lines.append("no activity this week")
-    lines.append("rank  move   score  department          name")
-    lines.extend(f"{r[RANK]:>4}  {moved(r[MOVEMENT]):>4}  {r[SCORE]:6.1f}  {r[DEPARTMENT]}  "
-                 f"{r[NAME]}" for r in result.ranking.to_dict("records"))
+        lines.append(_("no activity this week: nobody is placed or named"))
+    if result.sharing is None:
+        lines.append(_("sharing not measured: no provincial platform configured "
+                       "(LICREG_PROVINCE_URL)"))
+    lines.append(_("rank  move   score  department          name"))
+    for r in result.ranking.to_dict("records"):
+        place = str(r[RANK]) if result.ranked else "—"
+        move = moved(r[MOVEMENT], ranked_before=result.ranked and result.previous_active)
+        lines.append(f"{place:>4}  {move:>4}  {r[SCORE]:6.1f}  {r[DEPARTMENT]}  {r[NAME]}")
     for r in result.laggards.to_dict("records"):
         held = indicator(r[HELD_BACK_BY])
-        lines.append(f"laggard {r[DEPARTMENT]} {r[NAME]}: held back by {held.key} "
-                     f"({held.title}) {pct(r[INDICATOR_VALUE])}, "
-                     f"{r[POINTS_LOST]:.1f} points lost")
+        lines.append(_("laggard {uscc} {name}: held back by {key} ({title}) {value}, {lost} "
+                       "points lost", uscc=r[DEPARTMENT], name=r[NAME], key=held.key,
+                       title=held.title, value=pct(r[INDICATOR_VALUE]),
+                       lost=format(r[POINTS_LOST], ".1f")))
+    lines.extend(_("behind: {line}", line=line) for line in behind_lines(result))
     return lines
 
 
@@ -59,13 +72,18 @@ def ranking_lines(result: Bulletin) -> list[str]:
 @click.option("--weights", "weights_file",
               type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="TOML weights of the ranking (default: the packaged weights.toml).")
+@click.option("--campaign", "campaign_file",
+              type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="TOML deadlines and declared stock (default: the packaged campaign.toml).")
 @click.pass_obj
 @handle_errors
 def bulletin(settings: Settings, week_text: str | None, out: Path | None,
-             weights_file: Path | None) -> None:
+             weights_file: Path | None, campaign_file: Path | None) -> None:
     """Weekly figures per department, ranking and bulletin (bulletin.html, figures.csv,
     figures.xlsx)."""
 
     result, paths = run_bulletin(engine(settings), home=settings.home, week=week_text, now=now(),
-                                 weights_file=weights_file, out=out)
-    click.echo("\n".join([*ranking_lines(result), *(f"wrote {p}" for p in paths)]))
+                                 weights_file=weights_file, campaign_file=campaign_file,
+                                 province=settings.province, out=out)
+    click.echo("\n".join([*ranking_lines(result),
+                          *(_("wrote {path}", path=str(p)) for p in paths)]))

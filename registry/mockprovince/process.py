@@ -58,6 +58,7 @@ def start_endpoint(
     hold_unknown: bool = True,
     workers: int = 0,
     port: int = 0,
+    clock_file: Path | None = None,
     startup_timeout: float = 60.0,
     stop_timeout: float = 10.0,
 ) -> Iterator[str]:
@@ -65,8 +66,10 @@ def start_endpoint(
 
     ``tokens`` and ``hmac_keys`` map accessId → secret per scheme; ``faults`` are
     ``NAME=VALUE`` fault settings (:mod:`registry.mockprovince.faults`); ``workers`` processes
-    verify signatures. ``port`` 0 picks a free port. On exit the process is terminated and
-    waited for, and killed if it has not stopped after ``stop_timeout`` seconds.
+    verify signatures. ``port`` 0 picks a free port. ``clock_file`` (TEST ONLY) is where the
+    platform reads its clock from (:func:`registry.mockprovince.server.file_clock`). On exit
+    the process is terminated and waited for, and killed if it has not stopped after
+    ``stop_timeout`` seconds.
     """
     if not tokens and not hmac_keys:
         raise AggregationError("start_endpoint needs at least one accessId=token")
@@ -94,6 +97,8 @@ def start_endpoint(
         command.append("--reject-unknown")
     if workers:
         command += ["--workers", str(workers)]
+    if clock_file is not None:
+        command += ["--clock-file", str(clock_file)]
     log_path = home / "server.log"
     # A file, not a pipe: nobody reads the pipe while the server runs and a full pipe blocks it.
     with log_path.open("ab") as log_file:

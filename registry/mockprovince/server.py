@@ -21,6 +21,8 @@ Endpoints (all but ``/health``, ``/stats`` and ``GET /api/v1/licenses/{id}`` aut
 - ``POST /api/v1/share/query``: current licenses of a holder, with a use cause;
 - ``POST /api/v1/share/check``: 核验, claimed face data against the stored license;
 - ``GET /api/v1/share/log``: the use log;
+- ``GET /api/v1/share/uses?since=&until=``: the use log summed per department, type and use
+  cause (:mod:`registry.mockprovince.uselog`), what the city's weekly bulletin reads;
 - ``GET /stats`` (``?detail=true`` for held events, uses, refusals), ``GET /health``.
 """
 
@@ -56,7 +58,7 @@ from registry.errors import (
     ShareRequestError,
 )
 from registry.license.canonical import canonical_bytes
-from registry.mockprovince import sharing
+from registry.mockprovince import sharing, uselog
 from registry.mockprovince.faults import FaultInjector, FaultPlan, Faults
 from registry.mockprovince.receive import Batch, Checked
 from registry.mockprovince.store import (
@@ -84,6 +86,7 @@ from registry.province.wire import (
     SHARE_CHECK_PATH,
     SHARE_LOG_PATH,
     SHARE_QUERY_PATH,
+    SHARE_USES_PATH,
     Ack,
     AckResult,
     build_response,
@@ -95,7 +98,7 @@ from registry.province.wire import (
 )
 from registry.verify.bundle import load_anchors
 
-__all__ = ["MAX_ITEMS", "ProvinceEndpoint", "create_app", "main", "serve"]
+__all__ = ["MAX_ITEMS", "ProvinceEndpoint", "create_app", "file_clock", "main", "serve"]
 
 MAX_ITEMS = 5000
 """Most items one request may carry (the batch is looked up in one query)."""
@@ -105,6 +108,24 @@ log = logging.getLogger(__name__)
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def file_clock(path: Path) -> Callable[[], dt.datetime]:
+    """TEST ONLY: a clock that reads the time from ``path`` (ISO 8601 with a zone) at every
+    call, or the real time while the file is missing or empty, so that a test can build a
+    history over weeks against the real process (``--clock-file``)."""
+    log.warning("TEST ONLY: the platform's clock is read from %s", path)
+
+    def now() -> dt.datetime:
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            text = ""
+        if not text:
+            return _utc_now()
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+    return now
 
 
 class ProvinceEndpoint:
@@ -318,7 +339,8 @@ class ProvinceEndpoint:
         with self._sessions.begin() as session:
             found = sharing.query_by_holder(session, holder_code=holder, type_code=type_code)
             sharing.log_use(session, access_id=access_id, action="query", cause=cause,
-                            subject=holder, result=f"{len(found)} license(s)", at=self._clock())
+                            subject=holder, result=f"{len(found)} license(s)", at=self._clock(),
+                            items=uselog.query_items(found, type_code=type_code))
         return {"licenses": found}
 
     def share_check(self, access_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -335,12 +357,20 @@ class ProvinceEndpoint:
                                              type_code=type_code, number=number)  # fmt: skip
             subject = identifier or f"{type_code}/{number}"
             sharing.log_use(session, access_id=access_id, action="check", cause=cause,
-                            subject=subject, result=result["result"], at=self._clock())
+                            subject=subject, result=result["result"], at=self._clock(),
+                            items=uselog.check_items(result, identifier=identifier,
+                                                     type_code=type_code))
         return result
 
     def share_log(self, *, limit: int) -> list[dict[str, Any]]:
         with self._sessions() as session:
             return sharing.use_log(session, limit=limit)
+
+    def share_uses(self, *, since: dt.datetime | None,
+                   until: dt.datetime | None) -> dict[str, Any]:
+        """The use log of ``[since, until)`` summed (``until`` None: every use so far)."""
+        with self._sessions() as session:
+            return uselog.summary(session, since=since, until=until, now=self._clock())
 
 
 def _detail(ack: Ack, raw: Any) -> list[Any]:
@@ -515,6 +545,18 @@ def create_app(
             return who
         return {"uses": await run_in_threadpool(lambda: endpoint.share_log(limit=limit))}
 
+    @app.get(SHARE_USES_PATH)
+    async def share_uses(request: Request, since: str | None = None,
+                         until: str | None = None) -> Any:
+        who = await authenticated(request, b"", None)
+        if isinstance(who, JSONResponse):
+            return who
+        try:
+            start, end = uselog.parse_window(since, until)
+        except ShareRequestError as exc:
+            return JSONResponse({"detail": str(exc)}, 400)
+        return await run_in_threadpool(lambda: endpoint.share_uses(since=start, until=end))
+
     @app.get("/stats")
     async def get_stats(detail: bool = False) -> dict[str, Any]:
         return await run_in_threadpool(lambda: endpoint.stats(detail=detail))
@@ -536,6 +578,7 @@ def serve(
     faults: Faults | None = None,
     hold_unknown: bool = True,
     verify_workers: int = 0,
+    clock: Callable[[], dt.datetime] = _utc_now,
 ) -> None:
     """Serve the platform on 127.0.0.1:``port`` with its database at ``<home>/province.db``."""
 
@@ -548,6 +591,7 @@ def serve(
         faults=faults,
         hold_unknown=hold_unknown,
         verify_workers=verify_workers,
+        clock=clock,
     )
     try:
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
@@ -586,6 +630,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="reject status events for unknown versions instead of holding them")
     parser.add_argument("--workers", type=int, default=0,
                         help="processes that verify signatures (0: in the web process)")
+    parser.add_argument("--clock-file", type=Path, default=None,
+                        help="TEST ONLY: read the platform's clock from this file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -595,7 +641,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         faults = Faults.parse(args.fault, base=base)
         serve(port=args.port, home=args.home, anchors_path=args.anchors,
               credentials=[*args.token, *args.hmac], faults=faults,
-              hold_unknown=not args.reject_unknown, verify_workers=args.workers)  # fmt: skip
+              hold_unknown=not args.reject_unknown, verify_workers=args.workers,
+              clock=file_clock(args.clock_file) if args.clock_file else _utc_now)  # fmt: skip
     except RegistryError as exc:  # e.g. unreadable anchors: a sentence, not a traceback
         print(exc.diagnostics(), file=sys.stderr)
         raise SystemExit(2) from exc

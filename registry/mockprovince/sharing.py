@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from registry.errors import ShareRequestError
-from registry.mockprovince.store import SUPERSEDED, ReceivedLicense, UseLog
+from registry.mockprovince.store import SUPERSEDED, ReceivedLicense, UseLog, UseLogItem
+from registry.mockprovince.uselog import Item, department_of
 
 __all__ = [
     "MAX_CAUSE",
@@ -120,13 +121,19 @@ def log_use(
     subject: str,
     result: str,
     at: dt.datetime,
+    items: Sequence[Item] = (),
 ) -> None:
-    """Record one use of the sharing side."""
-    session.execute(
-        insert(UseLog),
-        [{"access_id": access_id, "action": action, "cause": cause, "subject": subject[:200],
-          "result": result, "at": at}],
-    )  # fmt: skip
+    """Record one use of the sharing side, and what it delivered (``items``: identifier,
+    type code, outcome; see :mod:`registry.mockprovince.uselog`)."""
+    use_id = session.scalar(
+        insert(UseLog).values(access_id=access_id, action=action, cause=cause,
+                              subject=subject[:200], result=result, at=at)
+        .returning(UseLog.id))  # fmt: skip
+    if items:
+        session.execute(insert(UseLogItem), [
+            {"use_id": use_id, "identifier": ident, "type_code": (type_code or "")[:21] or None,
+             "department": department_of(ident), "outcome": outcome}
+            for ident, type_code, outcome in items])  # fmt: skip
 
 
 def use_log(session: Session, *, limit: int = 100) -> list[dict[str, Any]]:

@@ -59,6 +59,7 @@ __all__ = [
     "StatusUpdate",
     "StoredState",
     "UseLog",
+    "UseLogItem",
     "content_digest",
     "digests",
     "get_license",
@@ -190,6 +191,25 @@ class UseLog(ProvinceBase):
     """The holder code or identifier asked about."""
     result: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime]
+
+
+class UseLogItem(ProvinceBase):
+    """What one use delivered: each license a query returned or a 核验 compared, or, when it
+    found none, the one row saying what was named (registry.mockprovince.uselog reads them)."""
+
+    __tablename__ = "use_log_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    use_id: Mapped[int] = mapped_column(Integer, index=True)
+    """The use (``use_log.id``)."""
+    identifier: Mapped[str | None] = mapped_column(String(160))
+    """ZZBS of the license served or compared; None when nothing was found."""
+    type_code: Mapped[str | None] = mapped_column(String(21))
+    """The license type: the license's, else the one the caller named."""
+    department: Mapped[str | None] = mapped_column(String(18))
+    """The issuing department's USCC (the issuer part of the identifier), when known."""
+    outcome: Mapped[str] = mapped_column(String(20))
+    """SERVED (a query returned it), EMPTY (a query returned nothing), MATCH, MISMATCH or
+    NOT_FOUND (a 核验)."""
 
 
 class RefusedRequest(ProvinceBase):

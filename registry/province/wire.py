@@ -69,6 +69,7 @@ __all__ = [
     "SHARE_CHECK_PATH",
     "SHARE_LOG_PATH",
     "SHARE_QUERY_PATH",
+    "SHARE_USES_PATH",
     "Ack",
     "AckResult",
     "Head",
@@ -101,6 +102,8 @@ SHARE_CHECK_PATH = "/api/v1/share/check"
 """Sharing: 核验 claimed face data (POST ZZBS or typeCode + ZZBH, elements, useCause)."""
 SHARE_LOG_PATH = "/api/v1/share/log"
 """Sharing: the use log (GET ``?limit=``)."""
+SHARE_USES_PATH = "/api/v1/share/uses"
+"""Sharing: the use log summed per department, type and use cause (GET ``?since=&until=``)."""
 
 # -- code tables (STANDARDS.md §2.2, MOHURD push model) ---------------------------------------
 

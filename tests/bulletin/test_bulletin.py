@@ -25,10 +25,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-import os
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -44,6 +41,9 @@ from sqlalchemy import Engine, select, update
 from registry.batch.run import ingest_file
 from registry.bulletin import IsoWeek, build_bulletin, load_weights, write_bulletin
 from registry.bulletin import figures as f
+from registry.bulletin.charts import bar_chart, line_chart
+from registry.bulletin.exports import export_rows
+from registry.bulletin.model import Bulletin
 from registry.bulletin.ranking import (
     DEFAULT_WEIGHTS,
     HELD_BACK_BY,
@@ -53,13 +53,14 @@ from registry.bulletin.ranking import (
     SCORE,
     Weights,
 )
-from registry.bulletin.render import Bulletin, bar_chart, export_rows, markdown
+from registry.bulletin.render import markdown
 from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
 from registry.cli import cli
 from registry.config import Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import Department, DepartmentType, License, Seal
 from registry.errors import ConfigError
+from registry.i18n import language
 from registry.license.codes import org_code_check, uscc_check
 from registry.province.client import Delivery
 from registry.province.sync import push_pending
@@ -73,6 +74,7 @@ from registry.verify.audit_runs import AuditRun, AuditRunDepartment, issuer_of, 
 from registry.verify.registry_audit import audit_registry
 from tests.conftest import FIXTURES, NOW, PASSPHRASE
 from tests.support.batches import holder, row, write_csv
+from tests.support.screens import screenshot_or_skip
 
 BIZ, FOOD, PHYS = "11100000MB0143028R001", "11100000MB0143028R002", "11100000MB15645531001"
 T1 = dt.datetime(2026, 11, 17, 2, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in W47, Beijing time
@@ -194,9 +196,16 @@ def figures_of(engine: Engine, week: IsoWeek) -> dict[str, dict[str, Any]]:
     return {r[f.DEPARTMENT]: r for r in frame.to_dict("records")}
 
 
-def bulletin_of(engine: Engine, week: IsoWeek, weights: Weights | None = None) -> Bulletin:
+def bulletin_of(engine: Engine, week: IsoWeek, weights: Weights | None = None,
+                now: dt.datetime | None = None) -> Bulletin:
+    """The bulletin of ``week`` made after it ended (no platform: sharing not measured)."""
     with session_scope(engine) as s:
-        return build_bulletin(s, week, weights or load_weights())
+        return build_bulletin(s, week, weights or load_weights(),
+                              now=now or week.end + dt.timedelta(hours=8))
+
+
+SCORED = 85.0
+"""The packaged weights without sharing (15 of 100), which no platform measures here."""
 
 
 def nan(value: Any) -> bool:
@@ -210,14 +219,16 @@ def test_week_48_figures_per_department(two_weeks: Engine) -> None:
     got = figures_of(two_weeks, W48)
     assert list(got) == [MARKET.uscc, HEALTH.uscc, IDLE_USCC]  # by USCC
     market = got[MARKET.uscc]
-    # stock: A 5/3/1/1 + B1 4/2/1/1 + B2 2/2/0/0; reasons: 2 bad codes, 1 classified, 1 expired
-    assert {k: market[k] for k in (f.ROWS_SUBMITTED, f.ROWS_SEALED, f.ROWS_FILTERED,
-                                   f.ROWS_REJECTED, f.ROWS_SUBMITTED_WEEK,
-                                   f.ROWS_SEALED_WEEK)} == {
-        f.ROWS_SUBMITTED: 11, f.ROWS_SEALED: 7, f.ROWS_FILTERED: 2, f.ROWS_REJECTED: 2,
-        f.ROWS_SUBMITTED_WEEK: 6, f.ROWS_SEALED_WEEK: 4}
-    assert (market[f.SEALED_SHARE], market[f.FILTERED_SHARE]) == (7 / 11, 2 / 11)
-    assert market[f.TOP_REASONS] == "BAD_HOLDER_CODE 2, CLASSIFIED 1, EXPIRED 1"
+    # stock: A 5/3/1/1 + B1 4/2/1/1 + B2 2/2/0/0 uploaded, but B2's first row is license 1
+    # again: 10 unique rows (1–10), 6 sealed; the week's new ones are 6–10, 6, 7, 10 sealed
+    assert {k: market[k] for k in (f.ROWS_UPLOADED, f.ROWS_SUBMITTED, f.ROWS_SEALED,
+                                   f.ROWS_FILTERED, f.ROWS_REJECTED, f.ROWS_UPLOADED_WEEK,
+                                   f.ROWS_SUBMITTED_WEEK, f.ROWS_SEALED_WEEK)} == {
+        f.ROWS_UPLOADED: 11, f.ROWS_SUBMITTED: 10, f.ROWS_SEALED: 6, f.ROWS_FILTERED: 2,
+        f.ROWS_REJECTED: 2, f.ROWS_UPLOADED_WEEK: 6, f.ROWS_SUBMITTED_WEEK: 5,
+        f.ROWS_SEALED_WEEK: 3}
+    assert (market[f.SEALED_SHARE], market[f.FILTERED_SHARE]) == (6 / 10, 2 / 10)
+    assert market[f.TOP_REASONS] == (("BAD_HOLDER_CODE", 2), ("CLASSIFIED", 1), ("EXPIRED", 1))
     # seals: the world's one, suspended on T2+2d; templates: v2 of 食品经营许可证 only made
     assert [market[k] for k in (f.SEALS_APPLIED, f.SEALS_MADE, f.SEALS_AUTHORIZED,
                                 f.SEALS_SUSPENDED, f.SEALS_SUSPENDED_WEEK, f.TYPES_ISSUED,
@@ -225,20 +236,21 @@ def test_week_48_figures_per_department(two_weeks: Engine) -> None:
     assert [market[k] for k in (f.TEMPLATES_MADE, f.TEMPLATES_BOUND, f.TEMPLATES_PUBLISHED,
                                 f.TEMPLATES_MADE_WEEK, f.TEMPLATES_PUBLISHED_WEEK,
                                 f.TEMPLATE_COVERAGE)] == [2, 2, 2, 1, 0, 1.0]
-    assert market[f.TEMPLATE_STAGES] == "营业执照 已发布；食品经营许可证 已发布"
+    assert market[f.TEMPLATE_STAGES] == (("营业执照", 3), ("食品经营许可证", 3))  # published
     # aggregation: 7 versions (6 new, 1 change) all acknowledged; the week's four
     # acknowledgements (B1, B2) took 1, 1, 30, 30 hours
     assert [market[k] for k in (f.LICENSES_SEALED, f.LICENSES_ACKED, f.ACKED_SHARE,
                                 f.LICENSES_SEALED_WEEK, f.EVENTS_ACKED_WEEK, f.ACK_MEDIAN_HOURS,
                                 f.ACK_P95_HOURS, f.ACKED_WITHIN_24H, f.DEAD_LETTERS)] == [
         7, 7, 1.0, 4, 4, 15.5, 30.0, 0.5, 0]
-    # the audit: license 1's first version is superseded (INDETERMINATE, not in force)
-    assert [market[k] for k in (f.AUDITED, f.AUDIT_PASSED, f.PASS_RATE)] == [6, 6, 1.0]
+    # the audit: license 1's first version is superseded: history, neither passed nor failed
+    assert [market[k] for k in (f.AUDITED, f.AUDIT_PASSED, f.AUDIT_HISTORY, f.PASS_RATE)] == [
+        6, 6, 1, 1.0]
     assert market[f.AUDIT_AT] == pd.Timestamp(T2 + dt.timedelta(days=3))
 
     health = got[HEALTH.uscc]
     assert [health[k] for k in (f.ROWS_SUBMITTED, f.ROWS_SEALED, f.SEALED_SHARE,
-                                f.REJECTED_SHARE, f.TOP_REASONS)] == [3, 3, 1.0, 0.0, ""]
+                                f.REJECTED_SHARE, f.TOP_REASONS)] == [3, 3, 1.0, 0.0, ()]
     assert [health[k] for k in (f.SEALS_APPLIED, f.SEALS_MADE, f.SEALS_AUTHORIZED,
                                 f.SEALS_APPLIED_WEEK, f.SEAL_COVERAGE)] == [2, 1, 1, 1, 1.0]
     assert [health[k] for k in (f.LICENSES_SEALED, f.LICENSES_ACKED, f.EVENTS_ACKED_WEEK,
@@ -254,7 +266,7 @@ def test_week_48_figures_per_department(two_weeks: Engine) -> None:
     assert (idle[f.SEAL_COVERAGE], idle[f.TEMPLATE_COVERAGE]) == (0.0, 0.0)
     assert all(nan(idle[c]) for c in (f.SEALED_SHARE, f.ACKED_SHARE, f.ACK_MEDIAN_HOURS,
                                       f.ACKED_WITHIN_24H, f.PASS_RATE))
-    assert idle[f.TEMPLATE_STAGES] == "营业执照 未制作"
+    assert idle[f.TEMPLATE_STAGES] == (("营业执照", 0),)  # not made
 
 
 def test_week_47_and_a_week_with_no_activity(two_weeks: Engine) -> None:
@@ -269,9 +281,15 @@ def test_week_47_and_a_week_with_no_activity(two_weeks: Engine) -> None:
     assert not quiet.active
     assert (quiet.figures[list(f.WEEK_COLUMNS)] == 0).all().all()
     assert list(quiet.figures[f.SEALS_AUTHORIZED]) == [1, 1, 0]
-    assert "本周全市没有存量证照数据提交、印章和模板办理或证照汇聚活动" in markdown(quiet)
-    # equal scores (20: seals and templates only) are ordered by USCC
-    assert list(quiet.ranking[SCORE].round(6)) == [20.0, 20.0, 0.0]
+    with language("zh"):
+        text = markdown(quiet)
+    assert ("本周全市没有存量证照数据提交、印章和模板办理、证照汇聚或用证活动，"
+            "不排名次、不点名") in text
+    assert "综合得分第一名" not in text and "失分" not in text  # no winner, no laggard
+    assert f"| — | — | {MARKET.name} | 23.5 |" in text
+    assert quiet.laggards.empty and not quiet.ranked
+    # equal scores (seals and templates only) are ordered by USCC
+    assert list(quiet.ranking[SCORE].round(6)) == [round(2000 / SCORED, 6)] * 2 + [0.0]
     assert list(quiet.ranking[f.DEPARTMENT]) == [MARKET.uscc, HEALTH.uscc, IDLE_USCC]
 
 
@@ -280,15 +298,16 @@ def test_week_48_ranking_movement_and_laggard(two_weeks: Engine) -> None:
     assert bulletin.active
     ranked = bulletin.ranking
     assert list(ranked[f.DEPARTMENT]) == [HEALTH.uscc, MARKET.uscc, IDLE_USCC]
-    # health: 30·1 + 10·1 + 10·1 + 25·2/3 + 15·1 + 10·2/3; market: 30·7/11 + 0 + 10 + 25
-    # + 15·0.5 + 10; W47 was market 78, health 20, idle 0
+    # of 85 (sharing is not measured without a platform): health 25·1 + 10·1 + 10·1 + 20·2/3
+    # + 10·1 + 10·2/3; market 25·6/10 + 0 + 10 + 20 + 10·0.5 + 10; W47 was market first
     assert list(ranked[SCORE]) == pytest.approx([
-        30 + 10 + 10 + 25 * 2 / 3 + 15 + 10 * 2 / 3, 30 * 7 / 11 + 0 + 10 + 25 + 15 * 0.5 + 10,
-        0.0])
+        100 * (25 + 10 + 10 + 20 * 2 / 3 + 10 + 10 * 2 / 3) / SCORED,
+        100 * (25 * 6 / 10 + 0 + 10 + 20 + 10 * 0.5 + 10) / SCORED, 0.0])
     assert list(ranked[MOVEMENT]) == [1, -1, 0]
+    assert bulletin.weights.values["sharing"] == 0 and bulletin.sharing is None
     lag = bulletin.laggards.to_dict("records")
-    assert [(r[f.DEPARTMENT], r[HELD_BACK_BY], r[POINTS_LOST]) for r in lag] == [
-        (IDLE_USCC, "stock", 30.0)]
+    assert [(r[f.DEPARTMENT], r[HELD_BACK_BY]) for r in lag] == [(IDLE_USCC, "stock")]
+    assert lag[0][POINTS_LOST] == pytest.approx(100 * 25 / SCORED)
     assert nan(lag[0][INDICATOR_VALUE])
 
 
@@ -319,17 +338,23 @@ def test_cli_writes_the_three_files_and_prints_the_ranking(
     assert result.exit_code == 0, result.output
     out = tmp_path / "out"
     assert result.output.splitlines() == [
-        "week 2026-W48 (2026-11-23 至 2026-11-29, Asia/Shanghai); weights: stock 30, "
-        "aggregation 25, timeliness 15, seals 10, templates 10, verification 10",
+        "week 2026-W48 (2026-11-23 to 2026-11-29, Asia/Shanghai); weights: stock 25, "
+        "aggregation 20, seals 10, templates 10, timeliness 10, verification 10",
+        "sharing not measured: no provincial platform configured (LICREG_PROVINCE_URL)",
         "rank  move   score  department          name",
-        f"   1    ↑1    88.3  {HEALTH.uscc}  {HEALTH.name}",
-        f"   2    ↓1    71.6  {MARKET.uscc}  {MARKET.name}",
+        f"   1    ↑1    88.2  {HEALTH.uscc}  {HEALTH.name}",
+        f"   2    ↓1    70.6  {MARKET.uscc}  {MARKET.name}",
         f"   3     =     0.0  {IDLE_USCC}  {IDLE_NAME}",
-        f"laggard {IDLE_USCC} {IDLE_NAME}: held back by stock (存量数据入库率) —, "
-        "30.0 points lost",
+        f"laggard {IDLE_USCC} {IDLE_NAME}: held back by stock (stock sealed rate) —, "
+        "29.4 points lost",
+        *(f"behind: {name}: {task} 0.0% done, no progress in the last weeks; at this pace it "
+          "will not be done by the deadline 2027-03-31." for name, task in (
+              (MARKET.name, "seals made and authorized"),  # its one seal suspended
+              (IDLE_NAME, "seals made and authorized"), (IDLE_NAME, "templates made and bound"))),
         f"wrote {out / 'bulletin.html'}",
         f"wrote {out / 'figures.csv'}",
         f"wrote {out / 'figures.xlsx'}",
+        f"wrote {out / 'trend.csv'}",
     ]
     raw = (out / "figures.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads it as UTF-8
@@ -337,20 +362,50 @@ def test_cli_writes_the_three_files_and_prints_the_ranking(
         rows = list(csv.reader(handle))
     assert rows[0][:6] == ["week", "rank", "previous_rank", "movement", "score", "department"]
     assert [r[5] for r in rows[1:]] == [HEALTH.uscc, MARKET.uscc, IDLE_USCC]
-    idle = dict(zip(rows[0], rows[3], strict=True))
-    assert (idle["sealed_share"], idle["rows_submitted"], idle["pass_rate"]) == ("—", "0", "—")
+    idle = dict(zip(rows[0], rows[3], strict=True))  # nothing to measure: empty, never "—"
+    assert (idle["sealed_share"], idle["rows_submitted"], idle["pass_rate"]) == ("", "0", "")
+    market = dict(zip(rows[0], rows[2], strict=True))
+    assert [market[f"reason_1_{k}"] for k in ("code", "name", "rows")] == [
+        "BAD_HOLDER_CODE", "holder code invalid", "2"]
+    assert not any("—" in c for r in rows for c in r)
+    frame = pd.read_csv(out / "figures.csv", encoding="utf-8-sig")
+    numeric = [c for c in frame.columns if c in (*f.COUNT_COLUMNS, "score", "sealed_share",
+                                                  "pass_rate", "ack_median_hours")]
+    assert all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric), frame.dtypes
     sheet = load_workbook(out / "figures.xlsx", read_only=True).active
     assert sheet is not None
     cells = [["" if v is None else v for v in r] for r in sheet.iter_rows(values_only=True)]
     assert cells == [[number_or_text(c) for c in r] for r in rows]  # the workbook = the CSV
     html = (out / "bulletin.html").read_text("utf-8")
-    assert "2026年第48周（2026-11-23 至 2026-11-29，北京时间）" in html
+    assert "2026 week 48 (2026-11-23 to 2026-11-29, Beijing time)" in html
     svgs = re.findall(r"<svg .*?</svg>", html, flags=re.DOTALL)
-    assert len(svgs) == 6  # one chart per indicator
+    assert len(svgs) == 6 + 1 + 6  # a bar chart per weighted indicator, trends: score + each
     for svg in svgs:
-        root = ET.fromstring(svg)  # noqa: S314 - our own SVG; parsing proves it well-formed
+        ET.fromstring(svg)  # noqa: S314 - our own SVG; parsing proves it well-formed
+    for svg in svgs[:6]:
+        root = ET.fromstring(svg)  # noqa: S314 - our own SVG
         labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
         assert labels[1:4:2] == [HEALTH.name, MARKET.name]
+
+
+def test_cli_speaks_chinese_by_default(shared: tuple[Engine, Settings], tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LICREG_LANG")
+    result = CliRunner().invoke(cli, ["bulletin", "--week", "2026-W48", "--out",
+                                      str(tmp_path / "zh")], env=env_of(shared[1]))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:3] == [
+        "2026-W48（2026-11-23 至 2026-11-29，北京时间）；权重：stock 25, aggregation 20, "
+        "seals 10, templates 10, timeliness 10, verification 10",
+        "共享互认未计量：未配置省平台（LICREG_PROVINCE_URL）",
+        "排名  变化   得分  统一社会信用代码    部门"]
+    assert lines[6] == (f"点名 {IDLE_USCC} {IDLE_NAME}：主要差距在stock（存量数据入库率）—，"
+                        "失分29.4分")
+    html = (tmp_path / "zh" / "bulletin.html").read_text("utf-8")
+    assert "2026年第48周（2026-11-23 至 2026-11-29，北京时间）" in html
+    assert '<html lang="zh-CN">' in html and "持证主体代码错误2条" in html
+    assert "BAD_HOLDER_CODE" not in html  # reasons in words on the page
 
 
 def test_week_defaults_to_the_last_complete_week() -> None:
@@ -359,6 +414,9 @@ def test_week_defaults_to_the_last_complete_week() -> None:
     assert IsoWeek.last_complete(monday) == W47
     assert IsoWeek.last_complete(monday - dt.timedelta(seconds=1)) == W46
     assert (W48.start, W48.end) == (monday, monday + dt.timedelta(days=7))
+    with pytest.raises(ConfigError, match="has not begun yet"), session_scope(
+            make_engine("sqlite://")) as s:
+        build_bulletin(s, W48, load_weights(), now=W48.start - dt.timedelta(seconds=1))
     with pytest.raises(ConfigError, match="'2026-W54' does not exist"):
         IsoWeek.parse("2026-W54")
     with pytest.raises(ConfigError, match="not an ISO week"):
@@ -371,6 +429,11 @@ def test_bar_chart_escapes_text_and_draws_nothing_for_missing_values() -> None:
     ns = "{http://www.w3.org/2000/svg}"
     assert [t.text for t in root.iter(f"{ns}text")] == ["A&B <率>", "示范 & 局", "50.0%", "<x>",
                                                          "—"]
+    line = line_chart("趋势 <&>", ["2026-W47", "2026-W48"], [("甲", [0.5, None]),
+                                                            ("乙", [0.2, 0.4])])
+    svg_root = ET.fromstring(line)  # noqa: S314 - our own SVG
+    assert len(list(svg_root.iter(f"{ns}polyline"))) == 1  # 甲's missing week breaks its line
+    assert len(list(svg_root.iter(f"{ns}circle"))) == 3
     assert len(list(root.iter(f"{ns}rect"))) == 1
 
 
@@ -380,7 +443,7 @@ def test_export_cells_are_inert_for_spreadsheets(shared: tuple[Engine, Settings]
     evil.loc[0, f.NAME] = "=HYPERLINK(1)"
     rows = export_rows(Bulletin(week=W48, figures=bulletin.figures, ranking=evil,
                                 laggards=bulletin.laggards, weights=bulletin.weights,
-                                active=True))
+                                active=True, deadlines=bulletin.deadlines))
     assert rows[1][6] == "'=HYPERLINK(1)"
 
 
@@ -410,18 +473,6 @@ def test_verify_registry_records_the_run_per_department(shared: tuple[Engine, Se
     assert issuer_of("1.2.156.3005.2.11100000MB0143028R001.11330100MB1703218R.E51B.001.C") == \
         "11330100MB1703218R"
     assert issuer_of("bundle/license.pdf") is None
-
-
-def screenshot_or_skip(html: Path, png: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if os.environ.get("LICREG_REQUIRE_CHROMIUM"):
-            pytest.fail("LICREG_REQUIRE_CHROMIUM is set but chromium is not installed")
-        pytest.skip("chromium is not installed (scripts/system-deps.sh installs it)")
-    subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--screenshot={png}", "--window-size=1280,2000", html.as_uri()],
-        check=True, capture_output=True, timeout=120)
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from registry.bulletin.ranking import (
     parse_weights,
     rank,
 )
+from registry.bulletin.sharing import SHARE_SUCCESS
 from registry.errors import ConfigError
 
 
@@ -28,7 +29,8 @@ def ranked_frame(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
     """Departments with only stock and aggregation measured (the rest NaN: counted 0)."""
     frame = pd.DataFrame(rows, columns=[f.DEPARTMENT, f.SEALED_SHARE, f.ACKED_SHARE])
     frame[f.NAME] = "部门" + frame[f.DEPARTMENT]
-    for column in (f.SEAL_COVERAGE, f.TEMPLATE_COVERAGE, f.ACKED_WITHIN_24H, f.PASS_RATE):
+    for column in (f.SEAL_COVERAGE, f.TEMPLATE_COVERAGE, f.ACKED_WITHIN_24H, f.PASS_RATE,
+                   SHARE_SUCCESS):
         frame[column] = float("nan")
     return frame
 
@@ -90,8 +92,13 @@ def test_laggards_are_the_bottom_third_with_their_largest_weighted_shortfall() -
 def test_packaged_weights() -> None:
     weights = load_weights()
     assert weights.source == str(DEFAULT_WEIGHTS)
-    assert weights.describe() == ("stock 30, aggregation 25, timeliness 15, seals 10, "
-                                  "templates 10, verification 10")
+    assert weights.describe() == ("stock 25, aggregation 20, sharing 15, seals 10, "
+                                  "templates 10, timeliness 10, verification 10")
+    assert weights.total == 100
+    without = weights.without("sharing")  # no platform to measure sharing: left out
+    assert (without.total, without.values["sharing"]) == (85, 0)
+    with pytest.raises(ConfigError, match="only sharing has a weight"):
+        parse_weights({"weights": {"sharing": 1}}, "t").without("sharing")
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -121,4 +128,4 @@ def test_missing_indicators_weigh_nothing(tmp_path: Path) -> None:
     path.write_text("[weights]\naggregation = 2.5\n", encoding="utf-8")
     weights = load_weights(path)
     assert weights.values == {"stock": 0, "seals": 0, "templates": 0, "aggregation": 2.5,
-                              "timeliness": 0, "verification": 0}
+                              "timeliness": 0, "verification": 0, "sharing": 0}
