@@ -37,24 +37,26 @@ def place_of(error: ValidationError) -> str:
 
 
 def _text(error: ValidationError) -> str:
-    v, value = error.validator, error.instance
+    v: Any = error.validator
+    value: Any = error.instance
+    expected: Any = error.validator_value
+    schema: Any = error.schema
     if v == "required":
-        missing = [k for k in error.validator_value if k not in value]
+        missing = [k for k in expected if k not in value]
         return _("{keys} is missing", keys=", ".join(repr(k) for k in missing))
     if v == "additionalProperties":
-        allowed = set(error.schema.get("properties", {}))
+        allowed = set(schema.get("properties", {}))
         extra = sorted(k for k in value if k not in allowed)
         return _("{keys} is not allowed here (allowed: {allowed})",
                  keys=", ".join(repr(k) for k in extra), allowed=", ".join(sorted(allowed)))
     if v == "pattern":
-        return _("{value!r} is not of the form {pattern}", value=value,
-                 pattern=error.validator_value)
+        return _("{value!r} is not of the form {pattern}", value=value, pattern=expected)
     if v == "enum":
         return _("{value!r} is not one of {choices}", value=value,
-                 choices=", ".join(repr(c) for c in error.validator_value))
+                 choices=", ".join(repr(c) for c in expected))
     if v == "type":
-        return _("{value!r} should be of type {kind}", value=value, kind=error.validator_value)
-    if v == "minLength" and error.validator_value == 1:
+        return _("{value!r} should be of type {kind}", value=value, kind=expected)
+    if v == "minLength" and expected == 1:
         return _("must not be empty")
     if v == "uniqueItems":
         return _("lists the same item twice")

@@ -5,7 +5,8 @@ nested objects and arrays of those. For that domain RFC 8785 reduces to: keys so
 UTF-16 code units, no insignificant whitespace, strings escaped as ECMAScript's
 ``JSON.stringify`` does (which is what :func:`json.dumps` with ``ensure_ascii=False`` does for
 strings), integers in plain decimal. Floats are refused rather than risk a different number
-serialization. ``tests/license/test_canonical.py`` checks this against an independent implementation.
+serialization. ``tests/license/test_canonical.py`` checks this against an independent
+implementation.
 
 >>> canonical_bytes({"b": "乙", "a": 1})
 b'{"a":1,"b":"\\xe4\\xb9\\x99"}'

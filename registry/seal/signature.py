@@ -4,8 +4,8 @@ Sealing a hundred thousand licenses must run near the raw ECDSA signing rate, so
 work is a few small byte strings around the (constant) embedded seal, not an asn1crypto object
 tree. :class:`SealingContext` goes further: the SHA-256 state after the constant prefix of
 DER(TBS_Sign) is computed once per outer length and ``copy()``-ed, so each signature hashes only
-the ~150 bytes that change. ``tests/seal/test_signature.py`` checks the bytes against asn1crypto's own
-encoding and an independent generic DER walk.
+the ~150 bytes that change. ``tests/seal/test_signature.py`` checks the bytes against
+asn1crypto's own encoding and an independent generic DER walk.
 
 Example::
 
