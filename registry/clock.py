@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from registry.i18n import _
+
 __all__ = ["CHINA", "china_day", "china_text", "utc_now"]
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -33,6 +35,6 @@ def china_day(at: dt.datetime) -> dt.date:
 
 
 def china_text(at: dt.datetime, *, seconds: bool = False) -> str:
-    """``at`` as a person in China reads it, with the zone named."""
+    """``at`` as a person in China reads it, with the zone named (in the reader's language)."""
     shown = at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-    return f"{shown} 北京时间"
+    return _("{time} Beijing time", time=shown)
