@@ -313,8 +313,8 @@ def test_a_week_not_over_is_said_to_be_provisional(history: History, tmp_path: P
     friday = W[48].start + dt.timedelta(days=4, hours=10)
     out, folder, _ = figures(history, W[48], at=friday)
     assert out.splitlines()[1] == (
-        "Warning: the week is not over yet. The figures are as of 2026-11-27 10:00 Beijing time and "
-        "will change by the week's end; the ranking is provisional.")
+        "Warning: the week is not over yet. The figures are as of 2026-11-27 10:00 Beijing time "
+        "and will change by the week's end; the ranking is provisional.")
     assert "the week is not over yet" in (folder / "bulletin.html").read_text("utf-8")
 
 
