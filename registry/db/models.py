@@ -46,6 +46,7 @@ __all__ = [
     "Seal",
     "SealAuthorization",
     "SourceRow",
+    "StepRecord",
     "StoredFile",
     "Template",
     "UTCDateTime",
@@ -74,6 +75,19 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 class Base(DeclarativeBase):
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads it once, at class creation
         dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), bytes: LargeBinary()}
+
+
+class StepRecord:
+    """What every step of a life records (seal_events, template_events): the status it
+    left and reached, who did it, when and why, and the step's own facts."""
+
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Step-specific facts: authorized types and period, new esID, revocation time …"""
 
 
 class Department(Base):

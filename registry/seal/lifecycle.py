@@ -43,10 +43,17 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, func, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db.models import Base, Department, DepartmentType, Seal, SealAuthorization
+from registry.db.models import (
+    Base,
+    Department,
+    DepartmentType,
+    Seal,
+    SealAuthorization,
+    StepRecord,
+)
 from registry.db.steps import either, locked_for_step
 from registry.errors import DepartmentNotFound, SealError, SealNotFound, SealTransitionError
 from registry.license.types import registered_types
@@ -127,7 +134,7 @@ class SealMaking(Base):
     """The seal this one re-makes (重新制作); that seal is cancelled."""
 
 
-class SealEvent(Base):
+class SealEvent(StepRecord, Base):
     """One step of a seal's life: what, who, when, why."""
 
     __tablename__ = "seal_events"
@@ -141,13 +148,6 @@ class SealEvent(Base):
     step: Mapped[str] = mapped_column(String(20))
     """apply / approve / reject / make / file / authorize / suspend / resume / report-lost /
     cancel / remake."""
-    from_status: Mapped[str | None] = mapped_column(String(20))
-    to_status: Mapped[str] = mapped_column(String(20))
-    actor: Mapped[str] = mapped_column(String(200))
-    at: Mapped[dt.datetime]
-    reason: Mapped[str] = mapped_column(Text)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    """Step-specific facts: authorized types and period, new esID, revocation time …"""
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -32,10 +32,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, select
+from sqlalchemy import ForeignKey, Index, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db.models import Base, Department, DepartmentType, License, Seal, Template
+from registry.db.models import (
+    Base,
+    Department,
+    DepartmentType,
+    License,
+    Seal,
+    StepRecord,
+    Template,
+)
 from registry.db.steps import locked_for_step
 from registry.errors import (
     DepartmentNotFound,
@@ -73,7 +81,7 @@ TEMPLATE_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
 """step → (statuses it may start from, status it leads to); ``make`` starts a version."""
 
 
-class TemplateEvent(Base):
+class TemplateEvent(StepRecord, Base):
     """One step of a template version's life: what, who, when, why."""
 
     __tablename__ = "template_events"
@@ -82,12 +90,6 @@ class TemplateEvent(Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
     step: Mapped[str] = mapped_column(String(20))
     """make / bind / publish / retire."""
-    from_status: Mapped[str | None] = mapped_column(String(20))
-    to_status: Mapped[str] = mapped_column(String(20))
-    actor: Mapped[str] = mapped_column(String(200))
-    at: Mapped[dt.datetime]
-    reason: Mapped[str] = mapped_column(Text)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 def schema_sha256(session: Session, type_code: str) -> str:
