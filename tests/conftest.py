@@ -28,6 +28,9 @@ os.environ["PREFECT_API_URL"] = ""
 # The suite reads licreg in English (its assertions name English messages); the tests of the
 # Chinese default (tests/test_i18n.py and the per-area ones) ask for it explicitly.
 os.environ["LICREG_LANG"] = "en"
+# A bug in a command shows its traceback here (users get one line and an error id instead;
+# tests/cli/test_common.py asks for that).
+os.environ.setdefault("LICREG_TRACEBACK", "1")
 
 import pytest
 from sqlalchemy import Engine, text

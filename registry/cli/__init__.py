@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import unicodedata
 from importlib.metadata import entry_points
 
@@ -126,6 +127,21 @@ class _Commands(click.Group):
                 rows.append((name, command.get_short_help_str(limit=limit)))
         with formatter.section(_("Commands")):
             formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> object:
+        # Errors a command does not handle itself: one clear line and exit code 1, never a
+        # traceback (registry.cli._common.unexpected_error).
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("LICREG_TRACEBACK") == "1":
+                raise
+            from registry.cli._common import unexpected_error
+
+            click.echo(_("error: {detail}", detail=unexpected_error(exc, ctx.obj)), err=True)
+            ctx.exit(1)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = self._targets().get(cmd_name)

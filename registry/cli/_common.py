@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sys
+import traceback
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from registry.clock import utc_now
+from registry.clock import china_text, utc_now
 from registry.config import Settings
 from registry.db import make_engine
 from registry.errors import RegistryError
@@ -42,3 +47,42 @@ def handle_errors(fn: F) -> F:
             sys.exit(1)
 
     return cast(F, wrapper)
+
+
+_MISSING_TABLE = ("no such table", "does not exist", "UndefinedTable")
+
+
+def unexpected_error(exc: Exception, settings: Settings | None = None) -> str:
+    """What a person reads when a command fails for a reason licreg did not foresee: a
+    registry that is not set up, or a database that cannot be opened, said plainly; anything
+    else logged under an id (``<home>/logs/errors.log``: the traceback's frames and the
+    error's class, never its message or source lines, which may hold a holder's data) and
+    reported by that id. ``LICREG_TRACEBACK=1`` lets the exception through instead, for a
+    developer."""
+    settings = settings or Settings.from_env()
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    if isinstance(exc, DBAPIError):
+        text = str(exc.orig)
+        if any(marker in text or marker in type(exc.orig).__name__ for marker in _MISSING_TABLE):
+            return _("the registry {where} is not set up, or is older than this licreg: run "
+                     "`licreg init` (it creates or upgrades the database)", where=where)
+        if "unable to open database" in text or "connection" in text.lower():
+            return _("cannot open the registry database {where}: {reason}", where=where,
+                     reason=type(exc.orig).__name__)
+    error_id = secrets.token_hex(4)
+    log = settings.home / "logs" / "errors.log"
+    frames = "".join(f"  {f.filename}:{f.lineno} in {f.name}\n"
+                     for f in traceback.extract_tb(exc.__traceback__))
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(f"== {error_id} {utc_now().isoformat()} {type(exc).__qualname__} "
+                    f"(licreg {' '.join(sys.argv[1:2])})\n{frames}\n")
+    except OSError:
+        log_text = _("(the error log could not be written)")
+    else:
+        log_text = str(log)
+    return _("unexpected error {id} ({kind}) at {time}; nothing more was done. Give this id "
+             "to the operator; the details are in {log}", id=error_id,
+             kind=type(exc).__name__, time=china_text(utc_now(), seconds=True), log=log_text)

@@ -54,20 +54,22 @@ json_text: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separator
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode and foreign keys, its folder is created."""
+    """An engine for ``url``; SQLite gets WAL mode and foreign keys, its folder is created.
+    Errors never show statement parameters: they may be holders' data."""
     u = make_url(url)
     if u.drivername.startswith("sqlite"):
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(u, json_serializer=json_text)
+            engine = create_engine(u, json_serializer=json_text, hide_parameters=True)
         else:  # in-memory: one shared connection so every session sees the same database
             engine = create_engine(u, poolclass=StaticPool, json_serializer=json_text,
-                                   connect_args={"check_same_thread": False})
+                                   hide_parameters=True, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
-    return create_engine(u, pool_pre_ping=True, json_serializer=json_text)
+    return create_engine(u, pool_pre_ping=True, json_serializer=json_text,
+                         hide_parameters=True)
 
 
 def table_of(model: type[DeclarativeBase]) -> Table:

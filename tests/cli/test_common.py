@@ -1,0 +1,65 @@
+"""What every command shares (``registry/cli/_common.py``): a failure is one clear line on
+stderr and exit code 1, in the reader's language, never a traceback or a holder's data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from registry.cli import cli
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LICREG_HOME", str(tmp_path))
+    monkeypatch.setenv("LICREG_DATABASE_URL", f"sqlite:///{tmp_path / 'registry.db'}")
+    monkeypatch.delenv("LICREG_TRACEBACK", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("args", [["batch", "list"], ["seal", "list"], ["license", "list"],
+                                  ["batch", "show", "3"]])
+def test_a_registry_not_set_up_says_run_init(home: Path, args: list[str]) -> None:
+    zh = CliRunner().invoke(cli, ["--lang", "zh", *args])
+    assert zh.exit_code == 1, zh.output
+    assert zh.output.startswith("错误：登记库 sqlite:///") and "请先运行 `licreg init`" in zh.output
+    en = CliRunner().invoke(cli, ["--lang", "en", *args])
+    assert en.exit_code == 1
+    assert "is not set up" in en.output and "run `licreg init`" in en.output
+    assert "Traceback" not in zh.output + en.output and "SELECT" not in zh.output + en.output
+    assert CliRunner().invoke(cli, ["init"]).exit_code == 0
+    assert CliRunner().invoke(cli, args).exit_code in (0, 1)  # set up: the command itself runs
+    assert "is not set up" not in CliRunner().invoke(cli, args).output
+
+
+def test_an_unexpected_error_is_reported_by_an_id_and_logged_without_its_message(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert CliRunner().invoke(cli, ["init"]).exit_code == 0
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("holder 张三 110101199003077777")  # a message that carries personal data
+
+    monkeypatch.setattr("registry.cli.batch.list_batches", broken)
+    result = CliRunner().invoke(cli, ["--lang", "zh", "batch", "list"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith("错误：意外错误 ") and "（ValueError）" in line and "北京时间" in line
+    assert "张三" not in line and "Traceback" not in line
+    error_id = line.removeprefix("错误：意外错误 ").split("（")[0]
+    log = (home / "logs" / "errors.log")
+    logged = log.read_text(encoding="utf-8")
+    assert f"== {error_id} " in logged and "ValueError" in logged and "in broken" in logged
+    assert "张三" not in logged and "110101199003077777" not in logged
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    en = CliRunner().invoke(cli, ["--lang", "en", "batch", "list"])
+    assert en.output.startswith("error: unexpected error ") and "Give this id" in en.output
+
+
+def test_a_developer_may_ask_for_the_traceback(home: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LICREG_TRACEBACK", "1")
+    result = CliRunner().invoke(cli, ["batch", "list"])
+    assert result.exit_code == 1 and result.exception is not None
+    assert "no such table" in str(result.exception)
