@@ -51,6 +51,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from registry.clock import china_text
+from registry.i18n import _
+
 __all__ = [
     "AggregationError",
     "ArchiveError",
@@ -160,7 +163,8 @@ class IngestError(RegistryError):
     """A department file cannot be read; names the file and, where known, the position."""
 
     def __init__(self, message: str, *, file: str | None = None) -> None:
-        super().__init__(f"{file}: {message}" if file else message)
+        super().__init__(_("{where}: {message}", where=file, message=message) if file
+                         else message)
         self.file = file
 
 
@@ -168,8 +172,9 @@ class RowError(IngestError):
     """One row is bad: names the file, the line and the element."""
 
     def __init__(self, message: str, *, file: str, line: int, element: str | None = None) -> None:
-        where = f"line {line}" + (f", element {element}" if element else "")
-        super().__init__(f"{where}: {message}", file=file)
+        where = (_("line {line}, element {element}", line=line, element=element) if element
+                 else _("line {line}", line=line))
+        super().__init__(_("{where}: {message}", where=where, message=message), file=file)
         self.line = line
         self.element = element
 
@@ -182,10 +187,9 @@ class UndecodableFileError(IngestError):
         self.offset = offset
 
     def diagnostics(self) -> str:
-        return (
-            f"{self}\nSave the file as 'CSV UTF-8' (or as CSV from a Chinese-locale Excel, "
-            f"which writes GBK) and upload it again."
-        )
+        return "\n".join((str(self), _(
+            "Save the file as 'CSV UTF-8' (or as CSV from a Chinese-locale Excel, which writes "
+            "GBK) and upload it again.")))
 
 
 class LimitError(IngestError):
@@ -220,8 +224,9 @@ class BatchBusyError(IngestError):
     """Another run holds the batch: this run must not touch it."""
 
     def __init__(self, batch_id: int, holder: str, until: dt.datetime) -> None:
-        super().__init__(f"batch {batch_id} is being ingested by {holder} (its lease runs "
-                         f"until {until:%Y-%m-%d %H:%M:%S} UTC); nothing was done")
+        super().__init__(_("batch {id} is being ingested by {holder} (its lease runs until "
+                           "{until}); nothing was done", id=batch_id, holder=holder,
+                           until=china_text(until, seconds=True)))
         self.batch_id, self.holder, self.until = batch_id, holder, until
 
 
@@ -234,8 +239,8 @@ class BatchFailedError(IngestError):
         self.batch_id = batch_id
 
     def diagnostics(self) -> str:
-        return (f"{self}\n(recorded as batch {self.batch_id}, failed; see "
-                f"`licreg batch show {self.batch_id}`)")
+        return "\n".join((str(self), _("(recorded as batch {id}, failed; see `licreg batch "
+                                         "show {id}`)", id=self.batch_id)))
 
 
 # -- licenses, seals, templates, renditions ----------------------------------------------------

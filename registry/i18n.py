@@ -41,11 +41,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-
-from registry.errors import ConfigError
-
 __all__ = [
     "DEFAULT_LANGUAGE",
     "KEYWORDS",
@@ -76,7 +71,7 @@ _current: ContextVar[str] = ContextVar("licreg_language", default=DEFAULT_LANGUA
 
 def _checked(lang: str) -> str:
     if lang not in LANGUAGES:
-        raise ConfigError(f"unknown language {lang!r}; licreg speaks {', '.join(LANGUAGES)}")
+        raise ValueError(f"unknown language {lang!r}; licreg speaks {', '.join(LANGUAGES)}")
     return lang
 
 
@@ -107,6 +102,10 @@ def _translations(lang: str) -> gettext.NullTranslations:
     locale = _LOCALES.get(lang)
     if locale is None:
         return chain
+    # Babel takes 0.1 s to import: only a process that speaks Chinese pays it, once.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     for po in sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po")):
         with po.open("rb") as f:
             catalog = read_po(f, locale=locale)
@@ -188,7 +187,7 @@ def update_catalogues() -> dict[str, int]:
     catalogue."""
     # Only the catalogue tools write catalogues.
     from babel.messages.catalog import Catalog
-    from babel.messages.pofile import write_po
+    from babel.messages.pofile import read_po, write_po
 
     untranslated: dict[str, int] = {}
     for lang, locale in _LOCALES.items():
