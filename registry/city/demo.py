@@ -25,6 +25,7 @@ from registry.city.cityfile import CityPlan, apply_city, read_city_file
 from registry.city.setup import init_registry
 from registry.config import Settings
 from registry.db.models import Department, Seal
+from registry.i18n import _
 from registry.seal.lifecycle import (
     apply_for_seal,
     approve_application,
@@ -88,7 +89,7 @@ def create_demo_world(session: Session, settings: Settings, *, now: dt.datetime)
     created: list[str] = []
     if not (settings.keystore / "root.pem").exists():
         create_test_pki(settings.keystore, passphrase, now=now)
-        created.append(f"test PKI in {settings.keystore}")
+        created.append(_("test PKI in {folder}", folder=settings.keystore))
     plan = demo_plan()
     fresh = {d.uscc for d in plan.departments} - set(
         session.scalars(select(Department.uscc)))
@@ -100,7 +101,8 @@ def create_demo_world(session: Session, settings: Settings, *, now: dt.datetime)
         seal = _demo_seal(session, settings, dept, demo, now=now)
         for code in demo.type_codes:
             _demo_template(session, dept, code, seal_id=seal.id, now=now)
-        created.append(f"{demo.name} ({demo.uscc}) with seal {seal.es_id}")
+        created.append(_("{name} ({uscc}) with seal {seal}", name=demo.name, uscc=demo.uscc,
+                         seal=seal.es_id))
     return created
 
 
