@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.bench.synthetic import pushed_business_license
 from registry.city.demo import MARKET
 from registry.config import Settings
 from registry.db import make_engine, session_scope
@@ -18,19 +19,7 @@ from registry.license.types import catalogue
 from registry.seal.queries import SealMaterial, sealing_context
 
 BIZ = "11100000MB0143028R001"
-SCOPE = "广告设计、代理；会议及展览服务（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）"
 RARE = ("𠮷", "堃", "㵘", "龘")
-
-
-def business_license(i: int, *, valid_to: str = "20360512") -> dict[str, str]:
-    """The i-th test 营业执照 (a long 经营范围, as real records have)."""
-    return {
-        "CZZTDMLXDM": "001", "ZZBH": f"BENCH{i:010d}", "CZZT": f"示范市基准测试{i}有限公司",
-        "CZZTDM": "91330102MAT9HT456F", "ZZBFRQ": "20220601", "ZZYXQQSRQ": "20160513",
-        "ZZYXQJZRQ": valid_to, "KZ_LX": "有限责任公司（自然人独资）", "KZ_FDDBR": "张三",
-        "KZ_ZCZB": "100万元人民币", "KZ_CLRQ": "20160513",
-        "KZ_ZS": "示范市东城区和平街887号12幢101室", "KZ_JYFW": SCOPE,
-    }
 
 
 def seal_rows(session: Session, settings: Settings, rows: Sequence[Mapping[str, str]], *,
@@ -50,7 +39,7 @@ def seal_synthetic(settings: Settings, n: int, *, at: dt.datetime, start: int = 
     """Seal ``n`` test 营业执照 numbered from ``start`` in the registry of ``settings``."""
     engine = make_engine(settings.database_url)
     for first in range(start, start + n, chunk):
-        rows = [business_license(i, valid_to=valid_to)
+        rows = [pushed_business_license(i, valid_to=valid_to)
                 for i in range(first, min(start + n, first + chunk))]
         with session_scope(engine) as session:
             seal_rows(session, settings, rows, at=at)
