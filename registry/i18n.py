@@ -48,12 +48,15 @@ __all__ = [
     "LOCALE_DIR",
     "N_",
     "MessageId",
+    "Nn_",
     "_",
     "catalogue_path",
     "current_language",
     "domains",
     "language",
     "ngettext",
+    "raw_gettext",
+    "raw_ngettext",
     "set_language",
     "source_messages",
     "translated",
@@ -136,7 +139,23 @@ def N_(message: str) -> str:
     return message
 
 
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a plural message for translation where it is defined, as :func:`N_` does."""
+    return singular, plural
+
+
+def raw_gettext(message: str) -> str:
+    """``message`` in the current language, fields left unfilled (for code that formats the
+    text itself, as click does)."""
+    return _translations(_current.get()).gettext(message)
+
+
+def raw_ngettext(singular: str, plural: str, n: int) -> str:
+    """The form for ``n`` in the current language, fields left unfilled."""
+    return _translations(_current.get()).ngettext(singular, plural, n)
+
+
+KEYWORDS = {"_": None, "N_": None, "Nn_": (1, 2), "ngettext": (1, 2)}
 """What the extraction looks for (Babel's keyword spec)."""
 _REPO = LOCALE_DIR.parent.parent
 _FIXED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # catalogue dates stay put between updates

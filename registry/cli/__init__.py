@@ -19,10 +19,13 @@ from importlib.metadata import entry_points
 
 import click
 
+from registry.cli.clickwords import speak_through_licreg
 from registry.config import Settings
 from registry.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, set_language
 
 __all__ = ["COMMANDS", "cli", "main"]
+
+speak_through_licreg()  # click's own words (Usage:, its usage errors) in the reader's language
 
 COMMANDS = {
     "init": ("registry.cli.setup:init",
@@ -138,6 +141,7 @@ class _Commands(click.Group):
         except Exception as exc:
             if os.environ.get("LICREG_TRACEBACK") == "1":
                 raise
+            # SQLAlchemy and the settings load only when a command has failed.
             from registry.cli._common import unexpected_error
 
             click.echo(_("error: {detail}", detail=unexpected_error(exc, ctx.obj)), err=True)

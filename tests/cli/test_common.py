@@ -3,6 +3,9 @@ stderr and exit code 1, in the reader's language, never a traceback or a holder'
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,24 @@ def test_a_developer_may_ask_for_the_traceback(home: Path,
     result = CliRunner().invoke(cli, ["batch", "list"])
     assert result.exit_code == 1 and result.exception is not None
     assert "no such table" in str(result.exception)
+
+
+def test_click_s_own_words_are_in_the_reader_s_language(home: Path) -> None:
+    def run(*args: str) -> str:
+        return CliRunner().invoke(cli, list(args), prog_name="licreg").output
+
+    zh = CliRunner().invoke(cli, ["--lang", "zh", "batch", "show", "abc"], prog_name="licreg")
+    assert zh.exit_code == 2
+    assert zh.output.startswith("用法: licreg batch show [OPTIONS] BATCH_ID")
+    assert "运行 'licreg batch show --help' 查看帮助。" in zh.output
+    assert "错误：'BATCH_ID' 取值无效：'abc' 不是有效的数值（integer）。" in zh.output
+    assert "没有命令 'shw'。" in run("--lang", "zh", "batch", "shw")
+    en = CliRunner().invoke(cli, ["--lang", "en", "batch", "show", "abc"], prog_name="licreg")
+    assert en.exit_code == 2 and en.output.startswith("Usage: licreg batch show")
+    assert "Error: Invalid value for 'BATCH_ID': 'abc' is not a valid integer." in en.output
+    for lang, words in (("zh", "显示本帮助并退出。"), ("en", "Show this message and exit.")):
+        # Click builds a command's --help option once per process: a process per language.
+        shown = subprocess.run([sys.executable, "-m", "registry.cli", "--help"], check=True,
+                               env={**os.environ, "LICREG_LANG": lang}, capture_output=True,
+                               text=True).stdout
+        assert words in shown
