@@ -147,15 +147,17 @@ class CheckpointChecker:
     def __init__(self, anchors: Sequence[x509.Certificate]) -> None:
         self._anchors = tuple(anchors)
         self._anchor_ders = frozenset(a.public_bytes(Encoding.DER) for a in anchors)
-        self._trusted: dict[bytes, x509.Certificate | VerificationError] = {}
+        # (certificate, language) → it, or the problem in the reader's language
+        self._trusted: dict[tuple[bytes, str], x509.Certificate | VerificationError] = {}
         # (checkpoint, certificate, language) → the problem, in the reader's language
         self._checked: dict[tuple[bytes, bytes, str], VerificationError | None] = {}
 
     def _certificate(self, der: bytes) -> x509.Certificate:
-        found = self._trusted.get(der)
+        key = (der, current_language())
+        found = self._trusted.get(key)
         if found is None:
             found = self._trust(der)
-            self._trusted[der] = found
+            self._trusted[key] = found
         if isinstance(found, VerificationError):
             raise found
         return found

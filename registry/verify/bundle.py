@@ -40,6 +40,7 @@ from registry.verify.report import (
     NO_CERTIFICATE_CHAIN_FOUND,
     OUT_OF_BOUNDS_NO_POE,
     VerificationReport,
+    license_status_text,
 )
 
 __all__ = [
@@ -129,7 +130,7 @@ def proof_evidence(raw: bytes, checker: CheckpointChecker) -> LogEvidence:
         poe=cp.time,
         detail=_("leaf {index} ({operate_type} {status} at {time}) is in checkpoint {origin} "
                  "size {size} signed {signed}", index=proof.leaf_index,
-                 operate_type=leaf.operate_type, status=leaf.status,
+                 operate_type=leaf.operate_type, status=license_status_text(leaf.status),
                  time=china_text(leaf.time, seconds=True), origin=cp.origin, size=cp.tree_size,
                  signed=china_text(cp.time, seconds=True)),
     )

@@ -88,7 +88,7 @@ def render_html(
         + "</p>",
     ]
     out.extend(f"<p>{escape(note)}</p>" for note in notes)
-    out.append(f"<h2>{escape(_('Summary'))}</h2><table>")
+    out.append("<h2>" + escape(_("Summary")) + "</h2><table>")
     out.append(_row(escape(_("indication")), escape(_("count")), header=True))
     for indication in Indication:
         out.append(_row(_cls(indication.value, indication_text(indication.value)),
@@ -103,9 +103,9 @@ def render_html(
                             _reason(sub), str(count)))
         out.append("</table>")
     failing = [r for r in reports if r.indication is not Indication.PASSED]
-    out.append(f"<h2>{escape(_('Not passed ({n})', n=len(failing)))}</h2>")
+    out.append("<h2>" + escape(_("Not passed ({n})", n=len(failing))) + "</h2>")
     if not failing:
-        out.append(f"<p>{escape(_('Every item passed.'))}</p>")
+        out.append("<p>" + escape(_("Every item passed.")) + "</p>")
     for number, report in enumerate(failing, 1):
         out.append(f'<section id="item-{number}">')
         out.append(f"<h3>{_cls(report.indication.value, indication_text(report.indication))} "
