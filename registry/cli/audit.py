@@ -33,6 +33,7 @@ from registry.verify.bundle import load_anchors, read_crl_files
 from registry.verify.html import render_html
 from registry.verify.inputs import verify_paths
 from registry.verify.registry_audit import audit_registry
+from registry.verify.report import VerificationReport, indication_text
 
 if TYPE_CHECKING:
     from registry.verify.registry_audit import RegistryAudit
@@ -43,6 +44,7 @@ __all__ = [
     "pki",
     "pki_anchors",
     "pki_init",
+    "text_lines",
     "verdict_exit_code",
     "verify",
 ]
@@ -56,13 +58,30 @@ def verdict_exit_code(indications: Sequence[str]) -> int:
     return 1 if 1 in codes else 3 if 3 in codes else 0
 
 
+def text_lines(reports: Sequence[VerificationReport], *,
+               notes: Sequence[str] = ()) -> list[str]:
+    """``licreg verify``'s text: one line per item (its verdict in words, the code beside),
+    its reasons indented below, the notes, the counts."""
+    lines = []
+    for r in reports:
+        ident = "" if r.identifier in (None, r.subject) else r.identifier
+        lines.append(f"{r.headline()}  {r.subject}  {ident}".rstrip())
+        lines.extend(f"    {reason}" for reason in r.reasons)
+    lines.extend(notes)
+    counts = Counter(str(r.indication) for r in reports)
+    lines.append(_(", ").join(_("{indication} {n}", indication=indication_text(k), n=counts[k])
+                              for k in EXIT_FOR if counts[k]))
+    return lines
+
+
 def parse_at(value: str | None) -> dt.datetime:
     if not value:
         return now()
     try:
         at = dt.datetime.fromisoformat(value)
     except ValueError as exc:
-        raise click.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint="--at") from exc
+        raise click.BadParameter(_("not an ISO 8601 time: {value!r}", value=value),
+                                 param_hint="--at") from exc
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
@@ -98,7 +117,7 @@ def pki_anchors(settings: Settings, out: Path) -> None:
     """Write the trust anchor (the test root certificate) as PEM."""
 
     out.write_bytes(load_root_cert(settings.keystore).public_bytes(Encoding.PEM))
-    click.echo(f"wrote {out}")
+    click.echo(_("wrote {path}", path=out))
 
 
 def _keystore_crls(settings: Settings) -> list[x509.CertificateRevocationList]:
@@ -146,7 +165,7 @@ def verify(
     the anchors you choose."""
 
     if not paths and not whole_registry:
-        raise click.UsageError("give bundles, PDFs or folders to verify, or --registry")
+        raise click.UsageError(_("give bundles, PDFs or folders to verify, or --registry"))
     try:
         trusted = load_anchors(anchors)
         crls = read_crl_files(crl_files)
@@ -161,11 +180,11 @@ def verify(
                                workers=workers)
         _record_run(settings, audit, at=at)
         reports.extend(audit.reports)
-        notes.append(
-            f"registry: {audit.licenses} licenses; log: {audit.log_size} leaves in checkpoints, "
-            f"{audit.log_pending} pending; {audit.checkpoints} checkpoints "
-            f"({audit.valid_checkpoints} valid)"
-        )
+        notes.append(_(
+            "registry: {licenses} licenses; log: {size} leaves in checkpoints, {pending} "
+            "pending; {checkpoints} checkpoints ({valid} valid)", licenses=audit.licenses,
+            size=audit.log_size, pending=audit.log_pending, checkpoints=audit.checkpoints,
+            valid=audit.valid_checkpoints))
     if report_path is not None:
         report_path.write_text(render_html(reports, validation_time=at, notes=notes),
                                encoding="utf-8")
@@ -174,14 +193,5 @@ def verify(
         single = len(docs) == 1 and len(paths) == 1 and not whole_registry
         echo_json(docs[0] if single else docs)
     else:
-        lines = []
-        for r in reports:
-            sub = f" {r.sub_indication}" if r.sub_indication else ""
-            ident = "" if r.identifier in (None, r.subject) else r.identifier
-            lines.append(f"{r.indication}{sub}  {r.subject}  {ident}".rstrip())
-            lines.extend(f"    {reason}" for reason in r.reasons)
-        lines.extend(notes)
-        counts = Counter(str(r.indication) for r in reports)
-        lines.append(", ".join(f"{k} {counts[k]}" for k in EXIT_FOR if counts[k]))
-        click.echo("\n".join(lines))
+        click.echo("\n".join(text_lines(reports, notes=notes)))
     sys.exit(verdict_exit_code([str(r.indication) for r in reports]))

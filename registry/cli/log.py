@@ -18,13 +18,16 @@ from pathlib import Path
 import click
 
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
+from registry.i18n import _
 from registry.seal.pki import load_root_cert
 from registry.tlog.audit import scan_log
 from registry.tlog.checkpoint import CheckpointChecker, sign_checkpoint
 from registry.tlog.proof import prove_consistency, prove_identifier
 from registry.verify.bundle import load_anchors
+from registry.verify.report import reason_text
 
 __all__ = [
     "log_checkpoint",
@@ -53,9 +56,13 @@ def log_checkpoint(settings: Settings, as_json: bool) -> None:
     if as_json:
         echo_json({"id": cp.id, "created": created, **cp.to_dict()})
         return
-    verb = "signed" if created else "no new leaves; latest is"
-    click.echo(f"{verb} checkpoint #{cp.id}: {cp.tree_size} leaves, root {cp.root_hash.hex()}, "
-               f"at {cp.to_dict()['time']}")
+    fields = {"id": cp.id, "size": cp.tree_size, "root": cp.root_hash.hex(),
+              "time": china_text(cp.time, seconds=True)}
+    if created:
+        click.echo(_("signed checkpoint #{id}: {size} leaves, root {root}, at {time}", **fields))
+    else:
+        click.echo(_("no new leaves; latest is checkpoint #{id}: {size} leaves, root {root}, "
+                     "at {time}", **fields))
 
 
 @log_group.command("prove")
@@ -76,9 +83,10 @@ def log_prove(settings: Settings, identifier: str, as_json: bool, out: Path | No
         echo_json(proof.to_dict())
         return
     cp = proof.checkpoint
-    click.echo(f"leaf {proof.leaf_index} of {cp.tree_size} in checkpoint #{cp.id} "
-               f"({cp.origin}, {cp.to_dict()['time']})")
-    click.echo(f"root {cp.root_hash.hex()}")
+    click.echo(_("leaf {index} of {size} in checkpoint #{id} ({origin}, {time})",
+                 index=proof.leaf_index, size=cp.tree_size, id=cp.id, origin=cp.origin,
+                 time=china_text(cp.time, seconds=True)))
+    click.echo(_("root {root}", root=cp.root_hash.hex()))
     for step in proof.path:
         click.echo(f"  {step.hex()}")
 
@@ -97,8 +105,8 @@ def log_consistency(settings: Settings, old_size: int, new_size: int, as_json: b
     if as_json:
         echo_json(proof.to_dict())
         return
-    click.echo(f"size {proof.old_size} root {proof.old_root.hex()}")
-    click.echo(f"size {proof.new_size} root {proof.new_root.hex()}")
+    click.echo(_("size {size} root {root}", size=proof.old_size, root=proof.old_root.hex()))
+    click.echo(_("size {size} root {root}", size=proof.new_size, root=proof.new_root.hex()))
     for step in proof.path:
         click.echo(f"  {step.hex()}")
 
@@ -124,18 +132,22 @@ def log_verify(settings: Settings, anchors: Path | None, as_json: bool) -> None:
             "checkpoints": len(scan.checkpoints),
             "valid_checkpoints": scan.valid_checkpoints,
             "findings": [
-                {"sub_indication": f.sub_indication, "subject": f.subject,
+                {"sub_indication": f.sub_indication,
+                 "sub_indication_text": reason_text(f.sub_indication), "subject": f.subject,
                  "identifier": f.identifier, "detail": f.detail}
                 for f in scan.findings
             ],
         })
     else:
-        click.echo(f"{scan.size} leaves in checkpoints, {scan.pending} pending; "
-                   f"{len(scan.checkpoints)} checkpoints, {scan.valid_checkpoints} valid")
+        click.echo(_("{size} leaves in checkpoints, {pending} pending; {checkpoints} "
+                     "checkpoints, {valid} valid", size=scan.size, pending=scan.pending,
+                     checkpoints=len(scan.checkpoints), valid=scan.valid_checkpoints))
         for f in scan.findings:
             ident = f"  {f.identifier}" if f.identifier else ""
-            click.echo(f"{f.sub_indication}  {f.subject}{ident}\n    {f.detail}")
+            head = _("{code} ({reason})", code=f.sub_indication,
+                     reason=reason_text(f.sub_indication))
+            click.echo(f"{head}  {f.subject}{ident}\n    {f.detail}")
         if not scan.findings:
-            click.echo("ok: every checkpoint matches the leaves")
+            click.echo(_("ok: every checkpoint matches the leaves"))
     subs = {f.sub_indication for f in scan.findings}
     sys.exit(0 if not subs else 3 if subs <= undecided else 1)

@@ -34,9 +34,11 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.clock import china_text
 from registry.errors import VerificationError
+from registry.i18n import _
 from registry.tlog.checkpoint import Checkpoint, CheckpointChecker, load_checkpoints
-from registry.tlog.leaves import LeafData, format_time, parse_leaf
+from registry.tlog.leaves import LeafData, parse_leaf
 from registry.tlog.merkle import range_hash, tree_root
 from registry.tlog.models import LogLeaf, LogTile
 from registry.tlog.tree import TILE_LEVELS
@@ -112,7 +114,7 @@ class LogScan:
 
 
 def _tile_range(level: int, number: int) -> str:
-    return f"leaves {number << level}..{((number + 1) << level) - 1}"
+    return _("leaves {first}..{last}", first=number << level, last=((number + 1) << level) - 1)
 
 
 class _Tiles:
@@ -170,16 +172,17 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
     if filled != size:
         first = next(i for i, h in enumerate(stored) if h is _MISSING)
         findings.append(LogFinding(
-            "LOG_CONSISTENCY_FAILURE", f"log leaf {first}", None,
-            f"{size - filled} leaf position(s) below {size} have no leaf (first: {first}): "
-            f"leaves were deleted from the log"))
+            "LOG_CONSISTENCY_FAILURE", _("log leaf {seq}", seq=first), None,
+            _("{n} leaf position(s) below {size} have no leaf (first: {first}): leaves were "
+              "deleted from the log", n=size - filled, size=size, first=first)))
 
     # (2) every leaf's data against its stored hash; read it.
     sha256 = hashlib.sha256
     parsed: list[LeafData | None] = []
     changed: set[int] = set()  # leaf ids
     def place(leaf_id: int, seq: int | None) -> str:
-        return f"log leaf {seq}" if seq is not None else f"pending log leaf id {leaf_id}"
+        return (_("log leaf {seq}", seq=seq) if seq is not None
+                else _("pending log leaf id {id}", id=leaf_id))
 
     for leaf_id, seq, identifier, data, stored_hash in rows:
         if sha256(b"\x00" + data).digest() != stored_hash:
@@ -187,8 +190,8 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
             changed.add(leaf_id)
             findings.append(LogFinding(
                 "LOG_INCLUSION_FAILURE", where, identifier,
-                f"the data of {where} ({identifier}) no longer hashes to its stored leaf "
-                f"hash: it was changed after it was written"))
+                _("the data of {where} ({identifier}) no longer hashes to its stored leaf hash: "
+                  "it was changed after it was written", where=where, identifier=identifier)))
         try:
             leaf = parse_leaf(data)
         except VerificationError as exc:
@@ -202,7 +205,8 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
             changed.add(leaf_id)
             findings.append(LogFinding(
                 "LOG_INCLUSION_FAILURE", where, identifier,
-                f"{where} is filed under {identifier} but its data names {leaf.identifier}"))
+                _("{where} is filed under {identifier} but its data names {named}", where=where,
+                  identifier=identifier, named=leaf.identifier)))
         parsed.append(leaf)
 
     # (3) stored tiles against tiles recomputed from the stored leaf hashes.
@@ -217,14 +221,18 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
         expected = recomputed.level.get(level, [])
         if number >= len(expected):
             findings.append(LogFinding(
-                "LOG_CONSISTENCY_FAILURE", f"log tile {level}/{number}", None,
-                f"a tile covers {_tile_range(level, number)} but the log has {size} leaves"))
+                "LOG_CONSISTENCY_FAILURE", _("log tile {level}/{number}", level=level,
+                                             number=number), None,
+                _("a tile covers {range} but the log has {size} leaves",
+                  range=_tile_range(level, number), size=size)))
         elif expected[number] != h:
             damaged.update(range((number << level) >> lowest, ((number + 1) << level) >> lowest))
             findings.append(LogFinding(
-                "LOG_CONSISTENCY_FAILURE", f"log tile {level}/{number}", None,
-                f"{_tile_range(level, number)} no longer hash to the tile recorded when they "
-                f"were checkpointed: a leaf in that range was changed together with its hash"))
+                "LOG_CONSISTENCY_FAILURE", _("log tile {level}/{number}", level=level,
+                                             number=number), None,
+                _("{range} no longer hash to the tile recorded when they were checkpointed: a "
+                  "leaf in that range was changed together with its hash",
+                  range=_tile_range(level, number))))
 
     def from_stored_tiles(lo: int, hi: int) -> bytes:
         height = (hi - lo).bit_length() - 1
@@ -240,7 +248,8 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
     full: list[Checkpoint] = []  # signed, trusted, root matches every leaf
     partial: list[Checkpoint] = []  # root matches the stored tiles: leaves outside damaged ones
     for cp in checkpoints:
-        subject = f"log checkpoint #{cp.id} (size {cp.tree_size}, {format_time(cp.time)})"
+        subject = _("log checkpoint #{id} (size {size}, {time})", id=cp.id, size=cp.tree_size,
+                    time=china_text(cp.time, seconds=True))
         try:
             checker.check(cp)
         except VerificationError as exc:
@@ -249,8 +258,8 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
         if cp.tree_size > size:
             findings.append(LogFinding(
                 "LOG_CONSISTENCY_FAILURE", subject, None,
-                f"the checkpoint covers {cp.tree_size} leaves but the log holds {size}: "
-                f"leaves were removed"))
+                _("the checkpoint covers {covered} leaves but the log holds {size}: leaves were "
+                  "removed", covered=cp.tree_size, size=size)))
             continue
         root = range_hash(0, cp.tree_size, recomputed.subtree)
         if root == cp.root_hash:
@@ -260,9 +269,10 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
         else:
             findings.append(LogFinding(
                 "LOG_CONSISTENCY_FAILURE", subject, None,
-                f"its root {cp.root_hash.hex()} is not the root of the log's first "
-                f"{cp.tree_size} leaves ({root.hex()}): the log was changed after it was "
-                f"signed, or the checkpoint is from another log"))
+                _("its root {root} is not the root of the log's first {size} leaves "
+                  "({computed}): the log was changed after it was signed, or the checkpoint is "
+                  "from another log", root=cp.root_hash.hex(), size=cp.tree_size,
+                  computed=root.hex())))
 
     # (5) forks.
     by_size: dict[tuple[str, int], dict[bytes, list[Checkpoint]]] = defaultdict(dict)
@@ -272,9 +282,10 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
         if len(variants) > 1:
             ids = ", ".join(f"#{c.id}" for group in variants.values() for c in group)
             findings.append(LogFinding(
-                "LOG_FORK", f"log checkpoints {ids} (size {tree_size})", None,
-                f"{origin} signed {len(variants)} different roots for size {tree_size}: "
-                f"the log presented different histories"))
+                "LOG_FORK", _("log checkpoints {ids} (size {size})", ids=ids, size=tree_size),
+                None,
+                _("{origin} signed {n} different roots for size {size}: the log presented "
+                  "different histories", origin=origin, n=len(variants), size=tree_size)))
 
     # (6) per identifier: events, proof of existence, problems.
     def earliest(cps: Sequence[Checkpoint]) -> tuple[list[int], list[Checkpoint | None]]:
@@ -314,19 +325,22 @@ def scan_log(session: Session, *, checker: CheckpointChecker) -> LogScan:
         problem = None
         poe: Checkpoint | None = None
         if changed and first_id in changed:
-            problem = f"its sealing leaf (log leaf {first_seq}) was changed after it was written"
+            problem = _("its sealing leaf (log leaf {seq}) was changed after it was written",
+                        seq=first_seq)
         elif changed and any(rows[i][0] in changed for i in indexes):
             bad = next(rows[i][1] for i in indexes if rows[i][0] in changed)
-            problem = f"its status event (log leaf {bad}) was changed after it was written"
+            problem = _("its status event (log leaf {seq}) was changed after it was written",
+                        seq=bad)
         elif first_seq is not None:
             poe = poe_of(first_seq)
             if poe is None:
                 if first_seq >> lowest in damaged:
-                    problem = (f"its sealing leaf {first_seq} lies in "
-                               f"{_tile_range(lowest, first_seq >> lowest)}, changed since "
-                               f"they were checkpointed")
+                    problem = _("its sealing leaf {seq} lies in {range}, changed since they were "
+                                "checkpointed", seq=first_seq,
+                                range=_tile_range(lowest, first_seq >> lowest))
                 else:
-                    problem = f"no valid checkpoint covers its sealing leaf {first_seq}"
+                    problem = _("no valid checkpoint covers its sealing leaf {seq}",
+                                seq=first_seq)
         sealing = parsed[indexes[0]]
         if len(indexes) == 1:
             events: tuple[LeafData, ...] = () if sealing is None else (sealing,)

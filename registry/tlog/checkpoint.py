@@ -36,7 +36,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from registry.clock import china_text
 from registry.errors import VerificationError
+from registry.i18n import _, current_language
 from registry.tlog.keys import LogSigner, ensure_log_key
 from registry.tlog.leaves import format_time
 from registry.tlog.models import LogCheckpoint, LogLeaf, LogTile
@@ -115,7 +117,7 @@ class Checkpoint:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise VerificationError(
-                f"not a checkpoint: {exc}", sub_indication="FORMAT_FAILURE"
+                _("not a checkpoint: {error}", error=exc), sub_indication="FORMAT_FAILURE"
             ) from exc
 
     @classmethod
@@ -145,14 +147,17 @@ class CheckpointChecker:
     def __init__(self, anchors: Sequence[x509.Certificate]) -> None:
         self._anchors = tuple(anchors)
         self._anchor_ders = frozenset(a.public_bytes(Encoding.DER) for a in anchors)
-        self._trusted: dict[bytes, x509.Certificate | VerificationError] = {}
-        self._checked: dict[tuple[bytes, bytes], VerificationError | None] = {}
+        # (certificate, language) → it, or the problem in the reader's language
+        self._trusted: dict[tuple[bytes, str], x509.Certificate | VerificationError] = {}
+        # (checkpoint, certificate, language) → the problem, in the reader's language
+        self._checked: dict[tuple[bytes, bytes, str], VerificationError | None] = {}
 
     def _certificate(self, der: bytes) -> x509.Certificate:
-        found = self._trusted.get(der)
+        key = (der, current_language())
+        found = self._trusted.get(key)
         if found is None:
             found = self._trust(der)
-            self._trusted[der] = found
+            self._trusted[key] = found
         if isinstance(found, VerificationError):
             raise found
         return found
@@ -162,7 +167,7 @@ class CheckpointChecker:
             cert = x509.load_der_x509_certificate(der)
         except ValueError:
             return VerificationError(
-                "the log certificate is not DER X.509", sub_indication="FORMAT_FAILURE"
+                _("the log certificate is not DER X.509"), sub_indication="FORMAT_FAILURE"
             )
         if der in self._anchor_ders:
             return cert
@@ -175,7 +180,8 @@ class CheckpointChecker:
                 continue
             return cert
         return VerificationError(
-            f"the log certificate {cert.subject.rfc4514_string()} is not issued by a trust anchor",
+            _("the log certificate {subject} is not issued by a trust anchor",
+              subject=cert.subject.rfc4514_string()),
             sub_indication="NO_CERTIFICATE_CHAIN_FOUND",
         )
 
@@ -184,7 +190,7 @@ class CheckpointChecker:
         time: SIG_CRYPTO_FAILURE (bad signature), NO_CERTIFICATE_CHAIN_FOUND (untrusted key),
         OUT_OF_BOUNDS_NO_POE (signed outside the certificate's validity), FORMAT_FAILURE."""
         body = cp.body()
-        key = (body + cp.signature, cp.certificate_der)
+        key = (body + cp.signature, cp.certificate_der, current_language())
         if key in self._checked:
             problem = self._checked[key]
         else:
@@ -202,20 +208,20 @@ class CheckpointChecker:
         public_key = cert.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise VerificationError(
-                "the log certificate has no EC key", sub_indication="SIG_CRYPTO_FAILURE"
+                _("the log certificate has no EC key"), sub_indication="SIG_CRYPTO_FAILURE"
             )
         try:
             public_key.verify(cp.signature, body, _ECDSA_SHA256)
         except InvalidSignature as exc:
             raise VerificationError(
-                f"the signature of checkpoint (size {cp.tree_size}, {format_time(cp.time)}) "
-                f"does not verify with the log key",
+                _("the signature of checkpoint (size {size}, {time}) does not verify with the "
+                  "log key", size=cp.tree_size, time=china_text(cp.time, seconds=True)),
                 sub_indication="SIG_CRYPTO_FAILURE",
             ) from exc
         if not cert.not_valid_before_utc <= cp.time <= cert.not_valid_after_utc:
             raise VerificationError(
-                f"checkpoint time {format_time(cp.time)} is outside the log certificate's "
-                f"validity",
+                _("checkpoint time {time} is outside the log certificate's validity",
+                  time=china_text(cp.time, seconds=True)),
                 sub_indication="OUT_OF_BOUNDS_NO_POE",
             )
 

@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from registry.clock import china_text
 from registry.errors import SealError
+from registry.i18n import _
 
 __all__ = ["LOG_CERT_FILE", "LOG_KEY_FILE", "LogSigner", "ensure_log_key", "load_log_cert"]
 
@@ -55,11 +57,12 @@ def _load_key(path: Path, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
     except OSError as exc:
-        raise SealError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise SealError(_("cannot read {path}: {error}", path=path,
+                          error=exc.strerror or exc)) from exc
     except (ValueError, TypeError) as exc:
-        raise SealError(f"cannot decrypt {path}: wrong keystore passphrase?") from exc
+        raise SealError(_("cannot decrypt {path}: wrong keystore passphrase?", path=path)) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise SealError(f"{path} does not hold an EC key")
+        raise SealError(_("{path} does not hold an EC key", path=path))
     return key
 
 
@@ -78,7 +81,7 @@ def load_log_cert(keystore: Path) -> x509.Certificate | None:
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except ValueError as exc:
-        raise SealError(f"{path} is not a PEM certificate") from exc
+        raise SealError(_("{path} is not a PEM certificate", path=path)) from exc
 
 
 def ensure_log_key(keystore: Path, passphrase: bytes, *, now: dt.datetime) -> LogSigner:
@@ -90,13 +93,15 @@ def ensure_log_key(keystore: Path, passphrase: bytes, *, now: dt.datetime) -> Lo
         return LogSigner(_load_key(key_path, passphrase), cert)
     root_pem = keystore / "root.pem"
     if not root_pem.exists():
-        raise SealError(f"{keystore} has no root CA: run `licreg init` first")
+        raise SealError(_("{keystore} has no root CA: run `licreg init` first",
+                          keystore=keystore))
     root = x509.load_pem_x509_certificate(root_pem.read_bytes())
     root_key = _load_key(keystore / "root.key.pem", passphrase)
     key = ec.generate_private_key(ec.SECP256R1())
     start = now.astimezone(dt.UTC).replace(microsecond=0)
     if not root.not_valid_before_utc <= start < root.not_valid_after_utc:
-        raise SealError(f"the root CA is not valid at {start.isoformat()}")
+        raise SealError(_("the root CA is not valid at {time}",
+                          time=china_text(start, seconds=True)))
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
@@ -145,6 +150,7 @@ def ensure_log_key(keystore: Path, passphrase: bytes, *, now: dt.datetime) -> Lo
     try:
         _write_new(key_path, pem, 0o600)
     except FileExistsError as exc:
-        raise SealError(f"{key_path} exists without {cert_path}; refusing to replace it") from exc
+        raise SealError(_("{key} exists without {cert}; refusing to replace it", key=key_path,
+                          cert=cert_path)) from exc
     _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return LogSigner(key, cert)

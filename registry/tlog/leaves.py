@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert, table_of
 from registry.errors import VerificationError
+from registry.i18n import _
 from registry.license.canonical import canonical_bytes
 from registry.tlog.models import LogLeaf
 
@@ -146,7 +147,8 @@ def parse_leaf(data: bytes) -> LeafData:
         )
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise VerificationError(
-            f"not a license-event leaf: {exc}", sub_indication="LOG_INCLUSION_FAILURE"
+            _("not a license-event leaf: {error}", error=exc),
+            sub_indication="LOG_INCLUSION_FAILURE",
         ) from exc
 
 

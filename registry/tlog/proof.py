@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.errors import NotInLog, VerificationError
+from registry.i18n import _
 from registry.tlog.checkpoint import Checkpoint, CheckpointChecker, latest_checkpoint
 from registry.tlog.leaves import LeafData, parse_leaf
 from registry.tlog.merkle import (
@@ -116,11 +117,12 @@ def parse_proof(raw: bytes) -> InclusionProof:
         )
     except VerificationError as exc:
         raise VerificationError(
-            f"proof.json: {exc}", sub_indication="LOG_INCLUSION_FAILURE"
+            _("proof.json: {problem}", problem=exc), sub_indication="LOG_INCLUSION_FAILURE"
         ) from exc
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
         raise VerificationError(
-            f"proof.json is not an inclusion proof: {exc}", sub_indication="LOG_INCLUSION_FAILURE"
+            _("proof.json is not an inclusion proof: {error}", error=exc),
+            sub_indication="LOG_INCLUSION_FAILURE",
         ) from exc
 
 
@@ -133,8 +135,9 @@ def check_inclusion(proof: InclusionProof, checker: CheckpointChecker) -> LeafDa
         leaf_hash(proof.leaf_data), proof.leaf_index, cp.tree_size, proof.path, cp.root_hash
     ):
         raise VerificationError(
-            f"the inclusion path of leaf {proof.leaf_index} does not lead to the root of the "
-            f"checkpoint of size {cp.tree_size}: the leaf or the path was changed",
+            _("the inclusion path of leaf {index} does not lead to the root of the checkpoint "
+              "of size {size}: the leaf or the path was changed", index=proof.leaf_index,
+              size=cp.tree_size),
             sub_indication="LOG_INCLUSION_FAILURE",
         )
     return parse_leaf(proof.leaf_data)
@@ -155,9 +158,9 @@ def prove_identifier(session: Session, identifier: str) -> InclusionProof:
         pending = session.scalar(select(LogLeaf.id).where(
             LogLeaf.seq.is_(None), LogLeaf.identifier == identifier).limit(1))
         if pending is not None:
-            raise NotInLog(f"the leaf of {identifier} is not in a checkpoint yet: "
-                           f"run `licreg log checkpoint`")
-        raise NotInLog(f"the log has no leaf for {identifier}")
+            raise NotInLog(_("the leaf of {identifier} is not in a checkpoint yet: run `licreg "
+                             "log checkpoint`", identifier=identifier))
+        raise NotInLog(_("the log has no leaf for {identifier}", identifier=identifier))
     seq, data = leaf
     assert seq is not None  # selected where seq is not null
     row = session.scalars(
@@ -167,7 +170,8 @@ def prove_identifier(session: Session, identifier: str) -> InclusionProof:
         .limit(1)
     ).first()
     if row is None:
-        raise NotInLog(f"no checkpoint covers leaf {seq} of {identifier}")
+        raise NotInLog(_("no checkpoint covers leaf {seq} of {identifier}", seq=seq,
+                         identifier=identifier))
     cp = Checkpoint.from_row(row)
     tree = StoredTree(session, cp.tree_size)
     path = inclusion_path(seq, cp.tree_size, tree.subtree)
@@ -180,8 +184,8 @@ def prove_consistency(session: Session, old_size: int, new_size: int) -> Consist
     limit = 0 if latest is None else latest.tree_size
     if not 0 <= old_size <= new_size <= limit:
         raise NotInLog(
-            f"sizes must satisfy 0 ≤ OLD ≤ NEW ≤ {limit} (the latest checkpoint's size); "
-            f"got {old_size} and {new_size}"
+            _("sizes must satisfy 0 ≤ OLD ≤ NEW ≤ {limit} (the latest checkpoint's size); got "
+              "{old} and {new}", limit=limit, old=old_size, new=new_size)
         )
     tree = StoredTree(session, new_size)
     path = tuple(consistency_proof(old_size, new_size, tree.subtree))
@@ -189,7 +193,8 @@ def prove_consistency(session: Session, old_size: int, new_size: int) -> Consist
     new_root = tree.root()
     if not verify_consistency(old_size, new_size, old_root, new_root, path):
         raise VerificationError(  # the store is broken if its own proof fails
-            f"the stored log's proof from {old_size} to {new_size} does not verify",
+            _("the stored log's proof from {old} to {new} does not verify", old=old_size,
+              new=new_size),
             sub_indication="LOG_CONSISTENCY_FAILURE",
         )
     return ConsistencyProof(old_size, new_size, old_root, new_root, path)

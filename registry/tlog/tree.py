@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.errors import VerificationError
+from registry.i18n import _
 from registry.tlog.merkle import range_hash, tree_root
 from registry.tlog.models import LogLeaf, LogTile
 
@@ -87,7 +88,7 @@ class StoredTree:
             return tree_root([self._leaves[i] for i in range(lo, hi)])
         except KeyError as exc:
             raise VerificationError(
-                f"log leaf {exc.args[0]} is missing: the log lost a leaf",
+                _("log leaf {seq} is missing: the log lost a leaf", seq=exc.args[0]),
                 sub_indication="LOG_CONSISTENCY_FAILURE",
             ) from exc
 

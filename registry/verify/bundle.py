@@ -27,10 +27,11 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from registry.clock import china_text
 from registry.errors import ConfigError, VerificationError
+from registry.i18n import _
 from registry.seal.signature import parse_signature
 from registry.tlog.checkpoint import CheckpointChecker
-from registry.tlog.leaves import format_time
 from registry.tlog.proof import check_inclusion, parse_proof
 from registry.verify.core import Verifier
 from registry.verify.evidence import LogEvidence
@@ -39,6 +40,7 @@ from registry.verify.report import (
     NO_CERTIFICATE_CHAIN_FOUND,
     OUT_OF_BOUNDS_NO_POE,
     VerificationReport,
+    license_status_text,
 )
 
 __all__ = [
@@ -82,11 +84,13 @@ def load_anchors(path: Path) -> list[x509.Certificate]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read trust anchors {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(_("cannot read trust anchors {path}: {error}", path=path,
+                            error=exc.strerror or exc)) from exc
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as exc:
-        raise ConfigError(f"{path} holds no PEM certificates usable as trust anchors") from exc
+        raise ConfigError(_("{path} holds no PEM certificates usable as trust anchors",
+                            path=path)) from exc
 
 
 def read_crl_files(paths: Sequence[Path]) -> list[x509.CertificateRevocationList]:
@@ -96,7 +100,8 @@ def read_crl_files(paths: Sequence[Path]) -> list[x509.CertificateRevocationList
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"cannot read CRL file {path}: {exc.strerror or exc}") from exc
+            raise ConfigError(_("cannot read CRL file {path}: {error}", path=path,
+                                error=exc.strerror or exc)) from exc
         try:
             if b"-----BEGIN X509 CRL-----" in data:
                 for block in data.split(b"-----END X509 CRL-----")[:-1]:
@@ -104,7 +109,7 @@ def read_crl_files(paths: Sequence[Path]) -> list[x509.CertificateRevocationList
             else:
                 crls.append(x509.load_der_x509_crl(data))
         except ValueError as exc:
-            raise ConfigError(f"{path} holds no readable CRL") from exc
+            raise ConfigError(_("{path} holds no readable CRL", path=path)) from exc
     return crls
 
 
@@ -115,18 +120,19 @@ def proof_evidence(raw: bytes, checker: CheckpointChecker) -> LogEvidence:
         leaf = check_inclusion(proof, checker)
     except VerificationError as exc:
         if exc.sub_indication in _UNDECIDED:
-            return LogEvidence.undecided(exc.sub_indication, f"log checkpoint: {exc}")
+            return LogEvidence.undecided(exc.sub_indication,
+                                         _("log checkpoint: {problem}", problem=exc))
         return LogEvidence.failed(LOG_INCLUSION_FAILURE, str(exc))
     cp = proof.checkpoint
     return LogEvidence.included(
         identifier=leaf.identifier,
         data_hash=leaf.data_hash,
         poe=cp.time,
-        detail=(
-            f"leaf {proof.leaf_index} ({leaf.operate_type} {leaf.status} at "
-            f"{format_time(leaf.time)}) is in checkpoint {cp.origin} size {cp.tree_size} "
-            f"signed {format_time(cp.time)}"
-        ),
+        detail=_("leaf {index} ({operate_type} {status} at {time}) is in checkpoint {origin} "
+                 "size {size} signed {signed}", index=proof.leaf_index,
+                 operate_type=leaf.operate_type, status=license_status_text(leaf.status),
+                 time=china_text(leaf.time, seconds=True), origin=cp.origin, size=cp.tree_size,
+                 signed=china_text(cp.time, seconds=True)),
     )
 
 
@@ -150,7 +156,8 @@ def verify_bundle(
         try:
             contents[name] = (path / name).read_bytes()
         except OSError as exc:
-            detail = f"bundle file {name} cannot be read: {exc.strerror or exc}"
+            detail = _("bundle file {name} cannot be read: {error}", name=name,
+                       error=exc.strerror or exc)
             return VerificationReport.format_failure(
                 subject=subject, detail=detail, validation_time=at
             )
@@ -163,7 +170,7 @@ def verify_bundle(
     except ValueError:
         return VerificationReport.format_failure(
             subject=subject,
-            detail="chain.pem holds no readable PEM certificates",
+            detail=_("chain.pem holds no readable PEM certificates"),
             validation_time=at,
         )
     signature_der = contents["signature.der"]
@@ -174,7 +181,7 @@ def verify_bundle(
     if embedded is not None and embedded.seal_der != contents["seal.der"]:
         return VerificationReport.format_failure(
             subject=subject,
-            detail="seal.der differs from the seal embedded in signature.der",
+            detail=_("seal.der differs from the seal embedded in signature.der"),
             validation_time=at,
             identifier=embedded.property_info,
         )
@@ -185,7 +192,8 @@ def verify_bundle(
             raw = proof_path.read_bytes()
         except OSError as exc:
             evidence = LogEvidence.failed(
-                LOG_INCLUSION_FAILURE, f"{PROOF_FILE} cannot be read: {exc.strerror or exc}"
+                LOG_INCLUSION_FAILURE,
+                _("{file} cannot be read: {error}", file=PROOF_FILE, error=exc.strerror or exc)
             )
         else:
             evidence = proof_evidence(raw, checker or CheckpointChecker(anchors))

@@ -43,7 +43,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from registry.clock import china_text
 from registry.errors import VerificationError
+from registry.i18n import _, current_language
 from registry.seal.asn1 import CERT_LIST_CERTS, ECDSA_WITH_SHA256, SEAL_VERSION
 from registry.seal.making import SealInfo, parse_seal
 from registry.seal.pki import department_code_of
@@ -63,6 +65,7 @@ from registry.verify.report import (
     CheckResult,
     CheckStatus,
     VerificationReport,
+    license_status_text,
 )
 
 __all__ = ["Verifier"]
@@ -157,15 +160,6 @@ class _Revocation:
     """thisUpdate of the newest CRL of its issuer that was consulted (None: no CRL)."""
 
 
-_FORMAT_OK = CheckResult(
-    "format", CheckStatus.VALID, "ok", "GB/T 38540 v4 SES_Signature, ecdsa-with-SHA256"
-)
-_PARTS_OK = CheckResult(
-    "format", CheckStatus.VALID, "ok",
-    "GB/T 38540 v4 SES_Signature kept as parts by the registry, ecdsa-with-SHA256",
-)
-
-
 def _der_len(n: int) -> bytes:
     if n < 0x80:
         return bytes((n,))
@@ -190,12 +184,22 @@ def _skip(name: str, reason: str, detail: str) -> CheckResult:
 
 
 def _iso(when: dt.datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
+    """A time in a report's text: Beijing time, the zone named (the JSON keeps ISO UTC)."""
+    return china_text(when, seconds=True)
 
 
-_INTEGRITY_OK = _ok("integrity", "SHA-256 of the record equals dataHash; ZZBS = propertyInfo")
-_NO_LOG = _skip("log_inclusion", "no proof", "no transparency log proof supplied")
-_NO_STATUS = _skip("status", "no status source", "no license status was supplied")
+def _constant(key: str) -> CheckResult:
+    """The results every report shares, in the reader's language (see Verifier._shared)."""
+    if key == "format":
+        return _ok("format", _("GB/T 38540 v4 SES_Signature, ecdsa-with-SHA256"))
+    if key == "parts":
+        return _ok("format", _("GB/T 38540 v4 SES_Signature kept as parts by the registry, "
+                               "ecdsa-with-SHA256"))
+    if key == "integrity":
+        return _ok("integrity", _("SHA-256 of the record equals dataHash; ZZBS = propertyInfo"))
+    if key == "log":
+        return _skip("log_inclusion", "no proof", _("no transparency log proof supplied"))
+    return _skip("status", "no status source", _("no license status was supplied"))
 
 
 def _put(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -238,6 +242,23 @@ class Verifier:
         self._results: dict[tuple[Any, ...], CheckResult] = {}
         self._times: dict[dt.datetime, bytes] = {}
         self._prefixes: dict[tuple[bytes, int], Any] = {}  # SHA-256 states after the seal
+        self._language = current_language()
+        """The language the cached sentences are in; another one empties those caches."""
+
+    def _speaking(self) -> None:
+        """Cached results hold sentences: keep them only while the reader's language holds."""
+        lang = current_language()
+        if lang != self._language:
+            self._language = lang
+            for cache in (self._certs, self._seals, self._paths, self._results):
+                cache.clear()
+
+    def _shared(self, key: str) -> CheckResult:
+        found = self._results.get(("shared", key))
+        if found is None:
+            found = _constant(key)
+            _put(self._results, ("shared", key), found)
+        return found
 
     @property
     def validation_time(self) -> dt.datetime:
@@ -252,7 +273,7 @@ class Verifier:
             try:
                 found = _load_cert(der)
             except ValueError as exc:
-                found = f"not a DER X.509 certificate ({exc})"
+                found = _("not a DER X.509 certificate ({error})", error=exc)
             _put(self._certs, der, found)
         return found
 
@@ -280,20 +301,24 @@ class Verifier:
         except VerificationError as exc:
             return _Seal(None, None, _bad("seal", FORMAT_FAILURE, str(exc)))
         if info.sign_algorithm != ECDSA_WITH_SHA256:
-            detail = f"seal signAlgID {info.sign_algorithm} is not ecdsa-with-SHA256"
+            detail = _("seal signAlgID {algorithm} is not ecdsa-with-SHA256",
+                       algorithm=info.sign_algorithm)
             return _Seal(info, None, _bad("seal", FORMAT_FAILURE, detail))
         maker = self._cert(info.maker_cert_der)
         if isinstance(maker, str):
             return _Seal(
-                info, None, _bad("seal", FORMAT_FAILURE, f"seal maker certificate {maker}")
+                info, None,
+                _bad("seal", FORMAT_FAILURE, _("seal maker certificate {problem}", problem=maker))
             )
         if maker.public_key is None:
-            detail = f"seal maker certificate {maker.label} has no EC public key"
+            detail = _("seal maker certificate {subject} has no EC public key",
+                       subject=maker.label)
             return _Seal(info, maker, _bad("seal", SIG_CRYPTO_FAILURE, detail))
         try:
             maker.public_key.verify(info.signed_value, info.sealinfo_der, _ECDSA_SHA256)
         except InvalidSignature:
-            detail = f"the seal maker's signature over seal {info.es_id} does not verify"
+            detail = _("the seal maker's signature over seal {seal} does not verify",
+                       seal=info.es_id)
             return _Seal(info, maker, _bad("seal", SIG_CRYPTO_FAILURE, detail))
         return _Seal(info, maker, None)
 
@@ -322,12 +347,11 @@ class Verifier:
                     break
             if issuer is None:
                 issuer_name = current.cert.issuer.rfc4514_string()
-                return _Path(
-                    tuple(path), f"no trusted issuer for {current.label} (issuer {issuer_name})"
-                )
+                return _Path(tuple(path), _("no trusted issuer for {subject} (issuer {issuer})",
+                                            subject=current.label, issuer=issuer_name))
             path.append(issuer)
             current = issuer
-        return _Path(tuple(path), f"certificate path longer than {_MAX_PATH}")
+        return _Path(tuple(path), _("certificate path longer than {n}", n=_MAX_PATH))
 
     def _revocation(self, cert: _Cert, issuer: _Cert) -> _Revocation:
         """(5b) what the CRLs signed by ``issuer`` say about ``cert`` (cached per pair)."""
@@ -388,6 +412,7 @@ class Verifier:
         of existence (``poe`` or the log's checkpoint) is what revocation and expiry use.
         """
         # (1) format: a GB/T 38540 v4 SES_Signature with the algorithm we can check.
+        self._speaking()
         try:
             sig = parse_signature(signature_der)
         except VerificationError as exc:
@@ -396,9 +421,11 @@ class Verifier:
             )
         problem = None
         if sig.version != SEAL_VERSION:
-            problem = f"TBS_Sign version {sig.version}, expected {SEAL_VERSION} (GB/T 38540-2020)"
+            problem = _("TBS_Sign version {version}, expected {expected} (GB/T 38540-2020)",
+                        version=sig.version, expected=SEAL_VERSION)
         elif sig.algorithm != ECDSA_WITH_SHA256:
-            problem = f"signatureAlgID {sig.algorithm} is not ecdsa-with-SHA256"
+            problem = _("signatureAlgID {algorithm} is not ecdsa-with-SHA256",
+                        algorithm=sig.algorithm)
         if problem is not None:
             return VerificationReport.format_failure(
                 subject=subject,
@@ -409,7 +436,7 @@ class Verifier:
         extra = tuple(c.public_bytes(Encoding.DER) for c in extra_certs)
         digest = hashlib.sha256(sig.tbs_der).digest()
         return self._verify_parsed(
-            record, sig, digest, _FORMAT_OK, subject, extra, status, log, poe
+            record, sig, digest, self._shared("format"), subject, extra, status, log, poe
         )
 
     def verify_parts(
@@ -434,10 +461,11 @@ class Verifier:
         state cached per seal instead of being built and parsed again: a registry audit pays
         one ECDSA verification per license and little else.
         """
+        self._speaking()
         if not identifier.isascii():
             return VerificationReport.format_failure(
                 subject=subject,
-                detail=f"propertyInfo {identifier!r} is not an IA5String",
+                detail=_("propertyInfo {value!r} is not an IA5String", value=identifier),
                 validation_time=self._at,
             )
         sig = ParsedSignature(
@@ -452,7 +480,8 @@ class Verifier:
             signature=signature,
         )
         digest = self._tbs_digest(seal_der, signed_at, data_hash, identifier)
-        return self._verify_parsed(record, sig, digest, _PARTS_OK, subject, (), status, log, poe)
+        return self._verify_parsed(record, sig, digest, self._shared("parts"), subject, (),
+                                   status, log, poe)
 
     def _tbs_digest(
         self, seal_der: bytes, signed_at: dt.datetime, data_hash: bytes, identifier: str
@@ -515,9 +544,8 @@ class Verifier:
             validation_time=self._at,
         )
 
-    @staticmethod
     def _integrity(
-        record: bytes, sig: ParsedSignature
+        self, record: bytes, sig: ParsedSignature
     ) -> tuple[CheckResult, dict[str, Any] | None]:
         # (2) integrity: the record is the signed one, and it is the license the signature names.
         try:
@@ -527,35 +555,39 @@ class Verifier:
         elements = parsed if isinstance(parsed, dict) else None
         if hashlib.sha256(record).digest() != sig.data_hash:
             return (
-                _bad("integrity", HASH_FAILURE, "SHA-256 of the record differs from dataHash"),
+                _bad("integrity", HASH_FAILURE, _("SHA-256 of the record differs from dataHash")),
                 elements,
             )
         if elements is None:
-            return _bad("integrity", HASH_FAILURE, "the signed record is not a JSON object"), None
+            return (_bad("integrity", HASH_FAILURE, _("the signed record is not a JSON object")),
+                    None)
         zzbs = elements.get("ZZBS")
         if zzbs != sig.property_info:
-            detail = f"the signature is for {sig.property_info}, the record is {zzbs!r}"
+            detail = _("the signature is for {signed}, the record is {record!r}",
+                       signed=sig.property_info, record=zzbs)
             return _bad("integrity", HASH_FAILURE, detail), elements
-        return _INTEGRITY_OK, elements
+        return self._shared("integrity"), elements
 
     def _signature(self, sig: ParsedSignature, digest: bytes, signer: _Cert | str) -> CheckResult:
         # (3) signature: the signer's signature over DER(TBS_Sign) (``digest`` is its SHA-256),
         # with the embedded certificate.
         if isinstance(signer, str):
-            return _bad("signature", FORMAT_FAILURE, f"signer certificate is {signer}")
+            return _bad("signature", FORMAT_FAILURE,
+                        _("signer certificate is {problem}", problem=signer))
         if signer.public_key is None:
-            return _bad("signature", SIG_CRYPTO_FAILURE, f"{signer.label} has no EC public key")
+            return _bad("signature", SIG_CRYPTO_FAILURE,
+                        _("{subject} has no EC public key", subject=signer.label))
         try:
             signer.public_key.verify(sig.signature, digest, _ECDSA_PREHASHED)
         except InvalidSignature:
-            detail = f"the signature over TBS_Sign does not verify with {signer.label}"
+            detail = _("the signature over TBS_Sign does not verify with {subject}",
+                       subject=signer.label)
             return _bad("signature", SIG_CRYPTO_FAILURE, detail)
         key = ("signature", signer.der)
         found = self._results.get(key)
         if found is None:
-            found = _ok(
-                "signature", f"ECDSA P-256/SHA-256 over TBS_Sign verifies with {signer.label}"
-            )
+            found = _ok("signature", _("ECDSA P-256/SHA-256 over TBS_Sign verifies with {subject}",
+                                       subject=signer.label))
             _put(self._results, key, found)
         return found
 
@@ -569,18 +601,14 @@ class Verifier:
             assert seal.info is not None  # a seal without a problem was parsed
             info = seal.info
             if not info.valid_start <= signed_at <= info.valid_end:
-                detail = (
-                    f"signed at {_iso(signed_at)}, outside seal {info.es_id}'s validity "
-                    f"{_iso(info.valid_start)} .. {_iso(info.valid_end)}, and no proof of "
-                    f"existence"
-                )
+                detail = _("signed at {signed}, outside seal {seal}'s validity {start} .. {end}, "
+                           "and no proof of existence", signed=_iso(signed_at), seal=info.es_id,
+                           start=_iso(info.valid_start), end=_iso(info.valid_end))
                 found = _unsure("seal", OUT_OF_BOUNDS_NO_POE, detail)
             else:
-                found = _ok(
-                    "seal",
-                    f"seal {info.es_id} ({info.name}) verifies with the maker certificate and "
-                    f"was valid at {_iso(signed_at)}",
-                )
+                found = _ok("seal", _("seal {seal} ({name}) verifies with the maker certificate "
+                                      "and was valid at {signed}", seal=info.es_id,
+                                      name=info.name, signed=_iso(signed_at)))
             _put(self._results, key, found)
         return found
 
@@ -595,7 +623,8 @@ class Verifier:
         # (5) signer_certificate: signer → maker/extra → anchor, and the maker → anchor too.
         name = "signer_certificate"
         if isinstance(signer, str):
-            return _skip(name, "no certificate", f"signer certificate is {signer}")
+            return _skip(name, "no certificate",
+                         _("signer certificate is {problem}", problem=signer))
         maker_der = seal.maker.der if seal.maker is not None else None
         key = (name, signer.der, maker_der, extra, signed_at, poe)
         found = self._results.get(key)
@@ -630,17 +659,18 @@ class Verifier:
         failed: list[CheckResult] = []
         unsure: list[CheckResult] = []
         notes: list[str] = []
-        poe_text = "none" if poe is None else _iso(poe)
+        poe_text = _("none") if poe is None else _iso(poe)
         # (5a) every certificate valid at the signing time.
         for cert in certs.values():
             if signed_at < cert.not_before:
-                failed.append(_bad(name, NOT_YET_VALID, (
-                    f"signed at {_iso(signed_at)}, before {cert.label} became valid "
-                    f"({_iso(cert.not_before)})")))
+                failed.append(_bad(name, NOT_YET_VALID, _(
+                    "signed at {signed}, before {subject} became valid ({start})",
+                    signed=_iso(signed_at), subject=cert.label, start=_iso(cert.not_before))))
             elif signed_at > cert.not_after:
-                unsure.append(_unsure(name, OUT_OF_BOUNDS_NO_POE, (
-                    f"signed at {_iso(signed_at)}, after {cert.label} expired "
-                    f"({_iso(cert.not_after)}), and no proof of existence before that")))
+                unsure.append(_unsure(name, OUT_OF_BOUNDS_NO_POE, _(
+                    "signed at {signed}, after {subject} expired ({end}), and no proof of "
+                    "existence before that",
+                    signed=_iso(signed_at), subject=cert.label, end=_iso(cert.not_after))))
         # (5b) revocation, from the CRLs of each issuer, as known at the validation time.
         checked = 0
         for cert, issuer in issued.values():
@@ -650,45 +680,47 @@ class Verifier:
             if rev.revoked_at is None or rev.revoked_at > self._at:
                 continue
             if signed_at >= rev.revoked_at:
-                failed.append(_bad(name, REVOKED, (
-                    f"{cert.label} was revoked at {_iso(rev.revoked_at)}, before the signing "
-                    f"time {_iso(signed_at)}")))
+                failed.append(_bad(name, REVOKED, _(
+                    "{subject} was revoked at {revoked}, before the signing time {signed}",
+                    subject=cert.label, revoked=_iso(rev.revoked_at), signed=_iso(signed_at))))
             elif poe is not None and poe < rev.revoked_at:
-                notes.append(
-                    f"{cert.label} revoked at {_iso(rev.revoked_at)}, after the proof of "
-                    f"existence at {_iso(poe)}"
-                )
+                notes.append(_(
+                    "{subject} revoked at {revoked}, after the proof of existence at {poe}",
+                    subject=cert.label, revoked=_iso(rev.revoked_at), poe=_iso(poe)))
             else:
-                unsure.append(_unsure(name, REVOKED_NO_POE, (
-                    f"{cert.label} was revoked at {_iso(rev.revoked_at)}; signed at "
-                    f"{_iso(signed_at)} by its own claim, but no proof of existence before the "
-                    f"revocation (proof of existence: {poe_text})")))
+                unsure.append(_unsure(name, REVOKED_NO_POE, _(
+                    "{subject} was revoked at {revoked}; signed at {signed} by its own claim, "
+                    "but no proof of existence before the revocation (proof of existence: "
+                    "{poe})", subject=cert.label, revoked=_iso(rev.revoked_at),
+                    signed=_iso(signed_at), poe=poe_text)))
         # (5c) a certificate that expired before the validation time needs a POE within it.
         for cert in certs.values():
             if cert.not_after < self._at and signed_at <= cert.not_after:
                 if poe is not None and poe <= cert.not_after:
-                    notes.append(
-                        f"{cert.label} expired {_iso(cert.not_after)}, after the proof of "
-                        f"existence at {_iso(poe)}"
-                    )
+                    notes.append(_(
+                        "{subject} expired {end}, after the proof of existence at {poe}",
+                        subject=cert.label, end=_iso(cert.not_after), poe=_iso(poe)))
                 else:
-                    unsure.append(_unsure(name, OUT_OF_BOUNDS_NO_POE, (
-                        f"{cert.label} expired at {_iso(cert.not_after)}, before the validation "
-                        f"time {_iso(self._at)}, and no proof of existence before that "
-                        f"(proof of existence: {poe_text})")))
+                    unsure.append(_unsure(name, OUT_OF_BOUNDS_NO_POE, _(
+                        "{subject} expired at {end}, before the validation time {at}, and no "
+                        "proof of existence before that (proof of existence: {poe})",
+                        subject=cert.label, end=_iso(cert.not_after), at=_iso(self._at),
+                        poe=poe_text)))
         if failed:
             return failed[0]
         if unsure:
             return unsure[0]
         if not self._crls:
-            revocation = "revocation not checked (no revocation info)"
+            revocation = _("revocation not checked (no revocation info)")
         elif checked < len(issued):
-            revocation = f"revocation checked for {checked} of {len(issued)} certificates (no CRL)"
+            revocation = _("revocation checked for {checked} of {total} certificates (no CRL)",
+                           checked=checked, total=len(issued))
         else:
-            revocation = "not revoked per the CRLs"
-        detail = f"{paths[0].description}; valid at signing time; {revocation}"
-        if notes:
-            detail += "; " + "; ".join(notes)
+            revocation = _("not revoked per the CRLs")
+        detail = _("{path}; valid at signing time; {revocation}", path=paths[0].description,
+                   revocation=revocation)
+        for note in notes:
+            detail = _("{detail}; {note}", detail=detail, note=note)
         return _ok(name, detail)
 
     def _authorization(
@@ -703,7 +735,7 @@ class Verifier:
         name = "authorization"
         info = seal.info
         if info is None:
-            return _skip(name, "no seal", "the seal could not be read")
+            return _skip(name, "no seal", _("the seal could not be read"))
         type_code = None if elements is None else elements.get("ZZLXDM")
         issuer = None if elements is None else elements.get("ZZBFJGDM")
         key = (name, sig.seal_der, sig.cert_der, elements is None, type_code, issuer)
@@ -732,35 +764,38 @@ class Verifier:
             digest = hashlib.sha256(sig.cert_der).digest()
             bound = any(t.upper() in _DIGEST_NAMES and v == digest for t, v in info.cert_digests)
         if not bound:
-            detail = f"the signer certificate is not in seal {info.es_id}'s certList"
+            detail = _("the signer certificate is not in seal {seal}'s certList", seal=info.es_id)
             return _bad(name, NOT_AUTHORIZED, detail)
         if elements is None:
-            return _skip(name, "no record", "signer is in the certList; the record is unreadable")
+            return _skip(name, "no record",
+                         _("signer is in the certList; the record is unreadable"))
         if type_code not in info.authorized_types:
-            detail = f"seal {info.es_id} is not authorized for license type {type_code!r}"
+            detail = _("seal {seal} is not authorized for license type {type!r}",
+                       seal=info.es_id, type=type_code)
             return _bad(name, NOT_AUTHORIZED, detail)
         department = None if isinstance(signer, str) else signer.department
         if department is None or issuer != department:
-            detail = f"the license's issuer {issuer!r} is not the seal's department {department!r}"
+            detail = _("the license's issuer {issuer!r} is not the seal's department "
+                       "{department!r}", issuer=issuer, department=department)
             return _bad(name, NOT_AUTHORIZED, detail)
-        return _ok(
-            name,
-            f"signer in seal {info.es_id}'s certList; type {type_code} authorized; "
-            f"department {department}",
-        )
+        return _ok(name, _("signer in seal {seal}'s certList; type {type} authorized; "
+                           "department {department}", seal=info.es_id, type=type_code,
+                           department=department))
 
     def _status(self, status: str | None) -> CheckResult:
         # (7) status: the license's own status from the registry or the platform.
         if status is None:
-            return _NO_STATUS
+            return self._shared("status")
         key = ("status", status)
         found = self._results.get(key)
         if found is None:
             upper = status.upper()
             if upper == "VALID":
-                found = _ok("status", "the license status is VALID")
+                found = _ok("status", _("the license status is {status}",
+                                        status=license_status_text(upper)))
             else:
-                found = _bad("status", f"LICENSE_{upper}", f"the license status is {upper}")
+                found = _bad("status", f"LICENSE_{upper}", _("the license status is {status}",
+                                                             status=license_status_text(upper)))
             _put(self._results, key, found)
         return found
 
@@ -770,18 +805,17 @@ class Verifier:
         # (8) log inclusion: the log's sealing leaf is this signature's license and record.
         name = "log_inclusion"
         if log is None:
-            return _NO_LOG, None
+            return self._shared("log"), None
         if log.status is not CheckStatus.VALID:
             return CheckResult(name, log.status, log.reason, log.detail), None
         if log.identifier != sig.property_info:
-            detail = (f"the log's leaf is for {log.identifier}, the signature for "
-                      f"{sig.property_info}")
+            detail = _("the log's leaf is for {leaf}, the signature for {signed}",
+                       leaf=log.identifier, signed=sig.property_info)
             return _bad(name, LOG_INCLUSION_FAILURE, detail), None
         if log.data_hash != sig.data_hash:
-            detail = (
-                f"the log recorded dataHash {(log.data_hash or b'').hex()} when the license was "
-                f"sealed; the signature carries {sig.data_hash.hex()}"
-            )
+            detail = _("the log recorded dataHash {logged} when the license was sealed; the "
+                       "signature carries {signed}", logged=(log.data_hash or b"").hex(),
+                       signed=sig.data_hash.hex())
             return _bad(name, LOG_INCLUSION_FAILURE, detail), None
         key = (name, log.detail)  # licenses of one checkpoint share one result
         found = self._results.get(key)

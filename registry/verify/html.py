@@ -1,9 +1,11 @@
 """``licreg verify --report report.html``: one self-contained page an auditor can file.
 
-The page has the validation time, the counts by indication and by sub-indication, then one
-section per report that did not pass, with its reasons and every check. Passing licenses are
-only counted (a registry of 100,000 licenses makes a page of what needs attention, not a
-phone book). Everything from the data is HTML-escaped.
+The page is in the reader's language (``lang="zh-CN"`` by default, English on request), the
+machine codes beside their words. It has the validation time (Beijing time), the counts by
+indication and by sub-indication, then one section per report that did not pass, with its
+reasons and every check. Passing licenses are only counted (a registry of 100,000 licenses
+makes a page of what needs attention, not a phone book). Everything from the data is
+HTML-escaped.
 
 Example::
 
@@ -17,7 +19,16 @@ from collections import Counter
 from collections.abc import Sequence
 from html import escape
 
-from registry.verify.report import Indication, VerificationReport
+from registry.clock import china_text
+from registry.i18n import _, current_language
+from registry.verify.report import (
+    Indication,
+    VerificationReport,
+    check_title,
+    indication_text,
+    reason_text,
+    status_text,
+)
 
 __all__ = ["render_html"]
 
@@ -37,61 +48,79 @@ def _row(*cells: str, header: bool = False) -> str:
     return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
 
 
-def _cls(value: str) -> str:
-    return f'<span class="{escape(value)}">{escape(value)}</span>'
+def _cls(value: str, text: str) -> str:
+    """``text`` coloured by the code ``value`` (PASSED, INVALID …), the code as its title."""
+    return f'<span class="{escape(value)}" title="{escape(value)}">{escape(text)}</span>'
+
+
+def _reason(code: str | None) -> str:
+    """A sub-indication or reason in words, with its code beside it."""
+    if not code:
+        return ""
+    text = reason_text(code)
+    if text == code:
+        return f"<code>{escape(code)}</code>"
+    return f"{escape(text)} <code>{escape(code)}</code>"
 
 
 def render_html(
     reports: Sequence[VerificationReport],
     *,
     validation_time: dt.datetime,
-    title: str = "licreg verification report",
+    title: str | None = None,
     notes: Sequence[str] = (),
 ) -> str:
-    """The report page for ``reports``; ``notes`` are extra summary lines (e.g. log sizes)."""
+    """The report page for ``reports``, in the reader's language; ``notes`` are extra summary
+    lines (e.g. log sizes). ``title`` defaults to "licreg verification report"."""
+    title = title if title is not None else _("licreg verification report")
     by_indication = Counter(r.indication for r in reports)
     by_sub = Counter(
         (r.indication, r.sub_indication) for r in reports if r.indication is not Indication.PASSED
     )
+    lang = "zh-CN" if current_language() == "zh" else "en"
     out = [
         "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
+        f'<html lang="{lang}"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f"<p>Validation time: <code>{escape(validation_time.isoformat())}</code>. "
-        f"Items: {len(reports)}.</p>",
+        "<p>" + escape(_("Validation time: {time}. Items: {n}.",
+                         time=china_text(validation_time, seconds=True), n=len(reports)))
+        + "</p>",
     ]
     out.extend(f"<p>{escape(note)}</p>" for note in notes)
-    out.append("<h2>Summary</h2><table>")
-    out.append(_row("indication", "count", header=True))
+    out.append("<h2>" + escape(_("Summary")) + "</h2><table>")
+    out.append(_row(escape(_("indication")), escape(_("count")), header=True))
     for indication in Indication:
-        out.append(_row(_cls(indication.value), str(by_indication.get(indication, 0))))
+        out.append(_row(_cls(indication.value, indication_text(indication.value)),
+                        str(by_indication.get(indication, 0))))
     out.append("</table>")
     if by_sub:
         out.append("<table>")
-        out.append(_row("indication", "sub-indication", "count", header=True))
+        out.append(_row(escape(_("indication")), escape(_("sub-indication")),
+                        escape(_("count")), header=True))
         for (indication, sub), count in sorted(by_sub.items(), key=lambda kv: (-kv[1], kv[0])):
-            out.append(_row(_cls(indication.value), escape(sub or ""), str(count)))
+            out.append(_row(_cls(indication.value, indication_text(indication.value)),
+                            _reason(sub), str(count)))
         out.append("</table>")
     failing = [r for r in reports if r.indication is not Indication.PASSED]
-    out.append(f"<h2>Not passed ({len(failing)})</h2>")
+    out.append("<h2>" + escape(_("Not passed ({n})", n=len(failing))) + "</h2>")
     if not failing:
-        out.append("<p>Every item passed.</p>")
+        out.append("<p>" + escape(_("Every item passed.")) + "</p>")
     for number, report in enumerate(failing, 1):
         out.append(f'<section id="item-{number}">')
-        out.append(f"<h3>{_cls(report.indication.value)} "
-                   f"{escape(report.sub_indication or '')} — {escape(report.subject)}</h3>")
+        out.append(f"<h3>{_cls(report.indication.value, indication_text(report.indication))} "
+                   f"{_reason(report.sub_indication)} — {escape(report.subject)}</h3>")
         if report.identifier and report.identifier != report.subject:
-            out.append(f"<p>License: <code>{escape(report.identifier)}</code></p>")
+            out.append("<p>" + escape(_("License: {identifier}", identifier=report.identifier))
+                       + "</p>")
         out.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in report.reasons) + "</ul>")
         out.append("<table>")
-        out.append(_row("check", "result", "reason", "detail", header=True))
+        out.append(_row(escape(_("check")), escape(_("result")), escape(_("reason")),
+                        escape(_("detail")), header=True))
         for check in report.checks:
-            shown = check.status.value
-            out.append(_row(escape(check.name), _cls(shown), escape(check.reason),
-                            escape(check.detail)))
+            out.append(_row(escape(check_title(check.name)),
+                            _cls(check.status.value, status_text(check.status.value)),
+                            _reason(check.reason), escape(check.detail)))
         out.append("</table></section>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
-
-

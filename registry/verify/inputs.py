@@ -25,6 +25,7 @@ from pathlib import Path
 from cryptography import x509
 
 from registry.errors import VerificationError
+from registry.i18n import _
 from registry.tlog.checkpoint import Checkpoint, CheckpointChecker
 from registry.tlog.proof import parse_proof
 from registry.verify.bundle import PROOF_FILE, verify_bundle
@@ -73,7 +74,7 @@ def _pdf_report(path: Path, verify_pdf: PdfVerify | None, *,
                 anchors: Sequence[x509.Certificate], at: dt.datetime) -> VerificationReport:
     if verify_pdf is None:
         return VerificationReport.format_failure(
-            subject=str(path), detail="PDF verification not available", validation_time=at)
+            subject=str(path), detail=_("PDF verification not available"), validation_time=at)
     return verify_pdf(path, anchors=anchors, at=at)
 
 
@@ -85,12 +86,13 @@ def _with_rendition(report: VerificationReport, pdf: VerificationReport) -> Veri
     if pdf.identifier != report.identifier:
         problem = CheckResult(
             "integrity", CheckStatus.INVALID, HASH_FAILURE,
-            f"{PDF_NAME} is the rendition of {pdf.identifier or 'an unreadable license'}, "
-            f"not of {report.identifier}: a PDF from another license was put in the bundle")
+            _("{file} is the rendition of {other}, not of {identifier}: a PDF from another "
+              "license was put in the bundle", file=PDF_NAME,
+              other=pdf.identifier or _("an unreadable license"), identifier=report.identifier))
     elif pdf.indication is Indication.FAILED:
         problem = CheckResult(
             "integrity", CheckStatus.INVALID, pdf.sub_indication or HASH_FAILURE,
-            f"{PDF_NAME}: " + "; ".join(pdf.reasons))
+            _("{file}: {reasons}", file=PDF_NAME, reasons=_("; ").join(pdf.reasons)))
     if problem is None or integrity.status is CheckStatus.INVALID:
         return report
     return VerificationReport.from_checks(
@@ -117,15 +119,16 @@ def _forks(bundles: Sequence[Path], checker: CheckpointChecker,
     reports = []
     for (origin, size), roots in sorted(seen.items()):
         if len(roots) > 1:
-            where = [str(bundle) for _, bundle in roots.values()]
+            where = [str(bundle) for _cp, bundle in roots.values()]
             reports.append(VerificationReport.finding(
-                subject=f"log checkpoints of size {size} in " + " and ".join(where),
+                subject=_("log checkpoints of size {size} in {bundles}", size=size,
+                          bundles=_(" and ").join(where)),
                 check="log_inclusion",
                 status=CheckStatus.INVALID,
                 reason=LOG_FORK,
-                detail=(f"{origin} signed {len(roots)} different roots for size {size} "
-                        f"({', '.join(r.hex()[:16] for r in roots)}…): the log presented "
-                        f"different histories"),
+                detail=_("{origin} signed {n} different roots for size {size} ({roots}…): the "
+                         "log presented different histories", origin=origin, n=len(roots),
+                         size=size, roots=", ".join(r.hex()[:16] for r in roots)),
                 validation_time=at,
             ))
     return reports
@@ -161,12 +164,12 @@ def verify_paths(
             else:
                 reports.append(VerificationReport.format_failure(
                     subject=str(item), validation_time=at,
-                    detail="not an export bundle (a folder with license.json) or a PDF"
-                    if item.exists() else "no such file or folder"))
+                    detail=_("not an export bundle (a folder with license.json) or a PDF")
+                    if item.exists() else _("no such file or folder")))
         if not found:
             reports.append(VerificationReport.format_failure(
                 subject=str(path), validation_time=at,
-                detail="the folder holds no export bundle and no PDF"))
+                detail=_("the folder holds no export bundle and no PDF")))
     reports.extend(_forks(bundles, checker, at))
     return reports
 

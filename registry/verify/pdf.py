@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from registry.errors import VerificationError
+from registry.i18n import _
 from registry.render.pdf.read import PdfLicense, PdfSignature, find_signature, read_pdf
 from registry.render.pdf.write import ATTACHMENT_RECORD, RECORD_KEY
 from registry.seal.making import parse_seal
@@ -80,36 +81,40 @@ def _ok(name: str, detail: str) -> CheckResult:
 def _parse_cms(der: bytes) -> _Cms:
     """(1) the CMS: one SignerInfo, SHA-256 with ECDSA, its certificate among those carried."""
     def fail(message: str) -> VerificationError:
-        return VerificationError(f"PDF signature: {message}", sub_indication=FORMAT_FAILURE)
+        return VerificationError(_("PDF signature: {problem}", problem=message),
+                                 sub_indication=FORMAT_FAILURE)
 
     try:
         info = cms.ContentInfo.load(der, strict=True)
         if info["content_type"].native != "signed_data":
-            raise fail("/Contents is not a CMS SignedData")
+            raise fail(_("/Contents is not a CMS SignedData"))
         signed = info["content"]
         if len(signed["signer_infos"]) != 1:
-            raise fail(f"{len(signed['signer_infos'])} SignerInfos, expected exactly one")
+            raise fail(_("{n} SignerInfos, expected exactly one", n=len(signed["signer_infos"])))
         si = signed["signer_infos"][0]
         if si["digest_algorithm"]["algorithm"].native != _SHA256:
-            raise fail(f"digest algorithm {si['digest_algorithm']['algorithm'].native}")
+            raise fail(_("digest algorithm {algorithm}",
+                         algorithm=si["digest_algorithm"]["algorithm"].native))
         if si["signature_algorithm"]["algorithm"].native not in _ECDSA_SHA256:
-            raise fail(f"signature algorithm {si['signature_algorithm']['algorithm'].native}")
+            raise fail(_("signature algorithm {algorithm}",
+                         algorithm=si["signature_algorithm"]["algorithm"].native))
         attrs = {a["type"].native: a["values"] for a in si["signed_attrs"]}
         if "message_digest" not in attrs or attrs.get("content_type", [None])[0].native != "data":
-            raise fail("the signed attributes lack message-digest or content-type data")
+            raise fail(_("the signed attributes lack message-digest or content-type data"))
         certs = [c.chosen for c in signed["certificates"] or ()]
         sid = si["sid"].chosen
         if not isinstance(sid, cms.IssuerAndSerialNumber):
-            raise fail("the signer is not named by issuer and serial number")
+            raise fail(_("the signer is not named by issuer and serial number"))
         signer = next((c for c in certs if c.issuer == sid["issuer"]
                        and c.serial_number == sid["serial_number"].native), None)
         if signer is None:
-            raise fail("the signer certificate is not in the CMS")
+            raise fail(_("the signer certificate is not in the CMS"))
         if "signing_certificate_v2" in attrs:
             ess = attrs["signing_certificate_v2"][0]["certs"][0]
             if ess["cert_hash"].native != hashlib.sha256(signer.dump()).digest():
                 raise VerificationError(
-                    "PDF signature: signing-certificate-v2 names another certificate",
+                    _("PDF signature: {problem}",
+                      problem=_("signing-certificate-v2 names another certificate")),
                     sub_indication=SIG_CRYPTO_FAILURE)
         unsigned = si["unsigned_attrs"]
         timestamped = unsigned.native is not None and any(
@@ -125,7 +130,7 @@ def _parse_cms(der: bytes) -> _Cms:
     except VerificationError:
         raise
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise fail(f"/Contents is not a readable CMS SignedData: {exc}") from exc
+        raise fail(_("/Contents is not a readable CMS SignedData: {error}", error=exc)) from exc
 
 
 def _integrity(data: bytes, found: PdfSignature, signed: _Cms) -> CheckResult:
@@ -133,30 +138,32 @@ def _integrity(data: bytes, found: PdfSignature, signed: _Cms) -> CheckResult:
     expected = found.expected_range(len(data))
     if found.byte_range != expected:
         return _bad("integrity", HASH_FAILURE,
-                    f"the /ByteRange {found.byte_range} is not the whole file except /Contents "
-                    f"{expected}")
+                    _("the /ByteRange {found} is not the whole file except /Contents {expected}",
+                      found=found.byte_range, expected=expected))
     digest = hashlib.sha256(data[: found.contents_start])
     digest.update(data[found.contents_end :])
     if digest.digest() != signed.message_digest:
         return _bad("integrity", HASH_FAILURE,
-                    "SHA-256 of the signed byte range differs from the signed message-digest: "
-                    "the PDF was changed after signing")
-    return _ok("integrity", "the byte range covers the whole file except /Contents; its "
-               "SHA-256 equals the signed message-digest")
+                    _("SHA-256 of the signed byte range differs from the signed message-digest: "
+                      "the PDF was changed after signing"))
+    return _ok("integrity", _("the byte range covers the whole file except /Contents; its "
+                              "SHA-256 equals the signed message-digest"))
 
 
 def _agreement(found: PdfLicense) -> CheckResult | None:
     """(2) the metadata and embedded files say what the sealed record says."""
     sealed = {k: str(v) for k, v in found.elements.items()}
-    for where, shown in (("document information", found.info_elements),
-                         ("XMP metadata", found.xmp_elements)):
+    for where, shown in ((_("the document information"), found.info_elements),
+                         (_("the XMP metadata"), found.xmp_elements)):
         if shown != sealed:
             diff = sorted(k for k in set(shown) | set(sealed) if shown.get(k) != sealed.get(k))
             return _bad("integrity", HASH_FAILURE,
-                        f"the {where} disagrees with the sealed record on {', '.join(diff)}")
+                        _("{where} disagrees with the sealed record on {elements}", where=where,
+                          elements=", ".join(diff)))
     if found.attachments.get(ATTACHMENT_RECORD) != found.record:
         return _bad("integrity", HASH_FAILURE,
-                    f"the embedded {ATTACHMENT_RECORD} differs from /{RECORD_KEY}")
+                    _("the embedded {file} differs from /{key}", file=ATTACHMENT_RECORD,
+                      key=RECORD_KEY))
     return None
 
 
@@ -166,16 +173,22 @@ def _cms_signature(signed: _Cms) -> CheckResult:
         cert = x509.load_der_x509_certificate(signed.signer_der)
         key = cert.public_key()
         if not isinstance(key, ec.EllipticCurvePublicKey):
-            return _bad("signature", SIG_CRYPTO_FAILURE, "the PDF signer has no EC public key")
+            return _bad("signature", SIG_CRYPTO_FAILURE, _("the PDF signer has no EC public key"))
         key.verify(signed.signature, signed.to_sign, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         return _bad("signature", SIG_CRYPTO_FAILURE,
-                    "the PDF's CMS signature does not verify with its signer certificate")
+                    _("the PDF's CMS signature does not verify with its signer certificate"))
     except ValueError as exc:
-        return _bad("signature", FORMAT_FAILURE, f"the PDF signer certificate: {exc}")
-    level = "B-T (signature-time-stamp present)" if signed.timestamped else "B-B"
-    return _ok("signature", f"PAdES {level} CMS signature verifies with "
-               f"{cert.subject.rfc4514_string()}")
+        return _bad("signature", FORMAT_FAILURE,
+                    _("the PDF signer certificate: {error}", error=exc))
+    level = _("B-T (signature-time-stamp present)") if signed.timestamped else "B-B"
+    return _ok("signature", _("PAdES {level} CMS signature verifies with {subject}",
+                              level=level, subject=cert.subject.rfc4514_string()))
+
+
+def _joined(details: Iterable[str]) -> str:
+    """Sentences of one check, one after the other (；in Chinese)."""
+    return _("; ").join(details)
 
 
 def _merge(name: str, parts: Sequence[CheckResult]) -> CheckResult:
@@ -183,10 +196,10 @@ def _merge(name: str, parts: Sequence[CheckResult]) -> CheckResult:
     for status in (CheckStatus.INVALID, CheckStatus.INDETERMINATE):
         bad = [p for p in parts if p.status is status]
         if bad:
-            return CheckResult(name, status, bad[0].reason, "; ".join(p.detail for p in bad))
+            return CheckResult(name, status, bad[0].reason, _joined(p.detail for p in bad))
     valid = [p for p in parts if p.status is CheckStatus.VALID]
     if valid:
-        return CheckResult(name, CheckStatus.VALID, "ok", "; ".join(p.detail for p in valid))
+        return CheckResult(name, CheckStatus.VALID, "ok", _joined(p.detail for p in valid))
     return parts[-1]
 
 
@@ -201,22 +214,22 @@ def verify_pdf_bytes(
         return VerificationReport.format_failure(subject=subject, detail=str(exc),
                                                  validation_time=at)
     pdf_checks: dict[str, list[CheckResult]] = {n: [] for n in CHECK_NAMES}
-    pdf_checks["format"].append(_ok("format", "one PAdES signature: CMS SignedData, SHA-256, "
-                                    "ECDSA"))
+    pdf_checks["format"].append(_ok("format", _("one PAdES signature: CMS SignedData, "
+                                                "SHA-256, ECDSA")))
     integrity = _integrity(data, found, signed)
     pdf_checks["integrity"].append(integrity)
     pdf_checks["signature"].append(_cms_signature(signed))
     if integrity.status is CheckStatus.INVALID:
         # The signed bytes changed: what they say can no longer be trusted or even parsed.
         checks = [_merge(n, pdf_checks[n]) if pdf_checks[n] else
-                  CheckResult(n, CheckStatus.SKIPPED, "changed", "the signed bytes were changed")
+                  CheckResult(n, CheckStatus.SKIPPED, "changed", _("the signed bytes were changed"))
                   for n in CHECK_NAMES]
         return VerificationReport.from_checks(subject=subject, identifier=None, checks=checks,
                                               validation_time=at)
     try:
         content = read_pdf(data)
         if content.signature_der is None:
-            raise VerificationError("the PDF carries no embedded signature.der (SES_Signature)",
+            raise VerificationError(_("the PDF carries no embedded signature.der (SES_Signature)"),
                                     sub_indication=FORMAT_FAILURE)
         ses = parse_signature(content.signature_der)
     except VerificationError as exc:
@@ -232,10 +245,10 @@ def verify_pdf_bytes(
     if signed.signer_der != ses.cert_der or signed.signer_der not in seal_certs:
         pdf_checks["authorization"].append(_bad(
             "authorization", NOT_AUTHORIZED,
-            "the PDF is signed by a certificate other than the seal's signer"))
+            _("the PDF is signed by a certificate other than the seal's signer")))
     else:
         pdf_checks["authorization"].append(_ok(
-            "authorization", "the PDF is signed by the seal's signer certificate"))
+            "authorization", _("the PDF is signed by the seal's signer certificate")))
 
     core = Verifier(anchors=anchors, at=at).verify(
         content.record, content.signature_der or b"", subject=subject)
@@ -252,6 +265,7 @@ def verify_pdf(
         data = path.read_bytes()
     except OSError as exc:
         return VerificationReport.format_failure(
-            subject=str(path), detail=f"cannot read {path}: {exc.strerror or exc}",
+            subject=str(path),
+            detail=_("cannot read {path}: {error}", path=path, error=exc.strerror or exc),
             validation_time=at)
     return verify_pdf_bytes(data, anchors=anchors, at=at, subject=str(path))

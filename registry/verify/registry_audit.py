@@ -35,10 +35,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, Engine, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from registry.clock import china_text
 from registry.db.models import License, Seal
+from registry.i18n import _, current_language, set_language
 from registry.tlog.audit import IdentifierHistory, LogFinding, LogScan, scan_log
 from registry.tlog.checkpoint import CheckpointChecker
-from registry.tlog.leaves import format_time
 from registry.verify.core import Verifier
 from registry.verify.evidence import LogEvidence
 from registry.verify.report import (
@@ -49,6 +50,7 @@ from registry.verify.report import (
     RECORD_MISSING,
     CheckStatus,
     VerificationReport,
+    license_status_text,
 )
 
 __all__ = ["PARALLEL_FROM", "RegistryAudit", "audit_registry"]
@@ -92,6 +94,10 @@ class RegistryAudit:
 _STATE: dict[str, Any] = {}
 
 
+def _when(at: dt.datetime) -> str:
+    return china_text(at, seconds=True)
+
+
 def _state(
     anchor_ders: Sequence[bytes],
     crl_ders: Sequence[bytes],
@@ -111,7 +117,9 @@ def _init_worker(
     crl_ders: Sequence[bytes],
     at: dt.datetime,
     seals: dict[int, tuple[bytes, bytes]],
+    lang: str,
 ) -> None:
+    set_language(lang)  # a worker writes its reports in the auditor's language
     _STATE.update(_state(anchor_ders, crl_ders, at, seals))
 
 
@@ -184,31 +192,34 @@ def _evidence(
     if history is None:
         return LogEvidence.failed(
             LOG_INCLUSION_FAILURE,
-            "no log leaf records this license: it was added to the database outside the product",
+            _("no log leaf records this license: it was added to the database outside the "
+              "product"),
         )
     if history.problem is not None:
-        return LogEvidence.failed(LOG_INCLUSION_FAILURE, f"the log cannot vouch for it: "
-                                                         f"{history.problem}")
+        return LogEvidence.failed(LOG_INCLUSION_FAILURE, _("the log cannot vouch for it: {problem}",
+                                                           problem=history.problem))
     sealing = history.sealing
     assert sealing is not None  # a readable, unchanged sealing leaf (else: a problem)
     if sealing.data_hash != data_hash:
         return LogEvidence.failed(
             LOG_INCLUSION_FAILURE,
-            f"the log recorded dataHash {sealing.data_hash.hex()} when the license was sealed; "
-            f"the database holds {data_hash.hex()}: the license was changed outside the product",
+            _("the log recorded dataHash {logged} when the license was sealed; the database "
+              "holds {stored}: the license was changed outside the product",
+              logged=sealing.data_hash.hex(), stored=data_hash.hex()),
         )
     logged = _status_at(history, _FAR_FUTURE, superseded_at)
     if logged != db_status:
         return LogEvidence.failed(
             LOG_INCLUSION_FAILURE,
-            f"the database says {db_status} but the log's events say {logged}: the status was "
-            f"changed outside the product",
+            _("the database says {stored} but the log's events say {logged}: the status was "
+              "changed outside the product", stored=license_status_text(db_status),
+              logged=license_status_text(logged) if logged else _("none")),
         )
     if history.sealing_seq is None:
         return LogEvidence.undecided(
             LOG_NOT_CHECKPOINTED,
-            "its sealing leaf is in the log but no checkpoint covers it yet "
-            "(run `licreg log checkpoint`)",
+            _("its sealing leaf is in the log but no checkpoint covers it yet (run `licreg log "
+              "checkpoint`)"),
         )
     cp = history.poe_checkpoint
     assert cp is not None  # no problem and sequenced: a valid checkpoint covers it
@@ -231,17 +242,20 @@ def _finding_report(finding: LogFinding, at: dt.datetime) -> VerificationReport:
 
 
 def _missing_report(history: IdentifierHistory, at: dt.datetime) -> VerificationReport:
-    where = (f"log leaf {history.sealing_seq}" if history.sealing_seq is not None
-             else "a pending log leaf")
-    when = "" if history.sealing is None else f" on {format_time(history.sealing.time)}"
+    where = (_("log leaf {seq}", seq=history.sealing_seq) if history.sealing_seq is not None
+             else _("a pending log leaf"))
     return VerificationReport.finding(
         subject=history.identifier,
         identifier=history.identifier,
         check="integrity",
         status=CheckStatus.INVALID,
         reason=RECORD_MISSING,
-        detail=(f"{where} records this license as sealed{when}, but the database has no "
-                f"license row for it: it was deleted outside the product"),
+        detail=(_("{where} records this license as sealed, but the database has no license "
+                  "row for it: it was deleted outside the product", where=where)
+                if history.sealing is None else
+                _("{where} records this license as sealed on {time}, but the database has no "
+                  "license row for it: it was deleted outside the product", where=where,
+                  time=_when(history.sealing.time))),
         validation_time=at,
     )
 
@@ -271,8 +285,8 @@ def _chunks(
     """(2) license rows in id order, chunk by chunk, each with its status and log evidence."""
     histories = scan.histories
     details = {
-        cp.id: (cp.time, f"sealing leaf in checkpoint #{cp.id} (size {cp.tree_size}, "
-                         f"signed {format_time(cp.time)})")
+        cp.id: (cp.time, _("sealing leaf in checkpoint #{id} (size {size}, signed {signed})",
+                           id=cp.id, size=cp.tree_size, signed=_when(cp.time)))
         for cp in scan.checkpoints
         if cp.id is not None
     }
@@ -292,7 +306,7 @@ def _chunks(
         last_id = rows[-1][0]
         jobs: list[Job] = []
         used: dict[int, tuple[dt.datetime, str]] = {}
-        for _, identifier, record, data_hash, signed, signature, seal_id, status in rows:
+        for _row_id, identifier, record, data_hash, signed, signature, seal_id, status in rows:
             history = histories.get(identifier)
             superseded_at = None
             successor = successors.get(identifier)
@@ -354,7 +368,7 @@ def audit_registry(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(anchor_ders, crl_ders, at, seals),
+                initargs=(anchor_ders, crl_ders, at, seals, current_language()),
             )
         try:
             # (1) the log.

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NoReturn
 
+from registry.i18n import N_, _
+
 __all__ = [
     "CHECK_NAMES",
     "FORMAT_FAILURE",
@@ -40,7 +42,12 @@ __all__ = [
     "CheckStatus",
     "Indication",
     "VerificationReport",
+    "check_title",
+    "indication_text",
+    "license_status_text",
     "license_status_verdict",
+    "reason_text",
+    "status_text",
 ]
 
 
@@ -106,6 +113,81 @@ CHECK_NAMES = (
 
 _REVOKED_STATUSES = frozenset({"REVOKED", "CANCELLED", "WITHDRAWN"})
 
+# What a person reads beside the machine codes (translated where shown, with ``_``).
+_INDICATIONS = {"PASSED": N_("PASSED"), "FAILED": N_("FAILED"),
+                "INDETERMINATE": N_("INDETERMINATE")}  # English keeps ETSI's words
+_TITLES = {  # English keeps the check names (STANDARDS.md §3.5)
+    "format": N_("format"), "integrity": N_("integrity"), "signature": N_("signature"),
+    "seal": N_("seal"), "signer_certificate": N_("signer_certificate"),
+    "authorization": N_("authorization"), "status": N_("status"),
+    "log_inclusion": N_("log_inclusion"),
+}
+_STATUSES = {"VALID": N_("valid"), "INVALID": N_("invalid"),
+             "INDETERMINATE": N_("indeterminate"), "SKIPPED": N_("not checked")}
+_REASONS = {
+    HASH_FAILURE: N_("the record does not match what was signed"),
+    SIG_CRYPTO_FAILURE: N_("a signature does not verify"),
+    NOT_AUTHORIZED: N_("not authorized"),
+    NO_CERTIFICATE_CHAIN_FOUND: N_("no certificate chain to a trust anchor"),
+    REVOKED: N_("revoked"),
+    REVOKED_NO_POE: N_("revoked, no proof of existence before"),
+    OUT_OF_BOUNDS_NO_POE: N_("outside a validity period, no proof of existence"),
+    NOT_YET_VALID: N_("certificate not yet valid"),
+    FORMAT_FAILURE: N_("format error"),
+    LOG_INCLUSION_FAILURE: N_("not in the log as sealed"),
+    LOG_NOT_CHECKPOINTED: N_("no log checkpoint covers it yet"),
+    LOG_CONSISTENCY_FAILURE: N_("the log was changed after a checkpoint"),
+    LOG_FORK: N_("the log showed two histories"),
+    RECORD_MISSING: N_("license record missing"),
+    "ok": N_("ok"),
+    "no proof": N_("no proof"),
+    "no status source": N_("no status source"),
+    "format failure": N_("format failure"),
+    "not applicable": N_("not applicable"),
+    "no certificate": N_("no certificate"),
+    "no seal": N_("no seal"),
+    "no record": N_("no record"),
+    "changed": N_("changed"),
+}
+_LICENSE_STATUSES = {  # English keeps the registry's status codes
+    "VALID": N_("VALID"), "SUSPENDED": N_("SUSPENDED"), "REVOKED": N_("REVOKED"),
+    "WITHDRAWN": N_("WITHDRAWN"), "CANCELLED": N_("CANCELLED"), "EXPIRED": N_("EXPIRED"),
+    "SUPERSEDED": N_("SUPERSEDED"), "NOT_ISSUED": N_("NOT_ISSUED"),
+}
+
+
+def indication_text(indication: str) -> str:
+    """PASSED / FAILED / INDETERMINATE in the reader's language (通过 / 未通过 / 无法确定)."""
+    return _(_INDICATIONS[indication]) if indication in _INDICATIONS else indication
+
+
+def check_title(name: str) -> str:
+    """A check's name in the reader's language."""
+    return _(_TITLES[name]) if name in _TITLES else name
+
+
+def status_text(status: str) -> str:
+    """A check's outcome (VALID, INVALID …) in the reader's language."""
+    return _(_STATUSES[status]) if status in _STATUSES else status
+
+
+def license_status_text(status: str) -> str:
+    """A license status (VALID, SUSPENDED, REVOKED …) in the reader's language."""
+    upper = status.upper()
+    return _(_LICENSE_STATUSES[upper]) if upper in _LICENSE_STATUSES else status
+
+
+def reason_text(reason: str | None) -> str:
+    """A sub-indication or a check's reason in words, in the reader's language
+    (LICENSE_<STATUS> says the license status)."""
+    if reason is None:
+        return ""
+    if reason in _REASONS:
+        return _(_REASONS[reason])
+    if reason.startswith("LICENSE_"):
+        return _("license {status}", status=license_status_text(reason.removeprefix("LICENSE_")))
+    return reason
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -122,11 +204,14 @@ class CheckResult:
     """A sentence for a person: what was checked and what was found."""
 
     def to_dict(self) -> dict[str, str]:
-        """JSON-ready form."""
+        """JSON-ready form: the codes, and beside them their words in the reader's language."""
         return {
             "name": self.name,
+            "title": check_title(self.name),
             "status": self.status.value,
+            "status_text": status_text(self.status.value),
             "reason": self.reason,
+            "reason_text": reason_text(self.reason),
             "detail": self.detail,
         }
 
@@ -201,7 +286,8 @@ class VerificationReport:
             verdict = _verdict(check)
             if verdict is None:
                 continue
-            reasons.append(f"{check.name}: {check.detail}")
+            reasons.append(_("{check}: {detail}", check=check_title(check.name),
+                             detail=check.detail))
             if verdict[0] is Indication.FAILED and failed is None:
                 failed = verdict
             elif verdict[0] is Indication.INDETERMINATE and indeterminate is None:
@@ -234,7 +320,7 @@ class VerificationReport:
             checks=[
                 CheckResult("format", CheckStatus.INVALID, FORMAT_FAILURE, detail),
                 *(
-                    CheckResult(name, CheckStatus.SKIPPED, "format failure", "not checked")
+                    CheckResult(name, CheckStatus.SKIPPED, "format failure", _("not checked"))
                     for name in CHECK_NAMES[1:]
                 ),
             ],
@@ -261,7 +347,7 @@ class VerificationReport:
             checks=[
                 CheckResult(name, status, reason, detail)
                 if name == check
-                else CheckResult(name, CheckStatus.SKIPPED, "not applicable", "not checked")
+                else CheckResult(name, CheckStatus.SKIPPED, "not applicable", _("not checked"))
                 for name in CHECK_NAMES
             ],
         )
@@ -273,13 +359,22 @@ class VerificationReport:
                 return result
         raise KeyError(name)
 
+    def headline(self) -> str:
+        """The verdict in one phrase: the indication, and why when it is not PASSED."""
+        if self.sub_indication is None:
+            return indication_text(self.indication.value)
+        return _("{indication} {code} ({reason})", indication=indication_text(self.indication),
+                 code=self.sub_indication, reason=reason_text(self.sub_indication))
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (times in ISO 8601)."""
+        """JSON-ready form (times in ISO 8601): the codes, and their words beside them."""
         return {
             "subject": self.subject,
             "identifier": self.identifier,
             "indication": self.indication.value,
+            "indication_text": indication_text(self.indication.value),
             "sub_indication": self.sub_indication,
+            "sub_indication_text": reason_text(self.sub_indication) or None,
             "reasons": list(self.reasons),
             "checks": [c.to_dict() for c in self.checks],
             "validation_time": self.validation_time.isoformat(),

@@ -436,10 +436,13 @@ def test_report_to_dict_is_json(world: World) -> None:
     assert data["sub_indication"] == "REVOKED"
     assert data["validation_time"] == "2026-06-01T00:00:00+00:00"
     assert [c["name"] for c in data["checks"]] == list(CHECK_NAMES)
-    assert data["checks"][6] == {
+    assert data["checks"][6] == {  # the codes, and their words beside them
         "name": "status",
+        "title": "status",
         "status": "INVALID",
+        "status_text": "invalid",
         "reason": "LICENSE_REVOKED",
+        "reason_text": "license REVOKED",
         "detail": "the license status is REVOKED",
     }
     assert data["reasons"] == ["status: the license status is REVOKED"]

@@ -68,8 +68,9 @@ def test_poe_comes_from_the_checkpoint() -> None:
     # The same license, revoked 2026-04-01: its checkpoint (2026-03-01 09:00) is what keeps it.
     with_poe = json.loads(verify(str(AUDIT / "revoked_after_signing_with_poe")).output)
     detail = {c["name"]: c["detail"] for c in with_poe["checks"]}
-    assert "after the proof of existence at 2026-03-01T09:00:00Z" in detail["signer_certificate"]
-    assert "signed 2026-03-01T09:00:00Z" in detail["log_inclusion"]
+    assert ("after the proof of existence at 2026-03-01 17:00:00 Beijing time"
+            in detail["signer_certificate"])
+    assert "signed 2026-03-01 17:00:00 Beijing time" in detail["log_inclusion"]
 
 
 def test_without_the_crl_revocation_is_not_checked() -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from registry.batch.run import ingest_file
 from registry.city.demo import MARKET
 from registry.cli import cli
+from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License, OutboxEvent, Seal
@@ -252,7 +253,7 @@ def test_revoked_seal_with_and_without_proof_of_existence(world: Engine,
     result = audit(world, settings, crls=crls)
     assert not_passed(result) == []  # the checkpoint at 09:00 is before the 10:00 revocation
     detail = result.reports[0].check("signer_certificate").detail
-    assert f"revoked at {revoked.isoformat().replace('+00:00', 'Z')}" in detail
+    assert f"revoked at {china_text(revoked, seconds=True)}" in detail  # Beijing time
     # Without the log's checkpoint, the same licenses cannot be vouched for.
     with session_scope(world) as s:
         s.execute(delete(LogCheckpoint))
