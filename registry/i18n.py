@@ -31,6 +31,7 @@ catalogue up to date with the messages in the code (new ones empty, for a transl
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import gettext
 import io
 import sys
@@ -55,6 +56,7 @@ __all__ = [
     "domains",
     "language",
     "ngettext",
+    "os_reason",
     "raw_gettext",
     "raw_ngettext",
     "set_language",
@@ -153,6 +155,24 @@ def raw_gettext(message: str) -> str:
 def raw_ngettext(singular: str, plural: str, n: int) -> str:
     """The form for ``n`` in the current language, fields left unfilled."""
     return _translations(_current.get()).ngettext(singular, plural, n)
+
+
+_OS_REASONS = {
+    errno.ENOENT: N_("no such file or folder"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("permission denied"),
+    errno.EISDIR: N_("it is a folder, not a file"),
+    errno.ENOTDIR: N_("a part of the path is not a folder"),
+    errno.ENOSPC: N_("no space left on the disk"),
+    errno.EEXIST: N_("it already exists"),
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, in the current language (the system's own words, which
+    are English, for the rare reasons not listed)."""
+    reason = _OS_REASONS.get(exc.errno or 0)
+    return _(reason) if reason else str(exc.strerror or exc)
 
 
 KEYWORDS = {"_": None, "N_": None, "Nn_": (1, 2), "ngettext": (1, 2)}

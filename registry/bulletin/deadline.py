@@ -49,7 +49,7 @@ from registry.bulletin.figures import (
 )
 from registry.bulletin.week import IsoWeek
 from registry.errors import ConfigError
-from registry.i18n import N_, _
+from registry.i18n import N_, _, os_reason
 
 __all__ = [
     "BEHIND",
@@ -175,7 +175,7 @@ def load_campaign(path: Path | None = None) -> Campaign:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(_("{path}: cannot read the campaign file: {reason}", path=str(path),
-                            reason=exc.strerror)) from exc
+                            reason=os_reason(exc))) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(_("{path}: not a valid TOML campaign file: {reason}", path=str(path),
                             reason=str(exc))) from exc

@@ -42,7 +42,7 @@ from registry.bulletin.figures import (
 )
 from registry.bulletin.sharing import SHARE_SUCCESS
 from registry.errors import ConfigError
-from registry.i18n import N_, _
+from registry.i18n import N_, _, os_reason
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -189,7 +189,7 @@ def load_weights(path: Path | None = None) -> Weights:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(_("{path}: cannot read the weights file: {reason}", path=str(path),
-                            reason=exc.strerror)) from exc
+                            reason=os_reason(exc))) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(_("{path}: not a valid TOML weights file: {reason}", path=str(path),
                             reason=str(exc))) from exc

@@ -49,7 +49,7 @@ from registry.city.setup import (
 from registry.config import SCHEMA_DIR
 from registry.db.models import City, Department
 from registry.errors import CityError
-from registry.i18n import _
+from registry.i18n import _, os_reason
 from registry.license.types import (
     LicenseType,
     catalogue,
@@ -95,7 +95,7 @@ def _load(path: Path) -> Any:
         text = path.read_text("utf-8-sig")
     except OSError as exc:
         raise CityError(_("{file}: cannot read the city file: {why}", file=path,
-                          why=exc.strerror or exc)) from exc
+                          why=os_reason(exc))) from exc
     try:
         if path.suffix.lower() == ".toml":
             return tomllib.loads(text)

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from registry.config import SCHEMA_DIR
 from registry.db.models import LicenseTypeRow
 from registry.errors import ConfigError, LicenseTypeNotFound
-from registry.i18n import _
+from registry.i18n import _, os_reason
 from registry.license.codes import uscc_is_valid
 
 __all__ = [
@@ -356,7 +356,7 @@ def read_catalogue(path: Path) -> dict[str, LicenseType]:
         text = path.read_text("utf-8-sig")
     except OSError as exc:
         raise ConfigError(_("{file}: cannot read the catalogue: {why}", file=path,
-                            why=exc.strerror or exc)) from exc
+                            why=os_reason(exc))) from exc
     if path.suffix.lower() == ".csv":
         entries = _csv_entries(text, path)
     else:

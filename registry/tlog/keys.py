@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from registry.clock import china_text
 from registry.errors import SealError
-from registry.i18n import _
+from registry.i18n import _, os_reason
 
 __all__ = ["LOG_CERT_FILE", "LOG_KEY_FILE", "LogSigner", "ensure_log_key", "load_log_cert"]
 
@@ -58,7 +58,7 @@ def _load_key(path: Path, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
     except OSError as exc:
         raise SealError(_("cannot read {path}: {error}", path=path,
-                          error=exc.strerror or exc)) from exc
+                          error=os_reason(exc))) from exc
     except (ValueError, TypeError) as exc:
         raise SealError(_("cannot decrypt {path}: wrong keystore passphrase?", path=path)) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):

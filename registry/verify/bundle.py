@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.clock import china_text
 from registry.errors import ConfigError, VerificationError
-from registry.i18n import _
+from registry.i18n import _, os_reason
 from registry.seal.signature import parse_signature
 from registry.tlog.checkpoint import CheckpointChecker
 from registry.tlog.proof import check_inclusion, parse_proof
@@ -85,7 +85,7 @@ def load_anchors(path: Path) -> list[x509.Certificate]:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(_("cannot read trust anchors {path}: {error}", path=path,
-                            error=exc.strerror or exc)) from exc
+                            error=os_reason(exc))) from exc
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as exc:
@@ -101,7 +101,7 @@ def read_crl_files(paths: Sequence[Path]) -> list[x509.CertificateRevocationList
             data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(_("cannot read CRL file {path}: {error}", path=path,
-                                error=exc.strerror or exc)) from exc
+                                error=os_reason(exc))) from exc
         try:
             if b"-----BEGIN X509 CRL-----" in data:
                 for block in data.split(b"-----END X509 CRL-----")[:-1]:
@@ -157,7 +157,7 @@ def verify_bundle(
             contents[name] = (path / name).read_bytes()
         except OSError as exc:
             detail = _("bundle file {name} cannot be read: {error}", name=name,
-                       error=exc.strerror or exc)
+                       error=os_reason(exc))
             return VerificationReport.format_failure(
                 subject=subject, detail=detail, validation_time=at
             )
@@ -193,7 +193,7 @@ def verify_bundle(
         except OSError as exc:
             evidence = LogEvidence.failed(
                 LOG_INCLUSION_FAILURE,
-                _("{file} cannot be read: {error}", file=PROOF_FILE, error=exc.strerror or exc)
+                _("{file} cannot be read: {error}", file=PROOF_FILE, error=os_reason(exc))
             )
         else:
             evidence = proof_evidence(raw, checker or CheckpointChecker(anchors))

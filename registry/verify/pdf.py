@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from registry.errors import VerificationError
-from registry.i18n import _
+from registry.i18n import _, os_reason
 from registry.render.pdf.read import PdfLicense, PdfSignature, find_signature, read_pdf
 from registry.render.pdf.write import ATTACHMENT_RECORD, RECORD_KEY
 from registry.seal.making import parse_seal
@@ -266,6 +266,6 @@ def verify_pdf(
     except OSError as exc:
         return VerificationReport.format_failure(
             subject=str(path),
-            detail=_("cannot read {path}: {error}", path=path, error=exc.strerror or exc),
+            detail=_("cannot read {path}: {error}", path=path, error=os_reason(exc)),
             validation_time=at)
     return verify_pdf_bytes(data, anchors=anchors, at=at, subject=str(path))
