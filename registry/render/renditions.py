@@ -42,6 +42,7 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License, Seal, Template
 from registry.errors import RenditionNotFound
+from registry.i18n import _
 from registry.license.queries import get_license
 from registry.license.types import LicenseType, license_type
 from registry.render.fonts import FontStack
@@ -338,7 +339,7 @@ def render_pending(
         in_flight: collections.deque[Future[tuple[list[_Done], float]]] = collections.deque()
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up) as pool:
             # Start every worker (and load its fonts) before the clock for the work starts.
-            for f in [pool.submit(_warm_up) for _ in range(workers)]:
+            for f in [pool.submit(_warm_up) for _worker in range(workers)]:
                 f.result()
             startup = time.perf_counter() - started
             try:
@@ -362,8 +363,8 @@ def rendition_path(session: Session, settings: Settings, identifier: str) -> Pat
     lic = get_license(session, identifier)
     rendition = session.get(PdfRendition, lic.id)
     if rendition is None:
-        raise RenditionNotFound(
-            f"license {identifier} has no PDF rendition yet (run: licreg pdf render)")
+        raise RenditionNotFound(_("license {identifier} has no PDF rendition yet (run: licreg "
+                                  "pdf render)", identifier=identifier))
     return settings.files / rendition.path
 
 
@@ -375,7 +376,7 @@ def ensure_rendition(session: Session, settings: Settings, identifier: str, *,
     if rendition is not None:
         return settings.files / rendition.path
     job = _job(session, settings, lic.template_id, lic.seal_id, None)
-    [done], _ = _render_chunk(job, [_Item(lic.id, lic.identifier, lic.record, lic.signed_at,
+    [done], _timing = _render_chunk(job, [_Item(lic.id, lic.identifier, lic.record, lic.signed_at,
                                           lic.data_hash, lic.signature)], at)
     session.add(PdfRendition(license_id=done.license_id, sha256=done.sha256, path=done.path,
                              size=done.size, level=done.level, missing_glyphs=done.missing,
