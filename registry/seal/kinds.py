@@ -71,6 +71,7 @@ def seal_kind(ref: str | int) -> SealKind:
     for kind in kinds.values():
         if str(ref) in (str(kind.code), kind.key, kind.name):
             return kind
-    known = ", ".join(f"{k.code} {k.key} ({k.name})" for k in kinds.values())
+    known = _(", ").join(_("{code} {key} ({name})", code=k.code, key=k.key, name=k.name)
+                         for k in kinds.values())
     raise SealError(_("unknown seal kind {kind}; known kinds: {known}", kind=repr(ref),
                       known=known))
