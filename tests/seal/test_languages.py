@@ -6,6 +6,7 @@ behind them, in both languages; times in Beijing time with the zone named; codes
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,20 @@ def test_pdf_render_and_show_in_chinese_and_english(
     size = out.stat().st_size
     assert zh_show.output == f"{out}  {size} 字节\n"
     assert en_show.output == f"{out}  {size} bytes\n"
+
+
+def test_pdf_bench_reports_in_chinese_and_english(env: dict[str, str], tmp_path: Path) -> None:
+    zh = run(env, "pdf", "bench", "--licenses", "4", "--workers", "0", "--workdir",
+             str(tmp_path / "zh"))
+    assert zh.exit_code == 0, zh.output
+    lines = zh.output.splitlines()
+    assert re.fullmatch(r"0 个工作进程 [\d.]+ 秒生成签章 PDF 4 份：每秒 \d+ 份"
+                        r"（另需 [\d.]+ 秒启动工作进程）", lines[0])
+    assert re.fullmatch(r"生成耗用 CPU：每份 PDF [\d.]+ 毫秒，每 CPU 秒 \d+ 份", lines[1])
+    assert re.fullmatch(r"平均大小 \d+ 字节；抽样 4 份：4 份通过 verify_pdf.*", lines[2])
+    en = run(env, "pdf", "bench", "--licenses", "4", "--workers", "0", "--workdir",
+             str(tmp_path / "en"), lang="en")
+    assert re.fullmatch(r"4 sealed PDFs in [\d.]+ s with 0 workers: \d+ per second "
+                        r"\(\+[\d.]+ s worker start-up\)", en.output.splitlines()[0])
+    assert re.fullmatch(r"mean size \d+ bytes; sample of 4: 4 PASSED verify_pdf.*",
+                        en.output.splitlines()[2])
