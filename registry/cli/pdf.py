@@ -9,31 +9,33 @@ import click
 
 from registry.bench.pdf import run_pdf_bench
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.seal import LocalizedGroup
 from registry.config import Settings
 from registry.db import session_scope
-from registry.i18n import _, ngettext
+from registry.i18n import N_, _, ngettext
 from registry.render.renditions import ensure_rendition, render_pending
 
 __all__ = ["pdf_bench", "pdf_group", "pdf_render", "pdf_show"]
 
 
-@click.group("pdf")
+@click.group("pdf", cls=LocalizedGroup, help=N_(
+    "PDF renditions (版式文件): rendered from the template, PAdES-signed by the seal."))
 def pdf_group() -> None:
     """PDF renditions (版式文件): rendered from the template, PAdES-signed by the seal."""
 
 
-@pdf_group.command("render")
-@click.option("--limit", type=int, default=None, help="Render at most N pending licenses.")
+@pdf_group.command("render", help=N_(
+    "Render and sign the PDF of every license that has none yet."))
+@click.option("--limit", type=int, default=None, help=N_("Render at most N pending licenses."))
 @click.option("--workers", type=int, default=None,
-              help="Worker processes (default: one per CPU; 0: in this process).")
+              help=N_("Worker processes (default: one per CPU; 0: in this process)."))
 @click.option("--tsa-url", envvar="LICREG_TSA_URL", default=None,
-              help="RFC 3161 time-stamping authority: signatures become PAdES B-T.")
+              help=N_("RFC 3161 time-stamping authority: signatures become PAdES B-T."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def pdf_render(settings: Settings, limit: int | None, workers: int | None,
                tsa_url: str | None, as_json: bool) -> None:
-    """Render and sign the PDF of every license that has none yet."""
 
     report = render_pending(engine(settings), settings, at=now(), limit=limit, workers=workers,
                             tsa_url=tsa_url)
@@ -49,13 +51,13 @@ def pdf_render(settings: Settings, limit: int | None, workers: int | None,
                      n=report.with_missing_glyphs))
 
 
-@pdf_group.command("show")
+@pdf_group.command("show", help=N_(
+    "Write the license's signed PDF to OUT (rendering it first if it has none)."))
 @click.argument("identifier")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.pass_obj
 @handle_errors
 def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
-    """Write the license's signed PDF to OUT (rendering it first if it has none)."""
 
     with session_scope(engine(settings)) as session:
         stored = ensure_rendition(session, settings, identifier, at=now())
@@ -63,18 +65,18 @@ def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
     click.echo(_("{file}  {size} bytes", file=out, size=out.stat().st_size))
 
 
-@pdf_group.command("bench")
+@pdf_group.command("bench", help=N_(
+    "Measure sealed PDFs per second on N synthetic licenses in a scratch registry."))
 @click.option("--licenses", "n", type=int, default=3000, show_default=True)
-@click.option("--workers", type=int, default=None, help="Worker processes (default: CPUs).")
+@click.option("--workers", type=int, default=None, help=N_("Worker processes (default: CPUs)."))
 @click.option("--workdir", type=click.Path(path_type=Path), default=None,
-              help="Where the scratch registry goes (default: under LICREG_HOME, the disk the "
-                   "PDFs are really stored on).")
+              help=N_("Where the scratch registry goes (default: under LICREG_HOME, the disk the "
+                   "PDFs are really stored on)."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def pdf_bench(settings: Settings, n: int, workers: int | None, workdir: Path | None,
               as_json: bool) -> None:
-    """Measure sealed PDFs per second on N synthetic licenses in a scratch registry."""
 
     if workdir is None:
         workdir = settings.home

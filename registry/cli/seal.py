@@ -44,6 +44,8 @@ from registry.seal.queries import find_seal, list_seals, seal_detail, seal_histo
 
 __all__ = [
     "CRL_REASONS",
+    "LocalizedCommand",
+    "LocalizedGroup",
     "columns",
     "pad",
     "parse_time",
@@ -58,8 +60,8 @@ __all__ = [
 ]
 
 _BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
-                   help="Who does this step (default: $LICREG_ACTOR).")
-_REASON = click.option("--reason", required=True, help="Why (recorded in the seal's history).")
+                   help=N_("Who does this step (default: $LICREG_ACTOR)."))
+_REASON = click.option("--reason", required=True, help=N_("Why (recorded in the seal's history)."))
 
 CRL_REASONS = {
     "keyCompromise": N_("keyCompromise"),
@@ -129,20 +131,63 @@ def _span(start: dt.datetime | str, end: dt.datetime | str) -> str:
     return _("{start} .. {end}", start=_t(start, seconds=False), end=_t(end, seconds=False))
 
 
-@click.group("seal")
+class LocalizedCommand(click.Command):
+    """A command whose help (its own and its options') is shown in the reader's language: the
+    help texts are the English msgids, marked with ``N_``."""
+
+    def _spoken(self) -> list[tuple[Any, str | None]]:
+        saved: list[tuple[Any, str | None]] = [(self, self.help)]
+        saved += [(p, p.help) for p in self.params if isinstance(p, click.Option)]
+        for thing, text in saved:
+            thing.help = _(text) if text else text
+        return saved
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        saved = self._spoken()
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            for thing, text in saved:
+                thing.help = text
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        saved = self.help
+        text = _(saved) if saved else ""
+        if text.isascii() or self.short_help:
+            self.help = text or saved
+            try:
+                return super().get_short_help_str(limit)
+            finally:
+                self.help = saved
+        if columns(text) <= limit:  # Chinese: cut by terminal columns, not characters
+            return text
+        while columns(text) > max(limit - 3, 1):
+            text = text[:-1]
+        return text.rstrip("，；：、") + "..."
+
+
+class LocalizedGroup(LocalizedCommand, click.Group):
+    """A group of :class:`LocalizedCommand`, its own help in the reader's language too."""
+
+    command_class = LocalizedCommand
+
+
+@click.group("seal", cls=LocalizedGroup, help=N_(
+    "Department seals: apply, approve/reject, make, file, authorize, suspend/resume, "
+    "report-lost, cancel, remake."))
 def seal_group() -> None:
     """Department seals: apply, approve/reject, make, file, authorize, suspend/resume,
     report-lost, cancel, remake."""
 
 
-@seal_group.command("list")
-@click.option("--department", "uscc", default=None, help="Only this department (USCC).")
-@click.option("--status", default=None, help="Only seals or applications in this status.")
+@seal_group.command("list", help=N_(
+    "Seals, and applications no seal was made from yet."))
+@click.option("--department", "uscc", default=None, help=N_("Only this department (USCC)."))
+@click.option("--status", default=None, help=N_("Only seals or applications in this status."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def seal_list(settings: Settings, uscc: str | None, status: str | None, as_json: bool) -> None:
-    """Seals, and applications no seal was made from yet."""
 
     with session_scope(engine(settings)) as session:
         rows = list_seals(session, department_uscc=uscc, status=status)
@@ -232,13 +277,13 @@ def _with_texts(detail: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@seal_group.command("show")
+@seal_group.command("show", help=N_(
+    "One seal (esID) or application (number), with its whole history."))
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
-    """One seal (esID) or application (number), with its whole history."""
 
     with session_scope(engine(settings)) as session:
         detail = seal_detail(session, ref)
@@ -248,15 +293,17 @@ def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
         _render_show(detail)
 
 
-@seal_group.command("apply")
-@click.option("--department", "uscc", required=True, help="The applying department (USCC).")
+@seal_group.command("apply", help=N_(
+    "Apply for a seal (申请)."))
+@click.option("--department", "uscc", required=True, help=N_("The applying department (USCC)."))
 @click.option("--kind", required=True,
-              help="Seal kind: code, key or name (schemas/seal-kinds.json).")
-@click.option("--name", required=True, help="The seal's registered name.")
-@click.option("--purpose", default="", help="Printed below the star, e.g. 行政审批专用章.")
+              help=N_("Seal kind: code, key or name (schemas/seal-kinds.json)."))
+@click.option("--name", required=True, help=N_("The seal's registered name."))
+@click.option("--purpose", default="", help=N_("Printed below the star, e.g. 行政审批专用章."))
 @click.option("--type", "type_codes", multiple=True, required=True,
-              help="A license type the seal will seal (repeat for several).")
-@click.option("--valid-until", default=None, help="End of validity (default: 5 years from now).")
+              help=N_("A license type the seal will seal (repeat for several)."))
+@click.option("--valid-until", default=None,
+              help=N_("End of validity (default: 5 years from now)."))
 @_BY
 @_REASON
 @click.pass_obj
@@ -264,7 +311,6 @@ def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
 def seal_apply(settings: Settings, uscc: str, kind: str, name: str, purpose: str,
                type_codes: tuple[str, ...], valid_until: str | None, actor: str,
                reason: str) -> None:
-    """Apply for a seal (申请)."""
 
     at = now()
     until = parse_time(valid_until, end_of_day=True, param="--valid-until") or at.replace(
@@ -296,18 +342,18 @@ def _application_step(name: str, doc: str) -> None:
                          status=status_name(app.status)))
 
 
-_application_step("approve", "Approve an application (the seal administrator).")
-_application_step("reject", "Reject an application, saying why (the seal administrator).")
+_application_step("approve", N_("Approve an application (the seal administrator)."))
+_application_step("reject", N_("Reject an application, saying why (the seal administrator)."))
 
 
-@seal_group.command("make")
+@seal_group.command("make", help=N_(
+    "Make (制作) the seal of an approved application: key, certificate, image, SESeal."))
 @click.argument("application", type=int)
 @_BY
 @_REASON
 @click.pass_obj
 @handle_errors
 def seal_make(settings: Settings, application: int, actor: str, reason: str) -> None:
-    """Make (制作) the seal of an approved application: key, certificate, image, SESeal."""
 
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
@@ -358,19 +404,21 @@ def _seal_step(name: str, doc: str, *, revokes: bool) -> None:
                              name=seal.name, change=change))
 
 
-_seal_step("file", "Record the seal's filing (备案): made → filed.", revokes=False)
-_seal_step("suspend", "Suspend (停用) an active seal.", revokes=False)
-_seal_step("resume", "Resume a suspended seal.", revokes=False)
-_seal_step("report-lost", "Report a seal lost (挂失); revokes its certificate.", revokes=True)
-_seal_step("cancel", "Cancel (注销) a seal; revokes its certificate.", revokes=True)
+_seal_step("file", N_("Record the seal's filing (备案): made → filed."), revokes=False)
+_seal_step("suspend", N_("Suspend (停用) an active seal."), revokes=False)
+_seal_step("resume", N_("Resume a suspended seal."), revokes=False)
+_seal_step("report-lost", N_("Report a seal lost (挂失); revokes its certificate."), revokes=True)
+_seal_step("cancel", N_("Cancel (注销) a seal; revokes its certificate."), revokes=True)
 
 
-@seal_group.command("authorize")
+@seal_group.command("authorize", help=N_(
+    "Authorize (授权) a filed or active seal for license types, for a period."))
 @click.argument("ref")
 @click.option("--type", "type_codes", multiple=True,
-              help="A license type (repeat; default: every type the seal was made for).")
-@click.option("--from", "valid_from", default=None, help="Start (default: now).")
-@click.option("--until", "valid_to", default=None, help="End (default: the seal's validity end).")
+              help=N_("A license type (repeat; default: every type the seal was made for)."))
+@click.option("--from", "valid_from", default=None, help=N_("Start (default: now)."))
+@click.option("--until", "valid_to", default=None,
+              help=N_("End (default: the seal's validity end)."))
 @_BY
 @_REASON
 @click.pass_obj
@@ -378,7 +426,6 @@ _seal_step("cancel", "Cancel (注销) a seal; revokes its certificate.", revokes
 def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
                    valid_from: str | None, valid_to: str | None, actor: str,
                    reason: str) -> None:
-    """Authorize (授权) a filed or active seal for license types, for a period."""
 
     at = now()
     with session_scope(engine(settings)) as session:
@@ -394,14 +441,14 @@ def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
                      start=_t(start), end=_t(end)))
 
 
-@seal_group.command("remake")
+@seal_group.command("remake", help=N_(
+    "Re-make (重新制作) a seal: new key and esID; the old seal is cancelled and revoked."))
 @click.argument("ref")
 @_BY
 @_REASON
 @click.pass_obj
 @handle_errors
 def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
-    """Re-make (重新制作) a seal: new key and esID; the old seal is cancelled and revoked."""
 
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
@@ -414,12 +461,13 @@ def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
                      "template versions to it.", es_id=new.es_id, name=new.name))
 
 
-@seal_group.command("crl")
+@seal_group.command("crl", help=N_(
+    "The seal-maker CA's revocation list: which signer certificates are revoked, "
+    "when, why."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def seal_crl(settings: Settings, as_json: bool) -> None:
-    """The seal-maker CA's revocation list: which signer certificates are revoked, when, why."""
 
 
     with session_scope(engine(settings)) as session:

@@ -15,7 +15,7 @@ import click
 from sqlalchemy import select
 
 from registry.cli._common import echo_json, engine, handle_errors, now
-from registry.cli.seal import columns, pad
+from registry.cli.seal import LocalizedGroup, columns, pad
 from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
@@ -45,8 +45,9 @@ __all__ = [
 ]
 
 _BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
-                   help="Who does this step (default: $LICREG_ACTOR).")
-_REASON = click.option("--reason", required=True, help="Why (recorded in the template's history).")
+                   help=N_("Who does this step (default: $LICREG_ACTOR)."))
+_REASON = click.option("--reason", required=True,
+                       help=N_("Why (recorded in the template's history)."))
 
 
 def parse_position(value: str | None) -> tuple[float, float] | None:
@@ -61,20 +62,21 @@ def parse_position(value: str | None) -> tuple[float, float] | None:
     return x, y
 
 
-@click.group("template")
+@click.group("template", cls=LocalizedGroup, help=N_(
+    "License templates: make, bind to a seal, publish."))
 def template_group() -> None:
     """License templates: make, bind to a seal, publish."""
 
 
-@template_group.command("list")
+@template_group.command("list", help=N_(
+    "Every template version with its status, seal and the licenses sealed under it."))
 @click.option("--type", "type_code", default=None)
-@click.option("--department", "uscc", default=None, help="Only this department (USCC).")
+@click.option("--department", "uscc", default=None, help=N_("Only this department (USCC)."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def template_list(settings: Settings, type_code: str | None, uscc: str | None,
                   as_json: bool) -> None:
-    """Every template version with its status, seal and the licenses sealed under it."""
 
     with session_scope(engine(settings)) as session:
         rows = list_templates(session, type_code=type_code, department_uscc=uscc)
@@ -103,13 +105,13 @@ def _reason(step: str, reason: str) -> str:
     return _("superseded by version {version}", version=match.group(1)) if match else reason
 
 
-@template_group.command("show")
+@template_group.command("show", help=N_(
+    "One template version: layout, numbering, seal binding, history."))
 @click.argument("template_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
-    """One template version: layout, numbering, seal binding, history."""
 
     with session_scope(engine(settings)) as session:
         d = template_detail(session, template_id)
@@ -146,22 +148,22 @@ def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
                             which=""))
 
 
-@template_group.command("make")
+@template_group.command("make", help=N_(
+    "Make (制作) the next template version for a license type and department."))
 @click.argument("type_code")
-@click.option("--department", "uscc", required=True, help="The department (USCC).")
+@click.option("--department", "uscc", required=True, help=N_("The department (USCC)."))
 @click.option("--layout", "layout_path", type=click.Path(path_type=Path, exists=True),
-              default=None, help="Layout JSON (default: the previous version's, else "
-                                 "the license type's default layout).")
+              default=None, help=N_("Layout JSON (default: the previous version's, else "
+                                 "the license type's default layout)."))
 @click.option("--number-pattern", default=None,
-              help="The registry assigns 证照编号 with this pattern, e.g. "
-                   "'{division}{yyyy}{seq:6}' (default: the previous version's rule).")
+              help=N_("The registry assigns 证照编号 with this pattern, e.g. "
+                   "'{division}{yyyy}{seq:6}' (default: the previous version's rule)."))
 @_BY
 @_REASON
 @click.pass_obj
 @handle_errors
 def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Path | None,
                   number_pattern: str | None, actor: str, reason: str) -> None:
-    """Make (制作) the next template version for a license type and department."""
 
     layout = load_layout_file(layout_path) if layout_path is not None else None
     numbering = ({"assigned_by": "registry", "pattern": number_pattern}
@@ -176,18 +178,19 @@ def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Pa
                      "publish it.", id=t.id, code=type_code, version=t.version))
 
 
-@template_group.command("bind")
+@template_group.command("bind", help=N_(
+    "Bind (绑定) a made template to an authorized seal of its department."))
 @click.argument("template_id", type=int)
-@click.option("--seal", "seal_ref", required=True, help="The seal (esID or application number).")
+@click.option("--seal", "seal_ref", required=True,
+              help=N_("The seal (esID or application number)."))
 @click.option("--at", "position", default=None,
-              help="The seal box's top-left corner X,Y in mm (default: as in the layout).")
+              help=N_("The seal box's top-left corner X,Y in mm (default: as in the layout)."))
 @_BY
 @_REASON
 @click.pass_obj
 @handle_errors
 def template_bind(settings: Settings, template_id: int, seal_ref: str, position: str | None,
                   actor: str, reason: str) -> None:
-    """Bind (绑定) a made template to an authorized seal of its department."""
 
     where = parse_position(position)
     with session_scope(engine(settings)) as session:
@@ -201,14 +204,14 @@ def template_bind(settings: Settings, template_id: int, seal_ref: str, position:
                      size=box.get("size_mm")))
 
 
-@template_group.command("publish")
+@template_group.command("publish", help=N_(
+    "Publish a bound template: it seals its type's licenses from now on."))
 @click.argument("template_id", type=int)
 @_BY
 @_REASON
 @click.pass_obj
 @handle_errors
 def template_publish(settings: Settings, template_id: int, actor: str, reason: str) -> None:
-    """Publish a bound template: it seals its type's licenses from now on."""
 
     with session_scope(engine(settings)) as session:
         t = publish_template(session, template_id, actor=actor, reason=reason, at=now())

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from registry.bench.synthetic import rendered_business_license
 from registry.city.demo import MARKET
 from registry.cli import cli
+from registry.cli.seal import columns
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License
@@ -285,3 +286,24 @@ def test_pdf_bench_reports_in_chinese_and_english(env: dict[str, str], tmp_path:
                         r"\(\+[\d.]+ s worker start-up\)", en.output.splitlines()[0])
     assert re.fullmatch(r"mean size \d+ bytes; sample of 4: 4 PASSED verify_pdf.*",
                         en.output.splitlines()[2])
+
+
+def test_help_is_in_the_readers_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LICREG_LANG", raising=False)
+    runner = CliRunner()
+    zh = runner.invoke(cli, ["seal", "--help"]).output
+    assert "部门电子印章：申请、审核、制作、备案、授权、停用/恢复、挂失、注销、重新制作。" in zh
+    assert "  list         列出印章及尚未制作印章的申请。" in zh.splitlines()
+    (show,) = [line for line in zh.splitlines() if line.startswith("  show ")]
+    assert show.startswith("  show         查看一枚印章（印章编码）或一份印章申请")
+    assert show.endswith("...")
+    assert max(columns(line) for line in zh.splitlines()) <= 80  # cut by columns, not chars
+    en = runner.invoke(cli, ["--lang", "en", "seal", "--help"]).output
+    assert "  list         Seals, and applications no seal was made from yet." in en.splitlines()
+    apply = runner.invoke(cli, ["seal", "apply", "--help"]).output
+    assert "申请部门（统一社会信用代码）。" in apply and "经办人（默认：$LICREG_ACTOR）。" in apply
+    assert "The applying department (USCC)." in runner.invoke(
+        cli, ["--lang", "en", "seal", "apply", "--help"]).output
+    assert "将已制作的模板绑定到本部门已授权的印章。" in runner.invoke(
+        cli, ["template", "bind", "--help"]).output
+    assert "为尚无 PDF 的证照生成并签署版式文件。" in runner.invoke(cli, ["pdf", "--help"]).output
