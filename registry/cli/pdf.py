@@ -14,6 +14,7 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.i18n import N_, _, ngettext
 from registry.render.renditions import ensure_rendition, render_pending
+from registry.seal.words import SEPARATOR, word
 
 __all__ = ["pdf_bench", "pdf_group", "pdf_render", "pdf_show"]
 
@@ -42,7 +43,7 @@ def pdf_render(settings: Settings, limit: int | None, workers: int | None,
     if as_json:
         echo_json(report.to_dict())
         return
-    levels = _(", ").join(f"{k} {v}" for k, v in sorted(report.levels.items())) or "—"
+    levels = word(SEPARATOR).join(f"{k} {v}" for k, v in sorted(report.levels.items())) or "—"
     click.echo(ngettext("rendered {n} PDF ({levels}) in {seconds} s",
                         "rendered {n} PDFs ({levels}) in {seconds} s", report.rendered,
                         n=report.rendered, levels=levels, seconds=format(report.seconds, ".1f")))
@@ -99,4 +100,4 @@ def pdf_bench(settings: Settings, n: int, workers: int | None, workdir: Path | N
     if report.pyhanko_valid is not None:
         checks.append(_("{n} intact/valid/trusted in pyHanko", n=report.pyhanko_valid))
     click.echo(_("mean size {size} bytes; sample of {n}: {checks}", size=report.mean_size,
-                 n=report.sample_size, checks=_(", ").join(checks)))
+                 n=report.sample_size, checks=word(SEPARATOR).join(checks)))

@@ -41,6 +41,7 @@ from registry.seal.lifecycle import (
 )
 from registry.seal.making import parse_seal
 from registry.seal.queries import find_seal, list_seals, seal_detail, seal_history
+from registry.seal.words import word
 
 __all__ = [
     "CRL_REASONS",
@@ -64,16 +65,18 @@ _BY = click.option("--by", "actor", envvar="LICREG_ACTOR", required=True,
 _REASON = click.option("--reason", required=True, help=N_("Why (recorded in the seal's history)."))
 
 CRL_REASONS = {
-    "keyCompromise": N_("keyCompromise"),
-    "cessationOfOperation": N_("cessationOfOperation"),
-    "superseded": N_("superseded"),
-    "unspecified": N_("unspecified"),
+    "keyCompromise": N_("CRL reason|keyCompromise"),
+    "cessationOfOperation": N_("CRL reason|cessationOfOperation"),
+    "superseded": N_("CRL reason|superseded"),
+    "unspecified": N_("CRL reason|unspecified"),
 }
 """RFC 5280 revocation reason (the code kept in the CRL and in JSON) → its name for people."""
 
 
 def _crl_reason(code: str | None) -> str:
-    return "—" if code is None else _(CRL_REASONS.get(code, code))
+    if code is None:
+        return "—"
+    return word(CRL_REASONS[code]) if code in CRL_REASONS else code
 
 
 def columns(text: str) -> int:
@@ -204,12 +207,21 @@ def seal_list(settings: Settings, uscc: str | None, status: str | None, as_json:
 
 
 _LABELS = {
-    "status": N_("status"), "kind": N_("kind"), "department": N_("department"),
-    "valid": N_("validity"), "made for": N_("made for"), "authorized": N_("authorized"),
-    "image": N_("image"), "revoked": N_("revocation"), "replaces": N_("replaces"),
-    "replaced by": N_("replaced by"), "application": N_("application"),
-    "purpose": N_("purpose"), "types": N_("license types"), "valid until": N_("valid until"),
-    "applicant": N_("applicant"),
+    "status": N_("seal show|status"),
+    "kind": N_("seal show|kind"),
+    "department": N_("seal show|department"),
+    "valid": N_("seal show|validity"),
+    "made for": N_("seal show|made for"),
+    "authorized": N_("seal show|authorized"),
+    "image": N_("seal show|image"),
+    "revoked": N_("seal show|revocation"),
+    "replaces": N_("seal show|replaces"),
+    "replaced by": N_("seal show|replaced by"),
+    "application": N_("seal show|application"),
+    "purpose": N_("seal show|purpose"),
+    "types": N_("seal show|license types"),
+    "valid until": N_("seal show|valid until"),
+    "applicant": N_("seal show|applicant"),
 }
 """The labels of ``licreg seal show``."""
 
@@ -256,8 +268,8 @@ def _render_show(detail: dict[str, Any]) -> None:
                             time=_t(app["applied_at"]))),
         ]
     for label, value in rows:
-        click.echo(f"  {pad(_(_LABELS[label]) if label else '', 14)}{value}")
-    click.echo(_("history"))
+        click.echo(f"  {pad(word(_LABELS[label]) if label else '', 14)}{value}")
+    click.echo(word(N_("seal show|history")))
     for h in detail["history"]:
         which = f" [{h['es_id']}]" if h["es_id"] and (seal is None or
                                                        h["es_id"] != seal["es_id"]) else ""

@@ -23,6 +23,7 @@ from registry.db.models import Department
 from registry.errors import SealError
 from registry.i18n import N_, _
 from registry.seal.queries import find_seal
+from registry.seal.words import word
 from registry.template.layout import load_layout_file
 from registry.template.lifecycle import (
     bind_template,
@@ -92,9 +93,15 @@ def template_list(settings: Settings, type_code: str | None, uscc: str | None,
                      department=r.department, es_id=r.es_id or "—", licenses=r.licenses))
 
 
-_LABELS = {"status": N_("status"), "department": N_("department"), "seal": N_("bound seal"),
-           "page": N_("page"), "numbering": N_("numbering"), "schema": N_("schema"),
-           "licenses": N_("licenses sealed")}
+_LABELS = {
+    "status": N_("template show|status"),
+    "department": N_("template show|department"),
+    "seal": N_("template show|bound seal"),
+    "page": N_("template show|page"),
+    "numbering": N_("template show|numbering"),
+    "schema": N_("template show|schema"),
+    "licenses": N_("template show|licenses sealed"),
+}
 """The labels of ``licreg template show``."""
 _SUPERSEDED = re.compile(r"superseded by version (\d+)")
 """The reason a retire step records (in English, as stored), shown in the reader's language."""
@@ -124,7 +131,7 @@ def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
     numbering = d["numbering"]
     click.echo(_("template {id}  {type_name} v{version}  ({code})", id=d["id"],
                  type_name=d["type_name"], version=d["version"], code=d["type_code"]))
-    width = 2 + max(columns(_(text)) for text in _LABELS.values())
+    width = 2 + max(columns(word(text)) for text in _LABELS.values())
     for label, value in (
         ("status", status_name(d["status"])),
         ("department", d["department"]),
@@ -137,8 +144,8 @@ def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
         ("schema", d["schema_sha256"]),
         ("licenses", d["licenses"]),
     ):
-        click.echo(f"  {pad(_(_LABELS[label]), width)}{value}")
-    click.echo(_("history"))
+        click.echo(f"  {pad(word(_LABELS[label]), width)}{value}")
+    click.echo(word(N_("template show|history")))
     for h in d["history"]:
         change = f"{status_name(h['from_status'])} → {status_name(h['to_status'])}"
         click.echo("  " + _("{time}  {step} {change} {actor}: {reason}{which}",

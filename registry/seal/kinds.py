@@ -20,6 +20,7 @@ from pathlib import Path
 from registry.config import SCHEMA_DIR
 from registry.errors import ConfigError, SealError
 from registry.i18n import _
+from registry.seal.words import SEPARATOR, word
 
 __all__ = ["SEAL_KINDS_FILE", "SealKind", "load_seal_kinds", "seal_kind"]
 
@@ -71,7 +72,7 @@ def seal_kind(ref: str | int) -> SealKind:
     for kind in kinds.values():
         if str(ref) in (str(kind.code), kind.key, kind.name):
             return kind
-    known = _(", ").join(_("{code} {key} ({name})", code=k.code, key=k.key, name=k.name)
-                         for k in kinds.values())
+    known = word(SEPARATOR).join(
+        _("{code} {key} ({name})", code=k.code, key=k.key, name=k.name) for k in kinds.values())
     raise SealError(_("unknown seal kind {kind}; known kinds: {known}", kind=repr(ref),
                       known=known))

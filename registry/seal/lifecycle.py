@@ -63,6 +63,7 @@ from registry.seal.crl import revoke_certificate
 from registry.seal.kinds import seal_kind
 from registry.seal.making import make_seal, parse_seal, seal_picture_png
 from registry.seal.pki import issue_signer, load_maker
+from registry.seal.words import SEPARATOR, word
 
 __all__ = [
     "APPLICATION_STEPS",
@@ -108,36 +109,51 @@ SEAL_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
 """The seal's transitions (a seal starts ``made``); ``remake`` also makes a new seal."""
 
 STATUS_NAMES = {
-    "applied": N_("applied"), "approved": N_("approved"), "rejected": N_("rejected"),
-    "made": N_("made"), "filed": N_("filed"), "active": N_("active"),
-    "suspended": N_("suspended"), "lost": N_("lost"), "cancelled": N_("cancelled"),
+    "applied": N_("seal status|applied"),
+    "approved": N_("seal status|approved"),
+    "rejected": N_("seal status|rejected"),
+    "made": N_("seal status|made"),
+    "filed": N_("seal status|filed"),
+    "active": N_("seal status|active"),
+    "suspended": N_("seal status|suspended"),
+    "lost": N_("seal status|lost"),
+    "cancelled": N_("seal status|cancelled"),
 }
 """Status of a seal or application → its name for people (已启用 …; the code in English and
 in JSON)."""
 STEP_NAMES = {
-    "apply": N_("apply"), "approve": N_("approve"), "reject": N_("reject"), "make": N_("make"),
-    "file": N_("file"), "authorize": N_("authorize"), "suspend": N_("suspend"),
-    "resume": N_("resume"), "report-lost": N_("report-lost"), "cancel": N_("cancel"),
-    "remake": N_("remake"),
+    "apply": N_("seal step|apply"),
+    "approve": N_("seal step|approve"),
+    "reject": N_("seal step|reject"),
+    "make": N_("seal step|make"),
+    "file": N_("seal step|file"),
+    "authorize": N_("seal step|authorize"),
+    "suspend": N_("seal step|suspend"),
+    "resume": N_("seal step|resume"),
+    "report-lost": N_("seal step|report-lost"),
+    "cancel": N_("seal step|cancel"),
+    "remake": N_("seal step|remake"),
 }
 """Step of a seal's life → its name for people (申请、审核通过 …)."""
 
 
 def status_name(status: str | None) -> str:
     """A seal's or application's status as a person reads it (— for none)."""
-    return "—" if status is None else _(STATUS_NAMES.get(status, status))
+    if status is None:
+        return "—"
+    return word(STATUS_NAMES[status]) if status in STATUS_NAMES else status
 
 
 def step_name(step: str) -> str:
     """A seal step as a person reads it."""
-    return _(STEP_NAMES.get(step, step))
+    return word(STEP_NAMES[step]) if step in STEP_NAMES else step
 
 
 def statuses_text(names: Sequence[str]) -> str:
     """``a``, ``a or b``, ``a, b or c``, in the reader's language (names already shown)."""
     if len(names) == 1:
         return names[0]
-    return _("{first} or {last}", first=_(", ").join(names[:-1]), last=names[-1])
+    return _("{first} or {last}", first=word(SEPARATOR).join(names[:-1]), last=names[-1])
 
 
 class SealApplication(Base):

@@ -38,6 +38,7 @@ from registry.errors import LayoutError
 from registry.i18n import _, ngettext
 from registry.license.types import LicenseType
 from registry.schemacheck import problem_of
+from registry.seal.words import SEPARATOR, word
 
 __all__ = [
     "LAYOUT_DIR",
@@ -142,8 +143,8 @@ def check_layout(layout: dict[str, Any], license_type: LicenseType) -> dict[str,
     needed = [*MUST_SHOW, *(f.code for f in license_type.face_fields)]
     missing = [c for c in needed if c not in shown]
     if missing:
-        names = _(", ").join(_("{code} ({title})", code=c, title=license_type.element(c).title)
-                             for c in missing)
+        names = word(SEPARATOR).join(
+            _("{code} ({title})", code=c, title=license_type.element(c).title) for c in missing)
         raise LayoutError(_("layout for {type_name} ({type_code}) does not show {names}",
                             type_name=license_type.name, type_code=license_type.code,
                             names=names))

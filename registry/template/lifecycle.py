@@ -57,6 +57,7 @@ from registry.i18n import N_, _
 from registry.license.types import LicenseType, license_type, registered_types
 from registry.seal.making import parse_seal
 from registry.seal.queries import active_seal_for
+from registry.seal.words import SEPARATOR, word
 from registry.template.layout import check_layout, default_layout
 from registry.template.numbering import check_numbering
 
@@ -84,22 +85,32 @@ TEMPLATE_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
     "publish": (("bound",), "published"),
 }
 """step → (statuses it may start from, status it leads to); ``make`` starts a version."""
-STATUS_NAMES = {"made": N_("made"), "bound": N_("bound"), "published": N_("published"),
-                "retired": N_("retired")}
+STATUS_NAMES = {
+    "made": N_("template status|made"),
+    "bound": N_("template status|bound"),
+    "published": N_("template status|published"),
+    "retired": N_("template status|retired"),
+}
 """A template version's status → its name for people (the code in English and in JSON)."""
-STEP_NAMES = {"make": N_("make"), "bind": N_("bind"), "publish": N_("publish"),
-              "retire": N_("retire")}
+STEP_NAMES = {
+    "make": N_("template step|make"),
+    "bind": N_("template step|bind"),
+    "publish": N_("template step|publish"),
+    "retire": N_("template step|retire"),
+}
 """A template step → its name for people."""
 
 
 def status_name(status: str | None) -> str:
     """A template version's status as a person reads it (— for none)."""
-    return "—" if status is None else _(STATUS_NAMES.get(status, status))
+    if status is None:
+        return "—"
+    return word(STATUS_NAMES[status]) if status in STATUS_NAMES else status
 
 
 def step_name(step: str) -> str:
     """A template step as a person reads it."""
-    return _(STEP_NAMES.get(step, step))
+    return word(STEP_NAMES[step]) if step in STEP_NAMES else step
 
 
 class TemplateEvent(StepRecord, Base):
@@ -153,7 +164,7 @@ def _for_step(session: Session, template_id: int, step: str) -> Template:
     def refused(t: Template, allowed: tuple[str, ...]) -> TemplateTransitionError:
         names = [status_name(a) for a in allowed]
         needed = names[0] if len(names) == 1 else _("{first} or {last}",
-                                                     first=_(", ").join(names[:-1]),
+                                                     first=word(SEPARATOR).join(names[:-1]),
                                                      last=names[-1])
         message = _("cannot {step} {template}: it is {status}; {step} needs a template that is "
                     "{allowed}", step=step_name(step), template=_label(session, t),

@@ -22,11 +22,12 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License
 from registry.errors import LayoutError, NumberingError, RenditionNotFound, SealError
-from registry.i18n import language
+from registry.i18n import N_, _, language
 from registry.license.types import catalogue
 from registry.render.renditions import rendition_path
-from registry.seal.lifecycle import suspend_seal
+from registry.seal.lifecycle import status_name, step_name, suspend_seal
 from registry.seal.queries import active_seal_for, find_seal
+from registry.seal.words import SEPARATOR, word
 from registry.template.layout import check_layout, default_layout
 from registry.template.numbering import assign_number
 from tests.conftest import NOW, PASSPHRASE
@@ -307,3 +308,16 @@ def test_help_is_in_the_readers_language(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "将已制作的模板绑定到本部门已授权的印章。" in runner.invoke(
         cli, ["template", "bind", "--help"]).output
     assert "为尚无 PDF 的证照生成并签署版式文件。" in runner.invoke(cli, ["pdf", "--help"]).output
+
+
+def test_short_words_have_a_context_so_they_do_not_take_over_other_catalogues() -> None:
+    with language("zh"):
+        assert status_name("active") == "已启用"
+        assert step_name("file") == "备案"
+        # the bulletin's words keep their meaning beside the seal pages' labels
+        assert (_("license types"), _("licenses")) == ("类证照", "件")
+        assert word(N_("seal show|license types")) == "证照类型"
+        assert word(SEPARATOR) == "、"
+    with language("en"):
+        assert (status_name("active"), step_name("file"), word(SEPARATOR)) == ("active", "file",
+                                                                               ", ")
