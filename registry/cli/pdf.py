@@ -25,8 +25,7 @@ def pdf_group() -> None:
     """PDF renditions (版式文件): rendered from the template, PAdES-signed by the seal."""
 
 
-@pdf_group.command("render", help=N_(
-    "Render and sign the PDF of every license that has none yet."))
+@pdf_group.command("render", help=N_("Render and sign the PDF of every license that has none yet."))
 @click.option("--limit", type=int, default=None, help=N_("Render at most N pending licenses."))
 @click.option("--workers", type=int, default=None,
               help=N_("Worker processes (default: one per CPU; 0: in this process)."))
@@ -37,7 +36,6 @@ def pdf_group() -> None:
 @handle_errors
 def pdf_render(settings: Settings, limit: int | None, workers: int | None,
                tsa_url: str | None, as_json: bool) -> None:
-
     report = render_pending(engine(settings), settings, at=now(), limit=limit, workers=workers,
                             tsa_url=tsa_url)
     if as_json:
@@ -59,7 +57,6 @@ def pdf_render(settings: Settings, limit: int | None, workers: int | None,
 @click.pass_obj
 @handle_errors
 def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
-
     with session_scope(engine(settings)) as session:
         stored = ensure_rendition(session, settings, identifier, at=now())
     shutil.copyfile(stored, out)
@@ -78,7 +75,6 @@ def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
 @handle_errors
 def pdf_bench(settings: Settings, n: int, workers: int | None, workdir: Path | None,
               as_json: bool) -> None:
-
     if workdir is None:
         workdir = settings.home
     workdir.mkdir(parents=True, exist_ok=True)

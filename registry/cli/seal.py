@@ -107,7 +107,6 @@ def parse_time(value: str | None, *, end_of_day: bool, param: str) -> dt.datetim
 
 
 def _department_id(session: Session, uscc: str) -> int:
-
     dept_id = session.scalar(select(Department.id).where(Department.uscc == uscc))
     if dept_id is None:
         raise SealError(_("unknown department {uscc}", uscc=uscc))
@@ -119,7 +118,6 @@ def _change(before: str | None, after: str) -> str:
 
 
 def _last_step(session: Session, seal_id: int) -> str:
-
     h = seal_history(session, seal_id=seal_id)[-1]
     return _change(h.from_status, h.to_status)
 
@@ -183,15 +181,13 @@ def seal_group() -> None:
     report-lost, cancel, remake."""
 
 
-@seal_group.command("list", help=N_(
-    "Seals, and applications no seal was made from yet."))
+@seal_group.command("list", help=N_("Seals, and applications no seal was made from yet."))
 @click.option("--department", "uscc", default=None, help=N_("Only this department (USCC)."))
 @click.option("--status", default=None, help=N_("Only seals or applications in this status."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
 def seal_list(settings: Settings, uscc: str | None, status: str | None, as_json: bool) -> None:
-
     with session_scope(engine(settings)) as session:
         rows = list_seals(session, department_uscc=uscc, status=status)
     if as_json:
@@ -296,7 +292,6 @@ def _with_texts(detail: dict[str, Any]) -> dict[str, Any]:
 @click.pass_obj
 @handle_errors
 def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
-
     with session_scope(engine(settings)) as session:
         detail = seal_detail(session, ref)
     if as_json:
@@ -305,8 +300,7 @@ def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
         _render_show(detail)
 
 
-@seal_group.command("apply", help=N_(
-    "Apply for a seal (申请)."))
+@seal_group.command("apply", help=N_("Apply for a seal (申请)."))
 @click.option("--department", "uscc", required=True, help=N_("The applying department (USCC)."))
 @click.option("--kind", required=True,
               help=N_("Seal kind: code, key or name (schemas/seal-kinds.json)."))
@@ -323,7 +317,6 @@ def seal_show(settings: Settings, ref: str, as_json: bool) -> None:
 def seal_apply(settings: Settings, uscc: str, kind: str, name: str, purpose: str,
                type_codes: tuple[str, ...], valid_until: str | None, actor: str,
                reason: str) -> None:
-
     at = now()
     until = parse_time(valid_until, end_of_day=True, param="--valid-until") or at.replace(
         year=at.year + 5)
@@ -366,7 +359,6 @@ _application_step("reject", N_("Reject an application, saying why (the seal admi
 @click.pass_obj
 @handle_errors
 def seal_make(settings: Settings, application: int, actor: str, reason: str) -> None:
-
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
         seal = make_seal_from(session, application, keystore=settings.keystore,
@@ -438,7 +430,6 @@ _seal_step("cancel", N_("Cancel (注销) a seal; revokes its certificate."), rev
 def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
                    valid_from: str | None, valid_to: str | None, actor: str,
                    reason: str) -> None:
-
     at = now()
     with session_scope(engine(settings)) as session:
         seal = find_seal(session, ref)
@@ -461,7 +452,6 @@ def seal_authorize(settings: Settings, ref: str, type_codes: tuple[str, ...],
 @click.pass_obj
 @handle_errors
 def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
-
     passphrase = settings.require_passphrase()
     with session_scope(engine(settings)) as session:
         old = find_seal(session, ref)
@@ -480,8 +470,6 @@ def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
 @click.pass_obj
 @handle_errors
 def seal_crl(settings: Settings, as_json: bool) -> None:
-
-
     with session_scope(engine(settings)) as session:
         es_id_of = {x509.load_der_x509_certificate(der).serial_number: es_id
                     for es_id, der in session.execute(select(Seal.es_id, Seal.cert_der))}

@@ -78,7 +78,6 @@ def template_group() -> None:
 @handle_errors
 def template_list(settings: Settings, type_code: str | None, uscc: str | None,
                   as_json: bool) -> None:
-
     with session_scope(engine(settings)) as session:
         rows = list_templates(session, type_code=type_code, department_uscc=uscc)
     if as_json:
@@ -119,7 +118,6 @@ def _reason(step: str, reason: str) -> str:
 @click.pass_obj
 @handle_errors
 def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
-
     with session_scope(engine(settings)) as session:
         d = template_detail(session, template_id)
     if as_json:
@@ -171,7 +169,6 @@ def template_show(settings: Settings, template_id: int, as_json: bool) -> None:
 @handle_errors
 def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Path | None,
                   number_pattern: str | None, actor: str, reason: str) -> None:
-
     layout = load_layout_file(layout_path) if layout_path is not None else None
     numbering = ({"assigned_by": "registry", "pattern": number_pattern}
                  if number_pattern is not None else None)
@@ -198,7 +195,6 @@ def template_make(settings: Settings, type_code: str, uscc: str, layout_path: Pa
 @handle_errors
 def template_bind(settings: Settings, template_id: int, seal_ref: str, position: str | None,
                   actor: str, reason: str) -> None:
-
     where = parse_position(position)
     with session_scope(engine(settings)) as session:
         seal = find_seal(session, seal_ref)
@@ -219,7 +215,6 @@ def template_bind(settings: Settings, template_id: int, seal_ref: str, position:
 @click.pass_obj
 @handle_errors
 def template_publish(settings: Settings, template_id: int, actor: str, reason: str) -> None:
-
     with session_scope(engine(settings)) as session:
         t = publish_template(session, template_id, actor=actor, reason=reason, at=now())
         click.echo(_("template {id} ({code} v{version}): {status}", id=t.id, code=t.type_code,
