@@ -22,9 +22,9 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License
 from registry.errors import LayoutError, NumberingError, RenditionNotFound, SealError
-from registry.i18n import N_, _, language
+from registry.i18n import N_, _, current_language, language
 from registry.license.types import catalogue
-from registry.render.renditions import rendition_path
+from registry.render.renditions import rendition_path, worker_pool
 from registry.seal.lifecycle import status_name, step_name, suspend_seal
 from registry.seal.queries import active_seal_for, find_seal
 from registry.seal.words import SEPARATOR, word
@@ -321,3 +321,9 @@ def test_short_words_have_a_context_so_they_do_not_take_over_other_catalogues() 
     with language("en"):
         assert (status_name("active"), step_name("file"), word(SEPARATOR)) == ("active", "file",
                                                                                ", ")
+
+
+def test_render_workers_speak_the_language_of_the_run() -> None:
+    for lang in ("zh", "en"):
+        with language(lang), worker_pool(1) as pool:
+            assert pool.submit(current_language).result() == lang
