@@ -97,3 +97,17 @@ def test_the_command_list_is_in_the_language_asked_for(monkeypatch: pytest.Monke
     assert "Issuing departments: list, show, add, update, remove." in english
     monkeypatch.setenv("LICREG_LANG", "en")  # --help is answered before --lang is read
     assert "Commands:" in runner.invoke(cli, ["--help"]).output
+
+
+def test_a_message_means_one_thing_in_every_catalogue() -> None:
+    # The catalogues are chained into one lookup: a msgid translated two ways in two
+    # catalogues would be shown one way everywhere. Give such words distinct msgids.
+    meanings: dict[object, dict[str, object]] = {}
+    for domain in DOMAINS:
+        po = catalogue_path(domain)
+        if po.exists():
+            for message in read_po(po.open("rb")):
+                if message.id:
+                    meanings.setdefault(message.id, {})[domain] = message.string
+    clashes = {m: d for m, d in meanings.items() if len({str(s) for s in d.values()}) > 1}
+    assert clashes == {}

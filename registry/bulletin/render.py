@@ -333,7 +333,7 @@ def _deadline_html(bulletin: Bulletin) -> list[str]:
     header = [_("department")]
     for t in tasks:
         header += [_("{task}: done", task=t.title), _("pace a week"), _("projected"),
-                   _("status")]
+                   _("deadline status")]
     rows = []
     for r in bulletin.deadlines.to_dict("records"):
         row = [r[f.NAME]]

@@ -39,6 +39,7 @@ from pathlib import Path
 from fontTools.ttLib import TTFont, TTLibError
 
 from registry.errors import FontError
+from registry.i18n import _
 
 __all__ = [
     "DEFAULT_FONT_FILES",
@@ -87,7 +88,8 @@ class TrueTypeSource:
             font = TTFont(str(path), fontNumber=index, lazy=True)
             reader = font.reader
             if "glyf" not in reader or "loca" not in reader:
-                raise FontError(f"{path} has no TrueType outlines (glyf); CFF fonts are not used")
+                raise FontError(_("{file} has no TrueType outlines (glyf); CFF fonts are not used",
+                                  file=path))
             self.cmap: dict[int, int] = {
                 cp: font.getGlyphID(name) for cp, name in font.getBestCmap().items()
             }
@@ -121,7 +123,8 @@ class TrueTypeSource:
             """The PostScript name, ASCII letters and digits only (it becomes a PDF name)."""
             font.close()
         except (OSError, TTLibError, KeyError, struct.error) as exc:
-            raise FontError(f"cannot read the font {path} (index {index}): {exc}") from exc
+            raise FontError(_("cannot read the font {file} (index {index}): {detail}", file=path,
+                              index=index, detail=exc)) from exc
         self.path = path
         self._simple: dict[int, tuple[bytes, int]] = {}
 
@@ -205,18 +208,16 @@ class FontStack:
                 except FontError:
                     continue
         if not any(0x4E2D in s.cmap for s in found):  # 中: no CJK font at all
-            raise FontError(
-                "no TrueType CJK font found (looked for "
-                + ", ".join(p for p, _ in candidates)
-                + "); install fonts-wqy-zenhei and fonts-hanazono (scripts/system-deps.sh)"
-            )
+            raise FontError(_("no TrueType CJK font found (looked for {files}); install "
+                              "fonts-wqy-zenhei and fonts-hanazono (scripts/system-deps.sh)",
+                              files=", ".join(p for p, _index in candidates)))
         return cls(tuple(found))
 
     @classmethod
     def from_files(cls, files: Sequence[tuple[str, int]]) -> FontStack:
         """Exactly these fonts, in this order; raise if one cannot be read."""
         if not files:
-            raise FontError("a font stack needs at least one font")
+            raise FontError(_("a font stack needs at least one font"))
         return cls(tuple(_source(str(p), i) for p, i in files))
 
     def font_for(self, codepoint: int) -> int:
@@ -265,7 +266,7 @@ class FontSubset:
         return new
 
     def _add(self, ch: str) -> tuple[int, bytes]:
-        index, gid, _ = self.stack.glyph(ch)
+        index, gid, _advance = self.stack.glyph(ch)
         if index < 0:
             self.missing.add(ch)
             index = 0

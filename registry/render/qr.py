@@ -20,6 +20,7 @@ from functools import cache
 import numpy as np
 
 from registry.errors import QrError
+from registry.i18n import _
 
 __all__ = [
     "qr_image_mask",
@@ -203,12 +204,13 @@ def _qr_array(text: str) -> np.ndarray:
         if words is not None:
             break
     else:
-        raise QrError(f"{len(text)} characters do not fit a version 10 QR code at level M")
+        raise QrError(_("{n} characters do not fit a version 10 QR code at level M",
+                        n=len(text)))
     degree, groups = _BLOCKS_M[version]
     blocks: list[bytes] = []
     at = 0
     for count, size in groups:
-        for _ in range(count):
+        for _block in range(count):
             blocks.append(words[at : at + size])
             at += size
     eccs = [_ecc(list(b), degree) for b in blocks]

@@ -42,6 +42,7 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License, Seal, Template
 from registry.errors import RenditionNotFound
+from registry.i18n import _, current_language, set_language
 from registry.license.queries import get_license
 from registry.license.types import LicenseType, license_type
 from registry.render.fonts import FontStack
@@ -61,6 +62,7 @@ __all__ = [
     "pending_count",
     "render_pending",
     "rendition_path",
+    "worker_pool",
 ]
 
 CHUNK = 200
@@ -180,8 +182,19 @@ def _render_chunk(job: _Job, items: Sequence[_Item], at: dt.datetime) -> tuple[l
     return done, time.process_time() - cpu
 
 
-def _warm_up() -> None:
+def _warm_up(lang: str | None = None) -> None:
+    if lang is not None:  # a worker speaks the language of the run that started it
+        set_language(lang)
     FontStack.discover()  # parse the fonts before the first chunk arrives
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes that have loaded their fonts and speak the language of the caller (so
+    an error a worker raises reads as the rest of the run)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["registry.render.renditions"])
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up,
+                               initargs=(current_language(),))
 
 
 @dataclass(frozen=True)
@@ -333,12 +346,10 @@ def render_pending(
         for job, items in _chunks(engine, settings, limit, chunk, tsa_url):
             account(_render_chunk(job, items, at))
     else:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["registry.render.renditions"])
         in_flight: collections.deque[Future[tuple[list[_Done], float]]] = collections.deque()
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up) as pool:
+        with worker_pool(workers) as pool:
             # Start every worker (and load its fonts) before the clock for the work starts.
-            for f in [pool.submit(_warm_up) for _ in range(workers)]:
+            for f in [pool.submit(_warm_up) for _worker in range(workers)]:
                 f.result()
             startup = time.perf_counter() - started
             try:
@@ -362,8 +373,8 @@ def rendition_path(session: Session, settings: Settings, identifier: str) -> Pat
     lic = get_license(session, identifier)
     rendition = session.get(PdfRendition, lic.id)
     if rendition is None:
-        raise RenditionNotFound(
-            f"license {identifier} has no PDF rendition yet (run: licreg pdf render)")
+        raise RenditionNotFound(_("license {identifier} has no PDF rendition yet (run: licreg "
+                                  "pdf render)", identifier=identifier))
     return settings.files / rendition.path
 
 
@@ -375,7 +386,7 @@ def ensure_rendition(session: Session, settings: Settings, identifier: str, *,
     if rendition is not None:
         return settings.files / rendition.path
     job = _job(session, settings, lic.template_id, lic.seal_id, None)
-    [done], _ = _render_chunk(job, [_Item(lic.id, lic.identifier, lic.record, lic.signed_at,
+    [done], _timing = _render_chunk(job, [_Item(lic.id, lic.identifier, lic.record, lic.signed_at,
                                           lic.data_hash, lic.signature)], at)
     session.add(PdfRendition(license_id=done.license_id, sha256=done.sha256, path=done.path,
                              size=done.size, level=done.level, missing_glyphs=done.missing,

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.errors import SealError
+from registry.i18n import _
 from registry.seal.pki import load_maker
 
 __all__ = ["CRL_DIR", "MAKER_CRL", "load_crls", "revocation_of", "revoke_certificate"]
@@ -51,7 +52,8 @@ NEXT_UPDATE = dt.timedelta(days=7)
 
 def _utc(when: dt.datetime) -> dt.datetime:
     if when.tzinfo is None:
-        raise SealError(f"time {when.isoformat()} has no time zone; pass an aware datetime")
+        raise SealError(_("{what} {time} has no time zone; pass an aware datetime", what="time",
+                          time=when.isoformat()))
     return when.astimezone(dt.UTC).replace(microsecond=0)
 
 
@@ -72,7 +74,8 @@ def _read_crl(path: Path) -> x509.CertificateRevocationList | None:
     try:
         return x509.load_der_x509_crl(path.read_bytes())
     except ValueError as exc:
-        raise SealError(f"{path} is not a DER CRL; refusing to overwrite it") from exc
+        raise SealError(_("{file} is not a DER CRL; refusing to overwrite it",
+                          file=path)) from exc
 
 
 def _crl_number(crl: x509.CertificateRevocationList) -> int:
@@ -117,15 +120,14 @@ def revoke_certificate(
     try:
         cert = x509.load_der_x509_certificate(cert_der)
     except ValueError as exc:
-        raise SealError("the certificate to revoke is not a DER X.509 certificate") from exc
+        raise SealError(_("the certificate to revoke is not a DER X.509 certificate")) from exc
     maker = load_maker(keystore, passphrase)
     try:
         cert.verify_directly_issued_by(maker.cert)
     except (ValueError, TypeError, InvalidSignature) as exc:
-        raise SealError(
-            f"{cert.subject.rfc4514_string()} was not issued by the seal-maker CA "
-            f"{maker.cert.subject.rfc4514_string()}; it cannot be revoked here"
-        ) from exc
+        raise SealError(_("{subject} was not issued by the seal-maker CA {maker}; it cannot be "
+                          "revoked here", subject=cert.subject.rfc4514_string(),
+                          maker=maker.cert.subject.rfc4514_string())) from exc
     folder = keystore / CRL_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     path = keystore / MAKER_CRL

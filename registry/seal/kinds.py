@@ -19,6 +19,8 @@ from pathlib import Path
 
 from registry.config import SCHEMA_DIR
 from registry.errors import ConfigError, SealError
+from registry.i18n import _
+from registry.seal.words import SEPARATOR, word
 
 __all__ = ["SEAL_KINDS_FILE", "SealKind", "load_seal_kinds", "seal_kind"]
 
@@ -50,14 +52,16 @@ def load_seal_kinds(path: Path = SEAL_KINDS_FILE) -> dict[int, SealKind]:
             for k in doc["kinds"]
         ]
     except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a seal-kinds file ({exc})") from exc
+        raise ConfigError(_("{file}: not a seal-kinds file ({detail})", file=path,
+                            detail=exc)) from exc
     by_code: dict[int, SealKind] = {}
     for kind in kinds:
         if kind.code in by_code or any(k.key == kind.key for k in by_code.values()):
-            raise ConfigError(f"{path}: seal kind {kind.code} / {kind.key} is listed twice")
+            raise ConfigError(_("{file}: seal kind {code} / {key} is listed twice", file=path,
+                                code=kind.code, key=kind.key))
         if not 10 <= kind.diameter_mm <= 80:
-            raise ConfigError(f"{path}: seal kind {kind.key} diameter {kind.diameter_mm} mm "
-                              f"is not a seal's size (10-80 mm)")
+            raise ConfigError(_("{file}: seal kind {key} diameter {mm} mm is not a seal's size "
+                                "(10-80 mm)", file=path, key=kind.key, mm=kind.diameter_mm))
         by_code[kind.code] = kind
     return by_code
 
@@ -68,5 +72,7 @@ def seal_kind(ref: str | int) -> SealKind:
     for kind in kinds.values():
         if str(ref) in (str(kind.code), kind.key, kind.name):
             return kind
-    known = ", ".join(f"{k.code} {k.key} ({k.name})" for k in kinds.values())
-    raise SealError(f"unknown seal kind {ref!r}; known kinds: {known}")
+    known = word(SEPARATOR).join(
+        _("{code} {key} ({name})", code=k.code, key=k.key, name=k.name) for k in kinds.values())
+    raise SealError(_("unknown seal kind {kind}; known kinds: {known}", kind=repr(ref),
+                      known=known))

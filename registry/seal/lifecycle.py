@@ -46,6 +46,7 @@ from cryptography import x509
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry.clock import china_text
 from registry.db.models import (
     Base,
     Department,
@@ -54,17 +55,21 @@ from registry.db.models import (
     SealAuthorization,
     StepRecord,
 )
-from registry.db.steps import either, locked_for_step
+from registry.db.steps import locked_for_step
 from registry.errors import DepartmentNotFound, SealError, SealNotFound, SealTransitionError
+from registry.i18n import N_, _
 from registry.license.types import registered_types
 from registry.seal.crl import revoke_certificate
 from registry.seal.kinds import seal_kind
 from registry.seal.making import make_seal, parse_seal, seal_picture_png
 from registry.seal.pki import issue_signer, load_maker
+from registry.seal.words import SEPARATOR, word
 
 __all__ = [
     "APPLICATION_STEPS",
     "SEAL_STEPS",
+    "STATUS_NAMES",
+    "STEP_NAMES",
     "SealApplication",
     "SealEvent",
     "SealMaking",
@@ -78,6 +83,9 @@ __all__ = [
     "remake_seal",
     "report_seal_lost",
     "resume_seal",
+    "status_name",
+    "statuses_text",
+    "step_name",
     "suspend_seal",
 ]
 
@@ -99,6 +107,53 @@ SEAL_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
     "remake": ((*_REVOCABLE, "lost"), "cancelled"),
 }
 """The seal's transitions (a seal starts ``made``); ``remake`` also makes a new seal."""
+
+STATUS_NAMES = {
+    "applied": N_("seal status|applied"),
+    "approved": N_("seal status|approved"),
+    "rejected": N_("seal status|rejected"),
+    "made": N_("seal status|made"),
+    "filed": N_("seal status|filed"),
+    "active": N_("seal status|active"),
+    "suspended": N_("seal status|suspended"),
+    "lost": N_("seal status|lost"),
+    "cancelled": N_("seal status|cancelled"),
+}
+"""Status of a seal or application → its name for people (已启用 …; the code in English and
+in JSON)."""
+STEP_NAMES = {
+    "apply": N_("seal step|apply"),
+    "approve": N_("seal step|approve"),
+    "reject": N_("seal step|reject"),
+    "make": N_("seal step|make"),
+    "file": N_("seal step|file"),
+    "authorize": N_("seal step|authorize"),
+    "suspend": N_("seal step|suspend"),
+    "resume": N_("seal step|resume"),
+    "report-lost": N_("seal step|report-lost"),
+    "cancel": N_("seal step|cancel"),
+    "remake": N_("seal step|remake"),
+}
+"""Step of a seal's life → its name for people (申请、审核通过 …)."""
+
+
+def status_name(status: str | None) -> str:
+    """A seal's or application's status as a person reads it (— for none)."""
+    if status is None:
+        return "—"
+    return word(STATUS_NAMES[status]) if status in STATUS_NAMES else status
+
+
+def step_name(step: str) -> str:
+    """A seal step as a person reads it."""
+    return word(STEP_NAMES[step]) if step in STEP_NAMES else step
+
+
+def statuses_text(names: Sequence[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``, in the reader's language (names already shown)."""
+    if len(names) == 1:
+        return names[0]
+    return _("{first} or {last}", first=word(SEPARATOR).join(names[:-1]), last=names[-1])
 
 
 class SealApplication(Base):
@@ -155,14 +210,15 @@ class SealEvent(StepRecord, Base):
 
 def _who_why(actor: str, reason: str) -> None:
     if not actor.strip():
-        raise SealError("every seal step needs the person or office doing it (actor)")
+        raise SealError(_("every seal step needs the person or office doing it (actor)"))
     if not reason.strip():
-        raise SealError("every seal step needs a reason")
+        raise SealError(_("every seal step needs a reason"))
 
 
 def _aware(when: dt.datetime, what: str) -> dt.datetime:
     if when.tzinfo is None:
-        raise SealError(f"{what} {when.isoformat()} has no time zone; pass an aware datetime")
+        raise SealError(_("{what} {time} has no time zone; pass an aware datetime", what=what,
+                          time=when.isoformat()))
     return when
 
 
@@ -189,19 +245,24 @@ def _record(
 def _application(session: Session, application_id: int, step: str) -> SealApplication:
     return locked_for_step(
         session, SealApplication, application_id, step, APPLICATION_STEPS,
-        missing=lambda: SealNotFound(f"seal application {application_id} does not exist"),
-        refused=lambda app, allowed: SealTransitionError(
-            f"cannot {step} seal application {app.id} ({app.name}): it is {app.status}; "
-            f"{step} needs an application that is {either(allowed)}"))
+        missing=lambda: SealNotFound(_("seal application {id} does not exist",
+                                       id=application_id)),
+        refused=lambda app, allowed: SealTransitionError(_(
+            "cannot {step} seal application {id} ({name}): it is {status}; {step} needs an "
+            "application that is {allowed}", step=step_name(step), id=app.id, name=app.name,
+            status=status_name(app.status),
+            allowed=statuses_text([status_name(a) for a in allowed]))))
 
 
 def _seal(session: Session, seal_id: int, step: str) -> Seal:
     return locked_for_step(
         session, Seal, seal_id, step, SEAL_STEPS,
-        missing=lambda: SealNotFound(f"seal {seal_id} does not exist"),
-        refused=lambda seal, allowed: SealTransitionError(
-            f"cannot {step} seal {seal.es_id} ({seal.name}): it is {seal.status}; "
-            f"{step} needs a seal that is {either(allowed)}"))
+        missing=lambda: SealNotFound(_("seal {id} does not exist", id=seal_id)),
+        refused=lambda seal, allowed: SealTransitionError(_(
+            "cannot {step} seal {es_id} ({name}): it is {status}; {step} needs a seal that is "
+            "{allowed}", step=step_name(step), es_id=seal.es_id, name=seal.name,
+            status=status_name(seal.status),
+            allowed=statuses_text([status_name(a) for a in allowed]))))
 
 
 def _origin(session: Session, seal: Seal) -> SealMaking | None:
@@ -247,23 +308,27 @@ def apply_for_seal(
     at = _aware(at, "time")
     dept = session.get(Department, department_id)
     if dept is None:
-        raise DepartmentNotFound(f"department {department_id} does not exist")
+        raise DepartmentNotFound(_("department {id} does not exist", id=department_id))
     seal_kind(kind)  # raises for an unknown kind, listing the known ones
     name = name.strip()
     if not name.startswith(dept.name):
-        raise SealError(f"seal name {name!r} must begin with the department's name {dept.name}")
+        raise SealError(_("seal name {name} must begin with the department's name {department}",
+                          name=repr(name), department=dept.name))
     codes = sorted(set(type_codes))
     if not codes:
-        raise SealError(f"a seal for {dept.name} must be for at least one license type")
+        raise SealError(_("a seal for {department} must be for at least one license type",
+                          department=dept.name))
     known = registered_types(session)
     for code in codes:
         if code not in known:
-            raise SealError(f"unknown license type {code}")
+            raise SealError(_("unknown license type {code}", code=code))
         if session.get(DepartmentType, (dept.id, code)) is None:
-            raise SealError(f"{dept.name} ({dept.uscc}) does not issue license type {code} "
-                            f"({known[code].name}); its seal cannot be for it")
+            raise SealError(_("{department} ({uscc}) does not issue license type {code} "
+                              "({type_name}); its seal cannot be for it", department=dept.name,
+                              uscc=dept.uscc, code=code, type_name=known[code].name))
     if _aware(valid_until, "valid_until") <= at:
-        raise SealError(f"a seal valid until {valid_until.isoformat()} has expired already")
+        raise SealError(_("a seal valid until {until} has expired already",
+                          until=china_text(valid_until, seconds=True)))
     app = SealApplication(department_id=dept.id, kind=kind, name=name, purpose=purpose.strip(),
                           type_codes=codes, valid_until=valid_until, applicant=actor.strip(),
                           status="applied", applied_at=at)
@@ -329,8 +394,9 @@ def _make(
     """Key pair, signer certificate, seal image and SESeal; a Seal row, status made."""
     dept = session.get_one(Department, app.department_id)
     if app.valid_until <= at:
-        raise SealError(f"seal application {app.id} ({app.name}) asked for a seal valid until "
-                        f"{app.valid_until.isoformat()}, which has passed; apply again")
+        raise SealError(_("seal application {id} ({name}) asked for a seal valid until {until}, "
+                          "which has passed; apply again", id=app.id, name=app.name,
+                          until=china_text(app.valid_until, seconds=True)))
     kind = seal_kind(app.kind)
     es_id = _new_es_id(session, dept, keystore)
     signer = issue_signer(keystore, passphrase, es_id=es_id, department_name=dept.name,
@@ -410,21 +476,23 @@ def authorize_seal(
     seal = _seal(session, seal_id, "authorize")
     codes = sorted(set(type_codes))
     if not codes:
-        raise SealError(f"authorize seal {seal.es_id} ({seal.name}) for which license types?")
+        raise SealError(_("authorize seal {es_id} ({name}) for which license types?",
+                          es_id=seal.es_id, name=seal.name))
     made_for = parse_seal(seal.seal_der).authorized_types
     for code in codes:
         if code not in made_for:
-            raise SealError(
-                f"seal {seal.es_id} ({seal.name}) was made for {', '.join(made_for)}, not for "
-                f"license type {code}; apply for a seal for that type"
-            )
+            raise SealError(_(
+                "seal {es_id} ({name}) was made for {made_for}, not for license type {code}; "
+                "apply for a seal for that type", es_id=seal.es_id, name=seal.name,
+                made_for=", ".join(made_for), code=code))
     start, end = _aware(valid_from, "valid_from"), _aware(valid_to, "valid_to")
     if not seal.valid_start <= start < end <= seal.valid_end:
-        raise SealError(
-            f"authorization {start.isoformat()} .. {end.isoformat()} must lie within seal "
-            f"{seal.es_id}'s validity {seal.valid_start.isoformat()} .. "
-            f"{seal.valid_end.isoformat()}"
-        )
+        raise SealError(_(
+            "authorization {start} .. {end} must lie within seal {es_id}'s validity "
+            "{valid_start} .. {valid_end}", start=china_text(start, seconds=True),
+            end=china_text(end, seconds=True),
+            es_id=seal.es_id, valid_start=china_text(seal.valid_start, seconds=True),
+            valid_end=china_text(seal.valid_end, seconds=True)))
     for code in codes:
         auth = session.get(SealAuthorization, (seal.id, code))
         if auth is None:
@@ -506,8 +574,9 @@ def remake_seal(session: Session, seal_id: int, *, keystore: Path, passphrase: b
     old = _seal(session, seal_id, "remake")
     origin = _origin(session, old)
     if origin is None:
-        raise SealError(f"seal {old.es_id} ({old.name}) was made before seal applications were "
-                        f"recorded; apply for a new seal instead of re-making it")
+        raise SealError(_("seal {es_id} ({name}) was made before seal applications were "
+                          "recorded; apply for a new seal instead of re-making it",
+                          es_id=old.es_id, name=old.name))
     app = session.get_one(SealApplication, origin.application_id)
     new = _make(session, app, keystore=keystore, passphrase=passphrase, at=at, replaces=old)
     _revoking_step(session, old.id, "remake", keystore=keystore, passphrase=passphrase,

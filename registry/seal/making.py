@@ -31,7 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image, ImageDraw, ImageFont
 
+from registry.clock import china_text
 from registry.errors import SealError, VerificationError
+from registry.i18n import _
 from registry.seal.asn1 import (
     AUTHORIZED_TYPES_OID,
     CERT_LIST_CERTS,
@@ -123,9 +125,9 @@ def seal_picture_png(
     drawn without text.
     """
     if not 10 <= diameter_mm <= 80:
-        raise SealError(f"seal diameter {diameter_mm} mm is not a seal's size (10-80 mm)")
+        raise SealError(_("seal diameter {mm} mm is not a seal's size (10-80 mm)", mm=diameter_mm))
     if size_px < 64:
-        raise SealError(f"seal image size {size_px} px is too small (at least 64)")
+        raise SealError(_("seal image size {px} px is too small (at least 64)", px=size_px))
     scale = 4  # draw large, then downsample: antialiasing without depending on the renderer
     s = size_px * scale
     c = s / 2
@@ -235,13 +237,15 @@ class SealInfo:
 
 def _utc(when: dt.datetime, what: str) -> dt.datetime:
     if when.tzinfo is None:
-        raise SealError(f"{what} {when.isoformat()} has no time zone; pass an aware datetime")
+        raise SealError(_("{what} {time} has no time zone; pass an aware datetime", what=what,
+                          time=when.isoformat()))
     return when.astimezone(dt.UTC).replace(microsecond=0)
 
 
 def _ia5(value: str, what: str) -> str:
     if not value or not value.isascii() or not value.isprintable():
-        raise SealError(f"{what} {value!r} must be non-empty printable ASCII (IA5String)")
+        raise SealError(_("{what} {value} must be non-empty printable ASCII (IA5String)",
+                          what=what, value=repr(value)))
     return value
 
 
@@ -264,22 +268,26 @@ def make_seal(
     _ia5(es_id, "esID")
     _ia5(vendor_id, "vendor id")
     if not name:
-        raise SealError("a seal needs a name")
+        raise SealError(_("a seal needs a name"))
     types = sorted(set(authorized_types))
     if not types:
-        raise SealError(f"seal {es_id} must be authorized for at least one license type")
+        raise SealError(_("seal {es_id} must be authorized for at least one license type",
+                          es_id=es_id))
     for code in types:
         if not _TYPE_CODE_RE.match(code):
-            raise SealError(f"license type code {code!r} must be 21 characters of 0-9 A-Z")
+            raise SealError(_("license type code {code} must be 21 characters of 0-9 A-Z",
+                              code=repr(code)))
     start, end = _utc(valid_start, "validStart"), _utc(valid_end, "validEnd")
     if end <= start:
-        raise SealError(f"seal validity is empty: {start.isoformat()} .. {end.isoformat()}")
+        raise SealError(_("seal validity is empty: {start} .. {end}",
+                          start=china_text(start, seconds=True),
+                          end=china_text(end, seconds=True)))
     try:
         x509.load_der_x509_certificate(signer_cert_der)
     except ValueError as exc:
-        raise SealError("the signer certificate is not a DER X.509 certificate") from exc
+        raise SealError(_("the signer certificate is not a DER X.509 certificate")) from exc
     if not picture_png.startswith(_PNG_MAGIC):
-        raise SealError("the seal picture must be a PNG")
+        raise SealError(_("the seal picture must be a PNG"))
     # (2) assemble SES_SealInfo.
     info = SESSealInfo(
         {
@@ -331,10 +339,10 @@ def parse_seal(der: bytes) -> SealInfo:
         prop = info["property"]
         picture = info["picture"]
         if header["ID"].native != "ES" or header["version"].native != SEAL_VERSION:
-            raise _format_error(
-                f"seal header is {header['ID'].native!r} version {header['version'].native}, "
-                f"expected 'ES' version {SEAL_VERSION} (GB/T 38540-2020)"
-            )
+            raise _format_error(_(
+                "seal header is {id} version {version}, expected 'ES' version {expected} "
+                "(GB/T 38540-2020)", id=repr(header["ID"].native),
+                version=header["version"].native, expected=SEAL_VERSION))
         list_type = prop["certListType"].native
         certs: tuple[bytes, ...] = ()
         digests: tuple[tuple[str, bytes], ...] = ()
@@ -343,16 +351,16 @@ def parse_seal(der: bytes) -> SealInfo:
         elif list_type == CERT_LIST_DIGESTS:
             digests = cert_list_digests(prop["certList"])
         else:
-            raise _format_error(f"seal certListType {list_type} is neither 1 nor 2")
+            raise _format_error(_("seal certListType {value} is neither 1 nor 2",
+                                  value=list_type))
         types: tuple[str, ...] = ()
         exts = info["extDatas"]
         for ext in exts if isinstance(exts, ExtensionDatas) else ():
             if ext["extnID"].dotted == AUTHORIZED_TYPES_OID:
                 types = read_authorized_types(ext)
             elif ext["critical"].native:
-                raise _format_error(
-                    f"seal has an unknown critical extension {ext['extnID'].dotted}"
-                )
+                raise _format_error(_("seal has an unknown critical extension {oid}",
+                                      oid=ext["extnID"].dotted))
         parsed = SealInfo(
             es_id=info["esID"].native,
             name=prop["name"].native,
@@ -375,13 +383,14 @@ def parse_seal(der: bytes) -> SealInfo:
         )
         # DER, not just BER: a seal has exactly one encoding, or two seals could look alike.
         if SESeal.load(der).dump(force=True) != der:
-            raise _format_error("seal is not DER-encoded (re-encoding differs)")
+            raise _format_error(_("seal is not DER-encoded (re-encoding differs)"))
     except VerificationError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-        raise _format_error(f"seal is not a GB/T 38540 v4 SESeal: {exc}") from exc
+        raise _format_error(_("seal is not a GB/T 38540 v4 SESeal: {detail}",
+                              detail=exc)) from exc
     if not all(
         isinstance(t, dt.datetime) for t in (parsed.created, parsed.valid_start, parsed.valid_end)
     ):
-        raise _format_error("seal dates are not complete GeneralizedTime values")
+        raise _format_error(_("seal dates are not complete GeneralizedTime values"))
     return parsed

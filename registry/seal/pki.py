@@ -35,7 +35,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from registry.clock import china_text
 from registry.errors import SealError
+from registry.i18n import N_, _
 
 __all__ = [
     "CertifiedKey",
@@ -85,7 +87,8 @@ class IssuedSigner:
 
 def _utc(when: dt.datetime) -> dt.datetime:
     if when.tzinfo is None:
-        raise SealError(f"time {when.isoformat()} has no time zone; pass an aware datetime")
+        raise SealError(_("{what} {time} has no time zone; pass an aware datetime", what="time",
+                          time=when.isoformat()))
     return when.astimezone(dt.UTC).replace(microsecond=0)
 
 
@@ -154,7 +157,8 @@ def _write_private(path: Path, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
-        raise SealError(f"{path} already exists; refusing to overwrite a key") from exc
+        raise SealError(_("{file} already exists; refusing to overwrite a key",
+                          file=path)) from exc
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
 
@@ -174,7 +178,7 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
 
 def _check_passphrase(passphrase: bytes) -> None:
     if not passphrase:
-        raise SealError("the keystore passphrase must not be empty")
+        raise SealError(_("the keystore passphrase must not be empty"))
 
 
 def create_test_pki(
@@ -188,7 +192,8 @@ def create_test_pki(
     _check_passphrase(passphrase)
     start = _utc(now)
     if (keystore / "root.pem").exists() or (keystore / "root.key.pem").exists():
-        raise SealError(f"{keystore} already holds a root CA; refusing to overwrite it")
+        raise SealError(_("{keystore} already holds a root CA; refusing to overwrite it",
+                          keystore=keystore))
     try:
         end = start.replace(year=start.year + root_years)
     except ValueError:  # 29 February
@@ -234,14 +239,16 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise SealError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+        raise SealError(_("cannot read the {what} {file}: {detail}", what=_(what), file=path,
+                          detail=exc.strerror or exc)) from exc
 
 
 def _load_cert(path: Path, what: str) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(_read(path, what))
     except ValueError as exc:
-        raise SealError(f"{path} is not a PEM certificate ({what})") from exc
+        raise SealError(_("{file} is not a PEM certificate ({what})", file=path,
+                          what=_(what))) from exc
 
 
 def _load_key(path: Path, passphrase: bytes, what: str) -> ec.EllipticCurvePrivateKey:
@@ -251,24 +258,23 @@ def _load_key(path: Path, passphrase: bytes, what: str) -> ec.EllipticCurvePriva
     except (ValueError, TypeError) as exc:
         # cryptography says "Bad decrypt. Incorrect password?" for a wrong passphrase and
         # TypeError for an unencrypted key; both mean this file cannot be used as given.
-        raise SealError(
-            f"cannot decrypt the {what} {path}: wrong keystore passphrase, or not an "
-            f"encrypted PKCS#8 key"
-        ) from exc
+        raise SealError(_("cannot decrypt the {what} {file}: wrong keystore passphrase, or not an "
+                          "encrypted PKCS#8 key", what=_(what), file=path)) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise SealError(f"{path} holds a {type(key).__name__}, not an EC key ({what})")
+        raise SealError(_("{file} holds a {kind}, not an EC key ({what})", file=path,
+                          kind=type(key).__name__, what=_(what)))
     return key
 
 
 def load_root_cert(keystore: Path) -> x509.Certificate:
     """The TEST ONLY root certificate (what auditors use as their trust anchor)."""
-    return _load_cert(keystore / "root.pem", "root certificate")
+    return _load_cert(keystore / "root.pem", N_("root certificate"))
 
 
 def load_maker(keystore: Path, passphrase: bytes) -> CertifiedKey:
     """The seal-maker CA certificate and its decrypted key."""
-    cert = _load_cert(keystore / "maker.pem", "seal-maker certificate")
-    key = _load_key(keystore / "maker.key.pem", passphrase, "seal-maker key")
+    cert = _load_cert(keystore / "maker.pem", N_("seal-maker certificate"))
+    key = _load_key(keystore / "maker.key.pem", passphrase, N_("seal-maker key"))
     return CertifiedKey(cert=cert, key=key)
 
 
@@ -289,24 +295,26 @@ def issue_signer(
     """
     _check_passphrase(passphrase)
     if not _ES_ID_RE.match(es_id):
-        raise SealError(
-            f"esID {es_id!r} must be 1-64 characters of A-Z a-z 0-9 . _ - (it names key files)"
-        )
+        raise SealError(_("esID {es_id} must be 1-64 characters of A-Z a-z 0-9 . _ - (it names "
+                          "key files)", es_id=repr(es_id)))
     if len(department_uscc) != 18:
-        raise SealError(f"department USCC {department_uscc!r} must be 18 characters")
+        raise SealError(_("department USCC {uscc} must be 18 characters",
+                          uscc=repr(department_uscc)))
     start, end = _utc(now), _utc(not_after)
     if end <= start:
-        raise SealError(f"signer validity is empty: {start.isoformat()} .. {end.isoformat()}")
+        raise SealError(_("signer validity is empty: {start} .. {end}",
+                          start=china_text(start, seconds=True),
+                          end=china_text(end, seconds=True)))
     maker = load_maker(keystore, passphrase)
     if end > maker.cert.not_valid_after_utc or start < maker.cert.not_valid_before_utc:
-        raise SealError(
-            f"signer validity {start.isoformat()} .. {end.isoformat()} is outside the seal-maker "
-            f"CA's ({maker.cert.not_valid_before_utc.isoformat()} .. "
-            f"{maker.cert.not_valid_after_utc.isoformat()})"
-        )
+        raise SealError(_("signer validity {start} .. {end} is outside the seal-maker CA's "
+                          "({ca_start} .. {ca_end})", start=china_text(start, seconds=True),
+                          end=china_text(end, seconds=True),
+                          ca_start=china_text(maker.cert.not_valid_before_utc, seconds=True),
+                          ca_end=china_text(maker.cert.not_valid_after_utc, seconds=True)))
     cert_path = keystore / "signers" / f"{es_id}.pem"
     if cert_path.exists():
-        raise SealError(f"{cert_path} already exists; a new seal needs a new esID")
+        raise SealError(_("{file} already exists; a new seal needs a new esID", file=cert_path))
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _build(
         subject=_name(f"{_CN_SEAL_PREFIX}{es_id}", org=department_name, org_id=department_uscc),
@@ -331,8 +339,9 @@ def load_signer_key(keystore: Path, key_file: str, passphrase: bytes) -> ec.Elli
     root = keystore.resolve()
     path = (root / key_file).resolve()
     if not path.is_relative_to(root):
-        raise SealError(f"signer key file {key_file!r} lies outside the keystore {keystore}")
-    return _load_key(path, passphrase, "signer key")
+        raise SealError(_("signer key file {file} lies outside the keystore {keystore}",
+                          file=repr(key_file), keystore=keystore))
+    return _load_key(path, passphrase, N_("signer key"))
 
 
 def department_code_of(cert: x509.Certificate) -> str | None:

@@ -26,10 +26,12 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from registry.clock import china_text
 from registry.db.models import Department, Seal, SealAuthorization
 from registry.errors import DepartmentNotFound, NotAuthorizedError, SealError, SealNotFound
+from registry.i18n import _
 from registry.seal.kinds import load_seal_kinds
-from registry.seal.lifecycle import SealApplication, SealEvent, SealMaking
+from registry.seal.lifecycle import SealApplication, SealEvent, SealMaking, status_name
 from registry.seal.making import parse_seal
 from registry.seal.pki import load_signer_key
 from registry.seal.signature import SealingContext
@@ -55,13 +57,6 @@ KIND_OFFICIAL = 1
 KIND_BUSINESS = 2
 """业务专用章 (a business-purpose seal, e.g. 行政审批专用章); schemas/seal-kinds.json."""
 
-_STATUS_NAMES = {
-    "applied": "已申请", "approved": "已批准", "rejected": "已驳回", "made": "已制作",
-    "filed": "已备案", "active": "已授权", "suspended": "已停用", "lost": "已挂失",
-    "cancelled": "已注销",
-}
-
-
 def active_seal_for(session: Session, seal_id: int, type_code: str, *, at: dt.datetime) -> Seal:
     """The seal, checked usable for ``type_code`` at ``at``; raise naming what is missing.
 
@@ -70,23 +65,26 @@ def active_seal_for(session: Session, seal_id: int, type_code: str, *, at: dt.da
     """
     seal = session.get(Seal, seal_id)
     if seal is None:
-        raise SealNotFound(f"seal {seal_id} does not exist")
+        raise SealNotFound(_("seal {id} does not exist", id=seal_id))
     if seal.status != "active":
-        raise SealError(
-            f"seal {seal.es_id} ({seal.name}) is {seal.status} "
-            f"({_STATUS_NAMES.get(seal.status, '?')}) and cannot seal license type {type_code}"
-        )
+        raise SealError(_("seal {es_id} ({name}) is {status} and cannot seal license type {code}",
+                          es_id=seal.es_id, name=seal.name, status=status_name(seal.status),
+                          code=type_code))
     if not seal.valid_start <= at <= seal.valid_end:
-        raise SealError(f"seal {seal.es_id} ({seal.name}) is not valid at {at.isoformat()}")
+        raise SealError(_("seal {es_id} ({name}) is not valid at {time}", es_id=seal.es_id,
+                          name=seal.name, time=china_text(at, seconds=True)))
     auth = session.get(SealAuthorization, (seal.id, type_code))
-    if auth is None or not auth.valid_from <= at <= auth.valid_to:
-        held = "" if auth is None else (
-            f" (its authorization runs {auth.valid_from.isoformat()} .. "
-            f"{auth.valid_to.isoformat()})")
-        raise NotAuthorizedError(
-            f"seal {seal.es_id} ({seal.name}) has no authorization for license type "
-            f"{type_code} at {at.isoformat()}{held}"
-        )
+    if auth is None:
+        raise NotAuthorizedError(_(
+            "seal {es_id} ({name}) has no authorization for license type {code} at {time}",
+            es_id=seal.es_id, name=seal.name, code=type_code, time=china_text(at, seconds=True)))
+    if not auth.valid_from <= at <= auth.valid_to:
+        raise NotAuthorizedError(_(
+            "seal {es_id} ({name}) has no authorization for license type {code} at {time} (its "
+            "authorization runs {start} .. {end})", es_id=seal.es_id, name=seal.name,
+            code=type_code, time=china_text(at, seconds=True),
+            start=china_text(auth.valid_from, seconds=True),
+            end=china_text(auth.valid_to, seconds=True)))
     return seal
 
 
@@ -132,7 +130,7 @@ def find_application(session: Session, application_id: int) -> SealApplication:
     """The seal application with this number; SealError if none."""
     app = session.get(SealApplication, application_id)
     if app is None:
-        raise SealNotFound(f"seal application {application_id} does not exist")
+        raise SealNotFound(_("seal application {id} does not exist", id=application_id))
     return app
 
 
@@ -147,10 +145,11 @@ def find_seal(session: Session, ref: str) -> Seal:
             select(Seal).join(SealMaking, SealMaking.seal_id == Seal.id)
             .where(SealMaking.application_id == app.id).order_by(Seal.id.desc()).limit(1))
         if seal is None:
-            raise SealError(f"seal application {app.id} ({app.name}) is {app.status}: "
-                            f"no seal has been made from it yet")
+            raise SealError(_("seal application {id} ({name}) is {status}: no seal has been "
+                              "made from it yet", id=app.id, name=app.name,
+                              status=status_name(app.status)))
         return seal
-    raise SealNotFound(f"no seal with esID {ref}")
+    raise SealNotFound(_("no seal with esID {es_id}", es_id=ref))
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -204,7 +203,7 @@ class HistoryEntry:
 
 def _kind_name(code: int) -> str:
     kind = load_seal_kinds().get(code)
-    return kind.name if kind is not None else f"kind {code}"
+    return kind.name if kind is not None else _("kind {code}", code=code)
 
 
 def list_seals(
@@ -213,7 +212,7 @@ def list_seals(
     """Every seal, and every application without a seal yet, oldest first."""
     depts = {d.id: d for d in session.scalars(select(Department))}
     if department_uscc is not None and not any(d.uscc == department_uscc for d in depts.values()):
-        raise DepartmentNotFound(f"unknown department {department_uscc}")
+        raise DepartmentNotFound(_("unknown department {uscc}", uscc=department_uscc))
     made_from = {m.seal_id: m.application_id for m in session.scalars(select(SealMaking))}
     rows: list[tuple[dt.datetime, SealSummary]] = []
     for seal in session.scalars(select(Seal).order_by(Seal.id)):
@@ -248,7 +247,7 @@ def seal_history(
     if application_id is not None:
         conditions.append(SealEvent.application_id == application_id)
     if not conditions:
-        raise SealError("seal_history needs a seal or an application")
+        raise SealError(_("seal_history needs a seal or an application"))
     es_ids: dict[int, str] = {i: e for i, e in session.execute(select(Seal.id, Seal.es_id))}
     return [
         HistoryEntry(at=e.at, step=e.step, from_status=e.from_status, to_status=e.to_status,

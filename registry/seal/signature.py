@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from asn1crypto import core
 
 from registry.errors import NotAuthorizedError, SealError, VerificationError
+from registry.i18n import _
 from registry.seal.asn1 import ECDSA_WITH_SHA256, SEAL_VERSION
 from registry.seal.making import SealInfo, parse_seal
 from registry.seal.signer import DIGEST_SIZE, Signer
@@ -71,7 +72,7 @@ def _generalized_time(when: dt.datetime) -> bytes:
 
 def _ia5(text: str) -> bytes:
     if not text.isascii():
-        raise SealError(f"propertyInfo {text!r} must be ASCII (IA5String)")
+        raise SealError(_("propertyInfo {text} must be ASCII (IA5String)", text=repr(text)))
     return _tlv(0x16, text.encode("ascii"))
 
 
@@ -117,11 +118,11 @@ class SealingContext:
         try:
             seal: SealInfo = parse_seal(seal_der)
         except VerificationError as exc:
-            raise SealError(f"cannot seal with a malformed seal: {exc}") from exc
+            raise SealError(_("cannot seal with a malformed seal: {detail}",
+                              detail=exc)) from exc
         if signer.certificate_der not in seal.cert_list:
-            raise NotAuthorizedError(
-                f"the signer certificate is not in the certList of seal {seal.es_id}"
-            )
+            raise NotAuthorizedError(_("the signer certificate is not in the certList of seal "
+                                       "{es_id}", es_id=seal.es_id))
         self.seal = seal
         """The parsed seal (its authorized types, validity, esID)."""
         self.seal_der = seal_der
@@ -142,7 +143,8 @@ class SealingContext:
     def sign(self, data_hash: bytes, signed_at: dt.datetime, property_info: str) -> bytes:
         """The signer's DER ECDSA signature over DER(TBS_Sign) for one license."""
         if len(data_hash) != DIGEST_SIZE:
-            raise SealError(f"dataHash must be a {DIGEST_SIZE}-byte SHA-256, got {len(data_hash)}")
+            raise SealError(_("dataHash must be a {size}-byte SHA-256, got {got}",
+                              size=DIGEST_SIZE, got=len(data_hash)))
         last = self._last_time
         if last is None or last[0] != signed_at:
             last = self._last_time = (signed_at, _generalized_time(signed_at))
@@ -310,6 +312,5 @@ def parse_signature(der: bytes) -> ParsedSignature:
     try:
         return _parse_der(der)
     except (ValueError, UnicodeDecodeError, IndexError) as exc:
-        raise VerificationError(
-            f"not a GB/T 38540 v4 SES_Signature: {exc}", sub_indication="FORMAT_FAILURE"
-        ) from exc
+        raise VerificationError(_("not a GB/T 38540 v4 SES_Signature: {detail}", detail=exc),
+                                sub_indication="FORMAT_FAILURE") from exc

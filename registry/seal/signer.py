@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from registry.errors import SealError
+from registry.i18n import _
 
 __all__ = ["DIGEST_SIZE", "Signer", "SoftwareSigner"]
 
@@ -47,14 +48,13 @@ class SoftwareSigner:
         try:
             cert = x509.load_der_x509_certificate(certificate_der)
         except ValueError as exc:
-            raise SealError("the signer certificate is not a DER X.509 certificate") from exc
+            raise SealError(_("the signer certificate is not a DER X.509 certificate")) from exc
         # A key/certificate mix-up would produce signatures nobody can verify; catch it here,
         # once, rather than in every verifier.
         raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         if cert.public_key().public_bytes(*raw) != key.public_key().public_bytes(*raw):
-            raise SealError(
-                f"the signer key does not belong to the certificate {cert.subject.rfc4514_string()}"
-            )
+            raise SealError(_("the signer key does not belong to the certificate {subject}",
+                              subject=cert.subject.rfc4514_string()))
         self._key = key
         self._certificate_der = certificate_der
         self._algorithm = ec.ECDSA(utils.Prehashed(hashes.SHA256()))
@@ -65,7 +65,6 @@ class SoftwareSigner:
 
     def sign_digest(self, digest: bytes) -> bytes:
         if len(digest) != DIGEST_SIZE:
-            raise SealError(
-                f"expected a {DIGEST_SIZE}-byte SHA-256 digest, got {len(digest)} bytes"
-            )
+            raise SealError(_("expected a {size}-byte SHA-256 digest, got {got} bytes",
+                              size=DIGEST_SIZE, got=len(digest)))
         return self._key.sign(digest, self._algorithm)

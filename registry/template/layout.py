@@ -35,7 +35,10 @@ import jsonschema
 
 from registry.config import SCHEMA_DIR
 from registry.errors import LayoutError
+from registry.i18n import _, ngettext
 from registry.license.types import LicenseType
+from registry.schemacheck import problem_of
+from registry.seal.words import SEPARATOR, word
 
 __all__ = [
     "LAYOUT_DIR",
@@ -74,11 +77,13 @@ def load_layout_file(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text("utf-8"))
     except OSError as exc:
-        raise LayoutError(f"cannot read layout {path}: {exc.strerror or exc}") from exc
+        raise LayoutError(_("cannot read layout {file}: {detail}", file=path,
+                            detail=exc.strerror or exc)) from exc
     except ValueError as exc:
-        raise LayoutError(f"layout {path} is not JSON: {exc}") from exc
+        raise LayoutError(_("layout {file} is not JSON: {detail}", file=path,
+                            detail=exc)) from exc
     if not isinstance(doc, dict):
-        raise LayoutError(f"layout {path} must be a JSON object")
+        raise LayoutError(_("layout {file} must be a JSON object", file=path))
     return doc
 
 
@@ -90,27 +95,25 @@ def default_layout(license_type: LicenseType) -> dict[str, Any]:
     return _generated_document(license_type)
 
 
-def _where(path: Any) -> str:
-    return "/".join(str(p) for p in path) or "(top)"
-
-
 def _box(name: str, box: dict[str, Any], page: dict[str, Any]) -> None:
     width = box.get("width_mm", box.get("size_mm"))
     height = box.get("height_mm", box.get("size_mm"))
     if box["x_mm"] + width > page["width_mm"] or box["y_mm"] + height > page["height_mm"]:
-        raise LayoutError(
-            f"layout {name}: box at ({box['x_mm']}, {box['y_mm']}) mm of {width} x {height} mm "
-            f"goes past the {page['width_mm']} x {page['height_mm']} mm page"
-        )
+        raise LayoutError(_(
+            "layout {name}: box at ({x}, {y}) mm of {width} x {height} mm goes past the "
+            "{page_width} x {page_height} mm page", name=name, x=box["x_mm"], y=box["y_mm"],
+            width=width, height=height, page_width=page["width_mm"],
+            page_height=page["height_mm"]))
 
 
 def check_layout(layout: dict[str, Any], license_type: LicenseType) -> dict[str, Any]:
     """A checked copy of ``layout`` for ``license_type``; LayoutError naming the first problem."""
-    errors = sorted(_validator().iter_errors(layout), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise LayoutError(f"layout {_where(first.absolute_path)}: {first.message}{more}")
+    problem = problem_of(_validator(), layout)
+    if problem is not None:
+        more = sum(1 for _e in _validator().iter_errors(layout)) - 1
+        raise LayoutError(ngettext("layout {problem} (and {n} more)",
+                                   "layout {problem} (and {n} more)", more, problem=problem,
+                                   n=more) if more else _("layout {problem}", problem=problem))
     page = layout["page"]
     # (1) every box on the page.
     for name in ("title", "identifier", "seal", "qr"):
@@ -118,8 +121,8 @@ def check_layout(layout: dict[str, Any], license_type: LicenseType) -> dict[str,
     for i, field in enumerate(layout["fields"]):
         _box(f"fields/{i} ({field['element']})", field, page)
         if field.get("label_width_mm", 0) >= field["width_mm"]:
-            raise LayoutError(f"layout fields/{i} ({field['element']}): label_width_mm leaves "
-                              f"no room for the value")
+            raise LayoutError(_("layout fields/{i} ({element}): label_width_mm leaves no room "
+                                "for the value", i=i, element=field["element"]))
     # (2) elements of this type, each once; (4) date-zh on dates only.
     shown: set[str] = set()
     for i, field in enumerate(layout["fields"]):
@@ -127,21 +130,24 @@ def check_layout(layout: dict[str, Any], license_type: LicenseType) -> dict[str,
         try:
             element = license_type.element(code)
         except KeyError:
-            raise LayoutError(f"layout fields/{i}: {code} is not an element of "
-                              f"{license_type.name} ({license_type.code})") from None
+            raise LayoutError(_("layout fields/{i}: {code} is not an element of {type_name} "
+                                "({type_code})", i=i, code=code, type_name=license_type.name,
+                                type_code=license_type.code)) from None
         if code in shown:
-            raise LayoutError(f"layout fields/{i}: {code} is shown twice")
+            raise LayoutError(_("layout fields/{i}: {code} is shown twice", i=i, code=code))
         shown.add(code)
         if field.get("format") == "date-zh" and not element.is_date:
-            raise LayoutError(f"layout fields/{i}: date-zh on {code} ({element.title}), "
-                              f"which is not a date")
+            raise LayoutError(_("layout fields/{i}: date-zh on {code} ({title}), which is not a "
+                                "date", i=i, code=code, title=element.title))
     # (3) what a reader of the license needs to see.
     needed = [*MUST_SHOW, *(f.code for f in license_type.face_fields)]
     missing = [c for c in needed if c not in shown]
     if missing:
-        names = ", ".join(f"{c} ({license_type.element(c).title})" for c in missing)
-        raise LayoutError(f"layout for {license_type.name} ({license_type.code}) does not show "
-                          f"{names}")
+        names = word(SEPARATOR).join(
+            _("{code} ({title})", code=c, title=license_type.element(c).title) for c in missing)
+        raise LayoutError(_("layout for {type_name} ({type_code}) does not show {names}",
+                            type_name=license_type.name, type_code=license_type.code,
+                            names=names))
     return copy.deepcopy(layout)
 
 
@@ -224,7 +230,8 @@ class Layout:
         """Read a layout document; raise :class:`LayoutError` naming what is wrong."""
         try:
             if doc.get("layout_version", 1) != 1:
-                raise LayoutError(f"layout_version {doc.get('layout_version')!r} is not 1")
+                raise LayoutError(_("layout_version {version} is not 1",
+                                    version=repr(doc.get("layout_version"))))
             page = doc["page"]
             title = doc["title"]
             layout = cls(
@@ -244,10 +251,11 @@ class Layout:
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LayoutError):
                 raise
-            raise LayoutError(f"not a version 1 page layout: {exc!r}") from exc
+            raise LayoutError(_("not a version 1 page layout: {detail}",
+                                detail=repr(exc))) from exc
         for name, (x, y, w, h) in layout.boxes():
             if x + w > layout.page.width_mm + 0.01 or y + h > layout.page.height_mm + 0.01:
-                raise LayoutError(f"layout box {name} lies outside the page")
+                raise LayoutError(_("layout box {name} lies outside the page", name=name))
         return layout
 
     def boxes(self) -> list[tuple[str, tuple[float, float, float, float]]]:
@@ -267,20 +275,22 @@ class Layout:
 def _mm(value: Any) -> float:
     number = float(value)
     if number < 0:
-        raise LayoutError(f"length {value!r} mm is negative")
+        raise LayoutError(_("length {value} mm is negative", value=repr(value)))
     return number
 
 
 def _format(value: Any) -> str:
     if value not in _FORMATS:
-        raise LayoutError(f"field format {value!r} is not one of {sorted(_FORMATS)}")
+        raise LayoutError(_("field format {value} is not one of {choices}", value=repr(value),
+                            choices=sorted(_FORMATS)))
     return str(value)
 
 
 def _text_box(doc: Mapping[str, Any]) -> Box:
     align = doc.get("align", "left")
     if align not in _ALIGNS:
-        raise LayoutError(f"align {align!r} is not one of {sorted(_ALIGNS)}")
+        raise LayoutError(_("align {value} is not one of {choices}", value=repr(align),
+                            choices=sorted(_ALIGNS)))
     label_width = doc.get("label_width_mm")
     return Box(
         x_mm=_mm(doc["x_mm"]),

@@ -53,13 +53,17 @@ from registry.errors import (
     TemplateNotFound,
     TemplateTransitionError,
 )
+from registry.i18n import N_, _
 from registry.license.types import LicenseType, license_type, registered_types
 from registry.seal.making import parse_seal
 from registry.seal.queries import active_seal_for
+from registry.seal.words import SEPARATOR, word
 from registry.template.layout import check_layout, default_layout
 from registry.template.numbering import check_numbering
 
 __all__ = [
+    "STATUS_NAMES",
+    "STEP_NAMES",
     "TEMPLATE_STEPS",
     "TemplateEvent",
     "TemplateSummary",
@@ -71,6 +75,8 @@ __all__ = [
     "publish_template",
     "published_template",
     "schema_sha256",
+    "status_name",
+    "step_name",
     "template_detail",
 ]
 
@@ -79,6 +85,32 @@ TEMPLATE_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
     "publish": (("bound",), "published"),
 }
 """step → (statuses it may start from, status it leads to); ``make`` starts a version."""
+STATUS_NAMES = {
+    "made": N_("template status|made"),
+    "bound": N_("template status|bound"),
+    "published": N_("template status|published"),
+    "retired": N_("template status|retired"),
+}
+"""A template version's status → its name for people (the code in English and in JSON)."""
+STEP_NAMES = {
+    "make": N_("template step|make"),
+    "bind": N_("template step|bind"),
+    "publish": N_("template step|publish"),
+    "retire": N_("template step|retire"),
+}
+"""A template step → its name for people."""
+
+
+def status_name(status: str | None) -> str:
+    """A template version's status as a person reads it (— for none)."""
+    if status is None:
+        return "—"
+    return word(STATUS_NAMES[status]) if status in STATUS_NAMES else status
+
+
+def step_name(step: str) -> str:
+    """A template step as a person reads it."""
+    return word(STEP_NAMES[step]) if step in STEP_NAMES else step
 
 
 class TemplateEvent(StepRecord, Base):
@@ -99,16 +131,18 @@ def schema_sha256(session: Session, type_code: str) -> str:
 
 def _who_why(actor: str, reason: str, at: dt.datetime) -> None:
     if not actor.strip():
-        raise TemplateError("every template step needs the person or office doing it (actor)")
+        raise TemplateError(_("every template step needs the person or office doing it (actor)"))
     if not reason.strip():
-        raise TemplateError("every template step needs a reason")
+        raise TemplateError(_("every template step needs a reason"))
     if at.tzinfo is None:
-        raise TemplateError(f"time {at.isoformat()} has no time zone; pass an aware datetime")
+        raise TemplateError(_("{what} {time} has no time zone; pass an aware datetime",
+                              what="time", time=at.isoformat()))
 
 
 def _label(session: Session, t: Template) -> str:
     lt = registered_types(session).get(t.type_code)
-    return f"template {t.id} ({lt.name if lt else t.type_code} v{t.version})"
+    return _("template {id} ({type_name} v{version})", id=t.id,
+             type_name=lt.name if lt else t.type_code, version=t.version)
 
 
 def _record(session: Session, t: Template, step: str, before: str | None, *, actor: str,
@@ -122,21 +156,26 @@ def find_template(session: Session, template_id: int) -> Template:
     """The template version with this id; TemplateError if none."""
     t = session.get(Template, template_id)
     if t is None:
-        raise TemplateNotFound(f"template {template_id} does not exist")
+        raise TemplateNotFound(_("template {id} does not exist", id=template_id))
     return t
 
 
 def _for_step(session: Session, template_id: int, step: str) -> Template:
     def refused(t: Template, allowed: tuple[str, ...]) -> TemplateTransitionError:
-        hint = " (make a new version instead)" if t.status in ("published", "retired") else ""
-        return TemplateTransitionError(
-            f"cannot {step} {_label(session, t)}: it is {t.status}; {step} needs a template "
-            f"that is "
-            f"{' or '.join(allowed)}{hint}")
+        names = [status_name(a) for a in allowed]
+        needed = names[0] if len(names) == 1 else _("{first} or {last}",
+                                                     first=word(SEPARATOR).join(names[:-1]),
+                                                     last=names[-1])
+        message = _("cannot {step} {template}: it is {status}; {step} needs a template that is "
+                    "{allowed}", step=step_name(step), template=_label(session, t),
+                    status=status_name(t.status), allowed=needed)
+        if t.status in ("published", "retired"):
+            message = _("{problem} (make a new version instead)", problem=message)
+        return TemplateTransitionError(message)
 
     return locked_for_step(
         session, Template, template_id, step, TEMPLATE_STEPS, refused=refused,
-        missing=lambda: TemplateNotFound(f"template {template_id} does not exist"))
+        missing=lambda: TemplateNotFound(_("template {id} does not exist", id=template_id)))
 
 
 def layout_of(template: Template, license_type: LicenseType) -> dict[str, Any]:
@@ -166,9 +205,11 @@ def make_template(
     lt = license_type(session, type_code)
     dept = session.get(Department, department_id)
     if dept is None:
-        raise DepartmentNotFound(f"department {department_id} does not exist")
+        raise DepartmentNotFound(_("department {id} does not exist", id=department_id))
     if session.get(DepartmentType, (dept.id, type_code)) is None:
-        raise TemplateError(f"{dept.name} ({dept.uscc}) does not issue {lt.name} ({type_code})")
+        raise TemplateError(_("{department} ({uscc}) does not issue {type_name} ({code})",
+                              department=dept.name, uscc=dept.uscc, type_name=lt.name,
+                              code=type_code))
     previous = session.scalar(
         select(Template)
         .where(Template.type_code == type_code, Template.department_id == dept.id)
@@ -213,15 +254,17 @@ def bind_template(
     t = _for_step(session, template_id, "bind")
     seal = session.get(Seal, seal_id)
     if seal is None:
-        raise SealNotFound(f"seal {seal_id} does not exist")
+        raise SealNotFound(_("seal {id} does not exist", id=seal_id))
     if seal.department_id != t.department_id:
-        raise TemplateError(f"cannot bind {_label(session, t)} to seal {seal.es_id} "
-                            f"({seal.name}): the seal belongs to another department")
+        raise TemplateError(_("cannot bind {template} to seal {es_id} ({name}): the seal belongs "
+                              "to another department", template=_label(session, t),
+                              es_id=seal.es_id, name=seal.name))
     try:
         active_seal_for(session, seal.id, t.type_code, at=at)
     except SealError as exc:
-        raise TemplateError(
-            f"cannot bind {_label(session, t)} to seal {seal.es_id}: {exc}") from exc
+        raise TemplateError(_("cannot bind {template} to seal {es_id}: {problem}",
+                              template=_label(session, t), es_id=seal.es_id,
+                              problem=exc)) from exc
     lt = license_type(session, t.type_code)
     layout = layout_of(t, lt)
     box = dict(layout["seal"])
@@ -253,10 +296,12 @@ def publish_template(
     try:
         active_seal_for(session, t.seal_id, t.type_code, at=at)
     except SealError as exc:
-        raise TemplateError(f"cannot publish {_label(session, t)}: {exc}") from exc
+        raise TemplateError(_("cannot publish {template}: {problem}",
+                              template=_label(session, t), problem=exc)) from exc
     if t.schema_sha256 != schema_sha256(session, t.type_code):
-        raise TemplateError(f"cannot publish {_label(session, t)}: the schema of {t.type_code} "
-                            f"changed since the template was made; make a new version")
+        raise TemplateError(_("cannot publish {template}: the schema of {code} changed since "
+                              "the template was made; make a new version",
+                              template=_label(session, t), code=t.type_code))
     for old in session.scalars(select(Template).where(
             Template.type_code == t.type_code, Template.department_id == t.department_id,
             Template.status == "published", Template.id != t.id)):
@@ -283,10 +328,9 @@ def published_template(session: Session, *, type_code: str, department_id: int) 
         .limit(1)
     )
     if template is None:
-        raise TemplateNotFound(
-            f"no published template bound to a seal for license type {type_code} "
-            f"and department {department_id}"
-        )
+        raise TemplateNotFound(_("no published template bound to a seal for license type "
+                                 "{code} and department {department}", code=type_code,
+                                 department=department_id))
     return template
 
 

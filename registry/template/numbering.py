@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from registry.errors import NumberingError
+from registry.i18n import _
 
 __all__ = [
     "BY_DEPARTMENT",
@@ -42,25 +43,25 @@ def _parts(pattern: str) -> list[tuple[str, str, int]]:
         literal = pattern[pos : match.start() if match else len(pattern)]
         if literal:
             if not _LITERAL.match(literal):
-                raise NumberingError(
-                    f"numbering pattern {pattern!r}: literal text {literal!r} may hold only "
-                    f"0-9 A-Z a-z and '-'"
-                )
+                raise NumberingError(_(
+                    "numbering pattern {pattern}: literal text {literal} may hold only 0-9 A-Z "
+                    "a-z and '-'", pattern=repr(pattern), literal=repr(literal)))
             parts.append(("literal", literal, 0))
         if match is None:
             break
         name, width = match.group(1), match.group(2)
         if name == "seq":
             if width is None or not 1 <= int(width) <= 12:
-                raise NumberingError(f"numbering pattern {pattern!r}: {{seq:N}} needs N of 1-12")
+                raise NumberingError(_("numbering pattern {pattern}: {seq} needs N of 1-12",
+                                       pattern=repr(pattern), seq="{seq:N}"))
             parts.append(("seq", "", int(width)))
         elif name in ("division", "yyyy") and width is None:
             parts.append((name, "", 0))
         else:
-            raise NumberingError(
-                f"numbering pattern {pattern!r}: unknown field {match.group(0)} "
-                f"(known: {{division}}, {{yyyy}}, {{seq:N}})"
-            )
+            raise NumberingError(_(
+                "numbering pattern {pattern}: unknown field {field} (known: {known})",
+                pattern=repr(pattern), field=match.group(0),
+                known="{division}, {yyyy}, {seq:N}"))
         pos = match.end()
     return parts
 
@@ -72,17 +73,17 @@ def check_numbering(rule: dict[str, Any] | None) -> dict[str, Any]:
     assigned_by = rule.get("assigned_by")
     if assigned_by == "department":
         if set(rule) != {"assigned_by"}:
-            raise NumberingError("a department-assigned numbering rule takes no other keys")
+            raise NumberingError(_("a department-assigned numbering rule takes no other keys"))
         return dict(BY_DEPARTMENT)
     if assigned_by != "registry":
-        raise NumberingError(
-            f"numbering rule assigned_by {assigned_by!r} must be 'department' or 'registry'"
-        )
+        raise NumberingError(_("numbering rule assigned_by {value} must be 'department' or "
+                               "'registry'", value=repr(assigned_by)))
     pattern = rule.get("pattern")
     if not isinstance(pattern, str) or set(rule) != {"assigned_by", "pattern"}:
-        raise NumberingError("a registry-assigned numbering rule needs exactly a 'pattern'")
-    if sum(kind == "seq" for kind, _, _ in _parts(pattern)) != 1:
-        raise NumberingError(f"numbering pattern {pattern!r} needs exactly one {{seq:N}}")
+        raise NumberingError(_("a registry-assigned numbering rule needs exactly a 'pattern'"))
+    if sum(kind == "seq" for kind, _text, _width in _parts(pattern)) != 1:
+        raise NumberingError(_("numbering pattern {pattern} needs exactly one {seq}",
+                               pattern=repr(pattern), seq="{seq:N}"))
     return {"assigned_by": "registry", "pattern": pattern}
 
 
@@ -90,9 +91,10 @@ def assign_number(rule: dict[str, Any], *, division_code: str, year: int, seq: i
     """The 证照编号 for sequence number ``seq`` under a registry-assigned ``rule``."""
     checked = check_numbering(rule)
     if checked["assigned_by"] != "registry":
-        raise NumberingError("this template's numbers are assigned by the department")
+        raise NumberingError(_("this template's numbers are assigned by the department"))
     if not (len(division_code) == 6 and division_code.isdigit()):
-        raise NumberingError(f"division code {division_code!r} must be 6 digits")
+        raise NumberingError(_("division code {code} must be 6 digits",
+                               code=repr(division_code)))
     out = []
     for kind, text, width in _parts(checked["pattern"]):
         if kind == "division":
@@ -101,11 +103,13 @@ def assign_number(rule: dict[str, Any], *, division_code: str, year: int, seq: i
             out.append(f"{year:04d}")
         elif kind == "seq":
             if not 0 < seq < 10**width:
-                raise NumberingError(f"sequence number {seq} does not fit in {width} digits")
+                raise NumberingError(_("sequence number {seq} does not fit in {width} digits",
+                                       seq=seq, width=width))
             out.append(f"{seq:0{width}d}")
         else:
             out.append(text)
     number = "".join(out)
     if len(number) > _MAX_NUMBER:
-        raise NumberingError(f"number {number[:20]}… is longer than {_MAX_NUMBER} characters")
+        raise NumberingError(_("number {start}… is longer than {n} characters",
+                               start=number[:20], n=_MAX_NUMBER))
     return number

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -396,7 +397,7 @@ def test_sealing_needs_an_authorization_for_the_type_at_the_time(world: Engine,
             active_seal_for(s, seal.id, FOOD, at=NOW)
         assert str(caught.value) == (
             f"seal {seal.es_id} ({MARKET.seal_name}) has no authorization for license type "
-            f"{FOOD} at {NOW.isoformat()}")
+            f"{FOOD} at 2026-11-27 16:00:00 Beijing time")
         late = until + dt.timedelta(seconds=1)
         with pytest.raises(NotAuthorizedError, match=rf"no authorization for license type {BIZ} "
                                                      rf"at .+ \(its authorization runs "):
@@ -425,7 +426,7 @@ def test_ingest_refuses_an_unauthorized_seal_and_a_suspended_one(
         authorize_seal(s, seal_id, type_codes=[BIZ], valid_from=T0,
                        valid_to=NOW + dt.timedelta(days=9), **who(NOW))
         suspend_seal(s, seal_id, **who(NOW + dt.timedelta(hours=3)))
-    with pytest.raises(SealError, match=r"is suspended \(已停用\) and cannot seal"):
+    with pytest.raises(SealError, match=r"is suspended and cannot seal"):
         ingest(world, settings, csv_file(tmp_path / "c.csv", 3), NOW + dt.timedelta(hours=4))
     with session_scope(world) as s:
         resume_seal(s, seal_id, **who(NOW + dt.timedelta(hours=5)))
@@ -465,7 +466,7 @@ def test_a_license_sealed_before_cancellation_still_verifies(
                                     issuer=load_maker(settings.keystore, PASSPHRASE).cert)
             assert revoked == cancelled_at
             assert revoked > lic.signed_at
-    with pytest.raises(SealError, match=r"330100MB17032180001 .+ is cancelled \(已注销\) and "
+    with pytest.raises(SealError, match=r"330100MB17032180001 .+ is cancelled and "
                                         r"cannot seal"):
         ingest(world, settings, csv_file(tmp_path / "b.csv", 3), NOW + dt.timedelta(hours=2))
     assert len(licenses(world)) == 2
@@ -629,7 +630,7 @@ def test_cli_walks_a_seal_through_its_life(env: dict[str, str]) -> None:
             "--reason", "申请法定名称章")
     assert r.exit_code == 0, r.output
     assert r.output == (f"application 3: applied for {MARKET.name} (法定名称章) for {BIZ}, "
-                        f"valid until 2030-12-31T23:59:59+00:00\n")
+                        f"valid until 2030-12-31 23:59:59 Beijing time\n")
     assert run(env, "seal", "approve", "3", "--reason", "同意").output == (
         f"application 3 ({MARKET.name}): approved\n")
     r = run(env, "seal", "make", "3", "--by", "制章单位", "--reason", "制作")
@@ -648,7 +649,7 @@ def test_cli_walks_a_seal_through_its_life(env: dict[str, str]) -> None:
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"seal 330100MB17032180002 ({MARKET.name}): filed → active; "
                                f"authorized for {BIZ} from ")
-    assert r.output.endswith(" until 2029-06-30T23:59:59+00:00\n")
+    assert r.output.endswith(" until 2029-06-30 23:59:59 Beijing time\n")  # a China day
     for step, change in (("suspend", "active → suspended"), ("resume", "suspended → active")):
         assert run(env, "seal", step, "3", "--reason", step).output == (
             f"seal 330100MB17032180002 ({MARKET.name}): {change}\n")
@@ -661,10 +662,10 @@ def test_cli_walks_a_seal_through_its_life(env: dict[str, str]) -> None:
     shown = run(env, "seal", "show", "330100MB17032180002").output
     lines = shown.splitlines()
     assert lines[0] == f"seal 330100MB17032180002  {MARKET.name}"
-    assert "  status      cancelled" in lines
-    assert "  kind        1 法定名称章" in lines
+    assert "  status        cancelled" in lines
+    assert "  kind          1 法定名称章" in lines
     history = lines[lines.index("history") + 1:]
-    assert [line.split()[2] for line in history] == [
+    assert [line.split()[4] for line in history] == [  # after "<day> <time> Beijing time"
         "apply", "approve", "make", "file", "authorize", "suspend", "resume", "cancel"]
     assert "制章单位: 制作" in history[2]
     assert "张三 (印章管理员): 申请法定名称章" in history[0]
@@ -689,12 +690,14 @@ def test_cli_reject_and_remake(env: dict[str, str]) -> None:
     assert "it is rejected" in r.output
     shown = run(env, "seal", "show", "3").output.splitlines()
     assert shown[0] == f"application 3  {MARKET.seal_name}"
-    assert shown[-1].split()[2:5] == ["reject", "applied", "→"]
+    assert shown[-1].split()[4:7] == ["reject", "applied", "→"]
     r = run(env, "seal", "remake", "330100MB17032180001", "--reason", "密钥更新")
     assert r.exit_code == 0, r.output
+    revoked = r.output.split("revoked at ")[1].split(" (")[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Beijing time", revoked)
     assert r.output.splitlines() == [
         f"seal 330100MB17032180001 ({MARKET.seal_name}): active → cancelled; certificate "
-        f"revoked at {r.output.split('revoked at ')[1].split(' ')[0]} (superseded)",
+        f"revoked at {revoked} (superseded)",
         f"seal 330100MB17032180002 ({MARKET.seal_name}): made. Next: file it, authorize it, and "
         f"bind new template versions to it.",
     ]

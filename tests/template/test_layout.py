@@ -54,9 +54,10 @@ def _broken(change: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ("no page", r"layout \(top\): 'page' is a required property"),
+    ("no page", r"layout \(top\): 'page' is missing"),
     ("negative x", "layout fields/0/x_mm: -1 is less than the minimum of 0"),
-    ("unknown key", r"layout seal: Additional properties are not allowed \('colour' "),
+    ("unknown key", r"layout seal: 'colour' is not allowed here \(allowed: size_mm, x_mm, "
+                    r"y_mm\)"),
     ("off the page", r"layout seal: box at \(280, 143\) mm of 40 x 40 mm goes past the "
                      r"297 x 210 mm page"),
     ("not an element", r"layout fields/0: KZ_NOPE is not an element of 营业执照"),

@@ -310,16 +310,16 @@ def test_cli_make_bind_publish_show(env: dict[str, str], tmp_path: Path) -> None
     schema = json.loads(run(env, "template", "show", "4", "--json").output)["schema_sha256"]
     assert shown[:8] == [
         f"template 4  营业执照 v2  ({BIZ})",
-        "  status     published",
-        "  department 示范市市场监督管理局",
-        "  seal       330100MB17032180001 at (190.0, 140.0) mm, 40 mm",
-        "  page       营业执照 正本 297 x 210 mm, 13 fields",
-        "  numbering  {division}{yyyy}{seq:6}",
-        f"  schema     {schema}",
-        "  licenses   0",
+        "  status           published",
+        "  department       示范市市场监督管理局",
+        "  bound seal       330100MB17032180001 at (190.0, 140.0) mm, 40 mm",
+        "  page             营业执照 正本 297 x 210 mm, 13 fields",
+        "  numbering        {division}{yyyy}{seq:6}",
+        f"  schema           {schema}",
+        "  licenses sealed  0",
     ]
     history = shown[shown.index("history") + 1:]
-    assert [line.split()[2] for line in history] == ["make", "bind", "publish"]
+    assert [line.split()[4] for line in history] == ["make", "bind", "publish"]
     assert history[2].endswith("王五 (审核): 通过")
     as_json = json.loads(run(env, "template", "list", "--json").output)
     assert {r["status"] for r in as_json} == {"published", "retired"}

@@ -69,7 +69,7 @@ def test_verify_text(chinese: None) -> None:
     assert zh_lines[4].startswith("    签章人证书：CN=TEST ONLY seal 330100FIX0004")
     assert ("于 2026-04-01 08:00:00 北京时间 被撤销；签名自称签章于 2026-03-01 16:00:00 北京时间，"
             "但无撤销前的存在性证明（存在性证明：无）") in zh_lines[4]
-    assert zh_lines[5] == "通过 1，未通过 1，无法确定 1"
+    assert zh_lines[5] == "通过 1、未通过 1、无法确定 1"
 
     assert en_lines[0].startswith("PASSED  ") and en_lines[0].endswith("/good  " + _good_id())
     assert en_lines[1].startswith("FAILED HASH_FAILURE (the record does not match what was "
@@ -229,7 +229,7 @@ def test_verify_registry(chinese: None, registry: Engine, settings: Settings,
                            "状态是绕过本系统修改的")
     assert zh_lines[-2:] == [
         "登记库：30 张证照；日志：检查点内 30 个日志叶，0 个待入检查点；1 个检查点（1 个有效）",
-        "通过 29，未通过 1"]
+        "通过 29、未通过 1"]
     assert en_lines[0] == f"FAILED LOG_INCLUSION_FAILURE (not in the log as sealed)  {victim}"
     assert en_lines[1] == ("    log_inclusion: the database says SUSPENDED but the log's events "
                            "say VALID: the status was changed outside the product")

@@ -29,6 +29,7 @@ from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 
 from registry.errors import SealError
+from registry.i18n import _
 from registry.render.pdf.write import BYTE_RANGE_PLACEHOLDER, UnsignedPdf
 from registry.seal.signer import Signer
 
@@ -72,9 +73,10 @@ class CmsSkeleton:
         try:
             cert = asn1_x509.Certificate.load(signer_cert_der)
             extra = [asn1_x509.Certificate.load(c) for c in chain]
-            _ = cert.issuer, [c.subject for c in extra]  # parse now, fail here
+            _parsed = cert.issuer, [c.subject for c in extra]  # parse now, fail here
         except (ValueError, TypeError) as exc:
-            raise SealError(f"cannot build a CMS signature with this certificate: {exc}") from exc
+            raise SealError(_("cannot build a CMS signature with this certificate: {detail}",
+                              detail=exc)) from exc
         ess = tsp.SigningCertificateV2({"certs": [tsp.ESSCertIDv2({
             # hashAlgorithm is left out: its DEFAULT is SHA-256 (RFC 5035), and DER omits it.
             "cert_hash": hashlib.sha256(signer_cert_der).digest(),
@@ -159,7 +161,7 @@ class PadesSigner:
         if data[pdf.byte_range_at : pdf.byte_range_at + len(BYTE_RANGE_PLACEHOLDER)] != (
             BYTE_RANGE_PLACEHOLDER
         ):
-            raise SealError("the PDF has no unfilled ByteRange placeholder (signed already?)")
+            raise SealError(_("the PDF has no unfilled ByteRange placeholder (signed already?)"))
         byte_range = f"[0 {start} {end} {len(data) - end}]".encode("ascii")
         data[pdf.byte_range_at : pdf.byte_range_at + len(BYTE_RANGE_PLACEHOLDER)] = (
             byte_range.ljust(len(BYTE_RANGE_PLACEHOLDER))
@@ -177,7 +179,7 @@ class PadesSigner:
         cms_der = self._skeleton.build(message_digest, signature, token)
         room = (end - start - 2) // 2
         if len(cms_der) > room:
-            raise SealError(f"the CMS signature ({len(cms_der)} bytes) does not fit the "
-                            f"{room} bytes reserved in /Contents")
+            raise SealError(_("the CMS signature ({size} bytes) does not fit the {room} bytes "
+                              "reserved in /Contents", size=len(cms_der), room=room))
         data[start + 1 : start + 1 + 2 * len(cms_der)] = cms_der.hex().encode("ascii")
         return bytes(data)

@@ -30,6 +30,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from registry.errors import VerificationError
+from registry.i18n import _
 from registry.render.pdf.write import (
     ATTACHMENT_RECORD,
     ATTACHMENT_SIGNATURE,
@@ -70,13 +71,13 @@ class PdfSignature:
 def _der_length(data: bytes) -> int:
     """Length of the DER element at the start of ``data`` (tag + length + contents)."""
     if len(data) < 2 or data[0] != 0x30:
-        raise _format("/Contents does not hold a DER SEQUENCE (a CMS ContentInfo)")
+        raise _format(_("/Contents does not hold a DER SEQUENCE (a CMS ContentInfo)"))
     first = data[1]
     if first < 0x80:
         return 2 + first
     n = first & 0x7F
     if n == 0 or n > 4 or len(data) < 2 + n:
-        raise _format("/Contents holds a DER element with a bad length")
+        raise _format(_("/Contents holds a DER element with a bad length"))
     return 2 + n + int.from_bytes(data[2 : 2 + n], "big")
 
 
@@ -90,14 +91,15 @@ def find_signature(data: bytes) -> PdfSignature:
             if m.start() > 0 and data[m.start() - 1 : m.start()] == b"<"
             and data[m.end() : m.end() + 1] == b">"]
     if not runs:
-        raise _format("no PDF signature: no /Contents hex string was found")
+        raise _format(_("no PDF signature: no /Contents hex string was found"))
     if len(runs) > 1:
-        raise _format(f"{len(runs)} signature /Contents found; a rendition has exactly one")
+        raise _format(_("{n} signature /Contents found; a rendition has exactly one",
+                        n=len(runs)))
     run = runs[0]
     raw = bytes.fromhex(run.group().decode("ascii"))
     cms_der = raw[: _der_length(raw)]
     if len(cms_der) > len(raw):
-        raise _format("the CMS in /Contents is truncated")
+        raise _format(_("the CMS in /Contents is truncated"))
     declared = _BYTE_RANGE.search(data)
     byte_range = None
     if declared is not None:
@@ -135,7 +137,8 @@ def _xmp_elements(reader: PdfReader) -> dict[str, str]:
         # expat (>= 2.4) bounds entity expansion and ElementTree fetches no external entities.
         root = ET.fromstring(meta.get_object().get_data())  # noqa: S314
     except ET.ParseError as exc:
-        raise _format(f"the XMP metadata is not well-formed XML: {exc}") from exc
+        raise _format(_("the XMP metadata is not well-formed XML: {detail}",
+                        detail=exc)) from exc
     prefix = "{" + XMP_NAMESPACE + "}"
     return {el.tag[len(prefix):]: el.text or "" for el in root.iter() if el.tag.startswith(prefix)}
 
@@ -150,7 +153,8 @@ def read_pdf(data: bytes) -> PdfLicense:
         info = reader.trailer.get("/Info")
         info = info.get_object() if info is not None else {}
         if f"/{RECORD_KEY}" not in info:
-            raise _format(f"the PDF has no /{RECORD_KEY}: not a rendition of a sealed license")
+            raise _format(_("the PDF has no /{key}: not a rendition of a sealed license",
+                            key=RECORD_KEY))
         text = str(info[f"/{RECORD_KEY}"])
         info_elements = {
             k[1:]: str(v) for k, v in info.items()
@@ -164,16 +168,16 @@ def read_pdf(data: bytes) -> PdfLicense:
             if value is not None and "/M" in value.get_object():
                 signed_time = str(value.get_object()["/M"])
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise _format(f"not a readable PDF: {exc}") from exc
+        raise _format(_("not a readable PDF: {detail}", detail=exc)) from exc
     finally:
         pypdf_log.setLevel(level)
     record = text.encode("utf-8")
     try:
         elements = json.loads(record)
     except ValueError as exc:
-        raise _format(f"/{RECORD_KEY} is not JSON: {exc}") from exc
+        raise _format(_("/{key} is not JSON: {detail}", key=RECORD_KEY, detail=exc)) from exc
     if not isinstance(elements, dict):
-        raise _format(f"/{RECORD_KEY} is not a JSON object")
+        raise _format(_("/{key} is not a JSON object", key=RECORD_KEY))
     return PdfLicense(
         record=record,
         elements=elements,
@@ -189,6 +193,7 @@ def read_license_pdf(data: bytes) -> dict[str, Any]:
     """The sealed elements of a rendition (what ingesting the PDF yields)."""
     found = read_pdf(data)
     if found.attachments.get(ATTACHMENT_RECORD, found.record) != found.record:
-        raise _format(f"/{RECORD_KEY} and the embedded {ATTACHMENT_RECORD} differ")
+        raise _format(_("/{key} and the embedded {attachment} differ", key=RECORD_KEY,
+                        attachment=ATTACHMENT_RECORD))
     return found.elements
 

@@ -19,6 +19,7 @@ import httpx
 from asn1crypto import tsp
 
 from registry.errors import TimestampError
+from registry.i18n import _
 
 __all__ = [
     "HttpTimestampSource",
@@ -55,25 +56,29 @@ class HttpTimestampSource:
                 self.url, content=request.dump(),
                 headers={"Content-Type": "application/timestamp-query"})
         except httpx.HTTPError as exc:
-            raise TimestampError(f"time-stamping authority {self.url} unreachable: {exc}") from exc
+            raise TimestampError(_("time-stamping authority {url} unreachable: {detail}",
+                                   url=self.url, detail=exc)) from exc
         if response.status_code != 200:
-            raise TimestampError(f"time-stamping authority {self.url} answered HTTP "
-                                 f"{response.status_code}")
+            raise TimestampError(_("time-stamping authority {url} answered HTTP {status}",
+                                   url=self.url, status=response.status_code))
         try:
             answer = tsp.TimeStampResp.load(response.content)
             status = answer["status"]["status"].native
             if status not in _GRANTED:
-                raise TimestampError(f"time-stamping authority {self.url} refused: {status}")
+                raise TimestampError(_("time-stamping authority {url} refused: {status}",
+                                       url=self.url, status=status))
             token = answer["time_stamp_token"]
             info = token["content"]["encap_content_info"]["content"].parsed
             imprint = info["message_imprint"]
             if (imprint["hash_algorithm"]["algorithm"].native != "sha256"
                     or imprint["hashed_message"].native != digest):
-                raise TimestampError("the time-stamp token is for another message imprint")
+                raise TimestampError(_("the time-stamp token is for another message imprint"))
             if info["nonce"].native != nonce:
-                raise TimestampError("the time-stamp token does not carry this request's nonce")
+                raise TimestampError(_("the time-stamp token does not carry this request's "
+                                       "nonce"))
             return bytes(token.dump())
         except TimestampError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise TimestampError(f"unreadable time-stamp response from {self.url}: {exc}") from exc
+            raise TimestampError(_("unreadable time-stamp response from {url}: {detail}",
+                                   url=self.url, detail=exc)) from exc

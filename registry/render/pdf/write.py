@@ -42,6 +42,7 @@ from xml.sax.saxutils import escape
 from PIL import Image
 
 from registry.errors import RenderError, VerificationError
+from registry.i18n import _
 from registry.license.types import LicenseType
 from registry.render.fonts import FontStack, FontSubset
 from registry.render.pdf.syntax import Writer, name_ok, obj, pdf_date, stream, text_string
@@ -147,7 +148,8 @@ class PreparedTemplate:
         try:
             seal = parse_seal(seal_der)
         except VerificationError as exc:
-            raise RenderError(f"cannot render with a malformed seal: {exc}") from exc
+            raise RenderError(_("cannot render with a malformed seal: {detail}",
+                                detail=exc)) from exc
         self.layout = layout
         self.license_type = license_type
         self.fonts = fonts
@@ -166,7 +168,8 @@ class PreparedTemplate:
             image = Image.open(io.BytesIO(png))
             image.load()
         except (OSError, ValueError) as exc:
-            raise RenderError(f"the seal picture is not a readable image: {exc}") from exc
+            raise RenderError(_("the seal picture is not a readable image: {detail}",
+                                detail=exc)) from exc
         rgba = image.convert("RGBA")
         w, h = rgba.size
         rgb = rgba.convert("RGB").tobytes()
@@ -298,9 +301,9 @@ class PreparedTemplate:
             try:
                 elements = json.loads(record)
             except ValueError as exc:
-                raise RenderError(f"the record is not JSON: {exc}") from exc
+                raise RenderError(_("the record is not JSON: {detail}", detail=exc)) from exc
             if not isinstance(elements, dict):
-                raise RenderError("the record is not a JSON object")
+                raise RenderError(_("the record is not a JSON object"))
         values = {k: str(v) for k, v in elements.items()}
         identifier = values.get("ZZBS", "")
         subset = self.fonts.subset()
