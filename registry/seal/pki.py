@@ -37,7 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from registry.clock import china_text
 from registry.errors import SealError
-from registry.i18n import N_, _
+from registry.i18n import N_, _, os_reason
 
 __all__ = [
     "CertifiedKey",
@@ -240,7 +240,7 @@ def _read(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise SealError(_("cannot read the {what} {file}: {detail}", what=_(what), file=path,
-                          detail=exc.strerror or exc)) from exc
+                          detail=os_reason(exc))) from exc
 
 
 def _load_cert(path: Path, what: str) -> x509.Certificate:

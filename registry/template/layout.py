@@ -35,7 +35,7 @@ import jsonschema
 
 from registry.config import SCHEMA_DIR
 from registry.errors import LayoutError
-from registry.i18n import _, ngettext
+from registry.i18n import _, ngettext, os_reason
 from registry.license.types import LicenseType
 from registry.schemacheck import problem_of
 from registry.seal.words import SEPARATOR, word
@@ -78,7 +78,7 @@ def load_layout_file(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text("utf-8"))
     except OSError as exc:
         raise LayoutError(_("cannot read layout {file}: {detail}", file=path,
-                            detail=exc.strerror or exc)) from exc
+                            detail=os_reason(exc))) from exc
     except ValueError as exc:
         raise LayoutError(_("layout {file} is not JSON: {detail}", file=path,
                             detail=exc)) from exc
