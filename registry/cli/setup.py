@@ -41,6 +41,7 @@ from registry.db.models import City, Department
 from registry.errors import CityError
 from registry.i18n import _
 from registry.license.types import LicenseType, license_type, read_catalogue, registered_types
+from registry.seal.lifecycle import status_name as seal_status_name
 
 __all__ = [
     "city",
@@ -227,7 +228,7 @@ def department_show(settings: Settings, uscc: str, as_json: bool) -> None:
         click.echo(f"    {t['code']}  {t['name']}")
     click.echo(_("  seals:") + ("" if d["seals"] else " " + _("none yet")))
     for s in d["seals"]:
-        click.echo(f"    {s['es_id']}  {s['name']}  {s['status']}")
+        click.echo(f"    {s['es_id']}  {s['name']}  {seal_status_name(s['status'])}")
     click.echo(_("  licenses: {n}", n=d["licenses"]))
 
 

@@ -221,3 +221,12 @@ def test_a_catalogue_is_imported_whole_or_in_part(bare: Engine, settings: Settin
         r.output)
     r = _licreg(settings, "--lang", "en", "type", "remove", ROAD)
     assert r.output == f"  license type {ROAD} 道路运输经营许可证 removed\n"
+
+
+def test_a_department_s_seals_are_shown_with_their_status_in_words(
+        world: Engine, settings: Settings) -> None:
+    zh = _licreg(settings, "department", "show", MARKET.uscc)
+    assert zh.exit_code == 0
+    assert "  印章：\n    330100MB17032180001  示范市市场监督管理局行政审批专用章  已启用\n" in zh.output
+    en = _licreg(settings, "department", "show", MARKET.uscc, lang="en")
+    assert "    330100MB17032180001  示范市市场监督管理局行政审批专用章  active\n" in en.output
