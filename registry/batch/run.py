@@ -52,9 +52,11 @@ from registry.config import Settings
 from registry.db import WalRestarts, session_scope
 from registry.db.models import Batch, Department, DepartmentType, SourceRow, StoredFile
 from registry.errors import BatchFailedError, DepartmentNotFound, IngestError
+from registry.i18n import N_, _
 from registry.ingest.archive import pack_folder
 from registry.ingest.frames import RESERVED_COLUMNS, ReadOptions
 from registry.ingest.mapping import read_options
+from registry.ingest.messages import render, text
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import header_map
 from registry.license.types import LicenseType, license_type
@@ -159,7 +161,7 @@ def _store_upload(settings: Settings, path: Path) -> tuple[str, int, Path, str, 
         with tempfile.TemporaryDirectory(dir=settings.files) as tmp:
             packed = Path(tmp) / "folder.zip"
             pack_folder(path, packed)
-            sha, size, target, suffix, _ = _store_upload(settings, packed)
+            sha, size, target, suffix, _name = _store_upload(settings, packed)
         return sha, size, target, suffix, f"{path.name}/"
     sha, size = _sha256(path)
     suffix = path.suffix.lower()
@@ -207,12 +209,14 @@ def open_batch(
     as failed with the error: the report's ``status`` is ``failed`` and ``error`` says why.
     """
     if not path.exists():
-        raise IngestError("no such file", file=str(path))
+        raise IngestError(_("no such file"), file=str(path))
     dept = session.scalar(select(Department).where(Department.uscc == department_uscc))
     if dept is None:
-        raise DepartmentNotFound(f"{path}: unknown department {department_uscc}")
+        raise DepartmentNotFound(_("{file}: unknown department {uscc}", file=path,
+                                   uscc=department_uscc))
     if session.get(DepartmentType, (dept.id, type_code)) is None:
-        raise IngestError(f"{dept.name} ({dept.uscc}) does not issue license type {type_code}",
+        raise IngestError(_("{department} ({uscc}) does not issue license type {type_code}",
+                            department=dept.name, uscc=dept.uscc, type_code=type_code),
                           file=str(path))
     lt = license_type(session, type_code)
     options = options or ReadOptions()
@@ -247,9 +251,10 @@ def open_batch(
         hmap = header_map(columns, lt, mapping=stored_options.mapping,
                           ignore=stored_options.ignore)
         if hmap.missing:
-            raise IngestError(
-                "missing required column(s): " + ", ".join(
-                    f"{lt.element(c).title} ({c})" for c in hmap.missing), file=name)
+            raise IngestError(render(text(
+                N_("missing required column(s): {columns}"),
+                columns=[text(N_("{title} ({element})"), title=lt.element(c).title, element=c)
+                         for c in hmap.missing])), file=name)
     except IngestError as exc:
         batch.status, batch.error = "failed", _renamed(exc, target, name)
         batch.leased_by = batch.lease_until = None
@@ -286,7 +291,8 @@ def finish_batch(session: Session, batch_id: int, *, at: dt.datetime,
         SourceRow.batch_id == batch_id)) or 0
     outcomes = batch.accepted + batch.filtered + batch.rejected
     if stored != batch.rows_read or batch.rows_read != outcomes:
-        raise IngestError(f"batch {batch_id}: {batch.rows_read} rows read but {stored} stored")
+        raise IngestError(_("batch {batch_id}: {rows} rows read but {stored} stored",
+                            batch_id=batch_id, rows=batch.rows_read, stored=stored))
     if batch.status != "done":
         batch.status, batch.finished_at = "done", at
     batch.elapsed_seconds = (batch.elapsed_seconds or 0.0) + elapsed
@@ -447,7 +453,7 @@ def ingest_file(
     if report.already_ingested:
         return report
     if report.status == "failed":
-        raise BatchFailedError(report.error or "the file cannot be read",
+        raise BatchFailedError(report.error or _("the file cannot be read"),
                                batch_id=report.batch_id)
     chunks = _Guarded(iter_chunks(settings, report, lt, chunk_rows=chunk_rows, options=options),
                       report, progress)
