@@ -158,6 +158,17 @@ def test_inbox_reports_in_chinese_and_english(licreg: CliRunner, tmp_path: Path)
     assert rejects[0][:3] == ["行号", "位置", "处理结果"] and rejects[1][2] == "驳回"
     assert "持证主体代码（CZZTDM）“91330100MA0000001X”" in rejects[1][4]
 
+    failed = json.loads((day / "physicians.csv.report.json").read_text("utf-8"))
+    assert failed["error"].startswith("physicians.csv: 缺少必填列：类型（KZ_LX）、法定代表人")
+    failed_en = _ok(licreg.invoke(cli, ["--lang", "en", "batch", "show",
+                                        str(failed["batch_id"])])).splitlines()
+    assert failed_en[1].endswith(", status failed")
+    assert failed_en[2].startswith(
+        "error: physicians.csv: missing required column(s): 类型 (KZ_LX), 法定代表人 (KZ_FDDBR)")
+    failed_zh = _ok(licreg.invoke(cli, ["batch", "show", str(failed["batch_id"])])).splitlines()
+    assert failed_zh[1].endswith("，状态：失败")
+    assert failed_zh[2].startswith("错误：physicians.csv: 缺少必填列：类型（KZ_LX）")
+
     # The same batch in English on request; an English run writes an English report.
     shown = _ok(licreg.invoke(cli, ["--lang", "en", "batch", "rows", str(report["batch_id"]),
                                     "--outcome", "rejected"]))
