@@ -20,12 +20,13 @@ sentence that needs translating too, e.g. what :class:`datetime.date` said was w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from registry.i18n import N_, _, language
 
-__all__ = ["Text", "english", "reason", "reason_message", "render", "text"]
+__all__ = ["NOTES", "Text", "english", "reason", "reason_message", "render", "text"]
 
 Text = dict[str, Any]
 """``{"msgid": English message with {fields}, "params": {field: str | int | list | Text}}``."""
@@ -69,8 +70,30 @@ def reason(code: str, element: str | None, message: Text | str) -> dict[str, Any
     return found
 
 
+NOTES = {
+    "UNCHANGED": N_("identical to registered {identifier}; nothing issued"),
+    "CHANGED": N_("new version of {predecessor}"),
+}
+"""The notes issuing adds to accepted rows (registry.license.issue), which keep only their
+English message: :func:`reason_message` reads their fields back out of it."""
+
+
+def _pattern(msgid: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", msgid)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)"
+                              for i, p in enumerate(parts)) + r"\Z")
+
+
+_NOTE_PATTERNS = {code: (msgid, _pattern(msgid)) for code, msgid in NOTES.items()}
+
+
 def reason_message(found: Mapping[str, Any]) -> str:
     """A reason's message in the current language (its stored English one when it was kept
-    without its text)."""
+    without its text, unless it is one of the :data:`NOTES`)."""
     kept = found.get("text")
-    return render(kept) if isinstance(kept, dict) else str(found.get("message", ""))
+    if isinstance(kept, dict):
+        return render(kept)
+    message = str(found.get("message", ""))
+    note = _NOTE_PATTERNS.get(str(found.get("code")))
+    fields = note[1].match(message) if note else None
+    return _(note[0], **fields.groupdict()) if note and fields else message

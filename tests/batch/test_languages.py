@@ -216,3 +216,18 @@ def test_row_reasons_and_reader_errors_in_either_language(tmp_path: Path) -> Non
         next(read_rows(array))
     with language("en"), pytest.raises(IngestError, match="a JSON batch must be an array"):
         next(read_rows(array))
+
+
+def test_notes_on_rows_issued_before_in_either_language(licreg: CliRunner) -> None:
+    _ok(licreg.invoke(cli, ["ingest", str(BUSINESS), "--department", MARKET.uscc, "--type", BIZ]))
+    gbk = FIXTURES / "batches" / "business-licenses-gbk.csv"  # the same rows, other bytes
+    again = _ok(licreg.invoke(cli, ["ingest", str(gbk), "--department", MARKET.uscc,
+                                    "--type", BIZ])).splitlines()
+    assert again[1] == "读取 40 行：接收 30 行（新增或变更 0 行），过滤 3 行，驳回 7 行"
+    first = next(line for line in again if line.startswith("  第    2行  接收  "))
+    assert first.startswith("  第    2行  接收  与已登记证照 1.2.156.3005.2.")
+    assert first.endswith(" 内容相同，未重新签发")
+    english = _ok(licreg.invoke(cli, ["--lang", "en", "batch", "rows", "2", "--outcome",
+                                      "accepted"])).splitlines()
+    assert english[0].startswith("business-licenses-gbk.csv, line 2  accepted  UNCHANGED: "
+                                 "identical to registered 1.2.156.3005.2.")
