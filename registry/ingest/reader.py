@@ -60,7 +60,7 @@ def read_rows(path: Path, *, chunk_rows: int = 50_000,
         known = ", ".join(sorted(READERS))
         raise IngestError(
             _("unsupported file type {suffix!r}; accepted: {known}",
-              suffix=path.suffix or "(no suffix)", known=known),
+              suffix=path.suffix or _("(no suffix)"), known=known),
             file=str(path),
         )
     return read(path, chunk_rows, options)

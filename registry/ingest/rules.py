@@ -280,9 +280,9 @@ def header_map(columns: Sequence[str], lt: LicenseType, *,
     def add(name: str, code: str, derived: bool) -> None:
         key = normalize_code(name)
         if key in index and index[key][0] != code:
-            raise ConfigError(
-                f"license type {lt.code}: {name!r} names both {index[key][0]} and {code}"
-            )
+            raise ConfigError(_("license type {type_code}: {name!r} names both {first} and "
+                                "{second}", type_code=lt.code, name=name, first=index[key][0],
+                                second=code))
         index[key] = (code, derived)
 
     for e in lt.elements:
@@ -563,7 +563,8 @@ def evaluate(
         raise ValueError(f"header map is for type {hmap.type_code}, rows are for {lt.code}")
     unknown_types = [t for t in lt.holder_types if t not in _HOLDER_CHECKS]
     if unknown_types:
-        raise ConfigError(f"license type {lt.code}: no check for holder types {unknown_types}")
+        raise ConfigError(_("license type {type_code}: no check for holder types {types}",
+                            type_code=lt.code, types=", ".join(unknown_types)))
     if LINE not in rows.columns:
         raise ValueError(f"rows have no {LINE} column: read them with read_rows")
     n = len(rows)
