@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from registry.batch.reports import batch_detail, joined, outcome_word, reason_title, row_outcomes
+from registry.batch.reports import (
+    batch_detail,
+    joined,
+    outcome_word,
+    reason_title,
+    row_outcomes,
+    status_word,
+)
 from registry.batch.run import IngestProgress, ingest_file, read_options_for
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
@@ -52,7 +59,9 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
         rows = row_outcomes(session, report.batch_id) if listed else []
         reasons = batch_detail(session, report.batch_id).reasons
     if as_json:
-        echo_json({**report.to_dict(), "reasons": reasons,
+        echo_json({**report.to_dict(), "status_text": status_word(report.status),
+                   "reasons": reasons,
+                   "reason_titles": {code: reason_title(code) for code in reasons},
                    "rows": rows if listed else None})
         return
     note = _("  (same bytes ingested before: nothing new)") if report.already_ingested else ""

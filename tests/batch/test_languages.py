@@ -89,7 +89,13 @@ def test_ingest_and_batch_commands_chinese_by_default_english_on_request(
 
 
 def test_json_keeps_the_codes_beside_the_words_in_utf8(licreg: CliRunner) -> None:
-    _ok(licreg.invoke(cli, ["ingest", str(BUSINESS), "--department", MARKET.uscc, "--type", BIZ]))
+    ingested = json.loads(_ok(licreg.invoke(cli, ["ingest", str(BUSINESS), "--department",
+                                                  MARKET.uscc, "--type", BIZ, "--json"])))
+    assert (ingested["status"], ingested["status_text"]) == ("done", "已完成")
+    assert ingested["reason_titles"]["DATE_ORDER"] == "日期先后顺序错误"
+    line18 = next(r for r in ingested["rows"] if r["line"] == 18)
+    assert line18["reasons"] == [{"code": "BAD_DATE", "element": "ZZBFRQ", "message":
+                                  "颁证日期（ZZBFRQ）“2023-02-29”不是有效日期（日超出当月天数）"}]
     shown = _ok(licreg.invoke(cli, ["batch", "show", "1", "--json"]))
     assert "\\u" not in shown  # UTF-8, never escapes
     detail = json.loads(shown)
