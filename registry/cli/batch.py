@@ -22,6 +22,7 @@ from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
 from registry.i18n import N_, _
+from registry.ingest.messages import listed
 
 __all__ = ["batch_group", "batch_list", "batch_rows_command", "batch_show"]
 
@@ -83,13 +84,13 @@ def batch_show(settings: Settings, batch_id: int, as_json: bool) -> None:
     click.echo(counts_line(s.rows_read, s.accepted, s.issued, s.filtered, s.rejected))
     fmt = d.source.get("format")
     if fmt:
-        detail = _(", ").join(_("{what} {value!r}", what=_(word), value=d.source[k])
-                              for k, word in _SOURCE_WORDS.items() if k in d.source)
+        detail = listed([_("{what} {value!r}", what=_(word), value=d.source[k])
+                         for k, word in _SOURCE_WORDS.items() if k in d.source])
         click.echo(_("format {format} ({detail})", format=fmt, detail=detail) if detail
                    else _("format {format}", format=fmt))
     if d.unknown_columns:
         click.echo(_("unknown columns (kept in the raw rows): {columns}",
-                     columns=_(", ").join(d.unknown_columns)))
+                     columns=listed(d.unknown_columns)))
     for code, n in d.reasons.items():
         click.echo(f"  {code:<20} {n:>7}  {reason_title(code)}")
     if d.elapsed_seconds is not None:

@@ -26,12 +26,22 @@ from typing import Any
 
 from registry.i18n import N_, _, language
 
-__all__ = ["NOTES", "Text", "english", "reason", "reason_message", "render", "text"]
+__all__ = ["NOTES", "Text", "english", "listed", "reason", "reason_message", "render", "text"]
 
 Text = dict[str, Any]
 """``{"msgid": English message with {fields}, "params": {field: str | int | list | Text}}``."""
 
-_LIST_SEPARATOR = N_(", ")
+
+
+def listed(items: list[str] | tuple[str, ...]) -> str:
+    """``items`` one after the other as the current language lists them (``a, b`` / ``a、b``).
+    Its own message, not a bare ``", "``, which other catalogues translate their own way."""
+    if not items:
+        return ""
+    out = str(items[0])
+    for item in items[1:]:
+        out = _("{items}, {item}", items=out, item=item)
+    return out
 
 
 def text(msgid: str, /, **params: Any) -> Text:
@@ -43,7 +53,7 @@ def _value(value: Any) -> Any:
     if isinstance(value, dict) and "msgid" in value:
         return render(value)
     if isinstance(value, list | tuple):
-        return _(_LIST_SEPARATOR).join(str(_value(v)) for v in value)
+        return listed([str(_value(v)) for v in value])
     return value
 
 
