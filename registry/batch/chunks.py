@@ -30,6 +30,7 @@ from registry.config import Settings
 from registry.db import bulk_insert, session_scope, shared_engine, table_of
 from registry.db.models import Batch, BatchReasonCount, Department, SourceRow
 from registry.errors import BatchNotFound
+from registry.i18n import _
 from registry.ingest.frames import LINE, RESERVED_COLUMNS, ReadOptions
 from registry.ingest.known_codes import load_known_codes
 from registry.ingest.normalize import normalize_texts, text_cells
@@ -123,7 +124,7 @@ def plan_chunk(
     """
     batch = session.get(Batch, batch_id)
     if batch is None:
-        raise BatchNotFound(f"batch {batch_id} does not exist")
+        raise BatchNotFound(_("batch {batch_id} does not exist", batch_id=batch_id))
     renew_batch(session, batch)
     # Lines an interrupted run already stored (chunks may have committed out of order).
     lines = chunk[LINE]

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.batch.reports import closing_report, write_rows_csv
+from registry.batch.reports import closing_report, status_word, write_rows_csv
 from registry.batch.run import BatchReport, read_report
 from registry.clock import china_day
 from registry.db.models import Department, DepartmentType
@@ -230,7 +230,8 @@ def drain(
             continue
         except (IngestError, NotFoundError) as exc:  # no batch: unknown department or type …
             archived = _archive(claimed, archive_root, at=at())
-            result = {"file": waiting.name, "status": "refused", "error": str(exc)}
+            result = {"file": waiting.name, "status": "refused",
+                      "status_text": status_word("refused"), "error": str(exc)}
             _write_reports(None, archived, result)
             outcomes.append(InboxOutcome(waiting, "refused", archived, result))
             continue

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from registry.clock import utc_now
 from registry.db.models import Batch
 from registry.errors import BatchBusyError
+from registry.i18n import _
 
 __all__ = [
     "LEASE",
@@ -58,7 +59,7 @@ def claim_batch(session: Session, batch_id: int, runner: str, *,
     if not claimed:
         holder, until = session.execute(
             select(Batch.leased_by, Batch.lease_until).where(Batch.id == batch_id)).one()
-        raise BatchBusyError(batch_id, holder or "another run", until or at)
+        raise BatchBusyError(batch_id, holder or _("another run"), until or at)
 
 
 def renew_batch(session: Session, batch: Batch, *, at: dt.datetime | None = None) -> None:

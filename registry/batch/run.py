@@ -52,17 +52,20 @@ from registry.config import Settings
 from registry.db import WalRestarts, session_scope
 from registry.db.models import Batch, Department, DepartmentType, SourceRow, StoredFile
 from registry.errors import BatchFailedError, DepartmentNotFound, IngestError
+from registry.i18n import LANGUAGES, N_, _, current_language, language
 from registry.ingest.archive import pack_folder
 from registry.ingest.frames import RESERVED_COLUMNS, ReadOptions
 from registry.ingest.mapping import read_options
+from registry.ingest.messages import render, text
 from registry.ingest.reader import read_rows
-from registry.ingest.rules import header_map
+from registry.ingest.rules import HeaderMap, header_map
 from registry.license.types import LicenseType, license_type
 
 __all__ = [
     "CHUNK_ROWS",
     "BatchReport",
     "IngestProgress",
+    "error_of",
     "finish_batch",
     "ingest_file",
     "iter_chunks",
@@ -115,6 +118,16 @@ class BatchReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+ERROR_SAID = "error_said"
+"""Key of a failed batch's ``source``: language → why its file could not be read."""
+
+
+def error_of(batch: Batch) -> str | None:
+    """Why the batch failed, in the current language when it was said in it."""
+    said = (batch.source or {}).get(ERROR_SAID) or {}
+    return str(said.get(current_language()) or batch.error) if batch.error else None
+
+
 def report_of(batch: Batch, stored: StoredFile, department: Department, *,
               already: bool = False) -> BatchReport:
     """The :class:`BatchReport` of a batch row."""
@@ -123,7 +136,7 @@ def report_of(batch: Batch, stored: StoredFile, department: Department, *,
         department=department.uscc, type_code=batch.type_code, status=batch.status,
         rows_read=batch.rows_read, accepted=batch.accepted, filtered=batch.filtered,
         rejected=batch.rejected, issued=batch.issued, uploader=batch.uploader or stored.uploader,
-        started_at=batch.started_at, finished_at=batch.finished_at, error=batch.error,
+        started_at=batch.started_at, finished_at=batch.finished_at, error=error_of(batch),
         options=dict(batch.options) if batch.options else None, already_ingested=already)
 
 
@@ -159,7 +172,7 @@ def _store_upload(settings: Settings, path: Path) -> tuple[str, int, Path, str, 
         with tempfile.TemporaryDirectory(dir=settings.files) as tmp:
             packed = Path(tmp) / "folder.zip"
             pack_folder(path, packed)
-            sha, size, target, suffix, _ = _store_upload(settings, packed)
+            sha, size, target, suffix, _name = _store_upload(settings, packed)
         return sha, size, target, suffix, f"{path.name}/"
     sha, size = _sha256(path)
     suffix = path.suffix.lower()
@@ -207,12 +220,14 @@ def open_batch(
     as failed with the error: the report's ``status`` is ``failed`` and ``error`` says why.
     """
     if not path.exists():
-        raise IngestError("no such file", file=str(path))
+        raise IngestError(_("no such file"), file=str(path))
     dept = session.scalar(select(Department).where(Department.uscc == department_uscc))
     if dept is None:
-        raise DepartmentNotFound(f"{path}: unknown department {department_uscc}")
+        raise DepartmentNotFound(_("{file}: unknown department {uscc}", file=path,
+                                   uscc=department_uscc))
     if session.get(DepartmentType, (dept.id, type_code)) is None:
-        raise IngestError(f"{dept.name} ({dept.uscc}) does not issue license type {type_code}",
+        raise IngestError(_("{department} ({uscc}) does not issue license type {type_code}",
+                            department=dept.name, uscc=dept.uscc, type_code=type_code),
                           file=str(path))
     lt = license_type(session, type_code)
     options = options or ReadOptions()
@@ -240,18 +255,33 @@ def open_batch(
                                            license_type=lt)
     # Check the header before any row is taken: a file without a required column is a
     # file-level error, not a thousand identical row rejections.
-    try:
+    def check() -> tuple[pd.DataFrame | None, list[str], HeaderMap]:
         first = next(read_rows(target, chunk_rows=1, options=stored_options), None)
         columns = [c for c in (first.columns if first is not None else [])
                    if c not in RESERVED_COLUMNS]
         hmap = header_map(columns, lt, mapping=stored_options.mapping,
                           ignore=stored_options.ignore)
         if hmap.missing:
-            raise IngestError(
-                "missing required column(s): " + ", ".join(
-                    f"{lt.element(c).title} ({c})" for c in hmap.missing), file=name)
+            raise IngestError(render(text(
+                N_("missing required column(s): {columns}"),
+                columns=[text(N_("{title} ({element})"), title=lt.element(c).title, element=c)
+                         for c in hmap.missing])), file=name)
+        return first, columns, hmap
+
+    try:
+        first, columns, hmap = check()
     except IngestError as exc:
-        batch.status, batch.error = "failed", _renamed(exc, target, name)
+        # Said once per language (reading a header again costs little): the batch is shown
+        # later to readers of either; the stored error column keeps the English.
+        said = {current_language(): _renamed(exc, target, name)}
+        for lang in LANGUAGES:
+            with language(lang):
+                try:
+                    check()
+                except IngestError as again:
+                    said[lang] = _renamed(again, target, name)
+        batch.status, batch.error = "failed", said.get("en", said[current_language()])
+        batch.source = {**(batch.source or {}), ERROR_SAID: said}
         batch.leased_by = batch.lease_until = None
         return report_of(batch, stored, dept)
     batch.status, batch.error = "running", None
@@ -286,7 +316,8 @@ def finish_batch(session: Session, batch_id: int, *, at: dt.datetime,
         SourceRow.batch_id == batch_id)) or 0
     outcomes = batch.accepted + batch.filtered + batch.rejected
     if stored != batch.rows_read or batch.rows_read != outcomes:
-        raise IngestError(f"batch {batch_id}: {batch.rows_read} rows read but {stored} stored")
+        raise IngestError(_("batch {batch_id}: {rows} rows read but {stored} stored",
+                            batch_id=batch_id, rows=batch.rows_read, stored=stored))
     if batch.status != "done":
         batch.status, batch.finished_at = "done", at
     batch.elapsed_seconds = (batch.elapsed_seconds or 0.0) + elapsed
@@ -447,7 +478,7 @@ def ingest_file(
     if report.already_ingested:
         return report
     if report.status == "failed":
-        raise BatchFailedError(report.error or "the file cannot be read",
+        raise BatchFailedError(report.error or _("the file cannot be read"),
                                batch_id=report.batch_id)
     chunks = _Guarded(iter_chunks(settings, report, lt, chunk_rows=chunk_rows, options=options),
                       report, progress)

@@ -6,14 +6,30 @@ from pathlib import Path
 
 import click
 
-from registry.batch.reports import batch_detail, batch_rows, list_batches, write_rows_csv
+from registry.batch.reports import (
+    batch_detail,
+    batch_rows,
+    joined,
+    list_batches,
+    outcome_word,
+    reason_title,
+    status_word,
+    write_rows_csv,
+)
 from registry.cli._common import echo_json, engine, handle_errors
+from registry.cli.ingest import counts_line
+from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
+from registry.i18n import N_, _
+from registry.ingest.messages import listed
 
 __all__ = ["batch_group", "batch_list", "batch_rows_command", "batch_show"]
 
 OUTCOMES = click.Choice(["accepted", "filtered", "rejected"])
+_SOURCE_WORDS = {"encoding": N_("encoding"), "separator": N_("separator"), "sheet": N_("sheet"),
+                 "header_line": N_("header line")}
+"""What ``batch show`` says of how the file was read (the keys of a batch's source)."""
 
 
 @click.group("batch")
@@ -37,9 +53,11 @@ def batch_list(settings: Settings, limit: int | None, department: str | None,
         echo_json([b.__dict__ for b in batches])
         return
     for b in batches:
-        click.echo(f"{b.batch_id:>5}  {b.status:<7}  {b.type_code}  rows {b.rows_read:>7}  "
-                   f"accepted {b.accepted} filtered {b.filtered} rejected {b.rejected}  "
-                   f"{b.file}")
+        click.echo(_("{batch_id:>5}  {status:<7}  {type_code}  rows {rows:>7}  accepted "
+                     "{accepted} filtered {filtered} rejected {rejected}  {file}",
+                     batch_id=b.batch_id, status=status_word(b.status), type_code=b.type_code,
+                     rows=b.rows_read, accepted=b.accepted, filtered=b.filtered,
+                     rejected=b.rejected, file=b.file))
 
 
 @batch_group.command("show")
@@ -56,25 +74,31 @@ def batch_show(settings: Settings, batch_id: int, as_json: bool) -> None:
         echo_json(d.to_dict())
         return
     s = d.summary
-    click.echo(f"batch {s.batch_id}: {s.file} ({d.size} bytes, sha256 {d.sha256[:12]}) "
-               f"uploaded by {s.uploader}")
-    click.echo(f"department {s.department}, type {s.type_code}, status {s.status}")
+    click.echo(_("batch {batch_id}: {file} ({size} bytes, sha256 {sha256}) uploaded by "
+                 "{uploader}", batch_id=s.batch_id, file=s.file, size=d.size,
+                 sha256=d.sha256[:12], uploader=s.uploader))
+    click.echo(_("department {department}, type {type_code}, status {status}",
+                 department=s.department, type_code=s.type_code, status=status_word(s.status)))
     if s.error:
-        click.echo(f"error: {s.error}")
-    click.echo(f"rows read {s.rows_read}: accepted {s.accepted} ({s.issued} new or changed), "
-               f"filtered {s.filtered}, rejected {s.rejected}")
+        click.echo(_("error: {detail}", detail=s.error))
+    click.echo(counts_line(s.rows_read, s.accepted, s.issued, s.filtered, s.rejected))
     fmt = d.source.get("format")
     if fmt:
-        detail = ", ".join(f"{k} {d.source[k]!r}" for k in ("encoding", "separator", "sheet",
-                                                             "header_line") if k in d.source)
-        click.echo(f"format {fmt}" + (f" ({detail})" if detail else ""))
+        detail = listed([_("{what} {value!r}", what=_(word), value=d.source[k])
+                         for k, word in _SOURCE_WORDS.items() if k in d.source])
+        click.echo(_("format {format} ({detail})", format=fmt, detail=detail) if detail
+                   else _("format {format}", format=fmt))
     if d.unknown_columns:
-        click.echo("unknown columns (kept in the raw rows): " + ", ".join(d.unknown_columns))
+        click.echo(_("unknown columns (kept in the raw rows): {columns}",
+                     columns=listed(d.unknown_columns)))
     for code, n in d.reasons.items():
-        click.echo(f"  {code:<20} {n}")
+        click.echo(f"  {code:<20} {n:>7}  {reason_title(code)}")
     if d.elapsed_seconds is not None:
-        rate = f", {d.rows_per_second:,.0f} rows/s" if d.rows_per_second else ""
-        click.echo(f"time {d.elapsed_seconds:.2f} s{rate}; started {s.started_at:%Y-%m-%d %H:%M}")
+        seconds, started = f"{d.elapsed_seconds:.2f}", china_text(s.started_at)
+        click.echo(_("time {seconds} s, {rate} rows/s; started {started}", seconds=seconds,
+                     rate=f"{d.rows_per_second:,.0f}", started=started) if d.rows_per_second
+                   else _("time {seconds} s; started {started}", seconds=seconds,
+                          started=started))
 
 
 @batch_group.command("rows")
@@ -94,13 +118,14 @@ def batch_rows_command(settings: Settings, batch_id: int, outcome: str | None, o
             # UTF-8 with a BOM: Excel then opens the Chinese cells correctly.
             with out.open("w", encoding="utf-8-sig", newline="") as f:
                 n = write_rows_csv(session, batch_id, f, outcome=outcome)
-            click.echo(f"wrote {n} rows to {out}")
+            click.echo(_("wrote {n} rows to {file}", n=n, file=out))
             return
         rows = list(batch_rows(session, batch_id, outcome=outcome))
     if as_json:
         echo_json([r.to_dict() for r in rows])
         return
     for r in rows:
-        detail = "; ".join(f"{x['code']}: {x['message']}" for x in r.reasons)
+        detail = joined([f"{x['code']}: {x['message']}" for x in r.reasons])
         tail = r.identifier if r.outcome == "accepted" and not detail else detail
-        click.echo(f"{r.where}  {r.outcome:<8}  {tail}")
+        click.echo(_("{where}  {outcome:<8}  {detail}", where=r.where,
+                     outcome=outcome_word(r.outcome), detail=tail))

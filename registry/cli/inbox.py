@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from registry.batch.inbox import SETTLE_SECONDS, InboxFile, drain, prepare_inbox
+from registry.batch.reports import status_word
 from registry.batch.run import BatchReport, ingest_file
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.i18n import _
 
 __all__ = ["inbox_group", "inbox_prepare", "inbox_run"]
 
@@ -30,8 +32,9 @@ def inbox_prepare(settings: Settings) -> None:
     with session_scope(engine(settings)) as session:
         made = prepare_inbox(session, root)
     for folder in made:
-        click.echo(f"made {folder}")
-    click.echo(f"inbox {root} ({len(made)} new folders); archive {archive}")
+        click.echo(_("made {folder}", folder=folder))
+    click.echo(_("inbox {root} ({n} new folders); archive {archive}", root=root, n=len(made),
+                 archive=archive))
 
 
 @inbox_group.command("run")
@@ -60,14 +63,18 @@ def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
         return
     for o in outcomes:
         r = o.report
-        counts = (f"rows {r['rows_read']}: accepted {r['accepted']}, filtered {r['filtered']}, "
-                  f"rejected {r['rejected']}" if r.get("rows_read") else "")
+        counts = (_("rows {rows}: accepted {accepted}, filtered {filtered}, rejected "
+                    "{rejected}", rows=r["rows_read"], accepted=r["accepted"],
+                    filtered=r["filtered"], rejected=r["rejected"]) if r.get("rows_read") else "")
         if r.get("error"):
-            counts = f"{counts}; {r['error']}" if counts else r["error"]
-        where = f" → {_short(o.archived, archive)}" if o.archived else " (left in the inbox)"
-        click.echo(f"{o.status:<8} {o.file.department}/{o.file.type_code}/{o.file.name}: "
-                   f"{counts}{where}")
-    click.echo(f"{len(outcomes)} file(s) from {root}")
+            counts = _("{counts}; {error}", counts=counts, error=r["error"]) if counts \
+                else r["error"]
+        where = (f" → {_short(o.archived, archive)}" if o.archived
+                 else _(" (left in the inbox)"))
+        click.echo(_("{status:<8} {file}: {detail}{where}", status=status_word(o.status),
+                     file=f"{o.file.department}/{o.file.type_code}/{o.file.name}",
+                     detail=counts, where=where))
+    click.echo(_("{n} file(s) from {root}", n=len(outcomes), root=root))
 
 
 def _short(path: Path, base: Path) -> str:

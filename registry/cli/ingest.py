@@ -10,13 +10,21 @@ from typing import Any
 
 import click
 
-from registry.batch.reports import batch_detail, row_outcomes
+from registry.batch.reports import (
+    batch_detail,
+    joined,
+    outcome_word,
+    reason_title,
+    row_outcomes,
+    status_word,
+)
 from registry.batch.run import IngestProgress, ingest_file, read_options_for
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
+from registry.i18n import _
 
-__all__ = ["ingest"]
+__all__ = ["counts_line", "ingest"]
 
 
 @click.command()
@@ -51,22 +59,33 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
         rows = row_outcomes(session, report.batch_id) if listed else []
         reasons = batch_detail(session, report.batch_id).reasons
     if as_json:
-        echo_json({**report.to_dict(), "reasons": reasons,
+        echo_json({**report.to_dict(), "status_text": status_word(report.status),
+                   "reasons": reasons,
+                   "reason_titles": {code: reason_title(code) for code in reasons},
                    "rows": rows if listed else None})
         return
-    note = "  (same bytes ingested before: nothing new)" if report.already_ingested else ""
-    click.echo(f"batch {report.batch_id}: {report.file} sha256 {report.sha256[:12]}{note}")
-    click.echo(f"rows read {report.rows_read}: accepted {report.accepted} ({report.issued} new "
-               f"or changed), filtered {report.filtered}, rejected {report.rejected}")
+    note = _("  (same bytes ingested before: nothing new)") if report.already_ingested else ""
+    click.echo(_("batch {batch_id}: {file} sha256 {sha256}", batch_id=report.batch_id,
+                 file=report.file, sha256=report.sha256[:12]) + note)
+    click.echo(counts_line(report.rows_read, report.accepted, report.issued, report.filtered,
+                           report.rejected))
     if not listed:
         for code, n in reasons.items():
-            click.echo(f"  {code:<20} {n}")
-        click.echo(f"every row: licreg batch rows {report.batch_id} --outcome rejected "
-                   f"--out rejects.csv")
+            click.echo(f"  {code:<20} {n:>7}  {reason_title(code)}")
+        click.echo(_("every row: licreg batch rows {batch_id} --outcome rejected "
+                     "--out rejects.csv", batch_id=report.batch_id))
     for r in rows:
-        detail = "; ".join(x["message"] for x in r["reasons"])
+        detail = joined([x["message"] for x in r["reasons"]])
         tail = r["identifier"] if r["outcome"] == "accepted" and not detail else detail
-        click.echo(f"  line {r['line']:>5}  {r['outcome']:<8}  {tail}")
+        click.echo(_("  line {line:>5}  {outcome:<8}  {detail}", line=r["line"],
+                     outcome=outcome_word(r["outcome"]), detail=tail))
+
+
+def counts_line(rows: int, accepted: int, issued: int, filtered: int, rejected: int) -> str:
+    """The counts of a batch, as ``licreg ingest`` and ``licreg batch show`` say them."""
+    return _("rows read {rows}: accepted {accepted} ({issued} new or changed), filtered "
+             "{filtered}, rejected {rejected}", rows=rows, accepted=accepted, issued=issued,
+             filtered=filtered, rejected=rejected)
 
 
 ROW_LIST_MAX = 1_000
@@ -82,8 +101,8 @@ def _progress_bar(file: Path) -> Iterator[Any]:
         yield None
         return
 
-    with click.progressbar(length=1000, label=f"ingesting {file.name}", file=sys.stderr,
-                           show_pos=False) as bar:
+    with click.progressbar(length=1000, label=_("ingesting {file}", file=file.name),
+                           file=sys.stderr, show_pos=False) as bar:
         shown = 0
 
         def update(p: IngestProgress) -> None:
@@ -92,6 +111,7 @@ def _progress_bar(file: Path) -> Iterator[Any]:
                 target = min(1000, p.done * 1000 // p.total)
                 bar.update(target - shown)
                 shown = target
-            bar.label = f"ingesting {file.name}: {p.rows_read:,} rows read"
+            bar.label = _("ingesting {file}: {rows} rows read", file=file.name,
+                          rows=f"{p.rows_read:,}")
 
         yield update

@@ -40,9 +40,17 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from registry.errors import ArchiveError, IngestError, StockPdfError
+from registry.i18n import N_, _
 from registry.ingest.frames import ReadOptions, problem
 from registry.ingest.limits import DEFAULT_LIMITS, Limits
-from registry.ingest.pdf import UNREADABLE_FILE, Document, documents_frame, read_pdf
+from registry.ingest.messages import text
+from registry.ingest.pdf import (
+    UNREADABLE_FILE,
+    Document,
+    documents_frame,
+    pdf_problem,
+    read_pdf,
+)
 
 __all__ = [
     "DUPLICATE_FILE",
@@ -68,15 +76,15 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 def unsafe_name(name: str) -> str | None:
     """Why a member name could escape its folder when extracted, or None when it is safe."""
     if "\x00" in name:
-        return "holds a NUL character"
+        return N_("holds a NUL character")
     if "\\" in name:
-        return "uses backslashes (a Windows path that can climb out of the folder)"
+        return N_("uses backslashes (a Windows path that can climb out of the folder)")
     if name.startswith("/"):
-        return "is an absolute path"
+        return N_("is an absolute path")
     if len(name) >= 2 and name[1] == ":":
-        return "starts with a drive letter"
+        return N_("starts with a drive letter")
     if ".." in PurePosixPath(name).parts:
-        return "climbs out of the folder with '..'"
+        return N_("climbs out of the folder with '..'")
     return None
 
 
@@ -95,20 +103,23 @@ def check_zip(zf: zipfile.ZipFile, *, file: str, limits: Limits = DEFAULT_LIMITS
         name = info.filename
         why = unsafe_name(name)
         if why is not None:
-            raise ArchiveError(f"member {name!r} {why}: path traversal refused", file=file)
+            raise ArchiveError(_("member {name!r} {why}: path traversal refused", name=name,
+                                 why=_(why)), file=file)
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise ArchiveError(f"member {name!r} is a symbolic link: refused", file=file)
-        if info.flag_bits & 0x1:
-            raise ArchiveError(f"member {name!r} is encrypted: upload it without a password",
+            raise ArchiveError(_("member {name!r} is a symbolic link: refused", name=name),
                                file=file)
+        if info.flag_bits & 0x1:
+            raise ArchiveError(_("member {name!r} is encrypted: upload it without a password",
+                                 name=name), file=file)
         limits.check("member_bytes", info.file_size, file=f"{file}: member {name!r}")
         if info.file_size > _RATIO_FLOOR:
             ratio = info.file_size // max(info.compress_size, 1)
             if ratio > limits.max_ratio:
                 raise ArchiveError(
-                    f"member {name!r} expands {ratio} times ({info.compress_size} → "
-                    f"{info.file_size} bytes): a zip bomb, refused (Limits.max_ratio is "
-                    f"{limits.max_ratio})", file=file)
+                    _("member {name!r} expands {ratio} times ({compressed} → {size} bytes): a "
+                      "zip bomb, refused (Limits.max_ratio is {limit})", name=name, ratio=ratio,
+                      compressed=info.compress_size, size=info.file_size,
+                      limit=limits.max_ratio), file=file)
         total += info.file_size
     limits.check("uncompressed_bytes", total, file=file)
     return infos
@@ -132,7 +143,8 @@ def _open(path: Path, limits: Limits) -> tuple[zipfile.ZipFile, list[zipfile.Zip
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise IngestError(f"not a readable .zip archive ({exc})", file=file) from exc
+        raise IngestError(_("not a readable .zip archive ({error})", error=exc),
+                          file=file) from exc
     try:
         infos = check_zip(zf, file=file, limits=limits)
     except BaseException:
@@ -165,11 +177,13 @@ def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[
                 name = info.filename
                 doc: Document
                 if not name.lower().endswith(".pdf"):
-                    kind = ("an archive inside the archive" if name.lower().endswith(
-                        (".zip", ".rar", ".7z", ".tar", ".gz")) else "not a PDF")
+                    nested = name.lower().endswith((".zip", ".rar", ".7z", ".tar", ".gz"))
                     doc = Document(line, name, {}, (problem(
                         UNSUPPORTED_MEMBER, None,
-                        f"{name}: {kind}; an archive batch holds license PDFs only"),))
+                        text(N_("{name}: an archive inside the archive; an archive batch holds "
+                                "license PDFs only"), name=name) if nested else
+                        text(N_("{name}: not a PDF; an archive batch holds license PDFs only"),
+                             name=name)),))
                 else:
                     try:
                         # zipfile stops at the size the directory declares (checked above)
@@ -179,7 +193,8 @@ def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[
                         data, digest = b"", ""
                         doc = Document(line, name, {}, (problem(
                             UNREADABLE_FILE, None,
-                            f"{name}: cannot be extracted from the archive ({exc})"),))
+                            text(N_("{name}: cannot be extracted from the archive ({error})"),
+                                 name=name, error=str(exc))),))
                     else:
                         digest = hashlib.sha256(data).hexdigest()
                     if not digest:
@@ -187,7 +202,8 @@ def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[
                     elif digest in seen:
                         doc = Document(line, name, {}, (problem(
                             DUPLICATE_FILE, None,
-                            f"{name}: same bytes as {seen[digest]}; counted once"),))
+                            text(N_("{name}: same bytes as {first}; counted once"), name=name,
+                                 first=seen[digest])),))
                     else:
                         seen[digest] = name
                         try:
@@ -195,7 +211,8 @@ def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[
                                                                 options=options), ())
                         except StockPdfError as exc:
                             doc = Document(line, name, {}, (
-                                problem(exc.code, None, f"{name}: {exc.detail}"),))
+                                problem(exc.code, None, text(N_("{name}: {problem}"), name=name,
+                                                             problem=pdf_problem(exc))),))
                 batch.append(doc)
                 if len(batch) >= chunk_rows:
                     yield documents_frame(batch, options, progress=(line, len(infos)),
@@ -218,7 +235,7 @@ def pack_folder(folder: Path, out: Path, *, limits: Limits = DEFAULT_LIMITS) -> 
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
         if p.is_symlink():
-            raise ArchiveError(f"{rel!r} is a symbolic link: refused", file=file)
+            raise ArchiveError(_("{name!r} is a symbolic link: refused", name=rel), file=file)
         if p.is_file() and not _is_litter(rel):
             files.append((rel, p))
     limits.check("members", len(files), file=file)

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, cast
 import pandas as pd
 
 from registry.errors import IngestError
+from registry.i18n import _
 from registry.ingest.encoding import detect_encoding
 from registry.ingest.frames import (
     Problem,
@@ -49,8 +50,9 @@ def sniff_separator(header_line: str, *, file: str | None = None) -> str:
         return ","
     winners = [sep for sep, n in counts.items() if n == best]
     if len(winners) > 1:
-        shown = " and ".join(f"{n} {sep!r}" for sep, n in counts.items() if n == best)
-        raise IngestError(f"cannot tell the separator: the header has {shown}", file=file)
+        shown = [f"{n} {sep!r}" for sep, n in counts.items() if n == best]
+        raise IngestError(_("cannot tell the separator: the header has {counts}",
+                            counts=", ".join(shown)), file=file)
     return winners[0]
 
 
@@ -58,7 +60,7 @@ def _header_text(path: Path, encoding: str, skip: int) -> str:
     """The header record of the file as text, after ``skip`` title lines (several lines if a
     header cell is quoted over a line break)."""
     with path.open(encoding=encoding, newline="") as f:
-        for _ in range(skip):
+        for _line in range(skip):
             f.readline()
         text = ""
         while True:
@@ -81,8 +83,10 @@ def read_delimited(path: Path, chunk_rows: int, options: ReadOptions) -> Iterato
     try:
         cells = next(csv.reader([header_text], delimiter=separator, strict=True), [])
     except csv.Error as exc:
-        raise IngestError(f"line {skip + 1} (header): malformed CSV ({exc})", file=file) from exc
-    header = check_header(cells, file, header_at=f"the header line (line {skip + 1})",
+        raise IngestError(_("line {line} (header): malformed CSV ({error})", line=skip + 1,
+                            error=exc), file=file) from exc
+    header = check_header(cells, file, header_at=_("the header line (line {line})",
+                                                   line=skip + 1),
                           limits=limits)
     source = {"format": "csv", "encoding": encoding, "separator": separator,
               "header_line": skip + 1}
@@ -103,7 +107,7 @@ def _stream(
         csv.field_size_limit(limits.max_field_chars)
     with path.open(encoding=encoding, newline="") as f:
         raw = cast(BinaryIO, f.buffer)  # bytes read so far, for progress (text tell() is off)
-        for _ in range(skip):
+        for _line in range(skip):
             f.readline()
         # strict: a quote that is never closed would otherwise swallow the rest of the file
         # into one cell without a word.
@@ -123,8 +127,9 @@ def _stream(
                 break
             except csv.Error as exc:
                 raise IngestError(
-                    f"line {start}: malformed CSV ({exc}); a quoted cell must be closed "
-                    f"and followed by a separator or the end of the line",
+                    _("line {line}: malformed CSV ({error}); a quoted cell must be closed "
+                      "and followed by a separator or the end of the line", line=start,
+                      error=exc),
                     file=file,
                 ) from exc
             if len(cells) != width:

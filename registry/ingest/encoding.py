@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from registry.errors import UndecodableFileError
+from registry.i18n import _
 
 __all__ = ["ENCODINGS", "MIXED_CJK_THRESHOLD", "detect_encoding"]
 
@@ -70,15 +71,18 @@ def detect_encoding(path: Path, *, block_size: int = _BLOCK) -> str:
     encoding, (offset, byte) = max(failures.items(), key=lambda kv: kv[1][0])
     with path.open("rb") as f:
         head = f.read(2)
-    hint = (
-        "; it starts with a UTF-16 byte-order mark (Excel 'Unicode text'), which is not accepted"
-        if head in _UTF16_BOMS
-        else ""
-    )
-    others = ", ".join(f"{e} at {o}" for e, (o, _) in failures.items())
+    others = ", ".join(f"{e} at {o}" for e, (o, _b) in failures.items())
+    found = {"byte": f"0x{byte:02X}", "offset": offset, "encoding": encoding.upper(),
+             "failures": others}
+    message = (
+        _("neither UTF-8 nor GB18030: byte {byte} at byte offset {offset} cannot be decoded "
+          "as {encoding} (first failures: {failures}); it starts with a UTF-16 byte-order mark "
+          "(Excel 'Unicode text'), which is not accepted", **found)
+        if head in _UTF16_BOMS else
+        _("neither UTF-8 nor GB18030: byte {byte} at byte offset {offset} cannot be decoded "
+          "as {encoding} (first failures: {failures})", **found))
     raise UndecodableFileError(
-        f"neither UTF-8 nor GB18030: byte 0x{byte:02X} at byte offset {offset} cannot be "
-        f"decoded as {encoding.upper()} (first failures: {others}){hint}",
+        message,
         file=str(path),
         offset=offset,
     )
@@ -107,7 +111,8 @@ def _refuse_mixed(path: Path, utf8_failure: tuple[int, int], block_size: int) ->
             seen += len(_CJK.findall(decoder.decode(block, left <= 0)))
     if seen >= MIXED_CJK_THRESHOLD:
         raise UndecodableFileError(
-            f"mixed encodings: the file starts as UTF-8 Chinese text, but byte 0x{byte:02X} at "
-            f"byte offset {offset} is not UTF-8 (rows from a GBK export pasted in?)",
+            _("mixed encodings: the file starts as UTF-8 Chinese text, but byte {byte} at "
+              "byte offset {offset} is not UTF-8 (rows from a GBK export pasted in?)",
+              byte=f"0x{byte:02X}", offset=offset),
             file=str(path), offset=offset)
 

@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from registry.errors import IngestError
+from registry.i18n import N_, _
 from registry.ingest.limits import DEFAULT_LIMITS, Limits
+from registry.ingest.messages import Text, english, text
 from registry.license.types import LicenseType
 
 __all__ = [
@@ -60,12 +62,16 @@ RESERVED_COLUMNS = frozenset({LINE, EXTRA, PROBLEMS})
 """Names the reader adds; a file whose header uses one of them is refused."""
 
 Problem = dict[str, Any]
-"""``{"code": reason code, "column": original column or None, "message": text}``."""
+"""``{"code": reason code, "column": original column or None, "message": English text,
+"text": the message to say in the reader's language (registry.ingest.messages)}``."""
 
 
-def problem(code: str, column: str | None, message: str) -> Problem:
+def problem(code: str, column: str | None, message: Text | str) -> Problem:
     """One row-level problem found while reading (see :data:`PROBLEMS`)."""
-    return {"code": code, "column": column, "message": message}
+    found: Problem = {"code": code, "column": column, "message": english(message)}
+    if not isinstance(message, str):
+        found["text"] = message
+    return found
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ def check_header(cells: list[str], file: str, *, header_at: str = "the header li
     Trailing empty cells (spreadsheet leftovers) are dropped. Errors name the header by
     ``header_at`` and the cell of 1-based column ``i`` by ``cell_name(i)``.
     """
-    cell_name = cell_name or (lambda i: f"header column {i}")
+    cell_name = cell_name or (lambda i: _("header column {i}", i=i))
     if cells:
         # A GB18030 file may start with its own byte-order mark, which decodes to U+FEFF.
         cells[0] = cells[0].removeprefix("\ufeff")
@@ -117,18 +123,20 @@ def check_header(cells: list[str], file: str, *, header_at: str = "the header li
     while cells and not cells[-1].strip():
         cells.pop()
     if not cells:
-        raise IngestError(f"{header_at} is empty", file=file)
+        raise IngestError(_("{header} is empty", header=header_at), file=file)
     limits.check("columns", len(cells), file=file)
     for i, name in enumerate(cells, start=1):
         if not name.strip():
-            raise IngestError(f"{cell_name(i)} has no name (a merged or missing header cell?)",
-                              file=file)
+            raise IngestError(_("{cell} has no name (a merged or missing header cell?)",
+                                cell=cell_name(i)), file=file)
     dups = sorted({name for name in cells if cells.count(name) > 1})
     if dups:
-        raise IngestError(f"duplicate header columns: {', '.join(dups)}", file=file)
+        raise IngestError(_("duplicate header columns: {columns}", columns=", ".join(dups)),
+                          file=file)
     reserved = sorted(RESERVED_COLUMNS.intersection(cells))
     if reserved:
-        raise IngestError(f"header uses reserved column names: {', '.join(reserved)}", file=file)
+        raise IngestError(_("header uses reserved column names: {columns}",
+                            columns=", ".join(reserved)), file=file)
     return cells
 
 
@@ -173,8 +181,9 @@ def cut_long_cells(cells: list[str], header: list[str], limit: int) -> tuple[Pro
     for i, cell in enumerate(cells):
         if len(cell) > limit:
             found.append(problem(CELL_TOO_LONG, header[i] if i < len(header) else None,
-                                 f"cell {header[i]!r} is {len(cell)} characters long; at most "
-                                 f"{limit} are accepted (Limits.max_cell_chars)"))
+                                 text(N_("cell {column!r} is {length} characters long; at "
+                                         "most {limit} are accepted (Limits.max_cell_chars)"),
+                                      column=header[i], length=len(cell), limit=limit)))
             cells[i] = cell[:limit]
     return tuple(found)
 

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from registry.errors import IngestError
+from registry.i18n import N_, _
 from registry.ingest.encoding import detect_encoding
 from registry.ingest.frames import (
     Problem,
@@ -34,6 +35,7 @@ from registry.ingest.frames import (
     frame,
     problem,
 )
+from registry.ingest.messages import text as message
 
 __all__ = ["BAD_JSON", "NESTED_VALUE", "NOT_AN_OBJECT", "read_json", "read_jsonl", "value_text"]
 
@@ -95,17 +97,19 @@ def _rows(items: Iterator[Item], options: ReadOptions, chunk_rows: int, file: st
     yielded = False
     for count, (line, value, original) in enumerate(all_items(), start=1):
         found: list[Problem] = []
-        label = f"{where} {line - 1 if where == 'item' else line}"
+        label = (message(N_("item {n}"), n=line - 1) if where == "item"
+                 else message(N_("line {n}"), n=line))
         if original is not None:
             cells = [""] * len(columns)
             extras[len(rows)] = (original[:limits.max_cell_chars],)
-            found.append(problem(BAD_JSON, None, f"{label} is not JSON ({value})"))
+            found.append(problem(BAD_JSON, None, message(N_("{label} is not JSON ({error})"),
+                                                         label=label, error=value)))
         elif not isinstance(value, dict):
             cells = [""] * len(columns)
             extras[len(rows)] = (value_text(value)[:limits.max_cell_chars],)
             found.append(problem(NOT_AN_OBJECT, None,
-                                 f"{label} is {type(value).__name__}, not an object of "
-                                 f"column → value"))
+                                 message(N_("{label} is {kind}, not an object of column → "
+                                            "value"), label=label, kind=type(value).__name__)))
         else:
             for k in value:
                 if k not in seen:
@@ -118,7 +122,8 @@ def _rows(items: Iterator[Item], options: ReadOptions, chunk_rows: int, file: st
             for c in columns:
                 if isinstance(value.get(c), dict | list):
                     found.append(problem(NESTED_VALUE, c,
-                                         f"{label}: {c!r} holds an object or array, not text"))
+                                         message(N_("{label}: {key!r} holds an object or array, "
+                                                    "not text"), label=label, key=c)))
             if cells and max(map(len, cells)) > limits.max_cell_chars:
                 found.extend(cut_long_cells(cells, columns, limits.max_cell_chars))
         if found:
@@ -167,8 +172,8 @@ def read_json(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.
     with path.open(encoding=encoding) as f:
         start = f.read(_BLOCK).lstrip("\ufeff \t\r\n")
     if not start.startswith("["):
-        raise IngestError("a JSON batch must be an array of objects ([{...}, {...}]); "
-                          f"this one starts with {start[:20]!r}", file=file)
+        raise IngestError(_("a JSON batch must be an array of objects ([{{...}}, {{...}}]); "
+                            "this one starts with {start!r}", start=start[:20]), file=file)
     opened: list[TextIO] = []
     return _rows(_array_items(path, encoding, file, opened), options, chunk_rows, file,
                  path.stat().st_size, "item",
@@ -196,8 +201,8 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO]
             buf = str(state["buf"])
             line = int(state["dropped_lines"]) + buf.count("\n", 0, at) + 1
             column = at - (buf.rfind("\n", 0, at) + 1) + 1
-            return IngestError(f"malformed JSON at line {line}, column {column}: {message}",
-                               file=file)
+            return IngestError(_("malformed JSON at line {line}, column {column}: {problem}",
+                                 line=line, column=column, problem=message), file=file)
 
         index = 0
         expect_item = True
@@ -207,7 +212,7 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO]
                 pos += 1
             if pos >= len(buf):
                 if state["eof"]:
-                    raise fail("the array is never closed with ']'", pos)
+                    raise fail(_("the array is never closed with ']'"), pos)
                 refill(pos)
                 pos = 0
                 continue
@@ -216,8 +221,8 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO]
                 return
             if not expect_item:
                 if ch != ",":
-                    raise fail(f"expected ',' or ']' after item [{index - 1}], found {ch!r}",
-                               pos)
+                    raise fail(_("expected ',' or ']' after item [{index}], found {found!r}",
+                                 index=index - 1, found=ch), pos)
                 pos += 1
                 expect_item = True
                 continue
@@ -229,7 +234,8 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO]
                     refill(pos)
                     pos = 0
                     continue
-                raise fail(f"item [{index}]: {exc.msg}", exc.pos) from exc
+                raise fail(_("item [{index}]: {problem}", index=index, problem=exc.msg),
+                           exc.pos) from exc
             if end == len(buf) and not state["eof"]:
                 # A number at the very end of the buffer may go on in the next block.
                 refill(pos)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from registry.config import SCHEMA_DIR
 from registry.errors import ConfigError
+from registry.i18n import _
 from registry.ingest.normalize import normalize_code
 
 __all__ = ["KNOWN_CODES_FILE", "SHIPPED", "load_known_codes"]
@@ -31,7 +32,8 @@ def load_known_codes(home: Path | None = None) -> frozenset[str]:
     try:
         codes = {normalize_code(c) for c in json.loads(SHIPPED.read_text("utf-8"))["codes"]}
     except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"{SHIPPED}: not a known-codes list ({exc})") from exc
+        raise ConfigError(_("{file}: not a known-codes list ({error})", file=SHIPPED,
+                            error=exc)) from exc
     extra = home / KNOWN_CODES_FILE if home is not None else None
     if extra is not None and extra.is_file():
         for line in extra.read_text("utf-8-sig").splitlines():

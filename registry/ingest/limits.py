@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from registry.errors import LimitError
+from registry.i18n import N_, _
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -57,7 +58,8 @@ class Limits:
         allowed = int(getattr(self, field))
         if value > allowed:
             raise LimitError(
-                f"more than {allowed} {unit} ({value}); split the file or raise Limits.{field}",
+                _("more than {allowed} {unit} ({value}); split the file or raise "
+                  "Limits.{field}", allowed=allowed, unit=_(unit), value=value, field=field),
                 file=file, limit=field, value=value)
 
     def replace(self, **changes: int) -> Limits:
@@ -66,14 +68,14 @@ class Limits:
 
 
 _LIMITS = {
-    "file_bytes": ("bytes", "max_file_bytes"),
-    "rows": ("rows", "max_rows"),
-    "columns": ("columns", "max_columns"),
-    "cell_chars": ("characters in one cell", "max_cell_chars"),
-    "members": ("archive members", "max_members"),
-    "member_bytes": ("bytes uncompressed in one member", "max_member_bytes"),
-    "uncompressed_bytes": ("bytes uncompressed in all members", "max_uncompressed_bytes"),
-    "ratio": ("times compression (a zip bomb?)", "max_ratio"),
+    "file_bytes": (N_("bytes"), "max_file_bytes"),
+    "rows": (N_("rows"), "max_rows"),
+    "columns": (N_("columns"), "max_columns"),
+    "cell_chars": (N_("characters in one cell"), "max_cell_chars"),
+    "members": (N_("archive members"), "max_members"),
+    "member_bytes": (N_("bytes uncompressed in one member"), "max_member_bytes"),
+    "uncompressed_bytes": (N_("bytes uncompressed in all members"), "max_uncompressed_bytes"),
+    "ratio": (N_("times compression (a zip bomb?)"), "max_ratio"),
 }
 
 DEFAULT_LIMITS = Limits()

@@ -26,6 +26,7 @@ from jsonschema import Draft202012Validator
 
 from registry.config import SCHEMA_DIR
 from registry.errors import MappingError
+from registry.i18n import _
 from registry.ingest.frames import ReadOptions
 from registry.ingest.normalize import normalize_code
 from registry.license.types import LicenseType
@@ -74,29 +75,31 @@ def parse_mapping(doc: Any, *, license_type: LicenseType,
     if errors:
         lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
                  for e in errors]
-        raise MappingError("not a valid mapping (schemas/mapping.schema.json): "
-                           + "; ".join(lines), file=source)
+        raise MappingError(_("not a valid mapping (schemas/mapping.schema.json): {problems}",
+                             problems="; ".join(lines)), file=source)
     declared = doc.get("type")
     if declared is not None and declared != type_code:
-        raise MappingError(f"the mapping is for license type {declared}, the batch is "
-                           f"{type_code}", file=source)
+        raise MappingError(_("the mapping is for license type {declared}, the batch is "
+                             "{type_code}", declared=declared, type_code=type_code), file=source)
     allowed = {e.code for e in lt.elements if not e.derived} | {_CLASSIFIED}
     derived = {e.code for e in lt.elements if e.derived}
     problems: list[str] = []
     given: dict[str, str] = {}
     for column, code in doc["columns"].items():
         if code in derived:
-            problems.append(f"columns/{column}: {code} is filled in by the registry, not read "
-                            f"from a file")
+            problems.append(_("columns/{column}: {code} is filled in by the registry, not read "
+                              "from a file", column=column, code=code))
         elif code not in allowed:
-            problems.append(f"columns/{column}: {code} is not an element of {lt.name} "
-                            f"({type_code})")
+            problems.append(_("columns/{column}: {code} is not an element of {type_name} "
+                              "({type_code})", column=column, code=code, type_name=lt.name,
+                              type_code=type_code))
         elif code in given.values():
             other = next(c for c, v in given.items() if v == code)
-            problems.append(f"columns/{column}: {code} is already given by {other!r}")
+            problems.append(_("columns/{column}: {code} is already given by {other!r}",
+                              column=column, code=code, other=other))
         key = normalize_code(column)
         if key in {normalize_code(c) for c in given}:
-            problems.append(f"columns/{column}: the same column is mapped twice")
+            problems.append(_("columns/{column}: the same column is mapped twice", column=column))
         given[column] = code
     if problems:
         raise MappingError("; ".join(problems), file=source)
@@ -110,9 +113,9 @@ def load_mapping(path: Path, *, license_type: LicenseType) -> ColumnMapping:
     try:
         doc = json.loads(Path(path).read_text("utf-8-sig"))
     except FileNotFoundError as exc:
-        raise MappingError("no such mapping file", file=str(path)) from exc
+        raise MappingError(_("no such mapping file"), file=str(path)) from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise MappingError(f"not JSON ({exc})", file=str(path)) from exc
+        raise MappingError(_("not JSON ({error})", error=exc), file=str(path)) from exc
     return parse_mapping(doc, license_type=license_type, source=str(path))
 
 

@@ -36,7 +36,9 @@ from typing import Any
 import pandas as pd
 
 from registry.errors import StockPdfError
+from registry.i18n import N_
 from registry.ingest.frames import Problem, ReadOptions, frame, problem
+from registry.ingest.messages import Text, render, text
 from registry.ingest.normalize import normalize_code
 
 __all__ = [
@@ -97,24 +99,39 @@ def _text(value: Any) -> str:
     return text[1:] if text.startswith("/") else text  # a NameObject (check box state)
 
 
+class UnreadablePdf(StockPdfError):
+    """A :class:`~registry.errors.StockPdfError` that keeps its message to say it in the
+    language of whoever reads the row's report (``text``)."""
+
+    def __init__(self, message: Text, *, file: str, code: str = "UNREADABLE_FILE") -> None:
+        super().__init__(render(message), file=file, code=code)
+        self.text = message
+
+
+def pdf_problem(exc: StockPdfError) -> Text | str:
+    """What a row's report says of an unreadable PDF (without the file name)."""
+    return exc.text if isinstance(exc, UnreadablePdf) else exc.detail
+
+
 def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
     """The elements of one license PDF (steps 1–3 of the module docstring)."""
     from pypdf import PdfReader  # 0.13 s to import: only PDF uploads pay it
 
     head = data[:1024]
     if b"%PDF-" not in head:
-        raise StockPdfError(f"not a PDF (it starts with {data[:8]!r})", file=file)
+        raise UnreadablePdf(text(N_("not a PDF (it starts with {start})"),
+                                 start=repr(data[:8])), file=file)
     if b"%%EOF" not in data[-2048:]:
-        raise StockPdfError("truncated: the file has no %%EOF end marker (an interrupted upload?)",
-                       file=file)
+        raise UnreadablePdf(text(N_("truncated: the file has no %%EOF end marker (an "
+                                    "interrupted upload?)")), file=file)
     try:
         with warnings.catch_warnings():
             # pypdf warns about every repairable oddity; a broken file raises instead.
             warnings.simplefilter("ignore")
             reader = PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted and not reader.decrypt(""):
-                raise StockPdfError("encrypted: a password is needed to open it; upload the PDF "
-                               "without a password", file=file)
+                raise UnreadablePdf(text(N_("encrypted: a password is needed to open it; "
+                                            "upload the PDF without a password")), file=file)
             record = _record(reader, file, options)
             if record is not None:
                 return record
@@ -125,10 +142,12 @@ def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
     except StockPdfError:
         raise
     except Exception as exc:  # pypdf raises many types on a broken file; all mean unreadable
-        raise StockPdfError(f"malformed PDF ({type(exc).__name__}: {exc})", file=file) from exc
+        raise UnreadablePdf(text(N_("malformed PDF ({error})"),
+                                 error=f"{type(exc).__name__}: {exc}"), file=file) from exc
     if not any(fields.values()):
-        raise StockPdfError("no license found in it: no /LicenseRecord, no filled form fields and "
-                       "no labelled text the type's extraction rule recognises", file=file)
+        raise UnreadablePdf(text(N_("no license found in it: no /LicenseRecord, no filled form "
+                                    "fields and no labelled text the type's extraction rule "
+                                    "recognises")), file=file)
     return fields
 
 
@@ -137,18 +156,21 @@ def _record(reader: Any, file: str, options: ReadOptions) -> dict[str, str] | No
     raw = None if info is None else info.get(RECORD_KEY)
     if raw is None:
         return None
-    text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    written = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
     try:
-        record = json.loads(text)
+        record = json.loads(written)
     except ValueError as exc:
-        raise StockPdfError(f"{RECORD_KEY} is not JSON ({exc})", file=file) from exc
+        raise UnreadablePdf(text(N_("{key} is not JSON ({error})"), key=RECORD_KEY, error=str(exc)),
+                            file=file) from exc
     if not isinstance(record, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
-        raise StockPdfError(f"{RECORD_KEY} is not an object of element codes to text", file=file)
+        raise UnreadablePdf(text(N_("{key} is not an object of element codes to text"),
+                                 key=RECORD_KEY), file=file)
     kind = record.get("ZZLXDM")
     expected = options.license_type.code if options.license_type else None
     if expected is not None and kind is not None and kind != expected:
-        raise StockPdfError(f"its signed record is a license of type {kind}, not {expected}",
+        raise UnreadablePdf(text(N_("its signed record is a license of type {kind}, not "
+                                    "{expected}"), kind=kind, expected=expected),
                             file=file, code=WRONG_TYPE)
     return record
 
@@ -205,7 +227,7 @@ def read_pdf_file(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator
     try:
         doc = Document(1, path.name, read_pdf(data, file=path.name, options=options), ())
     except StockPdfError as exc:
-        doc = Document(1, path.name, {}, (problem(exc.code, None, exc.detail),))
+        doc = Document(1, path.name, {}, (problem(exc.code, None, pdf_problem(exc)),))
     return iter([documents_frame([doc], options, progress=(1, 1))])
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from registry.errors import IngestError
+from registry.i18n import _
 from registry.ingest.archive import read_archive
 from registry.ingest.delimited import read_delimited
 from registry.ingest.frames import Reader, ReadOptions
@@ -58,7 +59,8 @@ def read_rows(path: Path, *, chunk_rows: int = 50_000,
     if read is None:
         known = ", ".join(sorted(READERS))
         raise IngestError(
-            f"unsupported file type {path.suffix or '(no suffix)'!r}; accepted: {known}",
+            _("unsupported file type {suffix!r}; accepted: {known}",
+              suffix=path.suffix or _("(no suffix)"), known=known),
             file=str(path),
         )
     return read(path, chunk_rows, options)

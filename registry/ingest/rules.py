@@ -45,8 +45,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from registry.errors import ConfigError, IngestError
-from registry.i18n import N_
+from registry.i18n import N_, _
 from registry.ingest.frames import CELL_TOO_LONG, EXTRA, LINE, PROBLEMS, RESERVED_COLUMNS
+from registry.ingest.messages import Text, reason, text
 from registry.ingest.normalize import (
     DATE_FORMS,
     NO_END,
@@ -279,9 +280,9 @@ def header_map(columns: Sequence[str], lt: LicenseType, *,
     def add(name: str, code: str, derived: bool) -> None:
         key = normalize_code(name)
         if key in index and index[key][0] != code:
-            raise ConfigError(
-                f"license type {lt.code}: {name!r} names both {index[key][0]} and {code}"
-            )
+            raise ConfigError(_("license type {type_code}: {name!r} names both {first} and "
+                                "{second}", type_code=lt.code, name=name, first=index[key][0],
+                                second=code))
         index[key] = (code, derived)
 
     for e in lt.elements:
@@ -316,9 +317,9 @@ def header_map(columns: Sequence[str], lt: LicenseType, *,
             code = hit[0]
             for other, other_code in mapped.items():
                 if other_code == code:
-                    raise IngestError(
-                        f"columns {other!r} and {column!r} both give {_label_of(lt, code)}"
-                    )
+                    raise IngestError(_("columns {first!r} and {second!r} both give {title} "
+                                        "({element})", first=other, second=column,
+                                        **_label_of(lt, code)))
             mapped[column] = code
     missing = tuple(
         e.code
@@ -335,14 +336,17 @@ def header_map(columns: Sequence[str], lt: LicenseType, *,
     )
 
 
-def _label_of(lt: LicenseType, code: str) -> str:
-    if code == CLASSIFIED_ELEMENT:
-        return f"{CLASSIFIED_TITLE} ({CLASSIFIED_ELEMENT})"
-    return _label(lt.element(code))
+def _label_of(lt: LicenseType, code: str) -> dict[str, str]:
+    return _classified_label() if code == CLASSIFIED_ELEMENT else _label(lt.element(code))
 
 
-def _label(e: Element) -> str:
-    return f"{e.title} ({e.code})"
+def _label(e: Element) -> dict[str, str]:
+    """The fields naming element ``e`` in a message: its title and its code."""
+    return {"title": e.title, "element": e.code}
+
+
+def _classified_label() -> dict[str, str]:
+    return {"title": CLASSIFIED_TITLE, "element": CLASSIFIED_ELEMENT}
 
 
 # --- holder code checks over whole columns -------------------------------------------------
@@ -438,34 +442,43 @@ _HOLDER_CHECKS: dict[str, Callable[[list[str]], Mask]] = {
 _HOLDER_STANDARD = {HOLDER_USCC: "GB 32100", HOLDER_ID_CARD: "GB 11643"}
 
 
-def _holder_problem(code: str, holder_type: str) -> str:
-    """Why ``code`` is not a valid holder code of ``holder_type`` (the code is known bad)."""
+def _holder_message(e: Element, code: str, holder_types: Sequence[str]) -> Text:
+    """Why ``code`` is not a valid holder code of any of ``holder_types`` (it is known bad)."""
+    where = {"title": e.title, "element": e.code, "value": code}
+    if len(holder_types) == 2:
+        first, second = holder_types
+        return text(N_("{title} ({element}) {value!r} is neither a {kind} ({standard}) nor a "
+                       "{other_kind} ({other_standard})"), **where,
+                    kind=HOLDER_TYPE_NAMES[first], standard=_HOLDER_STANDARD[first],
+                    other_kind=HOLDER_TYPE_NAMES[second], other_standard=_HOLDER_STANDARD[second])
+    if len(holder_types) != 1:
+        return text(N_("{title} ({element}) {value!r} is none of: {kinds}"), **where,
+                    kinds=[f"{HOLDER_TYPE_NAMES[t]} ({_HOLDER_STANDARD[t]})"
+                           for t in holder_types])
+    holder_type = holder_types[0]
     name, std = HOLDER_TYPE_NAMES[holder_type], _HOLDER_STANDARD[holder_type]
+    body = code[:17]
     if holder_type == HOLDER_USCC:
-        body = code[:17]
         if len(code) == 18 and all(c in USCC_ALPHABET for c in body) and body[2:8].isdigit():
             if uscc_check(body) != code[17]:
-                return f"fails the {std} check digit (expected {uscc_check(body)})"
+                return text(N_("{title} ({element}) {value!r} fails the {standard} check digit "
+                               "(expected {expected})"), **where, standard=std,
+                            expected=uscc_check(body))
             org = code[8:17]
-            return (f"has an organization-code segment (positions 9-17) {org!r} that fails the "
-                    f"GB 11714 check (expected {org_code_check(org[:8])})")
-    else:
-        body = code[:17]
-        if len(code) == 18 and body.isascii() and body.isdigit():
-            expected = id_card_check(body)
-            if code[17] != expected:
-                return f"fails the {std} check digit (expected {expected})"
-            return f"has an impossible birth date {code[6:14]} ({std})"
-    return f"is not an 18-character {name} ({std}; {len(code)} characters given)"
-
-
-def _holder_message(label: str, code: str, holder_types: Sequence[str]) -> str:
-    if len(holder_types) == 1:
-        return f"{label} {code!r} {_holder_problem(code, holder_types[0])}"
-    names = " nor ".join(
-        f"a {HOLDER_TYPE_NAMES[t]} ({_HOLDER_STANDARD[t]})" for t in holder_types
-    )
-    return f"{label} {code!r} is neither {names}"
+            return text(N_("{title} ({element}) {value!r} has an organization-code segment "
+                           "(positions 9-17) {segment!r} that fails the GB 11714 check "
+                           "(expected {expected})"), **where, segment=org,
+                        expected=org_code_check(org[:8]))
+    elif len(code) == 18 and body.isascii() and body.isdigit():
+        expected = id_card_check(body)
+        if code[17] != expected:
+            return text(N_("{title} ({element}) {value!r} fails the {standard} check digit "
+                           "(expected {expected})"), **where, standard=std, expected=expected)
+        return text(N_("{title} ({element}) {value!r} has an impossible birth date {birth} "
+                       "({standard})"), **where, birth=code[6:14], standard=std)
+    return text(N_("{title} ({element}) {value!r} is not an 18-character {kind} ({standard}; "
+                   "{length} characters given)"), **where, kind=name, standard=std,
+                length=len(code))
 
 
 # --- evaluate ------------------------------------------------------------------------------
@@ -480,13 +493,12 @@ class _Reasons:
         self.by_row: dict[int, list[Reason]] = {}
 
     def flag(self, mask: Mask, code: str, element: str | None,
-             message: Callable[..., str]) -> None:
+             message: Callable[..., Text]) -> None:
         """Add ``code`` to the rows of ``mask``, its text ``message(row index)`` (called here,
-        so a lambda may bind loop variables as defaults: ``Callable[..., str]`` lets mypy
+        so a lambda may bind loop variables as defaults: ``Callable[..., Text]`` lets mypy
         accept those)."""
         for i in np.flatnonzero(mask).tolist():
-            self.by_row.setdefault(i, []).append(
-                {"code": code, "element": element, "message": message(i)})
+            self.by_row.setdefault(i, []).append(reason(code, element, message(i)))
 
     def tuples(self, n: int, *more: _Reasons) -> list[tuple[Reason, ...]]:
         """One tuple per row (``()`` for rows without reasons), these reasons then ``more``'s."""
@@ -551,7 +563,8 @@ def evaluate(
         raise ValueError(f"header map is for type {hmap.type_code}, rows are for {lt.code}")
     unknown_types = [t for t in lt.holder_types if t not in _HOLDER_CHECKS]
     if unknown_types:
-        raise ConfigError(f"license type {lt.code}: no check for holder types {unknown_types}")
+        raise ConfigError(_("license type {type_code}: no check for holder types {types}",
+                            type_code=lt.code, types=", ".join(unknown_types)))
     if LINE not in rows.columns:
         raise ValueError(f"rows have no {LINE} column: read them with read_rows")
     n = len(rows)
@@ -589,22 +602,24 @@ def evaluate(
         # What the reader could not read: these reasons alone, the checks below would only
         # repeat them as empty or malformed elements.
         reasons.by_row[i] = [
-            {"code": p["code"], "element": hmap.mapping.get(p["column"] or ""),
-             "message": p["message"]} for p in problems[i]]
+            reason(p["code"], hmap.mapping.get(p["column"] or ""), p.get("text") or p["message"])
+            for p in problems[i]]
 
     extra: list[tuple[str, ...]] = rows[EXTRA].tolist() if EXTRA in rows.columns else [()] * n
     has_extra = _is(extra, bool, n) & ~unreadable
     reasons.flag(has_extra, EXTRA_CELLS, None,
-                 lambda i: f"the row has {len(header) + len(extra[i])} cells but the header "
-                           f"names {len(header)} columns; extra cells {list(extra[i])!r} "
-                           f"(an unquoted separator inside a cell?)")
+                 lambda i: text(N_("the row has {cells} cells but the header names {columns} "
+                                   "columns; extra cells {extra} (an unquoted separator inside "
+                                   "a cell?)"), cells=len(header) + len(extra[i]),
+                                columns=len(header), extra=repr(list(extra[i]))))
 
     readable = ~unreadable
     for e in elements:
         if e.required and e.code != _NAME:
-            why = "is empty" if e.code in column_of else "is missing: the file has no column for it"
+            why = (N_("{title} ({element}) is empty") if e.code in column_of
+                   else N_("{title} ({element}) is missing: the file has no column for it"))
             reasons.flag((values[e.code] == "") & readable, MISSING_ELEMENT, e.code,
-                         lambda i, e=e, why=why: f"{_label(e)} {why}")
+                         lambda i, e=e, why=why: text(why, **_label(e)))
 
     holder_type = np.full(n, None, dtype=object)
     if _HOLDER_CODE in values:
@@ -616,17 +631,18 @@ def evaluate(
             valid |= ok
         if len(lt.holder_types) == 1:
             holder_type[:] = lt.holder_types[0]
-        label = _label(lt.element(_HOLDER_CODE))
+        holder = lt.element(_HOLDER_CODE)
         bad = (values[_HOLDER_CODE] != "") & ~valid & readable
         known = bad & _is(codes, known_codes.__contains__, n) if bad.any() else bad
         for i in np.flatnonzero(known).tolist():
             holder_type[i] = next((t for t in lt.holder_types if _loosely(codes[i], t)),
                                   lt.holder_types[0])
         reasons.flag(bad & ~known, BAD_HOLDER_CODE, _HOLDER_CODE,
-                     lambda i: _holder_message(label, codes[i], lt.holder_types))
+                     lambda i: _holder_message(holder, codes[i], lt.holder_types))
         flags.flag(known, KNOWN_EXCEPTION, _HOLDER_CODE,
-                   lambda i: f"{_holder_message(label, codes[i], lt.holder_types)}, but it is "
-                             f"on the known-legitimate list: accepted and flagged")
+                   lambda i: text(N_("{problem}, but it is on the known-legitimate list: "
+                                     "accepted and flagged"),
+                                  problem=_holder_message(holder, codes[i], lt.holder_types)))
         if hmap.holder_type_column is not None:
             declared_cells = cells[hmap.holder_type_column]
             declared = [_DECLARED_TYPES.get(d, d) for d in
@@ -635,11 +651,14 @@ def evaluate(
                                                              strict=True)], bool, n)
             clash &= (values[_HOLDER_CODE] != "") & readable & ~bad
             reasons.flag(clash, BAD_HOLDER_CODE, _HOLDER_CODE,
-                         lambda i: f"{hmap.holder_type_column} says {declared_cells[i]!r} but "
-                                   f"{label} {codes[i]!r} is a "
-                                   f"{HOLDER_TYPE_NAMES.get(str(holder_type[i]), holder_type[i])}"
-                                   f" ({HOLDER_TYPE_NAMES.get(str(declared[i]), 'an unknown type')}"
-                                   f" expected)")
+                         lambda i: text(
+                             N_("{column} says {declared!r} but {title} ({element}) {value!r} "
+                                "is a {kind} ({expected} expected)"),
+                             column=hmap.holder_type_column, declared=declared_cells[i],
+                             **_label(holder), value=codes[i],
+                             kind=HOLDER_TYPE_NAMES.get(str(holder_type[i]), holder_type[i]),
+                             expected=HOLDER_TYPE_NAMES.get(str(declared[i]))
+                             or text(N_("an unknown type"))))
 
     for e in elements:
         if e.is_date:
@@ -653,7 +672,8 @@ def evaluate(
         future[future] = issued[future] > cutoff
         i_label = _label(lt.element(_ISSUED))
         reasons.flag(future, FUTURE_DATE, _ISSUED,
-                     lambda i: f"{i_label} {issued[i]} is after today ({cutoff})")
+                     lambda i: text(N_("{title} ({element}) {date} is after today ({today})"),
+                                    **i_label, date=issued[i], today=cutoff))
 
     def order(earlier: str, later: str, element: str) -> None:
         """Flag rows where the date ``earlier`` is after the date ``later``."""
@@ -662,7 +682,10 @@ def evaluate(
         after[after] = a[after] > b[after]
         a_label, b_label = _label(lt.element(earlier)), _label(lt.element(later))
         reasons.flag(after, DATE_ORDER, element,
-                     lambda i: f"{a_label} {a[i]} is after {b_label} {b[i]}")
+                     lambda i: text(N_("{title} ({element}) {date} is after {later_title} "
+                                       "({later_element}) {later_date}"), **a_label, date=a[i],
+                                    later_title=b_label["title"],
+                                    later_element=b_label["element"], later_date=b[i]))
 
     founded = next((e.code for e in elements if e.is_date and e.title == _FOUNDED_TITLE), None)
     if _ISSUED in values and _START in values and not lt.rules.start_may_precede_issue:
@@ -681,13 +704,16 @@ def evaluate(
             known_value = _is(v, set(allowed).__contains__, n)
             reasons.flag((v != "") & ~known_value, BAD_VALUE, e.code,
                          lambda i, e=e, v=v, allowed=allowed:
-                         f"{_label(e)} {v[i]!r} is not one of {', '.join(allowed)}")
+                         text(N_("{title} ({element}) {value!r} is not one of {allowed}"),
+                              **_label(e), value=v[i], allowed=allowed))
         if "maxLength" in spec and not e.is_date:
             limit = int(spec["maxLength"])
             lengths = np.fromiter(map(len, v), dtype=np.int64, count=n)
             reasons.flag(lengths > limit, BAD_VALUE, e.code,
                          lambda i, e=e, limit=limit, lengths=lengths:
-                         f"{_label(e)} is {lengths[i]} characters long; at most {limit} allowed")
+                         text(N_("{title} ({element}) is {length} characters long; at most "
+                                 "{limit} allowed"), **_label(e), length=int(lengths[i]),
+                              limit=limit))
 
     classified = np.zeros(n, dtype=np.bool_)
     flag_cells = source(CLASSIFIED_ELEMENT)
@@ -696,15 +722,18 @@ def evaluate(
         classified = _is(classified_flags, CLASSIFIED_YES.__contains__, n)
         understood = _is(classified_flags, (CLASSIFIED_YES | CLASSIFIED_NO).__contains__, n)
         reasons.flag(~understood & readable, BAD_VALUE, CLASSIFIED_ELEMENT,
-                     lambda i: f"{CLASSIFIED_TITLE} ({CLASSIFIED_ELEMENT}) {flag_cells[i]!r} is "
-                               f"neither yes (是, Y, 1, true) nor no (否, N, 0, false, empty)")
+                     lambda i: text(N_("{title} ({element}) {value!r} is neither yes (是, Y, 1, "
+                                       "true) nor no (否, N, 0, false, empty)"),
+                                    **_classified_label(), value=flag_cells[i]))
 
     for e in elements:
         if not e.is_date:
             v = values[e.code]
             reasons.flag(_starts_with_equals(v, n), FORMULA, e.code,
-                         lambda i, e=e, v=v: f"{_label(e)} {v[i]!r} is a spreadsheet formula, "
-                                             f"not a value: export the values it shows")
+                         lambda i, e=e, v=v: text(N_("{title} ({element}) {value!r} is a "
+                                                     "spreadsheet formula, not a value: export "
+                                                     "the values it shows"),
+                                                  **_label(e), value=v[i]))
 
     if _NUMBER in values:
         numbers = values[_NUMBER]
@@ -720,9 +749,10 @@ def evaluate(
         n_label = _label(lt.element(_NUMBER))
         reasons.flag(
             earlier | repeated, DUPLICATE_IN_FILE, _NUMBER,
-            lambda i: f"{n_label} {numbers[i]!r} repeats "
-                      + ("an earlier row of this file" if earlier[i]
-                         else f"line {first_line[str(numbers[i])]}"))
+            lambda i: text(N_("{title} ({element}) {value!r} repeats an earlier row of this "
+                              "file"), **n_label, value=numbers[i]) if earlier[i]
+            else text(N_("{title} ({element}) {value!r} repeats line {line}"), **n_label,
+                      value=numbers[i], line=first_line[str(numbers[i])]))
         seen_numbers.update(numbers[present].tolist())
 
     rejected = reasons.rows(n)
@@ -734,10 +764,12 @@ def evaluate(
         expired[expired] = end[expired] < cutoff
         e_label = _label(lt.element(_END))
         reasons.flag(expired, EXPIRED, _END,
-                     lambda i: f"{e_label} {end[i]} is before {cutoff}: the license has expired")
+                     lambda i: text(N_("{title} ({element}) {date} is before {today}: the "
+                                       "license has expired"), **e_label, date=end[i],
+                                    today=cutoff))
     reasons.flag(classified & ~rejected, CLASSIFIED, CLASSIFIED_ELEMENT,
-                 lambda i: f"{CLASSIFIED_TITLE} ({CLASSIFIED_ELEMENT}) is {flag_cells[i]!r}: "
-                           f"classified licenses are not aggregated")
+                 lambda i: text(N_("{title} ({element}) is {value!r}: classified licenses are "
+                                   "not aggregated"), **_classified_label(), value=flag_cells[i]))
     filtered = reasons.rows(n) & ~rejected
 
     # 3. Everything else is accepted (flags ride along on any outcome).
@@ -787,7 +819,9 @@ def _validity(values: Mapping[str, npt.NDArray[np.object_]], lt: LicenseType,
     e_label = _label(lt.element(_END))
     if not lt.rules.open_ended:
         reasons.flag((end == NO_END) & readable, BAD_VALUE, _END,
-                     lambda i: f"{e_label} {NO_END} is not allowed: a {lt.name} has an end date")
+                     lambda i: text(N_("{title} ({element}) {no_end} is not allowed: a "
+                                       "{type_name} has an end date"), **e_label,
+                                    no_end=NO_END, type_name=lt.name))
     limit = lt.rules.max_years
     if limit is not None and _START in values:
         start = values[_START]
@@ -798,8 +832,12 @@ def _validity(values: Mapping[str, npt.NDArray[np.object_]], lt: LicenseType,
                           > limit * 10_000)
         s_label = _label(lt.element(_START))
         reasons.flag(too_long, BAD_VALUE, _END,
-                     lambda i: f"{s_label} {start[i]} to {e_label} {end[i]} is longer than "
-                               f"the {limit} years a {lt.name} is valid at most")
+                     lambda i: text(N_("{start_title} ({start_element}) {start} to {title} "
+                                       "({element}) {end} is longer than the {years} years a "
+                                       "{type_name} is valid at most"),
+                                    start_title=s_label["title"],
+                                    start_element=s_label["element"], start=start[i],
+                                    **e_label, end=end[i], years=limit, type_name=lt.name))
 
 
 def _days(values: npt.NDArray[np.object_]) -> Mask:
@@ -807,17 +845,32 @@ def _days(values: npt.NDArray[np.object_]) -> Mask:
     return np.asarray(~pd.isna(values) & (values != "") & (values != NO_END), dtype=np.bool_)
 
 
-def _date_message(e: Element, text: str) -> str:
+_DATE_PROBLEMS = {
+    "day is out of range for month": N_("day is out of range for month"),
+    "month must be in 1..12": N_("month must be in 1..12"),
+}
+"""What :class:`datetime.date` says of an impossible date, in words a clerk can read."""
+
+
+def _date_message(e: Element, cell: str) -> Text:
     try:
-        parse_date(text)
+        parse_date(cell)
     except ValueError as exc:
-        problem = str(exc)
+        impossible = exc.__cause__
     else:  # pragma: no cover - only unparseable cells are reported
-        problem = f"{text!r} is not a date"
-    if e.code == _END and "accepted form" in problem:
-        problem = problem.replace(f"({', '.join(DATE_FORMS)})",
-                                  f"({', '.join(DATE_FORMS)}, or {NO_END} for no end)")
-    return f"{_label(e)} {problem}"
+        impossible = None
+    where = {**_label(e), "value": cell}
+    if impossible is None:
+        if e.code == _END:
+            return text(N_("{title} ({element}) {value!r} is not a date in an accepted form "
+                           "({forms}, or {no_end} for no end)"), **where,
+                        forms=list(DATE_FORMS), no_end=NO_END)
+        return text(N_("{title} ({element}) {value!r} is not a date in an accepted form "
+                       "({forms})"), **where, forms=list(DATE_FORMS))
+    said = str(impossible)
+    problem = text(_DATE_PROBLEMS[said]) if said in _DATE_PROBLEMS else said
+    return text(N_("{title} ({element}) {value!r} is not a real date ({problem})"), **where,
+                problem=problem)
 
 
 def summarize(evaluated: pd.DataFrame) -> dict[str, Any]:

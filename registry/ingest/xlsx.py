@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from registry.errors import IngestError
+from registry.i18n import N_, _
 from registry.ingest.archive import check_zip
 from registry.ingest.frames import (
     Problem,
@@ -48,6 +49,8 @@ from registry.ingest.frames import (
     frame,
     problem,
 )
+from registry.ingest.messages import Text
+from registry.ingest.messages import text as message
 
 __all__ = ["NUMBER_PRECISION", "cell_text", "column_letter", "read_xlsx"]
 
@@ -66,7 +69,7 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def cell_text(value: Any, number_format: str | None = None) -> tuple[str, str | None]:
+def cell_text(value: Any, number_format: str | None = None) -> tuple[str, Text | None]:
     """The cell as text, and why it cannot be trusted (None when it can)."""
     if value is None:
         return "", None
@@ -85,9 +88,10 @@ def cell_text(value: Any, number_format: str | None = None) -> tuple[str, str | 
             return f"{value:.15g}", None
         digits = str(int(value))
         if len(digits.lstrip("-")) >= 16:
-            return digits, (f"holds the number {value:.15g}: Excel keeps 15 significant digits, so "
-                            f"a code typed as a number has already lost its last digits; format "
-                            f"the column as text and type the codes again")
+            return digits, message(N_("holds the number {number}: Excel keeps 15 significant "
+                                      "digits, so a code typed as a number has already lost its "
+                                      "last digits; format the column as text and type the codes "
+                                      "again"), number=f"{value:.15g}")
         fmt = number_format or ""
         if _ZEROS.fullmatch(fmt):
             digits = digits.zfill(len(fmt))  # a "000000" format shows leading zeros
@@ -104,8 +108,8 @@ def read_xlsx(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.
         with zipfile.ZipFile(path) as zf:
             check_zip(zf, file=file, limits=limits)
     except zipfile.BadZipFile as exc:
-        raise IngestError(f"not a readable Excel workbook: not an .xlsx package ({exc}); "
-                          f"save it as 'Excel Workbook (.xlsx)'", file=file) from exc
+        raise IngestError(_("not a readable Excel workbook: not an .xlsx package ({error}); "
+                            "save it as 'Excel Workbook (.xlsx)'", error=exc), file=file) from exc
     import openpyxl  # 1.1 s to import: only workbooks pay it, not every CSV ingest
 
     try:
@@ -114,14 +118,15 @@ def read_xlsx(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types on broken packages; all mean the same
-        raise IngestError(f"not a readable Excel workbook ({type(exc).__name__}: {exc})",
-                          file=file) from exc
+        raise IngestError(_("not a readable Excel workbook ({error})",
+                            error=f"{type(exc).__name__}: {exc}"), file=file) from exc
     try:
         names = wb.sheetnames
         sheet = options.sheet if options.sheet is not None else names[0]
         if sheet not in names:
-            raise IngestError(f"no sheet named {sheet!r}; the workbook has "
-                              f"{', '.join(repr(n) for n in names)}", file=file)
+            raise IngestError(_("no sheet named {sheet!r}; the workbook has {sheets}",
+                                sheet=sheet, sheets=", ".join(repr(n) for n in names)),
+                              file=file)
         ws = wb[sheet]
         h = options.header_row
         rows = ws.iter_rows(min_row=h)
@@ -129,8 +134,10 @@ def read_xlsx(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.
         texts = [cell_text(c.value)[0] for c in header_cells]
         first = next((i for i, t in enumerate(texts) if t.strip()), 0)
         header = check_header(
-            texts[first:], file, header_at=f"the header (sheet {sheet!r}, row {h})",
-            cell_name=lambda i: f"header cell {sheet}!{column_letter(first + i)}{h}",
+            texts[first:], file, header_at=_("the header (sheet {sheet!r}, row {row})",
+                                             sheet=sheet, row=h),
+            cell_name=lambda i: _("header cell {cell}",
+                                  cell=f"{sheet}!{column_letter(first + i)}{h}"),
             limits=limits)
     except BaseException:
         wb.close()
@@ -149,8 +156,9 @@ def _guarded_rows(rows: Iterator[Any], file: str, sheet: str, h: int
         except StopIteration:
             return
         except Exception as exc:  # a damaged sheet part: any parser error means the same
-            raise IngestError(f"sheet {sheet!r} row {line + 1}: the workbook is damaged "
-                              f"({type(exc).__name__}: {exc})", file=file) from exc
+            raise IngestError(_("sheet {sheet!r} row {row}: the workbook is damaged ({error})",
+                                sheet=sheet, row=line + 1, error=f"{type(exc).__name__}: {exc}"),
+                              file=file) from exc
         line += 1
         yield line, cells
 
@@ -177,7 +185,9 @@ def _stream(wb: Any, rows: Iterator[Any], header: list[str], first: int, sheet: 
                     column = header[k] if k < width else None
                     found.append(problem(
                         NUMBER_PRECISION, column,
-                        f"cell {sheet}!{column_letter(first + k + 1)}{line} {why}"))
+                        message(N_("cell {cell} {problem}"),
+                                cell=f"{sheet}!{column_letter(first + k + 1)}{line}",
+                                problem=why)))
                 texts.append(text)
             if not any(texts):
                 continue

@@ -227,6 +227,7 @@ def test_a_department_s_seals_are_shown_with_their_status_in_words(
         world: Engine, settings: Settings) -> None:
     zh = _licreg(settings, "department", "show", MARKET.uscc)
     assert zh.exit_code == 0
-    assert "  印章：\n    330100MB17032180001  示范市市场监督管理局行政审批专用章  已启用\n" in zh.output
+    assert ("  印章：\n    330100MB17032180001  示范市市场监督管理局行政审批专用章  已启用\n"
+            in zh.output)
     en = _licreg(settings, "department", "show", MARKET.uscc, lang="en")
     assert "    330100MB17032180001  示范市市场监督管理局行政审批专用章  active\n" in en.output
