@@ -47,6 +47,7 @@ __all__ = [
     "push_options",
     "reason_text",
     "render_push",
+    "render_reconcile",
     "run_incremental",
     "sync_bench",
     "sync_full",
@@ -94,6 +95,15 @@ _RUN_STATES: Mapping[str, str] = {
     "failed": N_("ended in failure"),
     "running": N_("still running"),
 }
+
+_SUMMARY: Mapping[str, str] = {
+    "sent": N_("items sent"), "pushed": N_("licenses pushed"),
+    "accepted": N_("items accepted"), "duplicates": N_("items already held"),
+    "held": N_("items held"), "rejected": N_("items refused"), "dead": N_("new dead letters"),
+    "unsettled": N_("items without a clear answer"), "batches": N_("batches sent"),
+    "requests": N_("requests made"),
+}
+"""The counts of a run's summary, as the operator reads them."""
 
 
 def _word(table: Mapping[str, str], key: str) -> str:
@@ -230,7 +240,7 @@ def render_push(summary: Any) -> None:
 
 def _render_reasons(reasons: Mapping[str, int]) -> None:
     for code, n in sorted(reasons.items()):
-        click.echo(f"  {reason_text(code)}: {n}")
+        click.echo(_("  {reason}: {n}", reason=reason_text(code), n=n))
 
 
 @sync_group.command("full")
@@ -296,23 +306,28 @@ def sync_reconcile(settings: Settings, endpoint: str, access_id: str, token: str
     if as_json:
         echo_json(report.to_dict())
     else:
-        click.echo(_("registry {registry} versions, platform {platform}: matched {matched}, "
-                     "missing {missing}, different {different}, status {status}, unexpected "
-                     "{unexpected}", **report.counts))
-        for d in report.drift:
-            click.echo(_("  {kind}  {identifier}  registry {registry}  platform {platform}",
-                         kind=_word(_DRIFT, d.kind), identifier=d.identifier,
-                         registry=status_text(d.registry_status),
-                         platform=status_text(d.platform_status)))
-        if report.repaired:
-            done = _(", ").join(
-                f"{reason_text(k.removeprefix('reason:'))} {v}" if k.startswith("reason:")
-                else f"{_word(_RESULTS, k)} {v}" for k, v in sorted(report.repaired.items()))
-            click.echo(_("repair pushed: {done}", done=done))
+        render_reconcile(report)
     repaired = report.repaired
     fixed = repair and not report.counts["unexpected"] and not repaired.get("REJECTED") \
         and not repaired.get("unsettled")  # fmt: skip
     sys.exit(0 if report.in_sync or fixed else 1)
+
+
+def render_reconcile(report: Any) -> None:
+    """The counts, one line per drift found, and what the repair pushed."""
+    click.echo(_("registry {registry} versions, platform {platform}: matched {matched}, "
+                 "missing {missing}, different {different}, status {status}, unexpected "
+                 "{unexpected}", **report.counts))
+    for d in report.drift:
+        click.echo(_("  {kind}  {identifier}  registry {registry}  platform {platform}",
+                     kind=_word(_DRIFT, d.kind), identifier=d.identifier,
+                     registry=status_text(d.registry_status),
+                     platform=status_text(d.platform_status)))
+    if report.repaired:
+        done = _(", ").join(
+            f"{reason_text(k.removeprefix('reason:'))} {v}" if k.startswith("reason:")
+            else f"{_word(_RESULTS, k)} {v}" for k, v in sorted(report.repaired.items()))
+        click.echo(_("repair pushed: {done}", done=done))
 
 
 @sync_group.command("status")
@@ -345,7 +360,8 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
     if status.last_run:
         last = status.last_run
         what = last["error"] or _(", ").join(
-            f"{k} {v}" for k, v in (last["summary"] or {}).items() if not isinstance(v, dict))
+            f"{_word(_SUMMARY, k)} {v}" for k, v in (last["summary"] or {}).items()
+            if isinstance(v, int) and not isinstance(v, bool))
         click.echo(_("last run: {run} {kind} {state} at {at}: {what}", run=last["run"],
                      kind=_word(_RUN_KINDS, last["kind"]),
                      state=_word(_RUN_STATES, last["state"]), at=_when(last["finished_at"]),
