@@ -109,7 +109,7 @@ def test_reconcile_drift_in_words_with_codes_kept_in_json(
             render_reconcile(report)
     assert capsys.readouterr().out.splitlines() == [
         "本系统 6 个版本，省平台 6 个：一致 5，缺失 0，内容不一致 0，状态不一致 1，仅省平台有 0",
-        f"  状态不一致  {ident}  本系统：已暂扣  省平台：有效",
+        f"  状态不一致  {ident}  本系统：暂扣  省平台：有效",
         "registry 6 versions, platform 6: matched 5, missing 0, different 0, status 1, "
         "unexpected 0",
         f"  status differs  {ident}  registry SUSPENDED  platform VALID",
