@@ -38,8 +38,8 @@ def test_a_step_and_its_refusal_in_chinese_and_in_english(world: Engine,
     assert run(settings, "license", "suspend", ident, "--reason", "整改", "--actor", "clerk") == (
         0, f"{ident}  有效 → 暂扣（03 暂扣，已列入省平台推送队列）\n")
     code, zh = run(settings, "license", "suspend", ident)
-    assert (code, zh) == (1, f"错误：不能对证照 {ident} 办理暂扣：该证照状态为暂扣，暂扣仅适用于状态"
-                             f"为有效的证照\n")
+    assert (code, zh) == (1, f"错误：不能对证照 {ident} 办理暂扣：该证照状态为暂扣，"
+                             f"暂扣仅适用于状态为有效的证照\n")
     code, en = run(settings, "--lang", "en", "license", "suspend", ident)
     assert (code, en) == (1, f"error: suspension of {ident} refused: it is SUSPENDED; "
                              f"suspension applies to a license that is VALID\n")
