@@ -63,5 +63,6 @@ def weekly_bulletin(week: str | None = None, out: str | None = None,
     result = build_bulletin_task(week, out, weights, campaign)
     create_markdown_artifact(key=ARTIFACT_KEY, markdown=result["markdown"],
                              description=result["description"])
-    get_run_logger().info("bulletin %s written: %s", result["week"], ", ".join(result["files"]))
+    get_run_logger().info("%s", _("bulletin {week} written: {files}", week=result["week"],
+                                  files=", ".join(result["files"])))
     return {k: v for k, v in result.items() if k not in ("markdown", "description")}

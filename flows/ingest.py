@@ -48,6 +48,7 @@ from registry.clock import utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.errors import BatchBusyError, BatchFailedError
+from registry.i18n import _
 
 __all__ = [
     "dask_runner",
@@ -81,17 +82,20 @@ def _publish(report: dict[str, Any]) -> None:
         create_table_artifact,
         key=f"batch-{report['batch_id']}",
         table=table,
-        description=f"Batch {report['batch_id']}: {report['file']} for {report['department']}, "
-                    f"type {report['type_code']}, {report['status']}",
+        description=_("Batch {batch}: {file} for {department}, type {type_code}, {status}",
+                      batch=report["batch_id"], file=report["file"],
+                      department=report["department"], type_code=report["type_code"],
+                      status=report["status"]),
     )
     if report.get("first_rejects"):
         _sync(
             create_table_artifact,
             key=f"batch-{report['batch_id']}-rejects",
             table=report["first_rejects"],
-            description=f"Batch {report['batch_id']}: the first {len(report['first_rejects'])} "
-                        f"of {report['rejected']} rejected rows (every one: "
-                        f"`licreg batch rows {report['batch_id']} --outcome rejected`)",
+            description=_("Batch {batch}: the first {n} of {rejected} rejected rows (every "
+                          "one: `licreg batch rows {batch} --outcome rejected`)",
+                          batch=report["batch_id"], n=len(report["first_rejects"]),
+                          rejected=report["rejected"]),
         )
 
 
@@ -105,7 +109,8 @@ class _Progress:
     def __call__(self, p: IngestProgress) -> None:
         if self.id is None:
             self.id = _sync(create_progress_artifact, progress=0.0,
-                            description=f"Batch {p.batch_id}: {p.file}")
+                            description=_("Batch {batch}: {file}", batch=p.batch_id,
+                                          file=p.file))
         if p.total:
             _sync(update_progress_artifact, artifact_id=self.id,
                   progress=round(100 * p.done / p.total, 1))
@@ -136,18 +141,20 @@ def _ingest(settings: Settings, path: str, department: str, type_code: str, *,
                              progress=progress, runner=f"flow run {flow_run.id}")
         progress.finish()
     except BatchFailedError as exc:
-        logger.error("batch %s failed: %s", exc.batch_id, exc)
+        logger.error("%s", _("batch {batch} failed: {why}", batch=exc.batch_id, why=exc))
         with session_scope(engine) as session:
             report = read_report(session, exc.batch_id)
     if report.already_ingested:
-        logger.info("%s was ingested before as batch %s: nothing to do", path, report.batch_id)
+        logger.info("%s", _("{file} was ingested before as batch {batch}: nothing to do",
+                            file=path, batch=report.batch_id))
         return report, report.to_dict()
     with session_scope(engine) as session:
         closing = closing_report(session, report.to_dict(), rejects=REJECTS_SHOWN)
     _publish(closing)
-    logger.info("batch %s: %s, %d rows: accepted %d, filtered %d, rejected %d",
-                report.batch_id, report.status, report.rows_read, report.accepted,
-                report.filtered, report.rejected)
+    logger.info("%s", _("batch {batch}: {status}, {rows} rows: accepted {accepted}, filtered "
+                        "{filtered}, rejected {rejected}", batch=report.batch_id,
+                        status=report.status, rows=report.rows_read, accepted=report.accepted,
+                        filtered=report.filtered, rejected=report.rejected))
     return report, closing
 
 
@@ -231,7 +238,9 @@ def ingest_inbox(inbox: str | None = None, archive: str | None = None, settle: f
               "error": o.report.get("error")} for o in outcomes]
     if table:
         create_table_artifact(key="inbox", table=table,
-                              description=f"{len(table)} file(s) taken from {root}")
-    get_run_logger().info("inbox %s: %d file(s): %s", root, len(outcomes),
-                          dict(collections.Counter(o.status for o in outcomes)))
+                              description=_("{n} files taken from {root}", n=len(table),
+                                            root=root))
+    get_run_logger().info("%s", _("inbox {root}: {n} files: {outcomes}", root=root,
+                                  n=len(outcomes),
+                                  outcomes=dict(collections.Counter(o.status for o in outcomes))))
     return {"files": len(outcomes), "outcomes": table}

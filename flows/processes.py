@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from registry.errors import ConfigError
+from registry.i18n import _
 from registry.mockprovince.process import free_port
 
 __all__ = ["log_tail", "prefect_server", "spawn", "stop_process", "wait_healthy"]
@@ -115,16 +116,19 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: fl
     with httpx.Client(timeout=2.0) as http:
         while True:
             if (code := proc.poll()) is not None:
-                raise ConfigError(f"{_command(proc)} exited with code {code} before {url} "
-                                  f"answered; {log} ends with:\n{log_tail(log)}")  # fmt: skip
+                raise ConfigError(_("{command} exited with code {code} before {url} answered; "
+                                    "{log} ends with:\n{tail}", command=_command(proc),
+                                    code=code, url=url, log=log, tail=log_tail(log)))
             try:
                 if http.get(url).status_code == 200:
                     return
             except httpx.TransportError:
                 pass  # not listening yet
             if time.monotonic() > deadline:
-                raise ConfigError(f"{_command(proc)}: {url} did not answer within "
-                                  f"{timeout:.0f} s; {log} ends with:\n{log_tail(log)}")
+                raise ConfigError(_("{command}: {url} did not answer within {seconds} s; {log} "
+                                    "ends with:\n{tail}", command=_command(proc), url=url,
+                                    seconds=format(timeout, ".0f"), log=log,
+                                    tail=log_tail(log)))
             time.sleep(0.25)
 
 

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from registry.config import Settings
 from registry.db import shared_engine
+from registry.i18n import _
 from registry.render.renditions import render_pending
 
 __all__ = ["render_pdfs", "render_pdfs_task"]
@@ -41,6 +42,8 @@ def render_pdfs(per_task: int = 5_000, workers: int | None = None,
         totals["rendered"] += report["rendered"]
         totals["with_missing_glyphs"] += report["with_missing_glyphs"]
         totals["tasks"] += 1
-        logger.info("rendered %s", report)
+        logger.info("%s", _("rendered and signed {rendered} PDF licenses ({missing} with "
+                            "missing glyphs)", rendered=report["rendered"],
+                            missing=report["with_missing_glyphs"]))
         if report["rendered"] < per_task:
             return totals

@@ -49,6 +49,7 @@ from pydantic import TypeAdapter, ValidationError
 from flows.processes import prefect_server
 from registry.config import PASSPHRASE_VAR, Settings
 from registry.errors import ConfigError
+from registry.i18n import _
 from registry.mockprovince.process import start_endpoint
 
 __all__ = [
@@ -86,17 +87,19 @@ class DeploymentSpec:
 
     def schedule_text(self) -> str:
         """How often it runs, for people: ``every 300 s (Asia/Shanghai)`` or ``on demand``."""
-        return "; ".join(_describe(s) for s in self.schedules) or "on demand"
+        return "; ".join(_describe(s) for s in self.schedules) or _("on demand")
 
 
 def _describe(s: Schedule) -> str:
     if s.cron:
         what = f"cron {s.cron}"
     elif s.interval:
-        what = f"every {s.interval.total_seconds():g} s"
+        what = _("every {seconds} s", seconds=format(s.interval.total_seconds(), "g"))
     else:
         what = f"rrule {s.rrule}"
-    return what + (f" ({s.timezone})" if s.timezone else "") + ("" if s.active else " inactive")
+    if s.timezone:
+        what = _("{schedule} ({zone})", schedule=what, zone=s.timezone)
+    return what if s.active else _("{schedule} inactive", schedule=what)
 
 
 def read_project(path: Path = PROJECT) -> list[DeploymentSpec]:
@@ -104,39 +107,42 @@ def read_project(path: Path = PROJECT) -> list[DeploymentSpec]:
     try:
         document = yaml.safe_load(path.read_text("utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the deployments: {exc}") from exc
+        raise ConfigError(_("{file}: cannot read the deployments: {why}", file=path,
+                            why=exc)) from exc
     entries = document.get("deployments") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: no 'deployments:' list")
+        raise ConfigError(_("{file}: no 'deployments:' list", file=path))
     specs = [_spec(path, i, entry) for i, entry in enumerate(entries)]
     if len({s.name for s in specs}) < len(specs):
-        raise ConfigError(f"{path}: deployment names repeat: {[s.name for s in specs]}")
+        raise ConfigError(_("{file}: deployment names repeat: {names}", file=path,
+                            names=", ".join(s.name for s in specs)))
     return specs
 
 
 def _spec(path: Path, index: int, entry: Any) -> DeploymentSpec:
     where = f"{path}: deployments[{index}]"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} is not a mapping")
+        raise ConfigError(_("{where} is not a mapping", where=where))
     used = apply_values({k: entry[k] for k in _USED if k in entry}, dict(os.environ),
                         remove_notset=False)
     assert isinstance(used, dict)  # a mapping filled in is a mapping
     if unfilled := sorted(set(re.findall(r"\{\{.*?\}\}", repr(used)))):
-        raise ConfigError(f"{where}: cannot fill {', '.join(unfilled)} (serve fills environment "
-                          f"variables that are set, not Prefect blocks or variables)")  # fmt: skip
+        raise ConfigError(_("{where}: cannot fill {names} (serve fills environment variables "
+                            "that are set, not Prefect blocks or variables)", where=where,
+                            names=", ".join(unfilled)))
     name, entrypoint = used.get("name"), used.get("entrypoint")
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where} has no 'name'")
-    where = f"{path}: deployment {name!r}"
+        raise ConfigError(_("{where} has no 'name'", where=where))
+    where = _("{file}: deployment {name!r}", file=path, name=name)
     if not isinstance(entrypoint, str):
         entrypoint = ""
-    module, _, function = entrypoint.rpartition(":")
+    module, _colon, function = entrypoint.rpartition(":")
     if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or not function:
-        raise ConfigError(f"{where}: 'entrypoint' must be package.module:flow, not "
-                          f"{entrypoint!r}")  # fmt: skip
+        raise ConfigError(_("{where}: 'entrypoint' must be package.module:flow, not "
+                            "{entrypoint!r}", where=where, entrypoint=entrypoint))
     schedules = used.get("schedules") or []
     if not isinstance(schedules, list):
-        raise ConfigError(f"{where}: 'schedules' must be a list")
+        raise ConfigError(_("{where}: 'schedules' must be a list", where=where))
     return DeploymentSpec(
         name=name,
         entrypoint=entrypoint,
@@ -151,9 +157,10 @@ def _spec(path: Path, index: int, entry: Any) -> DeploymentSpec:
 def _schedule(where: str, entry: Any) -> Schedule:
     """A prefect.yaml schedule entry as ``prefect deploy`` reads it (cli/deploy/_schedules.py)."""
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} is not a mapping")
+        raise ConfigError(_("{where} is not a mapping", where=where))
     if unknown := set(entry) - _SCHEDULE_KEYS:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        raise ConfigError(_("{where}: unknown keys {keys}", where=where,
+                            keys=", ".join(sorted(unknown))))
     common = {k: entry[k] for k in ("timezone", "active", "parameters", "slug") if k in entry}
     try:
         if "cron" in entry:
@@ -167,7 +174,7 @@ def _schedule(where: str, entry: Any) -> Schedule:
             return RRule(entry["rrule"], **common)
     except (ValueError, ValidationError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
-    raise ConfigError(f"{where} has none of 'cron', 'interval', 'rrule'")
+    raise ConfigError(_("{where} has none of 'cron', 'interval', 'rrule'", where=where))
 
 
 def _concurrency(where: str, value: Any) -> int | ConcurrencyLimitConfig | None:
@@ -182,16 +189,18 @@ def _concurrency(where: str, value: Any) -> int | ConcurrencyLimitConfig | None:
 def load_flow(spec: DeploymentSpec, root: Path) -> Flow[..., Any]:
     """Import the entrypoint's flow (``flows.sync:incremental_sync``) from its module, the
     same module the rest of the code imports."""
-    module_name, _, attribute = spec.entrypoint.rpartition(":")
+    module_name, _colon, attribute = spec.entrypoint.rpartition(":")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
         found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"deployment {spec.name!r}: cannot import {spec.entrypoint} from "
-                          f"{root}: {exc}") from exc  # fmt: skip
+        raise ConfigError(_("deployment {name!r}: cannot import {entrypoint} from {root}: {why}",
+                            name=spec.name, entrypoint=spec.entrypoint, root=root,
+                            why=exc)) from exc
     if not isinstance(found, Flow):
-        raise ConfigError(f"deployment {spec.name!r}: {spec.entrypoint} is not a @flow")
+        raise ConfigError(_("deployment {name!r}: {entrypoint} is not a @flow", name=spec.name,
+                            entrypoint=spec.entrypoint))
     return found
 
 
@@ -222,10 +231,11 @@ def refuse_pool_bound(deployments: Sequence[RunnerDeployment]) -> None:
                 if pool := client.read_deployment_by_name(label).work_pool_name:
                     bound[label] = pool
     if bound:
-        names = ", ".join(f"{label} (work pool {pool!r})" for label, pool in bound.items())
-        raise ConfigError(f"already deployed for workers on {get_current_settings().api.url}: "
-                          f"{names}; serve on another server, or delete them first "
-                          f"(prefect deployment delete FLOW/NAME)")  # fmt: skip
+        names = ", ".join(_("{deployment} (work pool {pool!r})", deployment=label, pool=pool)
+                          for label, pool in bound.items())
+        raise ConfigError(_("already deployed for workers on {url}: {names}; serve on another "
+                            "server, or delete them first (prefect deployment delete FLOW/NAME)",
+                            url=get_current_settings().api.url, names=names))
 
 
 def serve_project(settings: Settings, *, project: Path = PROJECT, mock_province: bool = False,
@@ -248,10 +258,10 @@ def serve_project(settings: Settings, *, project: Path = PROJECT, mock_province:
             _announce(say, project, specs, deployments, env)
             serve(*deployments, pause_on_shutdown=False, print_starting_message=False,
                   limit=limit)  # fmt: skip
-            say("stopping …")
+            say(_("stopping …"))
     except KeyboardInterrupt:  # a signal before or after the runner ran: children are gone
         pass
-    say("stopped")
+    say(_("stopped"))
 
 
 def _prefect_api(stack: ExitStack, settings: Settings, root: Path) -> str:
@@ -263,24 +273,26 @@ def _prefect_api(stack: ExitStack, settings: Settings, root: Path) -> str:
     try:
         httpx.get(f"{configured}/health", timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
-        raise ConfigError(f"PREFECT_API_URL is {configured}, but no Prefect server answers "
-                          f"there ({exc}); unset it to start one here") from exc  # fmt: skip
+        raise ConfigError(_("PREFECT_API_URL is {url}, but no Prefect server answers there "
+                            "({why}); unset it to start one here", url=configured,
+                            why=exc)) from exc
     return str(configured)
 
 
 def _announce(say: Callable[[str], None], project: Path, specs: list[DeploymentSpec],
               deployments: list[RunnerDeployment], env: Mapping[str, str]) -> None:
-    say(f"serving {len(specs)} deployments of {project}:")
+    say(_("serving {n} deployments of {project}:", n=len(specs), project=project))
     labels = [f"{d.flow_name}/{d.name}" for d in deployments]
     width = max(map(len, labels))
     for label, spec in zip(labels, specs, strict=True):
         say(f"  {label:<{width}}  {spec.schedule_text()}")
     if "LICREG_PROVINCE_URL" in env:
-        say(f"mock provincial endpoint: {env['LICREG_PROVINCE_URL']}")
+        say(_("mock provincial endpoint: {url}", url=env["LICREG_PROVINCE_URL"]))
     if not Settings.from_env().passphrase:
-        say(f"warning: {PASSPHRASE_VAR} is not set: ingest runs cannot seal")
-    say(f"Prefect UI: {get_current_settings().ui_url}")
-    say("Ctrl-C stops serving (deployments stay active)")
+        say(_("warning: {variable} is not set: ingest runs cannot seal",
+              variable=PASSPHRASE_VAR))
+    say(_("Prefect UI: {url}", url=get_current_settings().ui_url))
+    say(_("Ctrl-C stops serving (deployments stay active)"))
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from prefect.tasks import exponential_backoff
 from registry.clock import china_day, utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
+from registry.i18n import _
 from registry.license.lifecycle import expire_due
 from registry.province.client import ProvinceClient, open_client
 from registry.province.fullsync import full_sync
@@ -76,7 +77,8 @@ def incremental_sync(
         for key, value in summary.items():
             if isinstance(value, int) and not isinstance(value, bool):
                 totals[key] = totals.get(key, 0) + value
-        logger.info("pushed %s", summary)
+        logger.info("%s", _("pushed {sent}: accepted {accepted}, duplicates {duplicates}, held "
+                            "{held}, rejected {rejected}, dead letters {dead}", **summary))
         if summary["drained"]:
             return totals
 
@@ -119,7 +121,8 @@ def full_sync_flow(
     logger = get_run_logger()
     summary = full_sync_task(batch_size, concurrency, pages_per_task, restart)
     while not summary["finished"]:
-        logger.info("full sync at license id %s of %s", summary["position"], summary["total"])
+        logger.info("%s", _("full sync at license id {position} of {total}",
+                            position=summary["position"], total=summary["total"]))
         summary = full_sync_task(batch_size, concurrency, pages_per_task, False)
     return summary
 
@@ -137,8 +140,8 @@ def reconcile_flow(repair: bool = True) -> dict[str, Any]:
     """Compare with the province and repair; the report says what differed."""
     report = reconcile_task(repair)
     if not report["in_sync"]:
-        get_run_logger().warning("province drift: %s; repaired: %s", report["counts"],
-                                 report["repaired"])
+        get_run_logger().warning("%s", _("province drift: {counts}; repaired: {repaired}",
+                                         counts=report["counts"], repaired=report["repaired"]))
     return report
 
 

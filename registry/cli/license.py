@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ from typing import Any
 import click
 
 from registry.cli._common import echo_json, engine, handle_errors, now
-from registry.clock import china_day
+from registry.clock import china_day, china_text
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import ConfigError
+from registry.i18n import _, ngettext
 from registry.license.lifecycle import (
     change,
     change_status,
@@ -23,6 +25,8 @@ from registry.license.lifecycle import (
     expire_due,
     history,
     renew,
+    status_text,
+    step_text,
     transfer_in,
 )
 from registry.license.queries import license_detail, list_licenses
@@ -71,9 +75,19 @@ def license_list(
     if as_json:
         echo_json(rows)
         return
+    width = max((_width(status_text(r["status"])) for r in rows), default=0)
     for r in rows:
-        click.echo(f"{r['identifier']}  {r['status']:<10} {r['name']}  {r['number']}  "
-                   f"{r['holder']}")
+        click.echo(f"{r['identifier']}  {_padded(status_text(r['status']), width)}  "
+                   f"{r['name']}  {r['number']}  {r['holder']}")
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _padded(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
 
 
 @license_group.command("show")
@@ -84,7 +98,8 @@ def license_show(settings: Settings, identifier: str) -> None:
     """Show one license with all its elements."""
 
     with session_scope(engine(settings)) as session:
-        echo_json(license_detail(session, identifier))
+        detail = license_detail(session, identifier)
+    echo_json({**detail, "status_text": status_text(detail["status"])})
 
 
 @click.command()
@@ -99,13 +114,11 @@ def export(settings: Settings, identifier: str, out: Path) -> None:
     with session_scope(engine(settings)) as session:
         files = export_bundle(session, identifier, out, settings=settings, at=now())
     for f in files:
-        click.echo(f"{f}  {f.stat().st_size} bytes")
+        click.echo(ngettext("{file}  {n} byte", "{file}  {n} bytes", f.stat().st_size, file=f,
+                            n=f.stat().st_size))
 
 
 # -- a license's life after issue ----------------------------------------------------------------
-
-_OP_NAMES = {"02": "延续", "03": "暂扣", "04": "过期失效", "05": "注销/撤销/吊销/转出",
-             "06": "暂扣发还", "08": "转入", "09": "变更", "10": "取消转出"}  # fmt: skip
 
 
 def _actor() -> str:
@@ -122,17 +135,21 @@ json_option = click.option("--json", "as_json", is_flag=True)
 
 
 def render(result: Any, *, as_json: bool) -> None:
-    """One line per step: identifier, old → new, the operate type; or the JSON result."""
+    """One line per step: identifier, old → new, the step and its operate type; or the JSON
+    result (codes, and the step and statuses in words beside them)."""
     if as_json:
-        echo_json(result.to_dict())
+        echo_json({**result.to_dict(), "step": step_text(result.action),
+                   "status_text": status_text(result.status)})
         return
-    name = _OP_NAMES.get(result.operate_type, "")
     if result.identifier != result.previous:
-        click.echo(f"{result.identifier}  new version of {result.previous}  "
-                   f"({result.operate_type} {name}; queued for the province)")  # fmt: skip
+        click.echo(_("{identifier}  new version of {previous}  ({op} {step}; queued for the "
+                     "province)", identifier=result.identifier, previous=result.previous,
+                     op=result.operate_type, step=step_text(result.action)))
     else:
-        click.echo(f"{result.identifier}  {result.previous_status} → {result.status}  "
-                   f"({result.operate_type} {name}; queued for the province)")  # fmt: skip
+        click.echo(_("{identifier}  {before} → {after}  ({op} {step}; queued for the province)",
+                     identifier=result.identifier, before=status_text(result.previous_status),
+                     after=status_text(result.status), op=result.operate_type,
+                     step=step_text(result.action)))
 
 
 def _status_command(action: str, help_text: str) -> Callable[..., None]:
@@ -170,7 +187,8 @@ def _changes(values: tuple[str, ...]) -> dict[str, str]:
     for text in values:
         code, sep, value = text.partition("=")
         if not sep or not code.strip():
-            raise click.BadParameter(f"expected CODE=VALUE, got {text!r}", param_hint="--set")
+            raise click.BadParameter(_("expected CODE=VALUE, got {text!r}", text=text),
+                                     param_hint="--set")
         changes[code.strip()] = value
     return changes
 
@@ -220,7 +238,8 @@ def _today(value: str | None) -> dt.date:
     try:
         return dt.datetime.strptime(value, "%Y%m%d").date()
     except ValueError as exc:
-        raise click.BadParameter(f"not a date yyyyMMdd: {value!r}", param_hint="--today") from exc
+        raise click.BadParameter(_("not a date yyyyMMdd: {value!r}", value=value),
+                                 param_hint="--today") from exc
 
 
 @license_group.command("expire")
@@ -262,8 +281,10 @@ def license_expire_due(settings: Settings, today: str | None, as_json: bool) -> 
     if as_json:
         echo_json({"expired": total, "today": day.isoformat(), "identifiers": sample})
         return
-    click.echo(f"{total} license(s) past their end date before {day.isoformat()} are now "
-               f"EXPIRED (queued for the province)")  # fmt: skip
+    click.echo(ngettext("{n} license past its end date before {day} is now {status} (queued "
+                        "for the province)", "{n} licenses past their end date before {day} "
+                        "are now {status} (queued for the province)", total, n=total,
+                        day=day.strftime("%Y%m%d"), status=status_text("EXPIRED")))
 
 
 @license_group.command("transfer-in")
@@ -287,9 +308,10 @@ def license_transfer_in(settings: Settings, record_path: Path, department_uscc: 
     try:
         elements = json.loads(record_path.read_bytes())
     except ValueError as exc:
-        raise ConfigError(f"{record_path} is not a JSON license record: {exc}") from exc
+        raise ConfigError(_("{file} is not a JSON license record: {why}", file=record_path,
+                            why=exc)) from exc
     if not isinstance(elements, dict):
-        raise ConfigError(f"{record_path} must hold a JSON object of elements")
+        raise ConfigError(_("{file} must hold a JSON object of elements", file=record_path))
     origin = predecessor or str(elements.get("ZZBS") or "")
     with session_scope(engine(settings)) as session:
         result = transfer_in(session, settings, elements=elements,
@@ -312,10 +334,13 @@ def license_history(settings: Settings, identifier: str, as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        click.echo("no lifecycle steps since issue")
+        click.echo(_("no lifecycle steps since issue"))
     for r in rows:
-        change = (f"new version (replaces {r['related']})" if r["from_status"] is None
-                  else f"{r['from_status']} → {r['to_status']}")  # fmt: skip
+        change = (_("new version (replaces {identifier})", identifier=r["related"])
+                  if r["from_status"] is None
+                  else f"{status_text(r['from_status'])} → {status_text(r['to_status'])}")
         why = f"  «{r['reason']}»" if r["reason"] else ""
-        click.echo(f"{r['at']}  {r['action']:<20} {r['operate_type']}  {r['identifier']}  "
-                   f"{change}  by {r['actor']}{why}")  # fmt: skip
+        click.echo(_("{at}  {step}  {op}  {identifier}  {change}  by {actor}{why}",
+                     at=china_text(dt.datetime.fromisoformat(r["at"])),
+                     step=step_text(r["action"]), op=r["operate_type"],
+                     identifier=r["identifier"], change=change, actor=r["actor"], why=why))

@@ -10,6 +10,7 @@ import click
 from registry.cli._common import echo_json, handle_errors
 from registry.cli.sync import render_push, run_incremental
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
+from registry.i18n import _
 from registry.mockprovince.faults import Faults
 from registry.mockprovince.server import serve
 from registry.province.auth import Credential
@@ -27,7 +28,8 @@ def parse_tokens(values: Sequence[str]) -> dict[str, str]:
     for v in values or (f"{DEFAULT_ACCESS_ID}={DEFAULT_TOKEN}",):
         access_id, sep, token = v.partition("=")
         if not sep:
-            raise click.BadParameter(f"expected ID=TOKEN, got {v!r}", param_hint="--token")
+            raise click.BadParameter(_("expected ID=TOKEN, got {text!r}", text=v),
+                                     param_hint="--token")
         tokens[access_id] = token
     return tokens
 
@@ -69,7 +71,8 @@ def _pairs(values: Sequence[str], hint: str) -> dict[str, str]:
     for v in values:
         key, sep, value = v.partition("=")
         if not sep or not key or not value:
-            raise click.BadParameter(f"expected ID=SECRET, got {v!r}", param_hint=hint)
+            raise click.BadParameter(_("expected ID=SECRET, got {text!r}", text=v),
+                                     param_hint=hint)
         pairs[key] = value
     return pairs
 

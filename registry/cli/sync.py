@@ -12,9 +12,10 @@ sent), ``sent`` (answered, nothing recorded), ``recording`` (half recorded, not 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -27,8 +28,11 @@ from registry.cli._common import (
     handle_errors,
     now,
 )
+from registry.clock import china_text
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import session_scope
+from registry.i18n import N_, _, ngettext
+from registry.license.lifecycle import status_text
 from registry.province.client import open_client
 from registry.province.fullsync import full_sync
 from registry.province.reconcile import reconcile
@@ -41,7 +45,9 @@ __all__ = [
     "crash_hook",
     "province_client",
     "push_options",
+    "reason_text",
     "render_push",
+    "render_reconcile",
     "run_incremental",
     "sync_bench",
     "sync_full",
@@ -56,6 +62,63 @@ CRASH_VAR = "LICREG_SYNC_CRASH_AT"
 CRASH_EXIT = 75
 F = TypeVar("F", bound=Callable[..., Any])
 
+_REASONS: Mapping[str, str] = {
+    "SCHEMA": N_("not in the shape of the interface"),
+    "CONFLICT": N_("the platform holds other signed content under this identifier"),
+    "UNKNOWN_BASE": N_("the platform has not received this license version"),
+    "LOCAL_BUILD_FAILURE": N_("the item could not be built here"),
+    "HASH_FAILURE": N_("the signed content does not match its hash"),
+    "SIG_CRYPTO_FAILURE": N_("the signature does not verify"),
+}
+"""Rejection codes as an operator reads them (the code is shown beside the words)."""
+
+_DRIFT: Mapping[str, str] = {
+    "missing": N_("missing on the platform"),
+    "different": N_("content differs"),
+    "status": N_("status differs"),
+    "unexpected": N_("only on the platform"),
+}
+_RESULTS: Mapping[str, str] = {
+    "ACCEPTED": N_("stored by the platform"),
+    "DUPLICATE": N_("already held by the platform"),
+    "HELD": N_("held until the version arrives"),
+    "REJECTED": N_("refused by the platform"),
+    "unsettled": N_("without a clear answer"),
+}
+_RUN_KINDS: Mapping[str, str] = {
+    "incremental": N_("incremental sync"),
+    "full": N_("full sync"),
+    "reconcile": N_("reconciliation"),
+}
+_RUN_STATES: Mapping[str, str] = {
+    "done": N_("completed"),
+    "failed": N_("ended in failure"),
+    "running": N_("still running"),
+}
+
+_SUMMARY: Mapping[str, str] = {
+    "sent": N_("items sent"), "pushed": N_("licenses pushed"),
+    "accepted": N_("items accepted"), "duplicates": N_("items already held"),
+    "held": N_("items held"), "rejected": N_("items refused"), "dead": N_("new dead letters"),
+    "unsettled": N_("items without a clear answer"), "batches": N_("batches sent"),
+    "requests": N_("requests made"),
+}
+"""The counts of a run's summary, as the operator reads them."""
+
+
+def _word(table: Mapping[str, str], key: str) -> str:
+    return _(table[key]) if key in table else key
+
+
+def reason_text(code: str) -> str:
+    """``CODE`` with its meaning, for a person: ``HASH_FAILURE（签名内容与摘要不符）``."""
+    return _("{code} ({meaning})", code=code, meaning=_(_REASONS[code])) if code in _REASONS \
+        else code
+
+
+def _when(iso: str | None) -> str:
+    return china_text(dt.datetime.fromisoformat(iso), seconds=True) if iso else "-"
+
 
 def crash_hook() -> Callable[[str], None] | None:
     """The test hook :data:`CRASH_VAR` asks for, or None."""
@@ -69,7 +132,7 @@ def crash_hook() -> Callable[[str], None] | None:
         if step == name:
             remaining[0] -= 1
             if remaining[0] == 0:
-                sys.stderr.write(f"{CRASH_VAR}: ending the process at {step}\n")
+                sys.stderr.write(f"{CRASH_VAR}: ending the process at {step}\n")  # a test hook
                 sys.stderr.flush()
                 os._exit(CRASH_EXIT)
 
@@ -163,14 +226,21 @@ def run_incremental(settings: Settings, endpoint: str, access_id: str, token: st
 
 
 def render_push(summary: Any) -> None:
-    click.echo(f"sent {summary.sent}: accepted {summary.accepted}, duplicates "
-               f"{summary.duplicates}, held {summary.held}, rejected {summary.rejected} "
-               f"in {summary.batches} batch(es)")  # fmt: skip
+    click.echo(ngettext(
+        "sent {sent}: accepted {accepted}, duplicates {duplicates}, held {held}, rejected "
+        "{rejected} in {n} batch", "sent {sent}: accepted {accepted}, duplicates {duplicates}, "
+        "held {held}, rejected {rejected} in {n} batches", summary.batches, sent=summary.sent,
+        accepted=summary.accepted, duplicates=summary.duplicates, held=summary.held,
+        rejected=summary.rejected, n=summary.batches))
     if summary.dead or summary.unsettled:
-        click.echo(f"  {summary.dead} became dead letters; {summary.unsettled} without a clear "
-                   f"answer stay pending")  # fmt: skip
-    for code, n in sorted(summary.reasons.items()):
-        click.echo(f"  {code}: {n}")
+        click.echo(_("  {dead} became dead letters; {unsettled} without a clear answer stay "
+                     "pending", dead=summary.dead, unsettled=summary.unsettled))
+    _render_reasons(summary.reasons)
+
+
+def _render_reasons(reasons: Mapping[str, int]) -> None:
+    for code, n in sorted(reasons.items()):
+        click.echo(_("  {reason}: {n}", reason=reason_text(code), n=n))
 
 
 @sync_group.command("full")
@@ -195,15 +265,24 @@ def sync_full(settings: Settings, endpoint: str, access_id: str, token: str, aut
     if as_json:
         echo_json(summary.to_dict())
         return
-    start = f" (resumed after license id {summary.resumed_from})" if summary.resumed_from else ""
-    state = "finished" if summary.finished else "stopped; run again to resume"
-    click.echo(f"pushed {summary.pushed}{start}: accepted {summary.accepted}, duplicates "
-               f"{summary.duplicates}, rejected {summary.rejected}, unsettled "
-               f"{summary.unsettled}")  # fmt: skip
-    click.echo(f"checkpoint at license id {summary.position} of {summary.total} current "
-               f"licenses: {state}")  # fmt: skip
-    for code, n in sorted(summary.reasons.items()):
-        click.echo(f"  {code}: {n}")
+    counts = {"pushed": summary.pushed, "accepted": summary.accepted,
+              "duplicates": summary.duplicates, "rejected": summary.rejected,
+              "unsettled": summary.unsettled}
+    if summary.resumed_from:
+        click.echo(_("pushed {pushed} (resumed after license id {position}): accepted "
+                     "{accepted}, duplicates {duplicates}, rejected {rejected}, unsettled "
+                     "{unsettled}", position=summary.resumed_from, **counts))
+    else:
+        click.echo(_("pushed {pushed}: accepted {accepted}, duplicates {duplicates}, rejected "
+                     "{rejected}, unsettled {unsettled}", **counts))
+    if summary.finished:
+        click.echo(_("checkpoint at license id {position} of {total} current licenses: "
+                     "finished", position=summary.position, total=summary.total))
+    else:
+        click.echo(_("checkpoint at license id {position} of {total} current licenses: "
+                     "stopped; run again to resume", position=summary.position,
+                     total=summary.total))
+    _render_reasons(summary.reasons)
 
 
 @sync_group.command("reconcile")
@@ -227,20 +306,28 @@ def sync_reconcile(settings: Settings, endpoint: str, access_id: str, token: str
     if as_json:
         echo_json(report.to_dict())
     else:
-        c = report.counts
-        click.echo(f"registry {c['registry']} versions, platform {c['platform']}: matched "
-                   f"{c['matched']}, missing {c['missing']}, different {c['different']}, "
-                   f"status {c['status']}, unexpected {c['unexpected']}")  # fmt: skip
-        for d in report.drift:
-            click.echo(f"  {d.kind:<10} {d.identifier}  registry {d.registry_status or '-'}"
-                       f"  platform {d.platform_status or '-'}")  # fmt: skip
-        if report.repaired:
-            done = ", ".join(f"{k} {v}" for k, v in sorted(report.repaired.items()))
-            click.echo(f"repair pushed: {done}")
+        render_reconcile(report)
     repaired = report.repaired
     fixed = repair and not report.counts["unexpected"] and not repaired.get("REJECTED") \
         and not repaired.get("unsettled")  # fmt: skip
     sys.exit(0 if report.in_sync or fixed else 1)
+
+
+def render_reconcile(report: Any) -> None:
+    """The counts, one line per drift found, and what the repair pushed."""
+    click.echo(_("registry {registry} versions, platform {platform}: matched {matched}, "
+                 "missing {missing}, different {different}, status {status}, unexpected "
+                 "{unexpected}", **report.counts))
+    for d in report.drift:
+        click.echo(_("  {kind}  {identifier}  registry {registry}  platform {platform}",
+                     kind=_word(_DRIFT, d.kind), identifier=d.identifier,
+                     registry=status_text(d.registry_status),
+                     platform=status_text(d.platform_status)))
+    if report.repaired:
+        done = _(", ").join(
+            f"{reason_text(k.removeprefix('reason:'))} {v}" if k.startswith("reason:")
+            else f"{_word(_RESULTS, k)} {v}" for k, v in sorted(report.repaired.items()))
+        click.echo(_("repair pushed: {done}", done=done))
 
 
 @sync_group.command("status")
@@ -255,27 +342,40 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
     if as_json:
         echo_json(status.to_dict())
         return
-    click.echo(f"pending {status.pending} (failing {status.failing}), in flight "
-               f"{status.in_flight}, dead {status.dead}, acknowledged {status.acked}")
-    oldest = status.oldest_pending_at.isoformat() if status.oldest_pending_at else "-"
-    click.echo(f"lag {status.lag_seconds:.0f} s (oldest pending event {oldest})")
+    click.echo(_("pending {pending} (failing {failing}), in flight {in_flight}, dead {dead}, "
+                 "acknowledged {acked}", pending=status.pending, failing=status.failing,
+                 in_flight=status.in_flight, dead=status.dead, acked=status.acked))
+    oldest = china_text(status.oldest_pending_at, seconds=True) if status.oldest_pending_at \
+        else "-"
+    click.echo(_("lag {seconds} s (oldest pending event {oldest})",
+                 seconds=format(status.lag_seconds, ".0f"), oldest=oldest))
     if status.dead_reasons:
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(status.dead_reasons.items()))
-        click.echo(f"dead letters: {reasons}  (licreg sync retry)")
+        reasons = _(", ").join(f"{reason_text(k)} {v}"
+                               for k, v in sorted(status.dead_reasons.items()))
+        click.echo(_("dead letters: {reasons}  (licreg sync retry)", reasons=reasons))
     for r in status.running:
-        click.echo(f"running: run {r['run']} {r['kind']} on {r['worker']} since {r['since']}, "
-                   f"{r['in_flight']} in flight")  # fmt: skip
+        click.echo(_("running: run {run} {kind} on {worker} since {since}, {in_flight} in "
+                     "flight", run=r["run"], kind=_word(_RUN_KINDS, r["kind"]),
+                     worker=r["worker"], since=_when(r["since"]), in_flight=r["in_flight"]))
     if status.last_run:
         last = status.last_run
-        what = last["error"] or ", ".join(
-            f"{k} {v}" for k, v in (last["summary"] or {}).items() if not isinstance(v, dict))
-        click.echo(f"last run: {last['run']} {last['kind']} {last['state']} at "
-                   f"{last['finished_at']}: {what}")  # fmt: skip
+        what = last["error"] or _(", ").join(
+            f"{_word(_SUMMARY, k)} {v}" for k, v in (last["summary"] or {}).items()
+            if isinstance(v, int) and not isinstance(v, bool))
+        click.echo(_("last run: {run} {kind} {state} at {at}: {what}", run=last["run"],
+                     kind=_word(_RUN_KINDS, last["kind"]),
+                     state=_word(_RUN_STATES, last["state"]), at=_when(last["finished_at"]),
+                     what=what))
     if status.full_sync:
         f = status.full_sync
-        state = f"finished {f['finished_at']}" if f["finished_at"] else "in progress"
-        click.echo(f"full sync: checkpoint at license id {f['position']}, {f['pushed']} of "
-                   f"{f['total']} pushed, {state}")  # fmt: skip
+        if f["finished_at"]:
+            click.echo(_("full sync: checkpoint at license id {position}, {pushed} of {total} "
+                         "pushed, finished {at}", position=f["position"], pushed=f["pushed"],
+                         total=f["total"], at=_when(f["finished_at"])))
+        else:
+            click.echo(_("full sync: checkpoint at license id {position}, {pushed} of {total} "
+                         "pushed, in progress", position=f["position"], pushed=f["pushed"],
+                         total=f["total"]))
 
 
 @sync_group.command("retry")
@@ -288,7 +388,9 @@ def sync_retry(settings: Settings, event_ids: tuple[int, ...]) -> None:
 
     with session_scope(engine(settings)) as session:
         n = retry_dead(session, at=now(), event_ids=list(event_ids) or None)
-    click.echo(f"revived {n} dead letter(s); they go out with the next `licreg sync run`")
+    click.echo(ngettext("revived {n} dead letter; it goes out with the next `licreg sync run`",
+                        "revived {n} dead letters; they go out with the next `licreg sync run`",
+                        n, n=n))
 
 
 @sync_group.command("bench")
@@ -308,7 +410,8 @@ def sync_bench(licenses: int, batch_size: int, concurrency: int, workers: int,
     if as_json:
         echo_json(result)
         return
-    click.echo(f"pushed {result['pushed']} licenses in {result['seconds']:.1f} s: "
-               f"{result['per_second']:,.0f}/s (endpoint stored {result['stored']}, verified "
-               f"each; batch {batch_size}, concurrency {concurrency}, {workers} verify "
-               f"worker(s))")  # fmt: skip
+    click.echo(_("pushed {pushed} licenses in {seconds} s: {rate}/s (endpoint stored {stored}, "
+                 "verified each; batch {batch}, concurrency {concurrency}, verify workers "
+                 "{workers})", pushed=result["pushed"], seconds=format(result["seconds"], ".1f"),
+                 rate=format(result["per_second"], ",.0f"), stored=result["stored"],
+                 batch=batch_size, concurrency=concurrency, workers=workers))

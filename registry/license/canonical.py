@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from registry.errors import CodeError
+from registry.i18n import _
 
 __all__ = ["canonical_bytes", "canonical_hash"]
 
@@ -33,7 +34,7 @@ def _prepare(value: Any) -> Any:
     if isinstance(value, dict):
         for k in value:
             if not isinstance(k, str):
-                raise CodeError(f"canonical JSON keys must be strings, got {k!r}")
+                raise CodeError(_("canonical JSON keys must be strings, got {key!r}", key=k))
         keys = list(value)
         if not all(k.isascii() for k in keys):
             keys.sort(key=_utf16_key)
@@ -43,7 +44,8 @@ def _prepare(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_prepare(v) for v in value]
     if isinstance(value, float):
-        raise CodeError("floats are not allowed in license records; write numbers as strings")
+        raise CodeError(_("floats are not allowed in license records; write numbers as "
+                          "strings"))
     return value
 
 
@@ -70,7 +72,7 @@ def canonical_bytes(value: Any) -> bytes:
             return _encode_sorted(value).encode("utf-8")
         return _encode(_prepare(value)).encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise CodeError("license records may not contain lone surrogates") from exc
+        raise CodeError(_("license records may not contain lone surrogates")) from exc
 
 
 def canonical_hash(value: Any) -> bytes:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from registry.errors import CodeError
+from registry.i18n import _
 
 __all__ = [
     "HOLDER_ID_CARD",
@@ -60,14 +61,15 @@ def uscc_check(body17: str) -> str:
     try:
         total = sum(_USCC_VALUE[c] * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
     except (KeyError, ValueError) as exc:
-        raise CodeError(f"not a 17-character USCC body: {body17!r}") from exc
+        raise CodeError(_("not a 17-character USCC body: {body!r}", body=body17)) from exc
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
 def org_code_check(body8: str) -> str:
     """GB 11714 check character for an 8-character organization code body."""
     if len(body8) != 8 or any(c not in _A36_VALUE for c in body8):
-        raise CodeError(f"not an 8-character organization code body: {body8!r}")
+        raise CodeError(_("not an 8-character organization code body: {body!r}",
+                          body=body8))
     r = 11 - sum(_A36_VALUE[c] * w for c, w in zip(body8, _ORG_WEIGHTS, strict=True)) % 11
     return {10: "X", 11: "0"}.get(r, str(r))
 
@@ -89,7 +91,7 @@ def uscc_is_valid(code: str) -> bool:
 def id_card_check(body17: str) -> str:
     """GB 11643 (ISO 7064 MOD 11-2) check character for a resident ID number."""
     if len(body17) != 17 or not body17.isdigit():
-        raise CodeError(f"not a 17-digit ID number body: {body17!r}")
+        raise CodeError(_("not a 17-digit ID number body: {body!r}", body=body17))
     return "10X98765432"[sum(int(c) * w for c, w in zip(body17, _ID_WEIGHTS, strict=True)) % 11]
 
 
@@ -123,7 +125,7 @@ def iso7064_mod37_36(text: str) -> str:
         for c in text:
             p = step[p, c]
     except KeyError as exc:
-        raise CodeError(f"character {exc.args[0][1]!r} is not in 0-9A-Z") from exc
+        raise CodeError(_("character {char!r} is not in 0-9A-Z", char=exc.args[0][1])) from exc
     return A36[(37 - p) % 36]
 
 
@@ -151,13 +153,14 @@ _TYPE_RE = re.compile(r"^[0-9A-Z]{21}$")
 def license_identifier(type_code: str, issuer_code: str, serial: str, version: str = "001") -> str:
     """Build ``1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>``."""
     if not _TYPE_RE.match(type_code):
-        raise CodeError(f"license type code must be 21 characters [0-9A-Z]: {type_code!r}")
+        raise CodeError(_("license type code must be 21 characters [0-9A-Z]: {code!r}",
+                          code=type_code))
     if not _USCC_RE.match(issuer_code):
-        raise CodeError(f"issuer code must be an 18-character USCC: {issuer_code!r}")
+        raise CodeError(_("issuer code must be an 18-character USCC: {code!r}", code=issuer_code))
     if not _SERIAL_RE.match(serial):
-        raise CodeError(f"serial must be 1-64 characters [0-9A-Z]: {serial!r}")
+        raise CodeError(_("serial must be 1-64 characters [0-9A-Z]: {serial!r}", serial=serial))
     if not (len(version) == 3 and version.isdigit()):
-        raise CodeError(f"version must be three digits: {version!r}")
+        raise CodeError(_("version must be three digits: {version!r}", version=version))
     check = iso7064_mod37_36(type_code + issuer_code + serial + version)
     return ".".join((LICENSE_ROOT, type_code, issuer_code, serial, version, check))
 
@@ -166,14 +169,16 @@ def parse_license_identifier(identifier: str) -> LicenseId:
     """Split and check an identifier; raise :class:`CodeError` naming what is wrong."""
     prefix = LICENSE_ROOT + "."
     if not identifier.startswith(prefix):
-        raise CodeError(f"identifier must start with {LICENSE_ROOT}: {identifier!r}")
+        raise CodeError(_("identifier must start with {root}: {identifier!r}", root=LICENSE_ROOT,
+                          identifier=identifier))
     parts = identifier[len(prefix) :].split(".")
     if len(parts) != 5:
-        raise CodeError(f"identifier must have 5 parts after the root: {identifier!r}")
+        raise CodeError(_("identifier must have 5 parts after the root: {identifier!r}",
+                          identifier=identifier))
     type_code, issuer, serial, version, check = parts
     expected = license_identifier(type_code, issuer, serial, version)
     if expected != identifier:
-        raise CodeError(
-            f"identifier check character is {check!r}, expected {expected[-1]!r}: {identifier!r}"
-        )
+        raise CodeError(_("identifier check character is {check!r}, expected {expected!r}: "
+                          "{identifier!r}", check=check, expected=expected[-1],
+                          identifier=identifier))
     return LicenseId(type_code, issuer, serial, version)

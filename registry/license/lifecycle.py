@@ -50,6 +50,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.config import Settings
 from registry.db.models import Base, Department, DepartmentType, License
 from registry.errors import CodeError, LifecycleError
+from registry.i18n import N_, _
 from registry.license.codes import (
     HOLDER_ID_CARD,
     HOLDER_USCC,
@@ -62,10 +63,13 @@ from registry.license.issue import Issuer, build_elements, issue_version, next_v
 from registry.license.types import LicenseType, license_type, registered_types
 
 __all__ = [
+    "ACTION_TITLES",
+    "OPERATE_TITLES",
     "OP_CANCEL_TRANSFER_OUT",
     "OP_EXPIRE",
     "OP_RENEW",
     "OP_TRANSFER_IN",
+    "STATUS_TITLES",
     "TRANSITIONS",
     "ExpirySweep",
     "LicenseChange",
@@ -78,8 +82,11 @@ __all__ = [
     "expire",
     "expire_due",
     "history",
+    "operate_text",
     "renew",
     "revoke",
+    "status_text",
+    "step_text",
     "suspend",
     "transfer_in",
     "transfer_out",
@@ -100,6 +107,70 @@ OP_CANCEL_TRANSFER_OUT = "10"
 SUPERSEDED = "SUPERSEDED"
 LONG_TERM = "长期"
 """ZZYXQJZRQ of a license without an end date."""
+
+STATUS_TITLES: Mapping[str, str] = {
+    "VALID": N_("VALID"),
+    "SUSPENDED": N_("SUSPENDED"),
+    "REVOKED": N_("REVOKED"),
+    "CANCELLED": N_("CANCELLED"),
+    "EXPIRED": N_("EXPIRED"),
+    "WITHDRAWN": N_("WITHDRAWN"),
+    "TRANSFERRED_OUT": N_("TRANSFERRED_OUT"),
+    "OTHER": N_("OTHER"),
+    SUPERSEDED: N_("SUPERSEDED"),
+}
+"""A license status as a person reads it (the code in English, 有效 / 已暂扣 … in Chinese);
+JSON keeps the code."""
+
+OPERATE_TITLES: Mapping[str, str] = {
+    "01": N_("new issue"),
+    "02": N_("renewal"),
+    "03": N_("suspension"),
+    "04": N_("expiry"),
+    "05": N_("cancellation, revocation, withdrawal or transfer out"),
+    "06": N_("lifting of a suspension"),
+    "07": N_("other step"),
+    "08": N_("transfer in"),
+    "09": N_("change of elements"),
+    "10": N_("cancelling a transfer out"),
+}
+"""An operateType (STANDARDS.md §2.2) as a person reads it."""
+
+ACTION_TITLES: Mapping[str, str] = {
+    "suspend": OPERATE_TITLES["03"],
+    "unsuspend": OPERATE_TITLES["06"],
+    "revoke": N_("revocation"),
+    "withdraw": N_("withdrawal"),
+    "cancel": N_("cancellation"),
+    "expire": OPERATE_TITLES["04"],
+    "transfer_out": N_("transfer out"),
+    "cancel_transfer_out": OPERATE_TITLES["10"],
+    "change": OPERATE_TITLES["09"],
+    "renew": OPERATE_TITLES["02"],
+    "transfer_in": OPERATE_TITLES["08"],
+}
+"""A lifecycle step as a person reads it (撤销, 吊销, 注销 and 转出 share operateType 05)."""
+
+
+def status_text(status: str | None) -> str:
+    """``status`` in the current language (``-`` for none, the code itself if unknown)."""
+    if not status:
+        return "-"
+    return _(STATUS_TITLES[status]) if status in STATUS_TITLES else status
+
+
+def operate_text(operate_type: str) -> str:
+    """``operate_type`` in the current language (empty if unknown)."""
+    return _(OPERATE_TITLES[operate_type]) if operate_type in OPERATE_TITLES else ""
+
+
+def step_text(action: str) -> str:
+    """The lifecycle step ``action`` in the current language (the action itself if unknown)."""
+    return _(ACTION_TITLES[action]) if action in ACTION_TITLES else action
+
+
+def _statuses(codes: frozenset[str] | Sequence[str]) -> str:
+    return _(", ").join(status_text(c) for c in sorted(codes))
 
 
 class LicenseChange(Base):
@@ -131,24 +202,24 @@ class Transition:
     to_status: str
     from_statuses: frozenset[str]
     title: str
-    """Its Chinese name."""
+    """Its name (a msgid of :data:`ACTION_TITLES`: translate it where shown, with ``_``)."""
 
 
-def _t(action: str, op: str, to: str, title: str, *sources: str) -> Transition:
-    return Transition(action, op, to, frozenset(sources), title)
+def _t(action: str, op: str, to: str, *sources: str) -> Transition:
+    return Transition(action, op, to, frozenset(sources), ACTION_TITLES[action])
 
 
 TRANSITIONS: Mapping[str, Transition] = {
     t.action: t
     for t in (
-        _t("suspend", "03", "SUSPENDED", "暂扣", "VALID"),
-        _t("unsuspend", "06", "VALID", "暂扣发还", "SUSPENDED"),
-        _t("revoke", "05", "REVOKED", "撤销", "VALID", "SUSPENDED"),
-        _t("withdraw", "05", "WITHDRAWN", "吊销", "VALID", "SUSPENDED"),
-        _t("cancel", "05", "CANCELLED", "注销", "VALID", "SUSPENDED", "EXPIRED"),
-        _t("expire", OP_EXPIRE, "EXPIRED", "过期失效", "VALID", "SUSPENDED"),
-        _t("transfer_out", "05", "TRANSFERRED_OUT", "转出", "VALID"),
-        _t("cancel_transfer_out", OP_CANCEL_TRANSFER_OUT, "VALID", "取消转出", "TRANSFERRED_OUT"),
+        _t("suspend", "03", "SUSPENDED", "VALID"),
+        _t("unsuspend", "06", "VALID", "SUSPENDED"),
+        _t("revoke", "05", "REVOKED", "VALID", "SUSPENDED"),
+        _t("withdraw", "05", "WITHDRAWN", "VALID", "SUSPENDED"),
+        _t("cancel", "05", "CANCELLED", "VALID", "SUSPENDED", "EXPIRED"),
+        _t("expire", OP_EXPIRE, "EXPIRED", "VALID", "SUSPENDED"),
+        _t("transfer_out", "05", "TRANSFERRED_OUT", "VALID"),
+        _t("cancel_transfer_out", OP_CANCEL_TRANSFER_OUT, "VALID", "TRANSFERRED_OUT"),
     )
 }
 """Status-only steps by action name."""
@@ -192,7 +263,8 @@ def _current(session: Session, identifier: str, action: str) -> License:
         select(License).where(License.identifier == identifier).with_for_update()
     ).one_or_none()
     if lic is None:
-        raise LifecycleError(f"cannot {action}: no license with identifier {identifier}")
+        raise LifecycleError(_("{step} refused: no license with identifier {identifier}",
+                               step=step_text(action), identifier=identifier))
     if lic.status == SUPERSEDED:
         newest = session.scalar(
             select(License.identifier)
@@ -200,10 +272,10 @@ def _current(session: Session, identifier: str, action: str) -> License:
             .order_by(License.version.desc())
             .limit(1)
         )
-        raise LifecycleError(
-            f"cannot {action} {identifier}: it is SUPERSEDED by a later version ({newest}); "
-            f"act on the current version"
-        )
+        raise LifecycleError(_(
+            "{step} of {identifier} refused: it is superseded by a later version ({newest}); "
+            "act on the current version", step=step_text(action), identifier=identifier,
+            newest=newest))
     return lic
 
 
@@ -224,7 +296,7 @@ def _record(
     """History rows and, unless ``event`` is False, the events of ``rows`` (id, identifier,
     data hash), with one statement each."""
     if not actor:
-        raise LifecycleError("every lifecycle step needs an actor (who did it)")
+        raise LifecycleError(_("every lifecycle step needs an actor (who did it)"))
     if event:
         record_events(session, [
             LicenseEvent(license_id=i, identifier=ident, operate_type=operate_type,
@@ -254,15 +326,15 @@ def change_status(
     """Apply the status-only step ``action`` (a key of :data:`TRANSITIONS`) to a version."""
     transition = TRANSITIONS.get(action)
     if transition is None:
-        raise LifecycleError(f"unknown lifecycle step {action!r}; known: {sorted(TRANSITIONS)}")
+        raise LifecycleError(_("unknown lifecycle step {action!r}; known: {known}",
+                               action=action, known=", ".join(sorted(TRANSITIONS))))
     lic = _current(session, identifier, action)
     before = lic.status
     if before not in transition.from_statuses:
-        allowed = ", ".join(sorted(transition.from_statuses))
-        raise LifecycleError(
-            f"cannot {action} ({transition.title}) {identifier}: it is {before}; "
-            f"{action} applies to a license that is {allowed}"
-        )
+        raise LifecycleError(_(
+            "{step} of {identifier} refused: it is {status}; {step} applies to a license that "
+            "is {allowed}", step=step_text(action), identifier=identifier,
+            status=status_text(before), allowed=_statuses(transition.from_statuses)))
     lic.status = transition.to_status
     session.flush()
     _record(session, [(lic.id, lic.identifier, lic.data_hash)], action=action,
@@ -325,10 +397,9 @@ def expire(session: Session, identifier: str, *, today: dt.date, at: dt.datetime
     """过期失效 (04): → EXPIRED, once the end date (ZZYXQJZRQ) is before ``today``."""
     lic = _current(session, identifier, "expire")
     if not _due(lic.valid_to, today):
-        raise LifecycleError(
-            f"cannot expire {identifier}: it is valid until {lic.valid_to} "
-            f"(today is {today.isoformat()})"
-        )
+        raise LifecycleError(_(
+            "expiry of {identifier} refused: it is valid until {valid_to} (today is {today})",
+            identifier=identifier, valid_to=lic.valid_to, today=today.strftime("%Y%m%d")))
     return change_status(session, identifier, "expire", at=at, actor=actor, reason=reason)
 
 
@@ -367,7 +438,8 @@ def expire_due(
         )
     _record(session, [(r.id, r.identifier, r.data_hash) for r in rows], action="expire",
             operate_type=OP_EXPIRE, from_status=[r.status for r in rows], to_status="EXPIRED",
-            related=None, actor=actor, reason=f"end date before {cutoff}", at=at)  # fmt: skip
+            related=None, actor=actor, reason=_("end date before {date}", date=cutoff),
+            at=at)  # fmt: skip
     return ExpirySweep(len(rows), tuple(r.identifier for r in rows[:100]))
 
 
@@ -380,16 +452,17 @@ def _check_value(lt: LicenseType, code: str, value: str) -> None:
         try:
             dt.datetime.strptime(value, "%Y%m%d")
         except ValueError as exc:
-            raise LifecycleError(f"{element.title} ({code}) must be a date yyyyMMdd, "
-                                 f"got {value!r}") from exc  # fmt: skip
+            raise LifecycleError(_("{title} ({code}) must be a date yyyyMMdd, got {value!r}",
+                                   title=element.title, code=code, value=value)) from exc
 
 
 def _check_holder(elements: Mapping[str, str]) -> None:
     kind, code = elements.get("CZZTDMLXDM"), elements.get("CZZTDM", "")
     if kind == HOLDER_USCC and not uscc_is_valid(code):
-        raise LifecycleError(f"持证主体代码 {code!r} is not a valid 统一社会信用代码")
+        raise LifecycleError(_("持证主体代码 {code!r} is not a valid 统一社会信用代码",
+                               code=code))
     if kind == HOLDER_ID_CARD and not id_card_is_valid(code):
-        raise LifecycleError(f"持证主体代码 {code!r} is not a valid 公民身份号码")
+        raise LifecycleError(_("持证主体代码 {code!r} is not a valid 公民身份号码", code=code))
 
 
 def _new_version(
@@ -407,31 +480,37 @@ def _new_version(
 ) -> LifecycleResult:
     lic = _current(session, identifier, action)
     if lic.status not in allowed:
-        raise LifecycleError(
-            f"cannot {action} {identifier}: it is {lic.status}; {action} applies to a license "
-            f"that is {', '.join(sorted(allowed))}"
-        )
+        raise LifecycleError(_(
+            "{step} of {identifier} refused: it is {status}; {step} applies to a license that "
+            "is {allowed}", step=step_text(action), identifier=identifier,
+            status=status_text(lic.status), allowed=_statuses(allowed)))
     lt = license_type(session, lic.type_code)
     old = json.loads(lic.record)
     elements = {k: v for k, v in old.items() if k != "ZZBS"}
     editable = {e.code for e in lt.elements if not e.derived} - {"ZZBH"}
     for code, value in changes.items():
         if code not in editable:
-            why = "identifies the license" if code == "ZZBH" else (
-                "is derived" if code in {e.code for e in lt.elements} else "is not an element "
-                f"of {lt.name} ({lt.code})")  # fmt: skip
-            raise LifecycleError(f"cannot {action} {code}: it {why}")
+            if code == "ZZBH":
+                why = _("cannot change {code}: it identifies the license", code=code)
+            elif code in {e.code for e in lt.elements}:
+                why = _("cannot change {code}: it is derived from other elements", code=code)
+            else:
+                why = _("cannot change {code}: it is not an element of {name} ({type_code})",
+                        code=code, name=lt.name, type_code=lt.code)
+            raise LifecycleError(why)
         value = str(value).strip()
         if not value:
             if lt.element(code).required:
-                raise LifecycleError(f"cannot {action}: {lt.element(code).title} ({code}) "
-                                     f"is required")  # fmt: skip
+                raise LifecycleError(_("{step} refused: {title} ({code}) is required",
+                                       step=step_text(action), title=lt.element(code).title,
+                                       code=code))
             elements.pop(code, None)
             continue
         _check_value(lt, code, value)
         elements[code] = value
     if elements == {k: v for k, v in old.items() if k != "ZZBS"}:
-        raise LifecycleError(f"cannot {action} {identifier}: nothing would change")
+        raise LifecycleError(_("{step} of {identifier} refused: nothing would change",
+                               step=step_text(action), identifier=identifier))
     _check_holder(elements)
     department = session.get_one(Department, lic.department_id)
     before = lic.status
@@ -481,10 +560,12 @@ def renew(
     ``valid_from``; allowed for a VALID or EXPIRED license whose end date it extends."""
     lic = _current(session, identifier, "renew")
     if lic.valid_to == LONG_TERM:
-        raise LifecycleError(f"cannot renew {identifier}: it is valid 长期 (without end)")
+        raise LifecycleError(_("renewal of {identifier} refused: it is valid 长期 (without end)",
+                               identifier=identifier))
     if valid_to != LONG_TERM and valid_to <= lic.valid_to:
-        raise LifecycleError(f"cannot renew {identifier} until {valid_to}: it is already "
-                             f"valid until {lic.valid_to}")  # fmt: skip
+        raise LifecycleError(_("renewal of {identifier} until {valid_to} refused: it is already "
+                               "valid until {current}", identifier=identifier,
+                               valid_to=valid_to, current=lic.valid_to))
     changes = {"ZZYXQJZRQ": valid_to, **({"ZZYXQQSRQ": valid_from} if valid_from else {})}
     return _new_version(session, settings, identifier, action="renew", operate_type=OP_RENEW,
                         allowed=frozenset({"VALID", "EXPIRED"}), changes=changes, at=at,
@@ -513,31 +594,35 @@ def transfer_in(
     try:
         prior = parse_license_identifier(predecessor)
     except CodeError as exc:
-        raise LifecycleError(f"cannot transfer in: predecessor {predecessor!r}: {exc}") from exc
+        raise LifecycleError(_("transfer in refused: predecessor {predecessor!r}: {why}",
+                               predecessor=predecessor, why=exc)) from exc
     type_code = str(elements.get("ZZLXDM") or prior.type_code)
     types = registered_types(session)
     if type_code not in types:
-        raise LifecycleError(f"cannot transfer in: unknown license type {type_code}")
+        raise LifecycleError(_("transfer in refused: unknown license type {code}",
+                               code=type_code))
     lt = types[type_code]
     department = session.scalar(select(Department).where(Department.uscc == department_uscc))
     if department is None:
-        raise LifecycleError(f"cannot transfer in: unknown department {department_uscc}")
+        raise LifecycleError(_("transfer in refused: unknown department {uscc}",
+                               uscc=department_uscc))
     if session.get(DepartmentType, (department.id, type_code)) is None:
-        raise LifecycleError(f"cannot transfer in: {department.name} does not issue {lt.name} "
-                             f"({type_code})")  # fmt: skip
+        raise LifecycleError(_("transfer in refused: {department} does not issue {name} ({code})",
+                               department=department.name, name=lt.name, code=type_code))
     number = str(elements.get("ZZBH") or "")
     held = session.scalar(select(License.identifier).where(
         License.type_code == type_code, License.number == number,
         License.status != SUPERSEDED))  # fmt: skip
     if held is not None:
-        raise LifecycleError(f"cannot transfer in {type_code} {number}: this registry holds "
-                             f"it already as {held}")  # fmt: skip
+        raise LifecycleError(_("transfer in of {code} {number} refused: this registry holds it "
+                               "already as {held}", code=type_code, number=number, held=held))
     row = {k: str(v) for k, v in elements.items() if v is not None}
     row.setdefault("CZZTDMLXDM", lt.holder_types[0])
     missing = [e.code for e in lt.elements
                if e.required and not e.derived and not row.get(e.code)]  # fmt: skip
     if missing:
-        raise LifecycleError(f"cannot transfer in: the record lacks {', '.join(missing)}")
+        raise LifecycleError(_("transfer in refused: the record lacks {codes}",
+                               codes=", ".join(missing)))
     for e in lt.elements:
         if not e.derived and row.get(e.code):
             _check_value(lt, e.code, row[e.code])
@@ -564,7 +649,8 @@ def history(session: Session, identifier: str) -> list[dict[str, Any]]:
     oldest first."""
     lic = session.scalar(select(License).where(License.identifier == identifier))
     if lic is None:
-        raise LifecycleError(f"no license with identifier {identifier}")
+        raise LifecycleError(_("no license with identifier {identifier}",
+                               identifier=identifier))
     versions = {
         i: ident
         for i, ident in session.execute(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from registry.db.models import License, Seal, Template
 from registry.errors import LicenseNotFound
+from registry.i18n import _
 from registry.seal.signature import assemble
 
 __all__ = ["get_license", "license_detail", "list_licenses", "signature_der"]
@@ -23,7 +24,7 @@ __all__ = ["get_license", "license_detail", "list_licenses", "signature_der"]
 def get_license(session: Session, identifier: str) -> License:
     lic = session.scalar(select(License).where(License.identifier == identifier))
     if lic is None:
-        raise LicenseNotFound(f"no license with identifier {identifier}")
+        raise LicenseNotFound(_("no license with identifier {identifier}", identifier=identifier))
     return lic
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from registry.i18n import current_language, set_language
 from registry.verify.core import Verifier
 from registry.verify.report import Indication
 
@@ -102,8 +103,9 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _init_worker(anchor_ders: Sequence[bytes], max_age: dt.timedelta) -> None:
+def _init_worker(anchor_ders: Sequence[bytes], max_age: dt.timedelta, lang: str) -> None:
     global _worker
+    set_language(lang)  # a worker's reasons in the platform's language, as its own process's
     _worker = _Cached([x509.load_der_x509_certificate(d) for d in anchor_ders], max_age)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
@@ -141,7 +143,7 @@ class VerifyPool:
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(ders, max_age),
+                initargs=(ders, max_age, current_language()),
             )
             # Start the workers now (they import the verifier), not on the first push.
             for future in [self._executor.submit(_ping) for _ in range(workers)]:

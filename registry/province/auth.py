@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.errors import ConfigError
+from registry.i18n import _
 
 __all__ = [
     "SCHEMES",
@@ -53,9 +54,10 @@ class Credential:
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
-            raise ConfigError(f"unknown credential scheme {self.scheme!r}; use one of {SCHEMES}")
+            raise ConfigError(_("unknown credential scheme {scheme!r}; use one of {schemes}",
+                                scheme=self.scheme, schemes=", ".join(SCHEMES)))
         if not self.access_id or not self.secret:
-            raise ConfigError("a credential needs an accessId and a secret")
+            raise ConfigError(_("a credential needs an accessId and a secret"))
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from registry.errors import AggregationError, EnvelopeError
+from registry.i18n import _
 from registry.province.auth import Credential, request_headers
 from registry.province.wire import LICENSES_PATH, Ack, build_request, parse_response
 
@@ -67,6 +68,7 @@ class Delivery:
     """Transient failures met on the way (``HTTP 503``, ``ReadTimeout: …``)."""
 
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_UNREADABLE = "unreadable answer"
 
 
 class ProvinceClient:
@@ -185,7 +187,8 @@ class ProvinceClient:
         try:
             return response.json()
         except ValueError as exc:
-            raise AggregationError(f"the platform's answer to {path} is not JSON") from exc
+            raise AggregationError(_("the platform's answer to {path} is not JSON",
+                                     path=path)) from exc
 
     def post_json(self, path: str, obj: Any) -> Any:
         """POST a JSON body to an authenticated resource and return the JSON answer."""
@@ -194,7 +197,8 @@ class ProvinceClient:
         try:
             return response.json()
         except ValueError as exc:
-            raise AggregationError(f"the platform's answer to {path} is not JSON") from exc
+            raise AggregationError(_("the platform's answer to {path} is not JSON",
+                                     path=path)) from exc
 
     def _body(
         self,
@@ -244,36 +248,37 @@ class ProvinceClient:
             except _TRANSIENT_ERRORS as exc:
                 failures.append(f"{type(exc).__name__}: {exc}")
             except httpx.HTTPError as exc:
-                raise AggregationError(f"cannot reach the platform: {exc}") from exc
+                raise AggregationError(_("cannot reach the platform: {why}", why=exc)) from exc
             else:
                 status = response.status_code
                 if status in (401, 403):
-                    raise AggregationError(
-                        f"the platform refused accessId {self._access_id!r} (HTTP {status}): "
-                        f"check the access token configured for the provincial push"
-                    )
+                    raise AggregationError(_(
+                        "the platform refused accessId {access_id!r} (HTTP {status}): check the "
+                        "access token configured for the provincial push",
+                        access_id=self._access_id, status=status))
                 if status == 429 or status >= 500:
                     failures.append(f"HTTP {status}")
                     if status == 429:
                         retry_after = _retry_after(response.headers.get("Retry-After"))
                 elif status != 200:
-                    raise AggregationError(
-                        f"the platform refused the request (HTTP {status}): {_message(response)}"
-                    )
+                    raise AggregationError(_(
+                        "the platform refused the request (HTTP {status}): {message}",
+                        status=status, message=_message(response)))
                 elif parse and not _readable(response):
-                    failures.append("unreadable answer")
+                    failures.append(_UNREADABLE)
                     unreadable = True
                 else:
                     return response, failures, attempt
             if attempt < self._max_attempts:
                 self._sleep(self._delay(attempt, retry_after))
-        if unreadable and failures[-1] == "unreadable answer":
+        if unreadable and failures[-1] == _UNREADABLE:
             return None, failures, self._max_attempts
-        what = "items" if url.path == LICENSES_PATH else url.path
-        raise AggregationError(
-            f"gave up sending {what} after {self._max_attempts} attempts; "
-            f"last failure: {failures[-1] if failures else 'none'}"
-        )
+        last = failures[-1] if failures else "-"
+        if url.path == LICENSES_PATH:
+            raise AggregationError(_("gave up sending the items after {n} attempts; last "
+                                     "failure: {last}", n=self._max_attempts, last=last))
+        raise AggregationError(_("gave up requesting {path} after {n} attempts; last failure: "
+                                 "{last}", path=url.path, n=self._max_attempts, last=last))
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -286,18 +291,17 @@ class ProvinceClient:
         try:
             acks = parse_response(response.json())
         except (ValueError, EnvelopeError) as exc:
-            raise AggregationError(f"the platform's answer is not a valid response: {exc}") from exc
+            raise AggregationError(_("the platform's answer is not a valid response: {why}",
+                                     why=exc)) from exc
         if len(acks) != len(items):
-            raise AggregationError(
-                f"the platform acknowledged {len(acks)} items for {len(items)} sent; "
-                f"nothing is marked delivered"
-            )
+            raise AggregationError(_(
+                "the platform acknowledged {acked} items for {sent} sent; nothing is marked "
+                "delivered", acked=len(acks), sent=len(items)))
         for i, (ack, item) in enumerate(zip(acks, items, strict=True)):
             if ack.identifier != item.get("ZZBS"):
-                raise AggregationError(
-                    f"ack {i} is for {ack.identifier!r} but item {i} is {item.get('ZZBS')!r}; "
-                    f"nothing is marked delivered"
-                )
+                raise AggregationError(_(
+                    "ack {i} is for {acked!r} but item {i} is {sent!r}; nothing is marked "
+                    "delivered", i=i, acked=ack.identifier, sent=item.get("ZZBS")))
         return acks
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from registry.db.models import License, OutboxEvent
 from registry.errors import AggregationError, RegistryError
+from registry.i18n import current_language, set_language
 from registry.province.client import Delivery
 from registry.province.sync import Pusher, SealCache, as_pusher, item_for
 from registry.province.syncstate import SyncCheckpoint, finish_run, set_in_flight, start_run
@@ -192,7 +193,8 @@ def full_sync(
     error: AggregationError | None = None
     finished = False
     try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="full") as pool:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="full",
+                                initializer=set_language, initargs=(current_language(),)) as pool:
             in_flight: deque[_Page] = deque()
             cursor, pages = cp.position, 0
             exhausted = False

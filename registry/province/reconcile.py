@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from registry.db.models import License
 from registry.errors import AggregationError
+from registry.i18n import _
 from registry.province.client import ProvinceClient
 from registry.province.fullsync import latest_events
 from registry.province.sync import SealCache, item_for
@@ -124,7 +125,7 @@ def _platform_digests(client: ProvinceClient, page: int) -> Iterator[dict[str, A
         answer = client.get_json(DIGESTS_PATH, params={"after": after, "limit": page})
         items = answer.get("items") if isinstance(answer, dict) else None
         if not isinstance(items, list):
-            raise AggregationError("the platform's digest page is not {'items': [...]}")
+            raise AggregationError(_("the platform's digest page is not a list of items"))
         if not items:
             return
         yield from items

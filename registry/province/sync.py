@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from registry.db import table_of
 from registry.db.models import License, OutboxEvent, Seal
 from registry.errors import AggregationError, RegistryError
+from registry.i18n import current_language, set_language
 from registry.province.client import Delivery
 from registry.province.syncstate import (
     SyncCheckpoint,
@@ -469,7 +470,8 @@ def push_pending(
     error: AggregationError | None = None
     open_claims: list[_Claim] = []
     try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push") as pool:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push",
+                                initializer=set_language, initargs=(current_language(),)) as pool:
             in_flight: deque[_Claim] = deque()
             cursor, exhausted, claimed = 0, False, 0
             while True:

@@ -22,8 +22,10 @@ from typing import Any
 from sqlalchemy import Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry.clock import china_text
 from registry.db.models import Base
 from registry.errors import AggregationError
+from registry.i18n import _
 
 __all__ = [
     "SyncCheckpoint",
@@ -116,16 +118,16 @@ def start_run(session: Session, *, kind: str, at: dt.datetime, exclusive: bool) 
     for run in open_runs:
         if not _alive(run, at):
             run.state, run.finished_at = "failed", at
-            run.error = run.error or "the process ended without finishing the run"
+            run.error = run.error or _("the process ended without finishing the run")
             run.in_flight = 0
     if exclusive:
         others = [r for r in open_runs if r.finished_at is None and r.kind == kind]
         if others:
             r = others[0]
-            raise AggregationError(
-                f"another {kind} sync is running (run {r.id}, {r.host} pid {r.pid}, heartbeat "
-                f"{r.heartbeat_at.isoformat()}); on SQLite one sync runs at a time"
-            )
+            raise AggregationError(_(
+                "another {kind} sync is running (run {run}, {host} pid {pid}, heartbeat "
+                "{heartbeat}); on SQLite one sync runs at a time", kind=kind, run=r.id,
+                host=r.host, pid=r.pid, heartbeat=china_text(r.heartbeat_at, seconds=True)))
     host, pid = run_worker().rsplit(":", 1)
     run = SyncRun(kind=kind, host=host, pid=int(pid), started_at=at, heartbeat_at=at,
                   finished_at=None, in_flight=0, state="running")  # fmt: skip

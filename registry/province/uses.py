@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from registry.config import ProvinceSettings
 from registry.errors import AggregationError
+from registry.i18n import _
 from registry.province.client import ProvinceClient, open_client
 from registry.province.wire import SHARE_USES_PATH
 
@@ -96,11 +97,13 @@ class UseReader(Protocol):
 
 def _field(row: Any, name: str, kind: type | tuple[type, ...], where: str) -> Any:
     if not isinstance(row, Mapping) or name not in row:
-        raise AggregationError(f"the platform's use log answer: {where} has no {name!r}")
+        raise AggregationError(_("the platform's use log answer: {where} has no {name!r}",
+                                 where=where, name=name))
     value = row[name]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise AggregationError(f"the platform's use log answer: {where}.{name} is "
-                               f"{value!r}, not what the interface defines")
+        raise AggregationError(_("the platform's use log answer: {where}.{name} is {value!r}, "
+                                 "not what the interface defines", where=where, name=name,
+                                 value=value))
     return value
 
 

@@ -47,6 +47,7 @@ from registry.errors import (
     SealError,
     VerificationError,
 )
+from registry.i18n import _
 from registry.license.codes import parse_license_identifier
 from registry.seal.signature import assemble, parse_signature
 
@@ -461,20 +462,22 @@ class Ack:
     def from_dict(cls, obj: Any) -> Ack:
         """Read an ack; :class:`AggregationError` if it is not one."""
         if not isinstance(obj, dict):
-            raise AggregationError(f"ack is not an object: {obj!r}")
+            raise AggregationError(_("ack is not an object: {ack!r}", ack=obj))
         try:
             values = {k: obj[k] for k in ("ZZBS", "version", "result", "code", "message")}
         except KeyError as exc:
-            raise AggregationError(f"ack lacks {exc.args[0]!r}: {obj!r}") from exc
+            raise AggregationError(_("ack lacks {key!r}: {ack!r}", key=exc.args[0],
+                                     ack=obj)) from exc
         if not all(isinstance(v, str) for v in values.values()):
-            raise AggregationError(f"ack fields must be strings: {obj!r}")
+            raise AggregationError(_("ack fields must be strings: {ack!r}", ack=obj))
         try:
             result = AckResult(values["result"])
         except ValueError as exc:
-            raise AggregationError(f"unknown ack result {values['result']!r}") from exc
+            raise AggregationError(_("unknown ack result {result!r}",
+                                     result=values["result"])) from exc
         seq = obj.get("eventSeq")
         if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
-            raise AggregationError(f"ack eventSeq must be an integer: {obj!r}")
+            raise AggregationError(_("ack eventSeq must be an integer: {ack!r}", ack=obj))
         return cls(
             values["ZZBS"], values["version"], result, values["code"], values["message"], seq
         )
@@ -706,12 +709,13 @@ def validate_item(obj: Any, *, blobs: Mapping[str, bytes] | None = None) -> Wire
 def parse_response(obj: Any) -> list[Ack]:
     """The acks of a success envelope; :class:`EnvelopeError` if it is not one."""
     if not isinstance(obj, dict) or not isinstance(obj.get("head"), dict):
-        raise EnvelopeError("response lacks a head object")
+        raise EnvelopeError(_("response lacks a head object"))
     status = obj["head"].get("status")
     if status != HEAD_OK:
         message = obj["head"].get("message", "")
-        raise EnvelopeError(f"platform refused the request: status {status!r}: {message}")
+        raise EnvelopeError(_("platform refused the request: status {status!r}: {message}",
+                              status=status, message=message))
     data = obj.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("acks"), list):
-        raise EnvelopeError("response lacks data.acks (a list)")
+        raise EnvelopeError(_("response lacks data.acks (a list)"))
     return [Ack.from_dict(a) for a in data["acks"]]

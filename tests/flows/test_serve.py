@@ -106,7 +106,7 @@ def test_schedules_read_as_prefect_deploy_reads_them(tmp_path: Path,
 
 @pytest.mark.parametrize(("body", "message"), [
     ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"
-     "    schedules:\n      - every: 5\n", r"'a', schedules\[0\]: unknown keys \['every'\]"),
+     "    schedules:\n      - every: 5\n", r"'a', schedules\[0\]: unknown keys every"),
     ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"
      "    schedules:\n      - cron: not a cron\n", r"deployment 'a', schedules\[0\]: .*cron"),
     ("  - name: a\n    entrypoint: flows.sync:incremental_sync\n"

@@ -529,7 +529,7 @@ def test_sync_commands_with_hmac_against_the_real_endpoint(reg: Settings, tmp_pa
                                             "acknowledged 0\n")  # fmt: skip
         code, out = cli_run(reg, "sync", "run", *auth, "--batch-size", "4")
         assert (code, out) == (0, "sent 6: accepted 6, duplicates 0, held 0, rejected 0 in 2 "
-                                  "batch(es)\n")  # fmt: skip
+                                  "batches\n")  # fmt: skip
         code, out = cli_run(reg, "sync", "full", *auth, "--json")
         assert code == 0 and json.loads(out)["duplicates"] == 6
         code, out = cli_run(reg, "sync", "reconcile", *auth)
@@ -547,5 +547,5 @@ def test_sync_commands_with_hmac_against_the_real_endpoint(reg: Settings, tmp_pa
                             "--access-id", "city", "--json")  # fmt: skip
         assert code == 0 and json.loads(out)["accepted"] == 1
     code, out = cli_run(reg, "sync", "retry")
-    assert (code, out) == (0, "revived 0 dead letter(s); they go out with the next `licreg sync "
+    assert (code, out) == (0, "revived 0 dead letters; they go out with the next `licreg sync "
                               "run`\n")  # fmt: skip
