@@ -35,7 +35,7 @@ import errno
 import gettext
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -48,6 +48,7 @@ __all__ = [
     "LANGUAGES",
     "LOCALE_DIR",
     "N_",
+    "SEPARATOR",
     "MessageId",
     "Nn_",
     "_",
@@ -55,6 +56,7 @@ __all__ = [
     "current_language",
     "domains",
     "language",
+    "named",
     "ngettext",
     "os_reason",
     "raw_gettext",
@@ -63,6 +65,7 @@ __all__ = [
     "source_messages",
     "translated",
     "update_catalogues",
+    "word",
 ]
 
 LANGUAGES = ("zh", "en")
@@ -144,6 +147,34 @@ def N_(message: str) -> str:
 def Nn_(singular: str, plural: str) -> tuple[str, str]:
     """Mark a plural message for translation where it is defined, as :func:`N_` does."""
     return singular, plural
+
+
+SEPARATOR = N_("list|, ")
+"""Between the items of a list shown to people (、 in Chinese): ``word(SEPARATOR).join(…)``."""
+
+
+def word(marked: str) -> str:
+    """A short word in the current language. The catalogues are one lookup, so a bare word
+    that means different things in different places ("file": 备案 for a seal, 文件 elsewhere)
+    is marked with a context, ``N_("seal step|file")``, as ``pgettext`` would; in English the
+    context is dropped.
+
+    >>> with language("zh"):
+    ...     word(N_("seal step|file"))
+    '备案'
+    >>> with language("en"):
+    ...     word(N_("seal step|file"))
+    'file'
+    """
+    text = _translations(_current.get()).gettext(marked)
+    return marked.partition("|")[2] if text == marked and "|" in marked else text
+
+
+def named(names: Mapping[str, str], code: str) -> str:
+    """The name for people of a machine code, from a table of marked words (``N_("expired")``
+    or ``N_("context|word")``); the code itself when the table has none."""
+    marked = names.get(code)
+    return code if marked is None else word(marked)
 
 
 def raw_gettext(message: str) -> str:

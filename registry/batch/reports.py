@@ -38,7 +38,7 @@ from registry.batch.run import BatchReport, report_of
 from registry.clock import china_text
 from registry.db.models import Batch, BatchReasonCount, Department, SourceRow, StoredFile
 from registry.errors import BatchNotFound
-from registry.i18n import N_, _
+from registry.i18n import N_, _, named
 from registry.ingest.messages import reason_message
 from registry.ingest.rules import REASON_TITLES
 from registry.ingest.xlsx import column_letter
@@ -76,17 +76,17 @@ STATUS_WORDS = {"running": N_("running"), "done": N_("done"), "failed": N_("fail
 
 def outcome_word(outcome: str) -> str:
     """``accepted`` / ``filtered`` / ``rejected`` in the current language."""
-    return _(OUTCOME_WORDS[outcome]) if outcome in OUTCOME_WORDS else outcome
+    return named(OUTCOME_WORDS, outcome)
 
 
 def status_word(status: str) -> str:
     """A batch status (running, done, failed; busy, refused for an inbox file) in words."""
-    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+    return named(STATUS_WORDS, status)
 
 
 def reason_title(code: str) -> str:
     """A reason code's short name in the current language (the code itself when unknown)."""
-    return _(REASON_TITLES[code]) if code in REASON_TITLES else code
+    return named(REASON_TITLES, code)
 
 
 def joined(parts: list[str]) -> str:

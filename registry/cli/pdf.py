@@ -12,9 +12,8 @@ from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.cli.seal import LocalizedGroup
 from registry.config import Settings
 from registry.db import session_scope
-from registry.i18n import N_, _, ngettext
+from registry.i18n import N_, SEPARATOR, _, ngettext, word
 from registry.render.renditions import ensure_rendition, render_pending
-from registry.seal.words import SEPARATOR, word
 
 __all__ = ["pdf_bench", "pdf_group", "pdf_render", "pdf_show"]
 

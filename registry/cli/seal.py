@@ -27,7 +27,7 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Department, Seal
 from registry.errors import SealError
-from registry.i18n import N_, _
+from registry.i18n import N_, _, named, word
 from registry.seal import lifecycle as seal_lifecycle
 from registry.seal.crl import load_crls
 from registry.seal.kinds import seal_kind
@@ -41,7 +41,6 @@ from registry.seal.lifecycle import (
 )
 from registry.seal.making import parse_seal
 from registry.seal.queries import find_seal, list_seals, seal_detail, seal_history
-from registry.seal.words import word
 
 __all__ = [
     "CRL_REASONS",
@@ -76,7 +75,7 @@ CRL_REASONS = {
 def _crl_reason(code: str | None) -> str:
     if code is None:
         return "—"
-    return word(CRL_REASONS[code]) if code in CRL_REASONS else code
+    return named(CRL_REASONS, code)
 
 
 def columns(text: str) -> int:

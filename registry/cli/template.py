@@ -21,9 +21,8 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Department
 from registry.errors import SealError
-from registry.i18n import N_, _
+from registry.i18n import N_, _, word
 from registry.seal.queries import find_seal
-from registry.seal.words import word
 from registry.template.layout import load_layout_file
 from registry.template.lifecycle import (
     bind_template,

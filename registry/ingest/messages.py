@@ -84,8 +84,9 @@ NOTES = {
     "UNCHANGED": N_("identical to registered {identifier}; nothing issued"),
     "CHANGED": N_("new version of {predecessor}"),
 }
-"""The notes issuing adds to accepted rows (registry.license.issue), which keep only their
-English message: :func:`reason_message` reads their fields back out of it."""
+"""The notes issuing adds to accepted rows (registry.license.issue), kept with their fields;
+:func:`reason_message` reads the fields back out of the English message of rows stored
+before notes kept them."""
 
 
 def _pattern(msgid: str) -> re.Pattern[str]:

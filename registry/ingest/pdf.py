@@ -46,7 +46,9 @@ __all__ = [
     "UNREADABLE_FILE",
     "WRONG_TYPE",
     "Document",
+    "UnreadablePdf",
     "documents_frame",
+    "pdf_problem",
     "read_pdf",
     "read_pdf_file",
 ]

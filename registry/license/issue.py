@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from registry.config import Settings
 from registry.db import bulk_insert, json_text, table_of
 from registry.db.models import Department, License, Seal, SourceRow
-from registry.i18n import _
+from registry.ingest.messages import NOTES, reason, text
 from registry.license.canonical import canonical_bytes
 from registry.license.codes import HOLDER_TYPE_NAMES, license_identifier
 from registry.license.events import OP_CHANGE, OP_NEW, LicenseEvent, record_events
@@ -274,18 +274,16 @@ def prepare_rows(
             prior_id, prior_version, prior_record = prior
             if _without_identity(json.loads(prior_record)) == elements:
                 identifier_of[row.line] = prior_id
-                unchanged = _("identical to registered {identifier}; nothing issued",
-                              identifier=prior_id)
-                notes[row.line] = {"code": "UNCHANGED", "element": None, "message": unchanged}
+                notes[row.line] = reason("UNCHANGED", None,
+                                         text(NOTES["UNCHANGED"], identifier=prior_id))
                 continue
             version, predecessor, op = next_version(prior_version), prior_id, OP_CHANGE
         lic = seal_license(elements, version, predecessor, target, sealing,
                            signed_at=signed_at, at=at)
         identifier_of[row.line] = lic.identifier
         if predecessor:
-            notes[row.line] = {"code": "CHANGED", "element": None,
-                               "message": _("new version of {identifier}",
-                                           identifier=predecessor)}
+            notes[row.line] = reason("CHANGED", None,
+                                     text(NOTES["CHANGED"], predecessor=predecessor))
         licenses.append(lic)
         events.append(op)
         registered[lic.number] = (lic.identifier, version, lic.record)

@@ -50,7 +50,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.config import Settings
 from registry.db.models import Base, Department, DepartmentType, License
 from registry.errors import CodeError, LifecycleError
-from registry.i18n import N_, _
+from registry.i18n import N_, _, named
 from registry.license.codes import (
     HOLDER_ID_CARD,
     HOLDER_USCC,
@@ -156,7 +156,7 @@ def status_text(status: str | None) -> str:
     """``status`` in the current language (``-`` for none, the code itself if unknown)."""
     if not status:
         return "-"
-    return _(STATUS_TITLES[status]) if status in STATUS_TITLES else status
+    return named(STATUS_TITLES, status)
 
 
 def operate_text(operate_type: str) -> str:
@@ -166,7 +166,7 @@ def operate_text(operate_type: str) -> str:
 
 def step_text(action: str) -> str:
     """The lifecycle step ``action`` in the current language (the action itself if unknown)."""
-    return _(ACTION_TITLES[action]) if action in ACTION_TITLES else action
+    return named(ACTION_TITLES, action)
 
 
 def _statuses(codes: frozenset[str] | Sequence[str]) -> str:

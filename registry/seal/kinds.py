@@ -19,8 +19,7 @@ from pathlib import Path
 
 from registry.config import SCHEMA_DIR
 from registry.errors import ConfigError, SealError
-from registry.i18n import _
-from registry.seal.words import SEPARATOR, word
+from registry.i18n import SEPARATOR, _, word
 
 __all__ = ["SEAL_KINDS_FILE", "SealKind", "load_seal_kinds", "seal_kind"]
 

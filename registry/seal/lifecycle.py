@@ -57,13 +57,12 @@ from registry.db.models import (
 )
 from registry.db.steps import locked_for_step
 from registry.errors import DepartmentNotFound, SealError, SealNotFound, SealTransitionError
-from registry.i18n import N_, _
+from registry.i18n import N_, SEPARATOR, _, named, word
 from registry.license.types import registered_types
 from registry.seal.crl import revoke_certificate
 from registry.seal.kinds import seal_kind
 from registry.seal.making import make_seal, parse_seal, seal_picture_png
 from registry.seal.pki import issue_signer, load_maker
-from registry.seal.words import SEPARATOR, word
 
 __all__ = [
     "APPLICATION_STEPS",
@@ -141,12 +140,12 @@ def status_name(status: str | None) -> str:
     """A seal's or application's status as a person reads it (— for none)."""
     if status is None:
         return "—"
-    return word(STATUS_NAMES[status]) if status in STATUS_NAMES else status
+    return named(STATUS_NAMES, status)
 
 
 def step_name(step: str) -> str:
     """A seal step as a person reads it."""
-    return word(STEP_NAMES[step]) if step in STEP_NAMES else step
+    return named(STEP_NAMES, step)
 
 
 def statuses_text(names: Sequence[str]) -> str:

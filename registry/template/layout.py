@@ -35,10 +35,9 @@ import jsonschema
 
 from registry.config import SCHEMA_DIR
 from registry.errors import LayoutError
-from registry.i18n import _, ngettext, os_reason
+from registry.i18n import SEPARATOR, _, ngettext, os_reason, word
 from registry.license.types import LicenseType
 from registry.schemacheck import problem_of
-from registry.seal.words import SEPARATOR, word
 
 __all__ = [
     "LAYOUT_DIR",

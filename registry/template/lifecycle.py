@@ -53,11 +53,10 @@ from registry.errors import (
     TemplateNotFound,
     TemplateTransitionError,
 )
-from registry.i18n import N_, _
+from registry.i18n import N_, SEPARATOR, _, named, word
 from registry.license.types import LicenseType, license_type, registered_types
 from registry.seal.making import parse_seal
 from registry.seal.queries import active_seal_for
-from registry.seal.words import SEPARATOR, word
 from registry.template.layout import check_layout, default_layout
 from registry.template.numbering import check_numbering
 
@@ -105,12 +104,12 @@ def status_name(status: str | None) -> str:
     """A template version's status as a person reads it (— for none)."""
     if status is None:
         return "—"
-    return word(STATUS_NAMES[status]) if status in STATUS_NAMES else status
+    return named(STATUS_NAMES, status)
 
 
 def step_name(step: str) -> str:
     """A template step as a person reads it."""
-    return word(STEP_NAMES[step]) if step in STEP_NAMES else step
+    return named(STEP_NAMES, step)
 
 
 class TemplateEvent(StepRecord, Base):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NoReturn
 
-from registry.i18n import N_, _
+from registry.i18n import N_, _, named
 
 __all__ = [
     "CHECK_NAMES",
@@ -158,17 +158,17 @@ _LICENSE_STATUSES = {  # English keeps the registry's status codes
 
 def indication_text(indication: str) -> str:
     """PASSED / FAILED / INDETERMINATE in the reader's language (通过 / 未通过 / 无法确定)."""
-    return _(_INDICATIONS[indication]) if indication in _INDICATIONS else indication
+    return named(_INDICATIONS, indication)
 
 
 def check_title(name: str) -> str:
     """A check's name in the reader's language."""
-    return _(_TITLES[name]) if name in _TITLES else name
+    return named(_TITLES, name)
 
 
 def status_text(status: str) -> str:
     """A check's outcome (VALID, INVALID …) in the reader's language."""
-    return _(_STATUSES[status]) if status in _STATUSES else status
+    return named(_STATUSES, status)
 
 
 def license_status_text(status: str) -> str:

@@ -22,12 +22,11 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License
 from registry.errors import LayoutError, NumberingError, RenditionNotFound, SealError
-from registry.i18n import N_, _, current_language, language
+from registry.i18n import N_, SEPARATOR, _, current_language, language, word
 from registry.license.types import catalogue
 from registry.render.renditions import rendition_path, worker_pool
 from registry.seal.lifecycle import status_name, step_name, suspend_seal
 from registry.seal.queries import active_seal_for, find_seal
-from registry.seal.words import SEPARATOR, word
 from registry.template.layout import check_layout, default_layout
 from registry.template.numbering import assign_number
 from tests.conftest import NOW, PASSPHRASE
