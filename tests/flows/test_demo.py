@@ -37,9 +37,9 @@ def test_the_demo_speaks_chinese_then_english_on_request(harness: None, tmp_path
     assert zh[0] == f"== 证照库位于 {home}"
     assert "== 导入部门批次（流程 ingest-and-seal）" in zh
     assert ("   business-licenses.csv      共  40 行：接收  30（新增或变更 30），过滤 3，"
-            "拒收 7") in zh
+            "驳回 7") in zh
     assert ("   business-licenses-gbk.csv  共  40 行：接收  30（新增或变更  0），过滤 3，"
-            "拒收 7") in zh
+            "驳回 7") in zh
     assert "== 已生成并签署 PDF 版式证照（流程 render-pdfs）：67 张" in zh
     assert "   推送 67 条：接收 67，重复 0，拒收 0" in zh
     assert "   省平台现有 67 个证照版本：有效 67" in zh
