@@ -87,3 +87,14 @@ def test_click_s_own_words_are_in_the_reader_s_language(home: Path) -> None:
                                env={**os.environ, "LICREG_LANG": lang}, capture_output=True,
                                text=True).stdout
         assert words in shown
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(home: Path) -> None:
+    # `licreg license list | head -1`: the pipe closes before licreg has written.
+    child = subprocess.Popen([sys.executable, "-m", "registry.cli", "init"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    errors = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 0
+    assert errors == "" and not (home / "logs" / "errors.log").exists()
