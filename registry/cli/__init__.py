@@ -15,12 +15,12 @@ import dataclasses
 import importlib
 import os
 import sys
-import unicodedata
 from importlib.metadata import entry_points
 
 import click
 
 from registry.cli.clickwords import speak_through_licreg
+from registry.cli.terminal import shortened
 from registry.config import Settings
 from registry.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, set_language
 
@@ -85,24 +85,6 @@ PLUGINS = "licreg.commands"
 """The entry-point group through which other packages add commands."""
 
 
-def _width(text: str) -> int:
-    """Columns ``text`` takes in a terminal (a Chinese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _shortened(text: str, limit: int) -> str:
-    """``text`` cut at a word (or, in Chinese, a character) to at most ``limit`` columns, as
-    click shortens help."""
-    if _width(text) <= limit:
-        return text
-    cut = text
-    while _width(cut) > max(limit - 3, 1):
-        cut = cut[:-1]
-    if " " in cut and _width(text) == len(text):
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(",;:，；：、") + "..."
-
-
 class _Commands(click.Group):
     """The commands of :data:`COMMANDS` and of the entry-point group, each loaded when used:
     a command imports only its own library modules (``licreg batch list`` needs neither
@@ -126,7 +108,7 @@ class _Commands(click.Group):
         rows = []
         for name in names:
             if name in COMMANDS:
-                rows.append((name, _shortened(_(COMMANDS[name][1]), limit)))
+                rows.append((name, shortened(_(COMMANDS[name][1]), limit)))
             elif (command := self.get_command(ctx, name)) is not None:
                 rows.append((name, command.get_short_help_str(limit=limit)))
         with formatter.section(_("Commands")):

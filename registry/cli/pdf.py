@@ -9,7 +9,7 @@ import click
 
 from registry.bench.pdf import run_pdf_bench
 from registry.cli._common import echo_json, engine, handle_errors, now
-from registry.cli.seal import LocalizedGroup
+from registry.cli.terminal import LocalizedGroup
 from registry.config import Settings
 from registry.db import session_scope
 from registry.i18n import N_, SEPARATOR, _, ngettext, word

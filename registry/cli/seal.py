@@ -12,7 +12,6 @@ and adds ``status_text``).
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.terminal import LocalizedGroup, pad
 from registry.clock import CHINA, china_text
 from registry.config import Settings
 from registry.db import session_scope
@@ -44,10 +44,6 @@ from registry.seal.queries import find_seal, list_seals, seal_detail, seal_histo
 
 __all__ = [
     "CRL_REASONS",
-    "LocalizedCommand",
-    "LocalizedGroup",
-    "columns",
-    "pad",
     "parse_time",
     "seal_apply",
     "seal_authorize",
@@ -76,16 +72,6 @@ def _crl_reason(code: str | None) -> str:
     if code is None:
         return "—"
     return named(CRL_REASONS, code)
-
-
-def columns(text: str) -> int:
-    """The terminal columns ``text`` takes (a Chinese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def pad(text: str, width: int) -> str:
-    """``text`` padded to ``width`` terminal columns."""
-    return text + " " * max(width - columns(text), 0)
 
 
 def parse_time(value: str | None, *, end_of_day: bool, param: str) -> dt.datetime | None:
@@ -129,47 +115,6 @@ def _t(at: dt.datetime | str, *, seconds: bool = True) -> str:
 
 def _span(start: dt.datetime | str, end: dt.datetime | str) -> str:
     return _("{start} .. {end}", start=_t(start, seconds=False), end=_t(end, seconds=False))
-
-
-class LocalizedCommand(click.Command):
-    """A command whose help (its own and its options') is shown in the reader's language: the
-    help texts are the English msgids, marked with ``N_``."""
-
-    def _spoken(self) -> list[tuple[Any, str | None]]:
-        saved: list[tuple[Any, str | None]] = [(self, self.help)]
-        saved += [(p, p.help) for p in self.params if isinstance(p, click.Option)]
-        for thing, text in saved:
-            thing.help = _(text) if text else text
-        return saved
-
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        saved = self._spoken()
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            for thing, text in saved:
-                thing.help = text
-
-    def get_short_help_str(self, limit: int = 45) -> str:
-        saved = self.help
-        text = _(saved) if saved else ""
-        if text.isascii() or self.short_help:
-            self.help = text or saved
-            try:
-                return super().get_short_help_str(limit)
-            finally:
-                self.help = saved
-        if columns(text) <= limit:  # Chinese: cut by terminal columns, not characters
-            return text
-        while columns(text) > max(limit - 3, 1):
-            text = text[:-1]
-        return text.rstrip("，；：、") + "..."
-
-
-class LocalizedGroup(LocalizedCommand, click.Group):
-    """A group of :class:`LocalizedCommand`, its own help in the reader's language too."""
-
-    command_class = LocalizedCommand
 
 
 @click.group("seal", cls=LocalizedGroup, help=N_(

@@ -15,7 +15,7 @@ import click
 from sqlalchemy import select
 
 from registry.cli._common import echo_json, engine, handle_errors, now
-from registry.cli.seal import LocalizedGroup, columns, pad
+from registry.cli.terminal import LocalizedGroup, columns, pad
 from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope

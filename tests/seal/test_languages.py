@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from registry.bench.synthetic import rendered_business_license
 from registry.city.demo import MARKET
 from registry.cli import cli
-from registry.cli.seal import columns
+from registry.cli.terminal import columns
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License
