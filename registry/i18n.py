@@ -170,9 +170,11 @@ def word(marked: str) -> str:
     return marked.partition("|")[2] if text == marked and "|" in marked else text
 
 
-def named(names: Mapping[str, str], code: str) -> str:
+def named(names: Mapping[str, str], code: str | None) -> str:
     """The name for people of a machine code, from a table of marked words (``N_("expired")``
-    or ``N_("context|word")``); the code itself when the table has none."""
+    or ``N_("context|word")``); the code itself when the table has none, — for no code."""
+    if code is None:
+        return "—"
     marked = names.get(code)
     return code if marked is None else word(marked)
 

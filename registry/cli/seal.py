@@ -69,8 +69,6 @@ CRL_REASONS = {
 
 
 def _crl_reason(code: str | None) -> str:
-    if code is None:
-        return "—"
     return named(CRL_REASONS, code)
 
 

@@ -138,8 +138,6 @@ STEP_NAMES = {
 
 def status_name(status: str | None) -> str:
     """A seal's or application's status as a person reads it (— for none)."""
-    if status is None:
-        return "—"
     return named(STATUS_NAMES, status)
 
 
