@@ -200,9 +200,11 @@ def registry(keys: Keys, db_url: str) -> Iterator[Registry]:
 
 
 @pytest.fixture
-def platform(keys: Keys) -> TestClient:
+def platform(keys: Keys, tmp_path: Path) -> TestClient:
+    # A file, as the platform's own: pushes run in parallel threads, and an in-memory SQLite
+    # database is one connection that their transactions would share.
     app = create_app(
-        db_url="sqlite://",
+        db_url=f"sqlite:///{tmp_path / 'platform.db'}",
         anchors=[load_root_cert(keys.keystore)],
         tokens=TOKENS,
         clock=lambda: PUSHED_AT,
