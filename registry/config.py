@@ -12,6 +12,12 @@ The command line, the flows and the tests all build one :class:`Settings` (``fro
 directly) and hand its values to library calls; nothing below this module reads the
 environment.
 
+Everything under ``LICREG_HOME`` is its owner's alone (folders 0700, files 0600, certificates
+0400), whatever the umask licreg was started with: building a :class:`Settings` makes the
+process's umask at least 0o077 (:func:`keep_files_private`), so each file a command, a flow,
+a worker or the mock platform it starts creates is private from its first byte; key files and
+certificates also get their modes explicitly (:mod:`registry.seal.keyfile`).
+
 >>> s = Settings.from_env({"LICREG_HOME": "/srv/licreg", "LICREG_PROVINCE_URL": "http://p"})
 >>> s.database_url, s.province.endpoint, s.province.access_id
 ('sqlite:////srv/licreg/registry.db', 'http://p', 'licreg-demo')
@@ -30,9 +36,11 @@ __all__ = [
     "DEFAULT_ACCESS_ID",
     "DEFAULT_TOKEN",
     "PASSPHRASE_VAR",
+    "PRIVATE_UMASK",
     "SCHEMA_DIR",
     "ProvinceSettings",
     "Settings",
+    "keep_files_private",
 ]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -42,6 +50,15 @@ PASSPHRASE_VAR = "LICREG_KEY_PASSPHRASE"  # noqa: S105 - the name of the variabl
 DEFAULT_ACCESS_ID = "licreg-demo"
 """The mock provincial endpoint's documented test caller."""
 DEFAULT_TOKEN = "TEST-ONLY-province-token"  # noqa: S105 - the mock endpoint's documented test credential
+PRIVATE_UMASK = 0o077
+"""The permission bits no file or folder licreg creates gives: none for group or others."""
+
+
+def keep_files_private() -> None:
+    """Make this process (and the processes it starts, which inherit it) create files and
+    folders for their owner only: the umask gains :data:`PRIVATE_UMASK`, keeping any bits it
+    had (a umask of 0o277 stays 0o277)."""
+    os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,16 @@ class Settings:
     lang: str = "zh"
     """The language people are spoken to in: ``zh`` (the default) or ``en``
     (``LICREG_LANG``, or ``licreg --lang``)."""
+
+    def __post_init__(self) -> None:
+        # Settings are built where licreg starts (the command line, each flow and worker, a
+        # library caller): from then on, everything it writes is private.
+        keep_files_private()
+
+    def make_home(self) -> Path:
+        """Create ``home`` (0700) if it does not exist yet; return it."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.home
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

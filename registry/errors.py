@@ -5,6 +5,7 @@
     RegistryError                     base; ``diagnostics()`` explains it to a person
     ├── ConfigError                   missing or bad settings and data files
     │   ├── FontError                 no usable CJK font
+    │   ├── WeakPassphraseError       a new keystore's passphrase is too weak
     │   └── CityError                 a city, department or type cannot be set up as asked
     ├── CodeError (ValueError)        an identifier or check digit is malformed
     ├── NotFoundError (LookupError)   what was asked for does not exist
@@ -94,6 +95,7 @@ __all__ = [
     "TimestampError",
     "UndecodableFileError",
     "VerificationError",
+    "WeakPassphraseError",
 ]
 
 
@@ -115,6 +117,11 @@ class ConfigError(RegistryError):
 
 class FontError(ConfigError):
     """No usable font, or a font file that cannot be read."""
+
+
+class WeakPassphraseError(ConfigError):
+    """The passphrase a new keystore would be encrypted with is too short or too common
+    (:func:`registry.seal.keyfile.check_new_passphrase`)."""
 
 
 class CityError(ConfigError):

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.setup import new_keystore_passphrase
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import ConfigError
@@ -100,7 +101,8 @@ def pki_init(settings: Settings) -> None:
 
     passphrase = settings.require_passphrase()
     at = now()
-    create_test_pki(settings.keystore, passphrase, now=at)
+    with new_keystore_passphrase():
+        create_test_pki(settings.keystore, passphrase, now=at)
     ensure_log_key(settings.keystore, passphrase, now=at)
     root = load_root_cert(settings.keystore)
     click.echo(_("TEST ONLY PKI created in {keystore}", keystore=settings.keystore))

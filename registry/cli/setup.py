@@ -8,7 +8,8 @@ changed, and a refusal rolls the whole command back.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import City, Department
-from registry.errors import CityError
+from registry.errors import CityError, WeakPassphraseError
 from registry.i18n import _
 from registry.license.types import LicenseType, license_type, read_catalogue, registered_types
 from registry.seal.lifecycle import status_name as seal_status_name
@@ -55,6 +56,7 @@ __all__ = [
     "department_show",
     "department_update",
     "init",
+    "new_keystore_passphrase",
     "type_add",
     "type_group",
     "type_import",
@@ -63,6 +65,17 @@ __all__ = [
     "type_show",
     "type_update",
 ]
+
+
+@contextmanager
+def new_keystore_passphrase() -> Iterator[None]:
+    """Around a command that may create a keystore: a passphrase too weak for one
+    (WeakPassphraseError) is a usage error, said in one line, exit code 2."""
+    try:
+        yield
+    except WeakPassphraseError as exc:
+        click.echo(_("error: {detail}", detail=exc.diagnostics()), err=True)
+        sys.exit(2)
 
 
 def _run(settings: Settings, step: Callable[[Session], list[Change]], *, as_json: bool,
@@ -94,6 +107,7 @@ def _run(settings: Settings, step: Callable[[Session], list[Change]], *, as_json
 def init(settings: Settings, demo: bool) -> None:
     """Create or upgrade the registry database (and the demo world)."""
 
+    settings.make_home()
     eng = engine(settings)
     init_registry(eng)
     click.echo(_("registry ready: {url}", url=settings.database_url))
@@ -101,7 +115,7 @@ def init(settings: Settings, demo: bool) -> None:
         # The demo makes seals: only then does init need the PKI (cryptography).
         from registry.city.demo import create_demo_world
 
-        with session_scope(eng) as session:
+        with new_keystore_passphrase(), session_scope(eng) as session:
             created = create_demo_world(session, settings, now=now())
         for line in created or [_("demo world already present")]:
             click.echo(f"  {line}")

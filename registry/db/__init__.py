@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,13 +54,27 @@ json_text: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separator
 """The text a JSON column stores for a value (the engines' ``json_serializer``)."""
 
 
+def _create_private(database: Path) -> None:
+    """Create a new SQLite file 0600 (its folder 0700) before SQLite does: SQLite gives its
+    -wal and -shm files the database file's mode, so all three stay private whatever the
+    umask."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(fd, 0o600)
+    os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode and foreign keys, its folder is created.
+    """An engine for ``url``; SQLite gets WAL mode and foreign keys, its file is created
+    (0600, in a 0700 folder).
     Errors never show statement parameters: they may be holders' data."""
     u = make_url(url)
     if u.drivername.startswith("sqlite"):
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(u.database))
             engine = create_engine(u, json_serializer=json_text, hide_parameters=True)
         else:  # in-memory: one shared connection so every session sees the same database
             engine = create_engine(u, poolclass=StaticPool, json_serializer=json_text,

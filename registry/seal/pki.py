@@ -2,7 +2,8 @@
 
 Everything is ECDSA P-256 with SHA-256 (standing in for SM2/SM3). Every certificate's CN starts
 with "TEST ONLY", and the keystore holds a ``README.TEST-ONLY`` saying so. Keys are encrypted
-PKCS#8 PEM files with mode 0600::
+PKCS#8 PEM files with mode 0600 (:mod:`registry.seal.keyfile`: PBES2, PBKDF2-HMAC-SHA256 with
+600,000 iterations, AES-256-CBC), certificates 0400, folders 0700::
 
     keystore/
       README.TEST-ONLY
@@ -13,10 +14,10 @@ PKCS#8 PEM files with mode 0600::
 
 Example::
 
-    create_test_pki(ks, b"pw", now=now)
-    signer = issue_signer(ks, b"pw", es_id="3301000000001", department_name="某市市场监督管理局",
+    create_test_pki(ks, pw, now=now)       # pw: 12 characters or more, not a common password
+    signer = issue_signer(ks, pw, es_id="3301000000001", department_name="某市市场监督管理局",
                           department_uscc="11330100MB0000000X", now=now, not_after=later)
-    key = load_signer_key(ks, signer.key_file, b"pw")
+    key = load_signer_key(ks, signer.key_file, pw)
 
 The signer certificate names its department by name (O) and by USCC in
 ``organizationIdentifier`` (2.5.4.97); :func:`department_code_of` reads the USCC back.
@@ -25,7 +26,6 @@ The signer certificate names its department by name (O) and by USCC in
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,13 @@ from cryptography.x509.oid import NameOID
 from registry.clock import china_text
 from registry.errors import SealError
 from registry.i18n import N_, _, os_reason
+from registry.seal.keyfile import (
+    check_new_passphrase,
+    encrypt_key,
+    load_key,
+    write_private,
+    write_public,
+)
 
 __all__ = [
     "CertifiedKey",
@@ -152,28 +159,12 @@ def _key_usage(*, cert_sign: bool, digital_signature: bool, non_repudiation: boo
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # O_EXCL: never overwrite a key; 0600 from the first byte, not chmod after the fact.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise SealError(_("{file} already exists; refusing to overwrite a key",
-                          file=path)) from exc
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, passphrase: bytes) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
-    )
-    _write_private(path, pem)
+    write_private(path, encrypt_key(key, passphrase))
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_public(path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _check_passphrase(passphrase: bytes) -> None:
@@ -187,9 +178,11 @@ def create_test_pki(
     """Create the TEST ONLY root and seal-maker CAs under ``keystore``.
 
     The root is valid ``root_years`` from ``now``; the maker CA for the same period. Refuses
-    (SealError) when a root already exists, so a keystore is never silently replaced.
+    (SealError) when a root already exists, so a keystore is never silently replaced, and
+    (WeakPassphraseError) a passphrase :func:`~registry.seal.keyfile.check_new_passphrase`
+    finds too weak: every key of the keystore will be encrypted with it.
     """
-    _check_passphrase(passphrase)
+    check_new_passphrase(passphrase)
     start = _utc(now)
     if (keystore / "root.pem").exists() or (keystore / "root.key.pem").exists():
         raise SealError(_("{keystore} already holds a root CA; refusing to overwrite it",
@@ -198,10 +191,12 @@ def create_test_pki(
         end = start.replace(year=start.year + root_years)
     except ValueError:  # 29 February
         end = start.replace(year=start.year + root_years, day=28)
-    keystore.mkdir(parents=True, exist_ok=True)
-    (keystore / "signers").mkdir(mode=0o700, exist_ok=True)
+    keystore.mkdir(mode=0o700, parents=True, exist_ok=True)
     keystore.chmod(0o700)
-    (keystore / README_NAME).write_text(_README, encoding="utf-8")
+    (keystore / "signers").mkdir(mode=0o700, exist_ok=True)
+    readme = keystore / README_NAME
+    if not readme.exists():
+        write_public(readme, _README.encode())
 
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_cert = _build(
@@ -251,21 +246,6 @@ def _load_cert(path: Path, what: str) -> x509.Certificate:
                           what=_(what))) from exc
 
 
-def _load_key(path: Path, passphrase: bytes, what: str) -> ec.EllipticCurvePrivateKey:
-    data = _read(path, what)
-    try:
-        key = serialization.load_pem_private_key(data, password=passphrase)
-    except (ValueError, TypeError) as exc:
-        # cryptography says "Bad decrypt. Incorrect password?" for a wrong passphrase and
-        # TypeError for an unencrypted key; both mean this file cannot be used as given.
-        raise SealError(_("cannot decrypt the {what} {file}: wrong keystore passphrase, or not an "
-                          "encrypted PKCS#8 key", what=_(what), file=path)) from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise SealError(_("{file} holds a {kind}, not an EC key ({what})", file=path,
-                          kind=type(key).__name__, what=_(what)))
-    return key
-
-
 def load_root_cert(keystore: Path) -> x509.Certificate:
     """The TEST ONLY root certificate (what auditors use as their trust anchor)."""
     return _load_cert(keystore / "root.pem", N_("root certificate"))
@@ -274,7 +254,7 @@ def load_root_cert(keystore: Path) -> x509.Certificate:
 def load_maker(keystore: Path, passphrase: bytes) -> CertifiedKey:
     """The seal-maker CA certificate and its decrypted key."""
     cert = _load_cert(keystore / "maker.pem", N_("seal-maker certificate"))
-    key = _load_key(keystore / "maker.key.pem", passphrase, N_("seal-maker key"))
+    key = load_key(keystore / "maker.key.pem", passphrase, N_("seal-maker key"))
     return CertifiedKey(cert=cert, key=key)
 
 
@@ -341,7 +321,7 @@ def load_signer_key(keystore: Path, key_file: str, passphrase: bytes) -> ec.Elli
     if not path.is_relative_to(root):
         raise SealError(_("signer key file {file} lies outside the keystore {keystore}",
                           file=repr(key_file), keystore=keystore))
-    return _load_key(path, passphrase, N_("signer key"))
+    return load_key(path, passphrase, N_("signer key"))
 
 
 def department_code_of(cert: x509.Certificate) -> str | None:

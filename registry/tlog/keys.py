@@ -3,8 +3,8 @@
 Its certificate is issued by the keystore's test root CA, so an auditor who trusts the root
 (``licreg pki anchors``) can check checkpoints with the same anchors as seals::
 
-    keystore/log.key.pem   encrypted PKCS#8, mode 0600
-    keystore/log.pem       "TEST ONLY licreg transparency log", issued by root.pem
+    keystore/log.key.pem   encrypted PKCS#8 (registry.seal.keyfile), mode 0600
+    keystore/log.pem       "TEST ONLY licreg transparency log", issued by root.pem, 0400
 
 Example::
 
@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from cryptography.x509.oid import NameOID
 
 from registry.clock import china_text
 from registry.errors import SealError
-from registry.i18n import _, os_reason
+from registry.i18n import N_, _
+from registry.seal.keyfile import encrypt_key, load_key, write_private, write_public
 
 __all__ = ["LOG_CERT_FILE", "LOG_KEY_FILE", "LogSigner", "ensure_log_key", "load_log_cert"]
 
@@ -53,26 +53,6 @@ class LogSigner:
         return self.key.sign(body, _ECDSA_SHA256)
 
 
-def _load_key(path: Path, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
-    except OSError as exc:
-        raise SealError(_("cannot read {path}: {error}", path=path,
-                          error=os_reason(exc))) from exc
-    except (ValueError, TypeError) as exc:
-        raise SealError(_("cannot decrypt {path}: wrong keystore passphrase?", path=path)) from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise SealError(_("{path} does not hold an EC key", path=path))
-    return key
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    # O_EXCL: two processes making the key at once must not overwrite each other's.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
 def load_log_cert(keystore: Path) -> x509.Certificate | None:
     """The log certificate, or None when no checkpoint was ever signed with this keystore."""
     path = keystore / LOG_CERT_FILE
@@ -90,13 +70,13 @@ def ensure_log_key(keystore: Path, passphrase: bytes, *, now: dt.datetime) -> Lo
     if key_path.exists() and cert_path.exists():
         cert = load_log_cert(keystore)
         assert cert is not None  # it exists
-        return LogSigner(_load_key(key_path, passphrase), cert)
+        return LogSigner(load_key(key_path, passphrase, N_("log key")), cert)
     root_pem = keystore / "root.pem"
     if not root_pem.exists():
         raise SealError(_("{keystore} has no root CA: run `licreg init` first",
                           keystore=keystore))
     root = x509.load_pem_x509_certificate(root_pem.read_bytes())
-    root_key = _load_key(keystore / "root.key.pem", passphrase)
+    root_key = load_key(keystore / "root.key.pem", passphrase, N_("root CA key"))
     key = ec.generate_private_key(ec.SECP256R1())
     start = now.astimezone(dt.UTC).replace(microsecond=0)
     if not root.not_valid_before_utc <= start < root.not_valid_after_utc:
@@ -142,15 +122,9 @@ def ensure_log_key(keystore: Path, passphrase: bytes, *, now: dt.datetime) -> Lo
         )
         .sign(root_key, hashes.SHA256())
     )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
-    )
-    try:
-        _write_new(key_path, pem, 0o600)
-    except FileExistsError as exc:
+    if key_path.exists():
         raise SealError(_("{key} exists without {cert}; refusing to replace it", key=key_path,
-                          cert=cert_path)) from exc
-    _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+                          cert=cert_path))
+    write_private(key_path, encrypt_key(key, passphrase))
+    write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return LogSigner(key, cert)

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from registry.errors import SealError
+from registry.errors import SealError, WeakPassphraseError
 from registry.seal.pki import (
     create_test_pki,
     department_code_of,
@@ -203,5 +203,6 @@ def test_issue_signer_rejects_bad_input(
 def test_naive_time_and_empty_passphrase_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SealError, match="time zone"):
         create_test_pki(tmp_path / "a", PASS, now=dt.datetime(2026, 1, 1))
-    with pytest.raises(SealError, match="must not be empty"):
+    with pytest.raises(WeakPassphraseError, match="LICREG_KEY_PASSPHRASE is too weak"):
         create_test_pki(tmp_path / "b", b"", now=NOW)
+    assert not (tmp_path / "b").exists()
