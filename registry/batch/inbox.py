@@ -178,6 +178,7 @@ def _archive(claimed: InboxFile, archive_root: Path, *, at: dt.datetime) -> Path
                         / claimed.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(claimed.path, target)
+    target.chmod(0o600)  # the archive's now: private, as everything licreg keeps
     claimed.path.parent.rmdir()
     return target
 
