@@ -25,9 +25,9 @@ from registry.cli.setup import new_keystore_passphrase
 from registry.config import Settings
 from registry.db import session_scope
 from registry.errors import ConfigError
-from registry.i18n import _
+from registry.i18n import _, ngettext
 from registry.seal.crl import load_crls
-from registry.seal.pki import create_test_pki, load_root_cert
+from registry.seal.pki import create_test_pki, load_root_cert, upgrade_keystore
 from registry.tlog.keys import ensure_log_key
 from registry.verify.audit_runs import record_audit_run
 from registry.verify.bundle import load_anchors, read_crl_files
@@ -45,6 +45,7 @@ __all__ = [
     "pki",
     "pki_anchors",
     "pki_init",
+    "pki_upgrade",
     "text_lines",
     "verdict_exit_code",
     "verify",
@@ -109,6 +110,21 @@ def pki_init(settings: Settings) -> None:
     click.echo(_("  root CA: {subject}, valid until {until}", subject=root.subject.rfc4514_string(),
                  until=root.not_valid_after_utc.date()))
     click.echo(_("  trust anchor for auditors: `licreg pki anchors --out anchors.pem`"))
+
+
+@pki.command("upgrade")
+@click.pass_obj
+@handle_errors
+def pki_upgrade(settings: Settings) -> None:
+    """Re-encrypt the keystore's keys that an older licreg wrote with fewer PBKDF2
+    iterations at the current parameters (PBKDF2-HMAC-SHA256, 600,000 iterations)."""
+
+    done = upgrade_keystore(settings.keystore, settings.require_passphrase())
+    for path in done:
+        click.echo(_("re-encrypted {file}", file=path))
+    click.echo(ngettext("{n} key file re-encrypted; every key is at the current parameters",
+                        "{n} key files re-encrypted; every key is at the current parameters",
+                        len(done), n=len(done)))
 
 
 @pki.command("anchors")

@@ -42,6 +42,7 @@ from registry.seal.keyfile import (
     check_new_passphrase,
     encrypt_key,
     load_key,
+    upgrade_key_file,
     write_private,
     write_public,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "load_maker",
     "load_root_cert",
     "load_signer_key",
+    "upgrade_keystore",
 ]
 
 README_NAME = "README.TEST-ONLY"
@@ -322,6 +324,18 @@ def load_signer_key(keystore: Path, key_file: str, passphrase: bytes) -> ec.Elli
         raise SealError(_("signer key file {file} lies outside the keystore {keystore}",
                           file=repr(key_file), keystore=keystore))
     return load_key(path, passphrase, N_("signer key"))
+
+
+def upgrade_keystore(keystore: Path, passphrase: bytes) -> list[Path]:
+    """Re-encrypt every key file of ``keystore`` that an older licreg wrote with weaker
+    parameters (2,048 PBKDF2 iterations) at the current ones; the files it rewrote. Every
+    key is decrypted first, so a wrong passphrase changes nothing."""
+    files = sorted([*keystore.glob("*.key.pem"), *(keystore / "signers").glob("*.key.pem")])
+    if not files:
+        raise SealError(_("{keystore} holds no keys", keystore=keystore))
+    for path in files:
+        load_key(path, passphrase, N_("key"))
+    return [path for path in files if upgrade_key_file(path, passphrase, N_("key"))]
 
 
 def department_code_of(cert: x509.Certificate) -> str | None:

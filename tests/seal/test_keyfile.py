@@ -193,3 +193,35 @@ def test_a_weak_passphrase_is_a_usage_error_in_chinese(command: list[str], tmp_p
         "连续的字符（几个互不相关的词连在一起即可）"]
     assert "Traceback" not in out.output
     assert not (home / "keystore" / "root.key.pem").exists()
+
+
+def test_pki_upgrade_re_encrypts_what_an_older_licreg_wrote(tmp_path: Path) -> None:
+    home = tmp_path / "var"
+    ks = home / "keystore"
+    create_test_pki(ks, PASSPHRASE, now=NOW)
+    maker = load_maker(ks, PASSPHRASE).key
+    (ks / "maker.key.pem").unlink()
+    write_private(ks / "maker.key.pem", maker.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(PASSPHRASE)))
+    root_before = (ks / "root.key.pem").read_bytes()
+    env = {"LICREG_HOME": str(home), "LICREG_KEY_PASSPHRASE": "TEST-ONLY-not-the-passphrase"}
+
+    wrong = CliRunner().invoke(cli, ["pki", "upgrade"], env=env)
+    assert wrong.exit_code == 1 and "wrong keystore passphrase" in wrong.stderr
+    old = key_file_parameters((ks / "maker.key.pem").read_bytes())
+    assert old is not None and old.iterations == 2048
+
+    env["LICREG_KEY_PASSPHRASE"] = PASSPHRASE.decode()
+    out = CliRunner().invoke(cli, ["pki", "upgrade"], env=env)
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == [
+        f"re-encrypted {ks / 'maker.key.pem'}",
+        "1 key file re-encrypted; every key is at the current parameters"]
+    params = key_file_parameters((ks / "maker.key.pem").read_bytes())
+    assert params is not None and params.current
+    assert load_maker(ks, PASSPHRASE).key.private_numbers() == maker.private_numbers()
+    assert (ks / "root.key.pem").read_bytes() == root_before  # already current: untouched
+    again = CliRunner().invoke(cli, ["pki", "upgrade"], env=env)
+    assert again.output.splitlines() == [
+        "0 key files re-encrypted; every key is at the current parameters"]
