@@ -5,12 +5,14 @@ Every private key licreg writes (root, seal-maker, signer and log keys) is a PEM
 :data:`KDF_ITERATIONS` iterations (OWASP's current count) and a 16-byte random salt, then
 AES-256-CBC. OpenSSL reads these files as they are (``openssl pkey -in root.key.pem``).
 
-One derivation costs about 70 ms on the machines this was measured on (README, "State and
-configuration"), so this module does each derivation once per process: a process that
-writes several keys derives one key-encryption key (with one random salt) and encrypts each
-file under it with its own random IV, and any derivation it has made is reused when it loads
-a file with the same salt. Files written with fewer iterations (licreg before this module
-used 2,048) still load; :func:`upgrade_key_file` re-encrypts one at the current count.
+One derivation costs about 75 ms on an idle core of the machines this was measured on
+(README, "State and configuration"), so this module does each derivation once per process:
+a process that writes several keys derives one key-encryption key (with one random salt) and
+encrypts each file under it with its own random IV, and any derivation it has made is reused
+when it loads a file with the same salt (DECISIONS.md, "The keystore and file modes", says
+why a shared salt costs nothing). Files written with fewer iterations (licreg before this
+module used 2,048) still load; :func:`upgrade_key_file` re-encrypts one at the current
+count. New keystores need a passphrase :func:`check_new_passphrase` accepts.
 
 Example::
 
@@ -174,7 +176,7 @@ def _derive(passphrase: bytes, salt: bytes, iterations: int) -> bytes:
 def _write_salt(passphrase: bytes) -> bytes:
     # One random salt per passphrase per writing process: the files of a keystore share its
     # one passphrase, so a shared salt costs an attacker nothing extra and spares a derivation
-    # per file (DECISIONS.md, "Key files").
+    # per file (DECISIONS.md, "The keystore and file modes").
     return secrets.token_bytes(_SALT_BYTES)
 
 
