@@ -37,7 +37,7 @@ from flows.outcome import failed
 from registry.batch.chunks import ChunkCounts, ChunkJob
 from registry.batch.inbox import InboxFile, drain
 from registry.batch.pool import default_workers
-from registry.batch.reports import closing_report
+from registry.batch.reports import closing_report, status_word
 from registry.batch.run import (
     BatchReport,
     IngestProgress,
@@ -154,8 +154,9 @@ def _ingest(settings: Settings, path: str, department: str, type_code: str, *,
     _publish(closing)
     logger.info("%s", _("batch {batch}: {status}, {rows} rows: accepted {accepted}, filtered "
                         "{filtered}, rejected {rejected}", batch=report.batch_id,
-                        status=report.status, rows=report.rows_read, accepted=report.accepted,
-                        filtered=report.filtered, rejected=report.rejected))
+                        status=status_word(report.status), rows=report.rows_read,
+                        accepted=report.accepted, filtered=report.filtered,
+                        rejected=report.rejected))
     return report, closing
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from registry.city.demo import MARKET
 from registry.config import Settings
+from registry.i18n import language
 from tests.conftest import FIXTURES
 from tests.flows.runs import newest_artifact, recorded_state, table
 
@@ -66,6 +67,13 @@ def test_a_file_no_batch_is_made_of_is_a_failed_flow_run(harness: None,
     assert (row["status"], row["file"], row["type_code"]) == (
         "refused", "business-licenses.csv", "11100000MB0143028R999")
     assert newest_artifact("ingest-refused").description == recorded.message
+
+    with language("zh"):  # what an operator reads by default
+        state = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"),
+                                            MARKET.uscc, "11100000MB0143028R999",
+                                            return_state=True))
+    assert recorded_state(state).message.startswith(
+        f"{FIXTURES / 'bad' / 'formula-cells.csv'} 被拒绝：")
 
 
 def test_flow_publishes_progress_and_the_first_rejected_rows(harness: None,
