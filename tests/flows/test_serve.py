@@ -227,6 +227,34 @@ def test_the_ui_of_a_started_server_calls_its_own_api(server: str) -> None:
     assert ui_problem(ui, server) is None
 
 
+@pytest.mark.deployments
+@pytest.mark.slow
+def test_serve_warns_when_a_standing_servers_ui_calls_another_api(tmp_path: Path) -> None:
+    """``prefect server start --port P`` as an operator types it: its UI calls the API at
+    PREFECT_SERVER_API_PORT (4200 unless set; here another free port, so that whatever runs on
+    4200 on this machine cannot answer for it)."""
+    from flows.processes import wait_healthy
+    from flows.serve import ui_problem
+    from registry.mockprovince.process import free_port
+
+    port, elsewhere = free_port(), free_port()
+    while elsewhere == port:
+        elsewhere = free_port()
+    log = tmp_path / "server.log"
+    proc = spawn([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                  "--port", str(port)], log=log, cwd=REPO,
+                 env={**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_API_URL": "",
+                      "PREFECT_SERVER_API_PORT": str(elsewhere)})  # fmt: skip
+    try:
+        wait_healthy(proc, f"http://127.0.0.1:{port}/api/health", log, timeout=120)
+        ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+        assert ui_problem(ui, api) == (
+            f"warning: the Prefect UI at {ui} calls the API at http://127.0.0.1:{elsewhere}/api, "
+            f"which does not answer; start that server with PREFECT_SERVER_UI_API_URL={api}")
+    finally:
+        stop_process(proc)
+
+
 def _registry_counts(settings: Settings) -> dict[str, Any]:
     engine = make_engine(settings.database_url)
     with session_scope(engine) as s:
