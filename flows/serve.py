@@ -293,8 +293,8 @@ def _announce(say: Callable[[str], None], project: Path, specs: list[DeploymentS
     if "LICREG_PROVINCE_URL" in env:
         say(_("mock provincial endpoint: {url}", url=env["LICREG_PROVINCE_URL"]))
     if not Settings.from_env().passphrase:
-        say(_("warning: {variable} is not set: ingest runs cannot seal",
-              variable=PASSPHRASE_VAR))
+        say(_("warning: {variable} is not set: ingest runs cannot seal, checkpoint runs cannot "
+              "sign", variable=PASSPHRASE_VAR))
     current = get_current_settings()
     say(_("Prefect UI: {url}", url=current.ui_url))
     if problem := ui_problem(str(current.ui_url), str(current.api.url)):
