@@ -24,6 +24,7 @@ from pathlib import Path
 from prefect import flow
 
 from flows.ingest import ingest_and_seal
+from flows.outcome import settled
 from registry.batch.pool import LocalPool
 from registry.batch.run import ingest_file
 from registry.bench.stages import PASSPHRASE
@@ -62,8 +63,8 @@ def main() -> None:
                            "LICREG_DATABASE_URL": flowed.database_url,
                            "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode()})
         start = time.perf_counter()
-        flow_accepted = asyncio.run(ingest_and_seal(str(path), MARKET.uscc, BIZ,
-                                                    uploader="bench"))["accepted"]
+        flow_accepted = asyncio.run(settled(ingest_and_seal(
+            str(path), MARKET.uscc, BIZ, uploader="bench", return_state=True)))["accepted"]
         flow_seconds = time.perf_counter() - start
     result = {
         "licenses": accepted,

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from prefect import flow
 
 from flows.ingest import ingest_and_seal
+from flows.outcome import settled, summary
 from flows.render import render_pdfs
 from flows.sync import incremental_sync
 from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
@@ -89,7 +90,8 @@ def demo() -> None:
 
     say(_("== ingest department batches (flow ingest-and-seal)"))
     for name, dept, type_code in DEMO_BATCHES:
-        r = asyncio.run(ingest_and_seal(str(FIXTURES / name), dept, type_code, uploader="demo"))
+        r = asyncio.run(settled(ingest_and_seal(str(FIXTURES / name), dept, type_code,
+                                                uploader="demo", return_state=True)))
         again = _("  (same bytes as before: nothing new)") if r["already_ingested"] else ""
         say(_("   {file} rows {rows}: accepted {accepted} ({issued} new or changed), filtered "
               "{filtered}, rejected {rejected}{again}", file=format(name, "<26"),
@@ -114,7 +116,7 @@ def demo() -> None:
         say(_("== push to the mock provincial endpoint at {url} (flow incremental-sync)",
               url=url))
         os.environ["LICREG_PROVINCE_URL"] = url
-        totals = incremental_sync()
+        totals = summary(incremental_sync(return_state=True))
         say(_("   sent {sent}: accepted {accepted}, duplicates {duplicates}, rejected {rejected}",
               sent=totals["sent"], accepted=totals["accepted"],
               duplicates=totals["duplicates"], rejected=totals["rejected"]))

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prefect import Task, flow, get_run_logger
+from prefect import State, Task, flow, get_run_logger
 from prefect.artifacts import (
     create_progress_artifact,
     create_table_artifact,
@@ -33,10 +33,11 @@ from prefect.runtime import flow_run
 from prefect_dask.task_runners import DaskTaskRunner
 
 from flows.chunks import TaskRunnerExecutor, seal_chunk_here, seal_chunk_remote
+from flows.outcome import failed
 from registry.batch.chunks import ChunkCounts, ChunkJob
 from registry.batch.inbox import InboxFile, drain
 from registry.batch.pool import default_workers
-from registry.batch.reports import closing_report
+from registry.batch.reports import closing_report, status_word
 from registry.batch.run import (
     BatchReport,
     IngestProgress,
@@ -47,8 +48,8 @@ from registry.batch.run import (
 from registry.clock import utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
-from registry.errors import BatchBusyError, BatchFailedError
-from registry.i18n import _
+from registry.errors import BatchBusyError, BatchFailedError, IngestError, NotFoundError
+from registry.i18n import _, ngettext
 
 __all__ = [
     "dask_runner",
@@ -153,20 +154,32 @@ def _ingest(settings: Settings, path: str, department: str, type_code: str, *,
     _publish(closing)
     logger.info("%s", _("batch {batch}: {status}, {rows} rows: accepted {accepted}, filtered "
                         "{filtered}, rejected {rejected}", batch=report.batch_id,
-                        status=report.status, rows=report.rows_read, accepted=report.accepted,
-                        filtered=report.filtered, rejected=report.rejected))
+                        status=status_word(report.status), rows=report.rows_read,
+                        accepted=report.accepted, filtered=report.filtered,
+                        rejected=report.rejected))
     return report, closing
 
 
-def _one_file(path: str, department: str, type_code: str, **options: Any) -> dict[str, Any]:
-    """One file's closing report, or a "busy" report when another run has the batch (this
-    one does nothing and says so)."""
+def _one_file(path: str, department: str, type_code: str,
+              **options: Any) -> dict[str, Any] | State[Any]:
+    """One file's closing report; a "busy" report when another run has the batch (this one
+    does nothing and says so); Failed when the batch failed or no batch could be made."""
     try:
-        return _ingest(Settings.from_env(), path, department, type_code, **options)[1]
+        report = _ingest(Settings.from_env(), path, department, type_code, **options)[1]
     except BatchBusyError as exc:
         get_run_logger().warning("%s: %s", path, exc)
         return {"batch_id": exc.batch_id, "file": Path(path).name, "status": "busy",
                 "error": str(exc), "already_ingested": False}
+    except (IngestError, NotFoundError) as exc:  # no batch: unknown department or type …
+        refused = {"batch_id": None, "file": Path(path).name, "department": department,
+                   "type_code": type_code, "status": "refused", "error": str(exc),
+                   "already_ingested": False}
+        return failed(_("{file} refused: {why}", file=path, why=exc), refused,
+                      key="ingest-refused", table=[refused])
+    if report["status"] == "failed":  # its table artifact says what failed, with the counts
+        return failed(_("batch {batch} failed: {why}", batch=report["batch_id"],
+                        why=report["error"]), report)
+    return report
 
 
 # The two single-file flows are ``async def`` for one reason: Prefect 3.9 joins a *sync* flow
@@ -178,10 +191,11 @@ def _one_file(path: str, department: str, type_code: str, **options: Any) -> dic
 async def ingest_and_seal(path: str, department: str, type_code: str, uploader: str = "prefect",
                           chunk_rows: int = 5_000, mapping: str | None = None,
                           sheet: str | None = None,
-                          header_row: int | None = None) -> dict[str, Any]:
+                          header_row: int | None = None) -> dict[str, Any] | State[Any]:
     """Ingest one department file (CSV, .xlsx, JSON, JSON Lines, PDF, .zip or folder of PDFs):
     validate, filter, structure, seal and store every row; publish what happened. When
-    another run is ingesting the same file, this one does nothing and says so."""
+    another run is ingesting the same file, this one does nothing and says so. A batch that
+    fails, or a file no batch can be made of, ends the run Failed (:mod:`flows.outcome`)."""
     return await asyncio.to_thread(
         _one_file, path, department, type_code, chunk_task=seal_chunk_here,
         in_flight=2 * default_workers(), uploader=uploader, chunk_rows=chunk_rows,
@@ -203,7 +217,7 @@ async def ingest_and_seal_dask(path: str, department: str, type_code: str,
                                uploader: str = "prefect", chunk_rows: int = 5_000,
                                in_flight: int = 8, mapping: str | None = None,
                                sheet: str | None = None,
-                               header_row: int | None = None) -> dict[str, Any]:
+                               header_row: int | None = None) -> dict[str, Any] | State[Any]:
     """As ``ingest-and-seal``, each chunk sealed and stored by a Dask worker, ``in_flight``
     chunks at most on the cluster at once (a few per Dask worker keeps them all busy). The
     workers need the code, ``LICREG_DATABASE_URL`` (PostgreSQL when they are on other
@@ -216,9 +230,10 @@ async def ingest_and_seal_dask(path: str, department: str, type_code: str,
 
 @flow(name="ingest-inbox")
 def ingest_inbox(inbox: str | None = None, archive: str | None = None, settle: float = 5.0,
-                 chunk_rows: int = 5_000) -> dict[str, Any]:
+                 chunk_rows: int = 5_000) -> dict[str, Any] | State[Any]:
     """Every file waiting in inbox/<USCC>/<type code>/, taken once (several runs on several
-    workers share an inbox safely), ingested, archived with its report; a table of the files."""
+    workers share an inbox safely), ingested, archived with its report; a table of the files.
+    Failed when any file failed or was refused (the table says which and why)."""
     settings = Settings.from_env()
     root = Path(inbox) if inbox else settings.inbox
     engine = shared_engine(settings.database_url)
@@ -243,4 +258,10 @@ def ingest_inbox(inbox: str | None = None, archive: str | None = None, settle: f
     get_run_logger().info("%s", _("inbox {root}: {n} files: {outcomes}", root=root,
                                   n=len(outcomes),
                                   outcomes=dict(collections.Counter(o.status for o in outcomes))))
-    return {"files": len(outcomes), "outcomes": table}
+    result = {"files": len(outcomes), "outcomes": table}
+    if bad := [o for o in outcomes if o.status in ("failed", "refused")]:
+        return failed(ngettext("inbox {root}: {bad} of {n} files failed or was refused: {files}",
+                               "inbox {root}: {bad} of {n} files failed or were refused: {files}",
+                               len(bad), root=root, bad=len(bad), n=len(outcomes),
+                               files=_(", ").join(o.file.name for o in bad)), result)
+    return result

@@ -87,22 +87,29 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 
 @contextmanager
-def prefect_server(home: Path, *, database_url: str | None = None, cwd: Path | None = None,
+def prefect_server(home: Path, *, port: int | None = None, database_url: str | None = None,
+                   cwd: Path | None = None,
                    startup_timeout: float = SERVER_STARTUP_TIMEOUT) -> Iterator[str]:
-    """Run ``prefect server start`` on a free port of 127.0.0.1; yield its API URL once healthy.
+    """Run ``prefect server start`` on ``port`` (default a free one) of 127.0.0.1; yield its
+    API URL once healthy.
 
     ``home`` becomes its PREFECT_HOME (its SQLite database, unless ``database_url`` names
     another, e.g. ``postgresql+asyncpg://…``) and holds ``server.log``. ``cwd`` is where it
     starts, so that a ``prefect.toml`` there applies to it (the server-side batch sizes).
+
+    Its UI is told its own API URL (``PREFECT_SERVER_UI_API_URL``): ``--port`` alone moves the
+    API but not the UI's idea of it, which stays ``PREFECT_API_URL`` or else
+    ``http://127.0.0.1:4200/api`` (Prefect 3.9 ``settings/models/root.py``), so the UI shows
+    "Can't connect to Server API".
     """
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home)}
+    port = port or free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_UI_API_URL": api_url}
     if database_url:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     log = home / "server.log"
     proc = spawn([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                   "--port", str(port)], log=log, env=env, cwd=cwd)  # fmt: skip
-    api_url = f"http://127.0.0.1:{port}/api"
     try:
         wait_healthy(proc, f"{api_url}/health", log, startup_timeout)
         yield api_url

@@ -16,7 +16,7 @@ to it, so the whole path can be tried on one machine.
 Ctrl-C (SIGINT) and SIGTERM stop everything in order: the runner (deployments are left
 active, ``pause_on_shutdown=False``), the endpoint, then the server. No child is left behind.
 
-    licreg serve [--mock-province] [--limit N]
+    licreg serve [--mock-province] [--limit N] [--port PORT]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ __all__ = [
     "read_project",
     "refuse_pool_bound",
     "serve_project",
+    "ui_problem",
 ]
 
 PROJECT = Path(__file__).resolve().parent.parent / "prefect.yaml"
@@ -239,8 +240,10 @@ def refuse_pool_bound(deployments: Sequence[RunnerDeployment]) -> None:
 
 
 def serve_project(settings: Settings, *, project: Path = PROJECT, mock_province: bool = False,
-                  limit: int | None = None, say: Callable[[str], None] = print) -> None:
+                  limit: int | None = None, port: int | None = None,
+                  say: Callable[[str], None] = print) -> None:
     """Serve every deployment of ``project`` until Ctrl-C or SIGTERM, then stop every child.
+    ``port``: of the Prefect server started here (unused with ``PREFECT_API_URL`` set).
 
     Everything that can be wrong with prefect.yaml fails here, before any process starts.
     """
@@ -248,7 +251,7 @@ def serve_project(settings: Settings, *, project: Path = PROJECT, mock_province:
     deployments = [build_deployment(s, project.parent) for s in specs]
     try:
         with _stop_on_signals(), ExitStack() as stack:
-            api_url = _prefect_api(stack, settings, project.parent)
+            api_url = _prefect_api(stack, settings, project.parent, port)
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
             refuse_pool_bound(deployments)
             env = {"LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": settings.database_url}
@@ -264,12 +267,13 @@ def serve_project(settings: Settings, *, project: Path = PROJECT, mock_province:
     say(_("stopped"))
 
 
-def _prefect_api(stack: ExitStack, settings: Settings, root: Path) -> str:
-    """The configured Prefect server, once it answers; else one started until ``stack`` ends
-    (in ``root``, so the project's prefect.toml applies to it)."""
+def _prefect_api(stack: ExitStack, settings: Settings, root: Path, port: int | None) -> str:
+    """The configured Prefect server, once it answers; else one started on ``port`` until
+    ``stack`` ends (in ``root``, so the project's prefect.toml applies to it)."""
     configured = PREFECT_API_URL.value()
     if not configured:
-        return stack.enter_context(prefect_server(settings.home / "prefect", cwd=root))
+        return stack.enter_context(prefect_server(settings.home / "prefect", port=port,
+                                                  cwd=root))
     try:
         httpx.get(f"{configured}/health", timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
@@ -289,10 +293,31 @@ def _announce(say: Callable[[str], None], project: Path, specs: list[DeploymentS
     if "LICREG_PROVINCE_URL" in env:
         say(_("mock provincial endpoint: {url}", url=env["LICREG_PROVINCE_URL"]))
     if not Settings.from_env().passphrase:
-        say(_("warning: {variable} is not set: ingest runs cannot seal",
-              variable=PASSPHRASE_VAR))
-    say(_("Prefect UI: {url}", url=get_current_settings().ui_url))
+        say(_("warning: {variable} is not set: ingest runs cannot seal, checkpoint runs cannot "
+              "sign", variable=PASSPHRASE_VAR))
+    current = get_current_settings()
+    say(_("Prefect UI: {url}", url=current.ui_url))
+    if problem := ui_problem(str(current.ui_url), str(current.api.url)):
+        say(problem)
     say(_("Ctrl-C stops serving (deployments stay active)"))
+
+
+def ui_problem(ui_url: str, api_url: str) -> str | None:
+    """Why the Prefect UI at ``ui_url`` would not work, or None: it reads the API URL it calls
+    from ``<ui>/ui-settings``, and that API must answer ``/health``."""
+    try:
+        with httpx.Client(timeout=10) as http:
+            named = str(http.get(f"{ui_url}/ui-settings").raise_for_status().json()["api_url"])
+            try:
+                if http.get(f"{named}/health").status_code == 200:
+                    return None
+            except httpx.HTTPError:
+                pass
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return _("warning: the Prefect UI at {ui} cannot be read ({why})", ui=ui_url, why=exc)
+    return _("warning: the Prefect UI at {ui} calls the API at {named}, which does not answer; "
+             "start that server with PREFECT_SERVER_UI_API_URL={api}", ui=ui_url, named=named,
+             api=api_url)
 
 
 @contextmanager

@@ -20,16 +20,19 @@ Their deployments and schedules are declared in ``prefect.yaml``: served from on
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from flows.outcome import failed, summary
 from registry.clock import china_day, utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
+from registry.errors import AggregationError
 from registry.i18n import _
 from registry.license.lifecycle import expire_due
 from registry.province.client import ProvinceClient, open_client
@@ -65,22 +68,58 @@ def push_events_task(batch_size: int, concurrency: int, batches: int) -> dict[st
     return {**summary.to_dict(), "drained": summary.drained(batches)}
 
 
+def _add(totals: dict[str, Any], summary: Mapping[str, Any]) -> None:
+    """Add a task's counts and reason counts to the flow's totals."""
+    for key, value in summary.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            totals[key] = totals.get(key, 0) + value
+    reasons = totals.setdefault("reasons", {})
+    for code, n in (summary.get("reasons") or {}).items():
+        reasons[code] = reasons.get(code, 0) + n
+
+
+def _pushed(flow: str, totals: dict[str, Any], stopped: AggregationError | None,
+            refused: str) -> dict[str, Any] | State[Any]:
+    """The totals, or Failed (with a table artifact keyed ``flow``) when the push stopped
+    (platform unreachable, credentials refused) or items were refused or became dead letters;
+    ``refused`` says the latter."""
+    if stopped is not None:
+        reason = _("{flow}: the push to the province stopped: {why}", flow=flow, why=stopped)
+    elif totals.get("rejected") or totals.get("dead"):
+        reason = refused
+    else:
+        return totals
+    return failed(reason, {**totals, "error": reason}, key=flow)
+
+
 @flow(name="incremental-sync")
 def incremental_sync(
     batch_size: int = 1000, concurrency: int = 2, batches_per_task: int = 20
-) -> dict[str, Any]:
-    """Push until nothing deliverable is left; returns the totals."""
+) -> dict[str, Any] | State[Any]:
+    """Push until nothing deliverable is left; returns the totals. Failed when the platform
+    refused events, some became dead letters, or it could not be reached (:mod:`flows.outcome`)."""
     logger = get_run_logger()
     totals: dict[str, Any] = {}
+    stopped = None
     while True:
-        summary = push_events_task(batch_size, concurrency, batches_per_task)
-        for key, value in summary.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                totals[key] = totals.get(key, 0) + value
+        try:
+            part = push_events_task(batch_size, concurrency, batches_per_task)
+        except AggregationError as exc:  # after the client's and the task's retries
+            stopped = exc
+            break
+        _add(totals, part)
         logger.info("%s", _("pushed {sent}: accepted {accepted}, duplicates {duplicates}, held "
-                            "{held}, rejected {rejected}, dead letters {dead}", **summary))
-        if summary["drained"]:
-            return totals
+                            "{held}, rejected {rejected}, dead letters {dead}", **part))
+        if part["drained"]:
+            break
+    return _pushed("incremental-sync", totals, stopped, _(
+        "incremental sync: the province refused {rejected} events ({reasons}), {dead} became "
+        "dead letters", rejected=totals.get("rejected", 0), dead=totals.get("dead", 0),
+        reasons=_reasons(totals)))
+
+
+def _reasons(totals: Mapping[str, Any]) -> str:
+    return _(", ").join(f"{code} {n}" for code, n in (totals.get("reasons") or {}).items())
 
 
 @task(name="expire-due", cache_policy=NO_CACHE, retries=1)
@@ -92,15 +131,20 @@ def expire_task(today: str, limit: int) -> int:
 
 
 @flow(name="expiry-sweep")
-def expiry_sweep(today: str | None = None, limit: int = 5000) -> dict[str, Any]:
+def expiry_sweep(today: str | None = None, limit: int = 5000) -> dict[str, Any] | State[Any]:
     """Licenses past their end date become EXPIRED (a task per ``limit``), then the 04 events
-    go to the province."""
+    go to the province; Failed when that push fails."""
     day = today or china_day(utc_now()).isoformat()
     expired = 0
     while n := expire_task(day, limit):
         expired += n
-    pushed = incremental_sync() if expired else {}
-    return {"today": day, "expired": expired, "pushed": pushed}
+    if not expired:
+        return {"today": day, "expired": 0, "pushed": {}}
+    push = incremental_sync(return_state=True)
+    result = {"today": day, "expired": expired, "pushed": summary(push)}
+    if push.is_failed():  # the subflow's artifact has the counts
+        return failed(push.message or "", result)
+    return result
 
 
 @task(name="full-sync-pages", **_RETRY)
@@ -113,18 +157,35 @@ def full_sync_task(batch_size: int, concurrency: int, pages: int, restart: bool)
                          clock=utc_now).to_dict()
 
 
+_WHERE = ("position", "total", "finished")
+
+
 @flow(name="full-sync")
 def full_sync_flow(
     batch_size: int = 1000, concurrency: int = 2, pages_per_task: int = 20, restart: bool = False
-) -> dict[str, Any]:
-    """Every current license, ``pages_per_task`` pages per task, from the checkpoint on."""
+) -> dict[str, Any] | State[Any]:
+    """Every current license, ``pages_per_task`` pages per task, from the checkpoint on;
+    returns the totals. Failed when the platform refused licenses or could not be reached (a
+    re-run resumes from the checkpoint)."""
     logger = get_run_logger()
-    summary = full_sync_task(batch_size, concurrency, pages_per_task, restart)
-    while not summary["finished"]:
-        logger.info("%s", _("full sync at license id {position} of {total}",
-                            position=summary["position"], total=summary["total"]))
-        summary = full_sync_task(batch_size, concurrency, pages_per_task, False)
-    return summary
+    totals: dict[str, Any] = {}
+    stopped = None
+    try:
+        part = full_sync_task(batch_size, concurrency, pages_per_task, restart)
+        totals["resumed_from"] = part["resumed_from"]
+        while True:  # counts add up; where the pass is comes from the last task
+            _add(totals, {k: v for k, v in part.items() if k not in (*_WHERE, "resumed_from")})
+            totals.update({k: part[k] for k in _WHERE})
+            if part["finished"]:
+                break
+            logger.info("%s", _("full sync at license id {position} of {total}",
+                                position=part["position"], total=part["total"]))
+            part = full_sync_task(batch_size, concurrency, pages_per_task, False)
+    except AggregationError as exc:
+        stopped = exc
+    return _pushed("full-sync", totals, stopped, _(
+        "full sync: the province refused {rejected} licenses ({reasons})",
+        rejected=totals.get("rejected", 0), reasons=_reasons(totals)))
 
 
 @task(name="reconcile", **_RETRY)

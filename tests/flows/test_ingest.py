@@ -5,33 +5,19 @@ department inbox drained once."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from registry.city.demo import MARKET
 from registry.config import Settings
+from registry.i18n import language
 from tests.conftest import FIXTURES
+from tests.flows.runs import newest_artifact, recorded_state, table
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 BIZ = "11100000MB0143028R001"
-
-
-def artifact(key: str) -> list[dict[str, Any]]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.client.schemas.sorting import ArtifactSort
-
-    with get_client(sync_client=True) as client:  # the newest version of the key
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-            sort=ArtifactSort.CREATED_DESC)
-    assert found, key
-    data = found[0].data
-    return json.loads(data) if isinstance(data, str) else list(data)  # type: ignore[arg-type]
 
 
 def test_flow_ingests_a_workbook_and_publishes_reasons(harness: None, demo_env: Settings) -> None:
@@ -41,8 +27,8 @@ def test_flow_ingests_a_workbook_and_publishes_reasons(harness: None, demo_env: 
                                          MARKET.uscc, BIZ))
     assert (report["status"], report["rejected"], report["accepted"]) == ("done", 2, 1)
     assert report["reasons"] == {"FORMULA": 2}
-    table = {row["what"]: row["rows"] for row in artifact(f"batch-{report['batch_id']}")}
-    assert table["rows read"] == 3 and table["reason FORMULA"] == 2
+    counts = {row["what"]: row["rows"] for row in table(f"batch-{report['batch_id']}")}
+    assert counts["rows read"] == 3 and counts["reason FORMULA"] == 2
 
     xlsx = asyncio.run(ingest_and_seal(
         str(FIXTURES / "formats" / "business-licenses.xlsx"), MARKET.uscc, BIZ,
@@ -50,15 +36,44 @@ def test_flow_ingests_a_workbook_and_publishes_reasons(harness: None, demo_env: 
     assert (xlsx["status"], xlsx["accepted"]) == ("done", 3)
 
 
-def test_flow_reports_a_refused_file_without_crashing(harness: None,
-                                                      demo_env: Settings) -> None:
+def test_a_failed_batch_is_a_failed_flow_run(harness: None, demo_env: Settings) -> None:
+    from flows.ingest import ingest_and_seal
+    from flows.outcome import summary
+
+    state = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "traversal.zip"), MARKET.uscc,
+                                        BIZ, return_state=True))
+    assert state.is_failed()
+    report = summary(state)  # the returned summary stays readable in this process
+    assert report["status"] == "failed" and "path traversal" in report["error"]
+    recorded = recorded_state(state)
+    assert recorded.is_failed() and recorded.message == (
+        f"batch {report['batch_id']} failed: {report['error']}")
+    rows = {row["what"]: row["rows"] for row in table(f"batch-{report['batch_id']}")}
+    assert f"failed: {report['error']}" in rows and rows["rows read"] == 0
+
+
+def test_a_file_no_batch_is_made_of_is_a_failed_flow_run(harness: None,
+                                                         demo_env: Settings) -> None:
     from flows.ingest import ingest_and_seal
 
-    report = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "traversal.zip"),
-                                         MARKET.uscc, BIZ))
-    assert report["status"] == "failed" and "path traversal" in report["error"]
-    rows = artifact(f"batch-{report['batch_id']}")
-    assert any(str(r["what"]).startswith("failed: traversal.zip") for r in rows)
+    state = asyncio.run(ingest_and_seal(str(FIXTURES / "batches" / "business-licenses.csv"),
+                                        MARKET.uscc, "11100000MB0143028R999", return_state=True))
+    recorded = recorded_state(state)
+    assert state.is_failed() and recorded.is_failed()
+    assert recorded.message.startswith(
+        f"{FIXTURES / 'batches' / 'business-licenses.csv'} refused: ")
+    assert "11100000MB0143028R999" in recorded.message
+    (row,) = table("ingest-refused")
+    assert (row["status"], row["file"], row["type_code"]) == (
+        "refused", "business-licenses.csv", "11100000MB0143028R999")
+    assert newest_artifact("ingest-refused").description == recorded.message
+
+    with language("zh"):  # what an operator reads by default
+        state = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"),
+                                            MARKET.uscc, "11100000MB0143028R999",
+                                            return_state=True))
+    assert recorded_state(state).message.startswith(
+        f"{FIXTURES / 'bad' / 'formula-cells.csv'} 被拒绝：")
 
 
 def test_flow_publishes_progress_and_the_first_rejected_rows(harness: None,
@@ -70,7 +85,7 @@ def test_flow_publishes_progress_and_the_first_rejected_rows(harness: None,
 
     report = asyncio.run(ingest_and_seal(str(FIXTURES / "bad" / "formula-cells.csv"),
                                          MARKET.uscc, BIZ))
-    rejects = artifact(f"batch-{report['batch_id']}-rejects")
+    rejects = table(f"batch-{report['batch_id']}-rejects")
     assert [r["line"] for r in rejects] == [r["line"] for r in report["first_rejects"]]
     assert len(rejects) == 2 and all(r["where"].startswith("formula-cells.csv, line ")
                                      for r in rejects)
@@ -85,13 +100,16 @@ def test_flow_publishes_progress_and_the_first_rejected_rows(harness: None,
 def test_inbox_flow_takes_each_file_once_and_reports_it(harness: None, demo_env: Settings,
                                                         tmp_path: Path) -> None:
     from flows.ingest import ingest_inbox
+    from flows.outcome import summary
 
     folder = demo_env.home / "inbox" / MARKET.uscc / BIZ
     folder.mkdir(parents=True)
     shutil.copy(FIXTURES / "batches" / "business-licenses.csv", folder)
     shutil.copy(FIXTURES / "bad" / "formula-cells.csv", folder)
 
-    result = ingest_inbox(settle=0.0)
+    state = ingest_inbox(settle=0.0, return_state=True)
+    assert state.is_completed()  # rejected rows are an outcome, not a failure
+    result = summary(state)
 
     assert result["files"] == 2
     by_file = {r["file"]: r for r in result["outcomes"]}
@@ -100,6 +118,28 @@ def test_inbox_flow_takes_each_file_once_and_reports_it(harness: None, demo_env:
     assert not any(p.is_file() for p in folder.iterdir())
     archived = {Path(r["archived"]).name for r in result["outcomes"]}
     assert archived == {"business-licenses.csv", "formula-cells.csv"}
-    table = artifact("inbox")
-    assert sorted(r["file"] for r in table) == ["business-licenses.csv", "formula-cells.csv"]
+    rows = table("inbox")
+    assert sorted(r["file"] for r in rows) == ["business-licenses.csv", "formula-cells.csv"]
     assert ingest_inbox(settle=0.0)["files"] == 0
+
+
+def test_an_inbox_with_a_failed_or_refused_file_is_a_failed_flow_run(
+        harness: None, demo_env: Settings) -> None:
+    from flows.ingest import ingest_inbox
+
+    inbox = demo_env.home / "inbox"
+    (inbox / MARKET.uscc / BIZ).mkdir(parents=True)
+    (inbox / MARKET.uscc / "11100000MB0143028R999").mkdir(parents=True)  # no such type
+    shutil.copy(FIXTURES / "batches" / "business-licenses.csv", inbox / MARKET.uscc / BIZ)
+    shutil.copy(FIXTURES / "bad" / "traversal.zip", inbox / MARKET.uscc / BIZ)
+    shutil.copy(FIXTURES / "bad" / "formula-cells.csv",
+                inbox / MARKET.uscc / "11100000MB0143028R999")
+
+    state = ingest_inbox(settle=0.0, return_state=True)
+    recorded = recorded_state(state)
+    assert state.is_failed() and recorded.is_failed()
+    assert recorded.message == (f"inbox {inbox}: 2 of 3 files failed or were refused: "
+                                "traversal.zip, formula-cells.csv")  # in inbox order
+    statuses = {r["file"]: (r["status"], bool(r["error"])) for r in table("inbox")}
+    assert statuses == {"business-licenses.csv": ("done", False),
+                        "traversal.zip": ("failed", True), "formula-cells.csv": ("refused", True)}

@@ -74,6 +74,34 @@ def test_the_project_deployments_as_served() -> None:
     assert served.schedules[0].schedule.interval.total_seconds() == 300
 
 
+def test_the_log_checkpoint_renditions_and_audit_are_scheduled() -> None:
+    from flows.serve import build_deployment
+
+    specs = {s.name: s for s in read_project(PROJECT)}
+    expected = {"checkpoint": ("checkpoint", "every 600 s (Asia/Shanghai)"),
+                "renditions": ("render-pdfs", "every 300 s (Asia/Shanghai)"),
+                "registry-audit": ("registry-audit", "cron 0 4 * * * (Asia/Shanghai)")}
+    for name, (flow_name, schedule) in expected.items():
+        served = build_deployment(specs[name], REPO)
+        assert (served.flow_name, specs[name].schedule_text()) == (flow_name, schedule), name
+    assert specs["checkpoint"].concurrency_limit == specs["registry-audit"].concurrency_limit == 1
+    renditions = specs["renditions"].concurrency_limit  # a long first run cancels the next ones
+    assert (renditions.limit, renditions.collision_strategy) == (1, "CANCEL_NEW")
+
+
+def test_port_with_a_standing_server_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from registry.cli import cli
+
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:1/api"}):
+        done = CliRunner().invoke(cli, ["serve", "--port", "4300"])
+    assert done.exit_code == 2
+    assert ("--port is for the Prefect server licreg serve starts, but PREFECT_API_URL names "
+            "one already: http://127.0.0.1:1/api") in done.output
+
+
 def _project(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "prefect.yaml"
     path.write_text("name: t\ndeployments:\n" + body, "utf-8")
@@ -178,6 +206,53 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Prefect server for the module, with a temporary PREFECT_HOME (PREFECT.md §5)."""
     with prefect_server(tmp_path_factory.mktemp("prefect-server"), cwd=REPO) as api_url:
         yield api_url
+
+
+def _ui_answers(ui: str) -> str:
+    """The API URL the Prefect UI at ``ui`` calls (its ``/ui-settings``), once that API has
+    answered ``/health`` with 200."""
+    named = httpx.get(f"{ui}/ui-settings", timeout=10).raise_for_status().json()["api_url"]
+    assert httpx.get(f"{named}/health", timeout=10).status_code == 200, named
+    return str(named)
+
+
+@pytest.mark.deployments
+@pytest.mark.slow
+def test_the_ui_of_a_started_server_calls_its_own_api(server: str) -> None:
+    from flows.serve import ui_problem
+
+    ui = server.removesuffix("/api")
+    assert not ui.endswith(":4200")  # a free port: Prefect's default would hide the bug
+    assert _ui_answers(ui) == server
+    assert ui_problem(ui, server) is None
+
+
+@pytest.mark.deployments
+@pytest.mark.slow
+def test_serve_warns_when_a_standing_servers_ui_calls_another_api(tmp_path: Path) -> None:
+    """``prefect server start --port P`` as an operator types it: its UI calls the API at
+    PREFECT_SERVER_API_PORT (4200 unless set; here another free port, so that whatever runs on
+    4200 on this machine cannot answer for it)."""
+    from flows.processes import wait_healthy
+    from flows.serve import ui_problem
+    from registry.mockprovince.process import free_port
+
+    port, elsewhere = free_port(), free_port()
+    while elsewhere == port:
+        elsewhere = free_port()
+    log = tmp_path / "server.log"
+    proc = spawn([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                  "--port", str(port)], log=log, cwd=REPO,
+                 env={**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_API_URL": "",
+                      "PREFECT_SERVER_API_PORT": str(elsewhere)})  # fmt: skip
+    try:
+        wait_healthy(proc, f"http://127.0.0.1:{port}/api/health", log, timeout=120)
+        ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+        assert ui_problem(ui, api) == (
+            f"warning: the Prefect UI at {ui} calls the API at http://127.0.0.1:{elsewhere}/api, "
+            f"which does not answer; start that server with PREFECT_SERVER_UI_API_URL={api}")
+    finally:
+        stop_process(proc)
 
 
 def _registry_counts(settings: Settings) -> dict[str, Any]:
@@ -292,6 +367,8 @@ def test_licreg_serve_serves_every_deployment_and_stops_on_ctrl_c(server: str,
             assert by_name[spec.name]["work_pool_name"] is None  # served, not for workers
         text = out.read_text("utf-8")
         assert "incremental-sync/incremental" in text and f"Prefect UI: {server[:-4]}" in text
+        assert "the Prefect UI at" not in text  # no warning: that UI calls its own API
+        assert _ui_answers(server[:-4]) == server
 
         run = run_deployment(server, "incremental-sync/incremental")
         assert wait_for_flow_runs(server, [run], timeout=90) == {run: "COMPLETED"}, (
@@ -312,3 +389,27 @@ def test_licreg_serve_serves_every_deployment_and_stops_on_ctrl_c(server: str,
     assert out.read_text("utf-8").rstrip().endswith("stopped")
     assert not [k for k, d in deployments(server).items() if d["paused"]]
     assert httpx.get(f"{server}/health", timeout=5).status_code == 200  # the given server runs
+
+
+@pytest.mark.deployments
+@pytest.mark.slow
+@pytest.mark.usefixtures("demo_env")
+def test_licreg_serve_port_starts_a_server_whose_ui_link_works(tmp_path: Path) -> None:
+    from registry.mockprovince.process import free_port
+
+    port = free_port()
+    out = tmp_path / "serve.out"
+    env = {**os.environ, "PREFECT_API_URL": ""}  # no standing server: serve starts one
+    proc = spawn([sys.executable, "-m", "registry.cli", "serve", "--port", str(port)], log=out,
+                 env=env, cwd=REPO)
+    try:
+        _wait_for_text(out, "Ctrl-C stops serving", proc, timeout=120)
+        assert f"Prefect UI: http://127.0.0.1:{port}\n" in out.read_text("utf-8")
+        assert _ui_answers(f"http://127.0.0.1:{port}") == f"http://127.0.0.1:{port}/api"
+        os.kill(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+    assert code == 0, log_tail(out)
+    assert not group_members(proc.pid)  # the server it started is gone too
