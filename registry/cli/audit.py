@@ -134,7 +134,7 @@ def _record_run(settings: Settings, audit: RegistryAudit, *, at: dt.datetime) ->
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--registry", "whole_registry", is_flag=True,
               help="Verify every license in the database and reconcile it with the log.")
 @click.option("--anchors", type=click.Path(path_type=Path, exists=True, dir_okay=False),

@@ -234,6 +234,18 @@ def test_verify_usage_errors_exit_2(tmp_path: Path) -> None:
                "--crl", str(AUDIT / "root.pem")).exit_code == 2
 
 
+@pytest.mark.parametrize("where", ["path", "--anchors", "--crl"])
+def test_a_missing_path_is_a_usage_error_naming_it(tmp_path: Path, where: str) -> None:
+    absent = str(tmp_path / "nonexistent-path")
+    args = {"path": [absent, "--anchors", str(AUDIT / "root.pem")],
+            "--anchors": [str(AUDIT / "good"), "--anchors", absent],
+            "--crl": [str(AUDIT / "good"), "--anchors", str(AUDIT / "root.pem"), "--crl", absent]}
+    result = CliRunner().invoke(cli, ["verify", *args[where]])
+    assert result.exit_code == 2
+    assert f"'{absent}' does not exist" in result.output
+    assert "FORMAT_FAILURE" not in result.output
+
+
 def test_verify_json_and_report(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     many = run("verify", str(AUDIT / "good"), str(AUDIT / "tampered_face_field"), "--anchors",
