@@ -30,6 +30,7 @@ __all__ = [
     "LOG_FORK",
     "LOG_INCLUSION_FAILURE",
     "LOG_NOT_CHECKPOINTED",
+    "LOG_PROOF_MISSING",
     "NOT_AUTHORIZED",
     "NOT_YET_VALID",
     "NO_CERTIFICATE_CHAIN_FOUND",
@@ -82,6 +83,9 @@ LOG_INCLUSION_FAILURE = "LOG_INCLUSION_FAILURE"
 another status, a changed leaf)."""
 LOG_NOT_CHECKPOINTED = "LOG_NOT_CHECKPOINTED"
 """The license's leaf is in the log but no signed checkpoint covers it yet (INDETERMINATE)."""
+LOG_PROOF_MISSING = "LOG_PROOF_MISSING"
+"""An export bundle carries no ``proof.json``: nothing shows the license is in the log
+(INDETERMINATE; its manifest says why the exporter had none)."""
 LOG_CONSISTENCY_FAILURE = "LOG_CONSISTENCY_FAILURE"
 """A signed checkpoint no longer matches the stored leaves: the log was changed after it."""
 LOG_FORK = "LOG_FORK"
@@ -136,6 +140,7 @@ _REASONS = {
     FORMAT_FAILURE: N_("format error"),
     LOG_INCLUSION_FAILURE: N_("not in the log as sealed"),
     LOG_NOT_CHECKPOINTED: N_("no log checkpoint covers it yet"),
+    LOG_PROOF_MISSING: N_("the bundle carries no log proof"),
     LOG_CONSISTENCY_FAILURE: N_("the log was changed after a checkpoint"),
     LOG_FORK: N_("the log showed two histories"),
     RECORD_MISSING: N_("license record missing"),

@@ -351,6 +351,39 @@ def test_exported_bundles_carry_the_log_proof_and_their_pdf(registry: Engine, se
     assert (pdf["indication"], pdf["identifier"]) == ("PASSED", second)
 
 
+def test_an_export_before_any_checkpoint_says_it_has_no_proof(world: Engine, settings: Settings,
+                                                              tmp_path: Path) -> None:
+    from registry.verify.export import export_bundle
+
+    ingest(world, settings)
+    first = identifiers(world)[0]
+    with session_scope(world) as s:
+        files = export_bundle(s, first, tmp_path / "early", at=NOW)
+    assert [f.name for f in files] == ["chain.pem", "license.json", "manifest.json", "seal.der",
+                                       "signature.der"]
+    manifest = json.loads((tmp_path / "early" / "manifest.json").read_bytes())
+    assert (manifest["identifier"], manifest["log_proof"], manifest["status"]) == (
+        first, None, "VALID")
+    assert manifest["no_log_proof"] == (f"the leaf of {first} is not in a checkpoint yet: run "
+                                        "`licreg log checkpoint`")
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes((settings.keystore / "root.pem").read_bytes())
+    early = CliRunner().invoke(cli, ["verify", str(tmp_path / "early"), "--anchors",
+                                     str(anchors), "--at", AT.isoformat(), "--json"])
+    assert early.exit_code == 3
+    doc = json.loads(early.output)
+    assert (doc["indication"], doc["sub_indication"]) == ("INDETERMINATE", "LOG_PROOF_MISSING")
+    assert manifest["no_log_proof"] in doc["reasons"][0]
+    checkpoint(world, settings)
+    with session_scope(world) as s:
+        export_bundle(s, first, tmp_path / "later", at=NOW)
+    assert json.loads((tmp_path / "later" / "manifest.json").read_bytes())["log_proof"] == (
+        "proof.json")
+    later = CliRunner().invoke(cli, ["verify", str(tmp_path / "later"), "--anchors",
+                                     str(anchors), "--at", AT.isoformat()])
+    assert later.exit_code == 0, later.output
+
+
 def test_licenses_sealed_during_the_audit_are_not_false_alarms(
         registry: Engine, settings: Settings, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
