@@ -33,7 +33,7 @@ from registry.verify.bundle import load_anchors, read_crl_files
 from registry.verify.html import render_html
 from registry.verify.inputs import verify_paths
 from registry.verify.registry_audit import audit_registry
-from registry.verify.report import VerificationReport, indication_text
+from registry.verify.report import Indication, VerificationReport, coverage, indication_text
 
 if TYPE_CHECKING:
     from registry.verify.registry_audit import RegistryAudit
@@ -61,16 +61,31 @@ def verdict_exit_code(indications: Sequence[str]) -> int:
 def text_lines(reports: Sequence[VerificationReport], *,
                notes: Sequence[str] = ()) -> list[str]:
     """``licreg verify``'s text: one line per item (its verdict in words, the code beside),
-    its reasons indented below, the notes, the counts."""
+    its reasons indented below and what it did not check; superseded versions apart, as
+    history; the notes; what was and was not checked for every item; the counts."""
     lines = []
+    checked, unchecked = coverage(reports)
+    history = [r for r in reports if r.history]
     for r in reports:
+        if r.history:
+            continue
         ident = "" if r.identifier in (None, r.subject) else r.identifier
         lines.append(f"{r.headline()}  {r.subject}  {ident}".rstrip())
         lines.extend(f"    {reason}" for reason in r.reasons)
+        if r.indication is not Indication.FAILED:
+            lines.extend(f"    {s}" for _c, s in r.not_checked() if s not in unchecked)
+    if history:
+        lines.append(_("history: superseded versions, valid when issued ({n})", n=len(history)))
+        lines.extend(f"    {r.subject}  {r.check('status').detail}" for r in history)
     lines.extend(notes)
-    counts = Counter(str(r.indication) for r in reports)
-    lines.append(_(", ").join(_("{indication} {n}", indication=indication_text(k), n=counts[k])
-                              for k in EXIT_FOR if counts[k]))
+    if checked:
+        lines.append(_("checked: {checks}", checks=_(", ").join(checked)))
+    lines.extend(unchecked)
+    counts = Counter("history" if r.history else str(r.indication) for r in reports)
+    lines.append(_(", ").join(
+        [_("{indication} {n}", indication=indication_text(k), n=counts[k])
+         for k in EXIT_FOR if counts[k]]
+        + ([_("history {n}", n=counts["history"])] if counts["history"] else [])))
     return lines
 
 

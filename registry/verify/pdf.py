@@ -211,8 +211,9 @@ def _merge(name: str, parts: Sequence[CheckResult]) -> CheckResult:
         if bad:
             return CheckResult(name, status, bad[0].reason, _joined(p.detail for p in bad))
     valid = [p for p in parts if p.status is CheckStatus.VALID]
-    if valid:
-        return CheckResult(name, CheckStatus.VALID, "ok", _joined(p.detail for p in valid))
+    if valid:  # a pass with a limit (revocation not checked …) keeps saying so
+        reason = next((p.reason for p in valid if p.reason != "ok"), "ok")
+        return CheckResult(name, CheckStatus.VALID, reason, _joined(p.detail for p in valid))
     return parts[-1]
 
 

@@ -34,6 +34,7 @@ from registry.tlog.keys import ensure_log_key
 from registry.tlog.merkle import leaf_hash
 from registry.tlog.models import LogCheckpoint, LogLeaf
 from registry.verify import Indication, VerificationReport
+from registry.verify.audit_runs import AuditRun
 from registry.verify.registry_audit import RegistryAudit, audit_registry
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
 
@@ -272,14 +273,71 @@ def test_superseded_version(registry: Engine, settings: Settings, tmp_path: Path
     ingest(registry, settings, tmp_path / "change.csv", at=NOW + dt.timedelta(hours=2))
     checkpoint(registry, settings, at=NOW + dt.timedelta(hours=3))
     result = audit(registry, settings)
-    old = identifiers(registry)[0]
-    assert not_passed(result) == [("INDETERMINATE", "LICENSE_SUPERSEDED", old)]
-    assert by_subject(result)[old].check("log_inclusion").reason == "ok"
-    # Before the change, the old version was the valid one.
+    old, new = identifiers(registry)[0], identifiers(registry)[-1]
+    assert not_passed(result) == []  # history does not make the audit INDETERMINATE
+    assert [r.subject for r in result.reports if r.history] == [old]
+    report = by_subject(result)[old]
+    assert report.superseded is not None
+    assert (report.superseded.successor, report.superseded.at) == (new,
+                                                                   NOW + dt.timedelta(hours=2))
+    status = report.check("status")
+    assert (status.status.value, status.reason) == ("VALID", "LICENSE_SUPERSEDED")  # the code
+    assert status.detail == (f"valid when issued; superseded by {new} on "
+                             f"{china_text(NOW + dt.timedelta(hours=2), seconds=True)}")
+    assert report.check("log_inclusion").reason == "ok"
+    doc = report.to_dict()
+    assert (doc["indication"], doc["history"], doc["superseded_by"]["identifier"]) == (
+        "PASSED", True, new)
+    assert not by_subject(result)[new].history
+    # Before the change, the old version was the valid one, and no history.
     earlier = audit(registry, settings, at=NOW + dt.timedelta(hours=1))
     assert by_subject(earlier)[old].indication is Indication.PASSED
-    new = identifiers(registry)[-1]
+    assert not by_subject(earlier)[old].history
     assert by_subject(earlier)[new].sub_indication == "LICENSE_NOT_ISSUED"
+
+
+def test_history_in_the_cli_and_the_html_report(registry: Engine, settings: Settings,
+                                                tmp_path: Path) -> None:
+    """Two ordinary 变更 re-uploads: versions 001 and 002 are history, 003 is in force."""
+    lines = CSV.read_text(encoding="utf-8").splitlines()
+    for n, capital in enumerate(("200万元人民币", "300万元人民币"), 1):
+        (tmp_path / f"change{n}.csv").write_text(
+            "\n".join([lines[0], lines[1].replace("100万元人民币", capital)]) + "\n",
+            encoding="utf-8")
+        ingest(registry, settings, tmp_path / f"change{n}.csv",
+               at=NOW + dt.timedelta(hours=1 + n))
+    checkpoint(registry, settings, at=NOW + dt.timedelta(hours=4))
+    first, *_rest, second, third = identifiers(registry)
+    env = {"LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": settings.database_url,
+           "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode()}
+    anchors, page = tmp_path / "root.pem", tmp_path / "report.html"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["pki", "anchors", "--out", str(anchors)], env=env).exit_code == 0
+    out = runner.invoke(cli, ["verify", "--registry", "--anchors", str(anchors), "--at",
+                              AT.isoformat(), "--report", str(page)], env=env)
+    assert out.exit_code == 0, out.output  # not INDETERMINATE (3)
+    text = out.output.splitlines()
+    start = text.index("history: superseded versions, valid when issued (2)")
+    when = [china_text(NOW + dt.timedelta(hours=h), seconds=True) for h in (2, 3)]
+    assert text[start + 1:start + 3] == [
+        f"    {first}  valid when issued; superseded by {second} on {when[0]}",
+        f"    {second}  valid when issued; superseded by {third} on {when[1]}"]
+    assert not any(line.startswith(("PASSED  " + first, "PASSED  " + second)) for line in text)
+    assert text[-1] == "PASSED 30, history 2"
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Not passed (0)</h2>" in html
+    assert "<h2>history: superseded versions, valid when issued (2)</h2>" in html
+    assert f"<tr><td>{first}</td><td>{second}</td><td>{when[0]}</td></tr>" in html
+    assert "<tr><td>history (superseded versions)</td><td>2</td></tr>" in html
+    assert '<td><span class="PASSED" title="PASSED">PASSED</span></td><td>30</td>' in html
+    docs = json.loads(runner.invoke(cli, ["verify", "--registry", "--anchors", str(anchors),
+                                          "--at", AT.isoformat(), "--json"], env=env).output)
+    assert [(d["subject"], d["indication"]) for d in docs if d["history"]] == [
+        (first, "PASSED"), (second, "PASSED")]
+    with session_scope(registry) as s:  # the bulletin counts them as history, not as passes
+        run = s.scalars(select(AuditRun).order_by(AuditRun.id.desc())).first()
+        assert run is not None
+        assert (run.passed, run.failed, run.not_in_force) == (30, 0, 2)
 
 
 def test_worker_processes_give_the_same_reports(registry: Engine, settings: Settings) -> None:
@@ -302,10 +360,13 @@ def test_cli_verify_registry(registry: Engine, settings: Settings, tmp_path: Pat
                              "--at", AT.isoformat()], env=env)
     assert ok.exit_code == 0, ok.output
     lines = ok.output.splitlines()
-    assert len(lines) == 30 + 2
-    assert lines[-2] == ("registry: 30 licenses; log: 30 leaves in checkpoints, 0 pending; "
-                         "1 checkpoints (1 valid)")
-    assert lines[-1] == "PASSED 30"
+    assert len(lines) == 30 + 4
+    assert lines[-4:] == [
+        "registry: 30 licenses; log: 30 leaves in checkpoints, 0 pending; 1 checkpoints (1 valid)",
+        "checked: format, integrity, signature, seal, signer_certificate, authorization, status, "
+        "log_inclusion",
+        "signer_certificate: revocation not checked (no CRL given)",  # no seal revoked yet
+        "PASSED 30"]
     victim = identifiers(registry)[0]
     with session_scope(registry) as s:
         s.execute(update(License).where(License.identifier == victim).values(status="SUSPENDED"))
