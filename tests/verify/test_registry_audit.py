@@ -296,6 +296,35 @@ def test_superseded_version(registry: Engine, settings: Settings, tmp_path: Path
     assert by_subject(earlier)[new].sub_indication == "LICENSE_NOT_ISSUED"
 
 
+def test_an_offline_bundle_of_a_superseded_version_says_what_it_did_not_check(
+        registry: Engine, settings: Settings, tmp_path: Path) -> None:
+    from registry.verify.export import export_bundle
+
+    lines = CSV.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "change.csv").write_text(
+        "\n".join([lines[0], lines[1].replace("100万元人民币", "200万元人民币")]) + "\n",
+        encoding="utf-8")
+    ingest(registry, settings, tmp_path / "change.csv", at=NOW + dt.timedelta(hours=2))
+    old, new = identifiers(registry)[0], identifiers(registry)[-1]
+    exported = NOW + dt.timedelta(hours=3)
+    with session_scope(registry) as s:
+        export_bundle(s, old, tmp_path / "old", at=exported)
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes((settings.keystore / "root.pem").read_bytes())
+    out = CliRunner().invoke(cli, ["verify", str(tmp_path / "old"), "--anchors", str(anchors),
+                                   "--at", AT.isoformat()])
+    assert out.exit_code == 0, out.output  # the seal holds; the status is not known offline
+    assert out.output.splitlines() == [
+        f"PASSED  {tmp_path / 'old'}  {old}",
+        "checked: format, integrity, signature, seal, signer_certificate, authorization, "
+        "log_inclusion",
+        "signer_certificate: revocation not checked (no CRL given)",
+        "status not checked: no license status was supplied; the bundle's manifest (unsigned, "
+        f"not checked) says the registry held it as SUPERSEDED (superseded by {new}) when it "
+        f"was exported at {china_text(exported, seconds=True)}",
+        "PASSED 1"]
+
+
 def test_history_in_the_cli_and_the_html_report(registry: Engine, settings: Settings,
                                                 tmp_path: Path) -> None:
     """Two ordinary 变更 re-uploads: versions 001 and 002 are history, 003 is in force."""
