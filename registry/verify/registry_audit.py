@@ -5,8 +5,10 @@ For an auditor, (1) the transparency log is recomputed and every checkpoint chec
 sealing leaf must exist, be covered by a valid checkpoint and carry the license's dataHash, and
 its status must be the one the log's last event gives; (3) every license is verified like a
 bundle, with the log's checkpoint as proof of existence and the log's status at the validation
-time; (4) leaves whose license row is gone are reported as RECORD_MISSING, and the log's own
-findings (changed leaves, checkpoints that no longer match, forks) as reports of their own.
+time (a version superseded by then is history: PASSED, "valid when issued; superseded by …",
+:attr:`~registry.verify.report.VerificationReport.history`); (4) leaves whose license row is
+gone are reported as RECORD_MISSING, and the log's own findings (changed leaves, checkpoints
+that no longer match, forks) as reports of their own.
 
 Speed: the database is read in chunks with plain Core selects; seals and certificates are
 parsed once per seal; with ``workers`` the signature checks (one ECDSA verification each, the
