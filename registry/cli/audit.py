@@ -33,7 +33,13 @@ from registry.verify.bundle import load_anchors, read_crl_files
 from registry.verify.html import render_html
 from registry.verify.inputs import verify_paths
 from registry.verify.registry_audit import audit_registry
-from registry.verify.report import Indication, VerificationReport, coverage, indication_text
+from registry.verify.report import (
+    CheckResult,
+    Indication,
+    VerificationReport,
+    coverage,
+    indication_text,
+)
 
 if TYPE_CHECKING:
     from registry.verify.registry_audit import RegistryAudit
@@ -66,6 +72,7 @@ def text_lines(reports: Sequence[VerificationReport], *,
     lines = []
     checked, unchecked = coverage(reports)
     history = [r for r in reports if r.history]
+    missing: dict[tuple[CheckResult, ...], list[str]] = {}
     for r in reports:
         if r.history:
             continue
@@ -73,7 +80,10 @@ def text_lines(reports: Sequence[VerificationReport], *,
         lines.append(f"{r.headline()}  {r.subject}  {ident}".rstrip())
         lines.extend(f"    {reason}" for reason in r.reasons)
         if r.indication is not Indication.FAILED:
-            lines.extend(f"    {s}" for _c, s in r.not_checked() if s not in unchecked)
+            own = missing.get(r.checks)
+            if own is None:  # reports of one registry audit share their checks
+                own = missing[r.checks] = [s for _c, s in r.not_checked() if s not in unchecked]
+            lines.extend(f"    {s}" for s in own)
     if history:
         lines.append(_("history: superseded versions, valid when issued ({n})", n=len(history)))
         lines.extend(f"    {r.subject}  {r.check('status').detail}" for r in history)
