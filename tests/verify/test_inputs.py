@@ -240,7 +240,17 @@ def test_html_report(pki: Pki) -> None:
     assert page.count("<section") == 2  # only what did not pass
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<p>registry: 3 licenses</p>" in page
-    assert "<p>Every item passed.</p>" in render_html([good], validation_time=AT)
+    alone = render_html([good], validation_time=AT)
+    assert "<p>Every item passed.</p>" in alone
+    # What the verdict covers: every check made but status and log (no source, no proof).
+    assert ("<p>checked: format, integrity, signature, seal, signer_certificate, "
+            "authorization</p>") in alone
+    assert ('<p class="SKIPPED">status not checked: no license status was supplied</p>'
+            in alone)
+    assert ('<p class="SKIPPED">signer_certificate: revocation not checked (no CRL given)</p>'
+            in alone)
+    assert good.to_dict()["not_checked"] == ["revocation", "status", "log_inclusion"]
+    assert '<section id="history">' not in alone
 
 
 # -- the CLI -----------------------------------------------------------------------------------
