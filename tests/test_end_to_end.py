@@ -73,6 +73,7 @@ def test_csv_to_province_to_auditor(env: dict[str, str], endpoint: str, tmp_path
     assert len(listed) == report["accepted"]
 
     bundle = tmp_path / "bundle"
+    assert run(env, "log", "checkpoint").exit_code == 0  # else the bundle has no log proof
     assert run(env, "export", ident, "--out", str(bundle)).exit_code == 0
     assert {"chain.pem", "license.json", "seal.der", "signature.der", "license.pdf"} <= {
         p.name for p in bundle.iterdir()}

@@ -34,7 +34,13 @@ from registry.verify.bundle import load_anchors, read_crl_files
 from registry.verify.html import render_html
 from registry.verify.inputs import verify_paths
 from registry.verify.registry_audit import audit_registry
-from registry.verify.report import VerificationReport, indication_text
+from registry.verify.report import (
+    CheckResult,
+    Indication,
+    VerificationReport,
+    coverage,
+    indication_text,
+)
 
 if TYPE_CHECKING:
     from registry.verify.registry_audit import RegistryAudit
@@ -63,16 +69,35 @@ def verdict_exit_code(indications: Sequence[str]) -> int:
 def text_lines(reports: Sequence[VerificationReport], *,
                notes: Sequence[str] = ()) -> list[str]:
     """``licreg verify``'s text: one line per item (its verdict in words, the code beside),
-    its reasons indented below, the notes, the counts."""
+    its reasons indented below and what it did not check; superseded versions apart, as
+    history; the notes; what was and was not checked for every item; the counts."""
     lines = []
+    checked, unchecked = coverage(reports)
+    history = [r for r in reports if r.history]
+    missing: dict[tuple[CheckResult, ...], list[str]] = {}
     for r in reports:
+        if r.history:
+            continue
         ident = "" if r.identifier in (None, r.subject) else r.identifier
         lines.append(f"{r.headline()}  {r.subject}  {ident}".rstrip())
         lines.extend(f"    {reason}" for reason in r.reasons)
+        if r.indication is not Indication.FAILED:
+            own = missing.get(r.checks)
+            if own is None:  # reports of one registry audit share their checks
+                own = missing[r.checks] = [s for _c, s in r.not_checked() if s not in unchecked]
+            lines.extend(f"    {s}" for s in own)
+    if history:
+        lines.append(_("history: superseded versions, valid when issued ({n})", n=len(history)))
+        lines.extend(f"    {r.subject}  {r.check('status').detail}" for r in history)
     lines.extend(notes)
-    counts = Counter(str(r.indication) for r in reports)
-    lines.append(_(", ").join(_("{indication} {n}", indication=indication_text(k), n=counts[k])
-                              for k in EXIT_FOR if counts[k]))
+    if checked:
+        lines.append(_("checked: {checks}", checks=_(", ").join(checked)))
+    lines.extend(unchecked)
+    counts = Counter("history" if r.history else str(r.indication) for r in reports)
+    lines.append(_(", ").join(
+        [_("{indication} {n}", indication=indication_text(k), n=counts[k])
+         for k in EXIT_FOR if counts[k]]
+        + ([_("history {n}", n=counts["history"])] if counts["history"] else [])))
     return lines
 
 
@@ -152,7 +177,7 @@ def _record_run(settings: Settings, audit: RegistryAudit, *, at: dt.datetime) ->
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--registry", "whole_registry", is_flag=True,
               help="Verify every license in the database and reconcile it with the log.")
 @click.option("--anchors", type=click.Path(path_type=Path, exists=True, dir_okay=False),

@@ -19,11 +19,11 @@ from registry.db import session_scope
 from registry.errors import ConfigError
 from registry.i18n import _, ngettext
 from registry.license.lifecycle import (
+    chain,
     change,
     change_status,
     expire,
     expire_due,
-    history,
     renew,
     status_text,
     step_text,
@@ -326,21 +326,30 @@ def license_transfer_in(settings: Settings, record_path: Path, department_uscc: 
 @click.pass_obj
 @handle_errors
 def license_history(settings: Settings, identifier: str, as_json: bool) -> None:
-    """Every lifecycle step of the license (all its versions): who, when, why."""
+    """Every version of the license, from whichever one is given (its predecessors and
+    successors), with each version's lifecycle steps: who, when, why."""
 
     with session_scope(engine(settings)) as session:
-        rows = history(session, identifier)
+        versions = chain(session, identifier)
     if as_json:
-        echo_json(rows)
+        echo_json(versions)
         return
-    if not rows:
-        click.echo(_("no lifecycle steps since issue"))
-    for r in rows:
-        change = (_("new version (replaces {identifier})", identifier=r["related"])
-                  if r["from_status"] is None
-                  else f"{status_text(r['from_status'])} → {status_text(r['to_status'])}")
-        why = f"  «{r['reason']}»" if r["reason"] else ""
-        click.echo(_("{at}  {step}  {op}  {identifier}  {change}  by {actor}{why}",
-                     at=china_text(dt.datetime.fromisoformat(r["at"])),
-                     step=step_text(r["action"]), op=r["operate_type"],
-                     identifier=r["identifier"], change=change, actor=r["actor"], why=why))
+    for v in versions:
+        issued = china_text(dt.datetime.fromisoformat(v["signed_at"]))
+        how = (_("sealed {at}", at=issued) if v["batch_id"] is None
+               else _("sealed {at} from batch {batch}", at=issued, batch=v["batch_id"]))
+        if v["predecessor"]:
+            how = _("{how}, replaces {identifier}", how=how, identifier=v["predecessor"])
+        asked = _("  ← this version") if v["asked"] and len(versions) > 1 else ""
+        click.echo(f"{v['identifier']}  {status_text(v['status'])}  {how}{asked}")
+        if not v["steps"]:
+            click.echo("    " + _("no lifecycle steps since issue"))
+        for r in v["steps"]:
+            change = (_("new version (replaces {identifier})", identifier=r["related"])
+                      if r["from_status"] is None
+                      else f"{status_text(r['from_status'])} → {status_text(r['to_status'])}")
+            why = f"  «{r['reason']}»" if r["reason"] else ""
+            click.echo("    " + _("{at}  {step}  {op}  {change}  by {actor}{why}",
+                                  at=china_text(dt.datetime.fromisoformat(r["at"])),
+                                  step=step_text(r["action"]), op=r["operate_type"],
+                                  change=change, actor=r["actor"], why=why))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,9 +28,9 @@ from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import Department, Seal
 from registry.errors import SealError
-from registry.i18n import N_, _, named, word
+from registry.i18n import N_, _, named, os_reason, word
 from registry.seal import lifecycle as seal_lifecycle
-from registry.seal.crl import load_crls
+from registry.seal.crl import load_crls, maker_crl_der
 from registry.seal.kinds import seal_kind
 from registry.seal.lifecycle import (
     apply_for_seal,
@@ -409,9 +410,20 @@ def seal_remake(settings: Settings, ref: str, actor: str, reason: str) -> None:
     "The seal-maker CA's revocation list: which signer certificates are revoked, "
     "when, why."))
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help=N_("Also write the CRL (DER) to this file, for `licreg verify --crl FILE`."))
 @click.pass_obj
 @handle_errors
-def seal_crl(settings: Settings, as_json: bool) -> None:
+def seal_crl(settings: Settings, as_json: bool, out: Path | None) -> None:
+    if out is not None:
+        der = maker_crl_der(settings.keystore, settings.passphrase, at=now())
+        try:
+            out.write_bytes(der)
+        except OSError as exc:
+            raise SealError(_("cannot write {path}: {error}", path=out,
+                              error=os_reason(exc))) from exc
+        if not as_json:
+            click.echo(_("wrote {path} ({size} bytes, DER)", path=out, size=len(der)))
     with session_scope(engine(settings)) as session:
         es_id_of = {x509.load_der_x509_certificate(der).serial_number: es_id
                     for es_id, der in session.execute(select(Seal.es_id, Seal.cert_der))}

@@ -77,6 +77,7 @@ __all__ = [
     "Transition",
     "cancel",
     "cancel_transfer_out",
+    "chain",
     "change",
     "change_status",
     "expire",
@@ -644,29 +645,52 @@ def transfer_in(
 # -- reading ---------------------------------------------------------------------------------
 
 
-def history(session: Session, identifier: str) -> list[dict[str, Any]]:
-    """Every lifecycle step of the license's versions (all versions of its type + number),
-    oldest first."""
+_MAX_VERSIONS = 999
+"""A version is three digits (GB/T 36904): no chain is longer, whatever the links say."""
+
+
+def _step(row: LicenseChange, identifier: str) -> dict[str, Any]:
+    return {"identifier": identifier, "action": row.action, "operate_type": row.operate_type,
+            "from_status": row.from_status, "to_status": row.to_status, "related": row.related,
+            "actor": row.actor, "reason": row.reason, "at": row.at.isoformat()}
+
+
+def chain(session: Session, identifier: str) -> list[dict[str, Any]]:
+    """Every version of the license, whichever one ``identifier`` names: its predecessors and
+    successors followed through their links (``predecessor``), oldest first, each with how it
+    was issued, its status now, its lifecycle steps (oldest first) and ``asked`` set on the
+    version asked for. A predecessor held by another registry (转入) is named by the first
+    version's ``predecessor`` only."""
     lic = session.scalar(select(License).where(License.identifier == identifier))
     if lic is None:
         raise LifecycleError(_("no license with identifier {identifier}",
                                identifier=identifier))
-    versions = {
-        i: ident
-        for i, ident in session.execute(
-            select(License.id, License.identifier).where(
-                License.type_code == lic.type_code, License.number == lic.number
-            )
-        )
-    }
-    rows = session.scalars(
-        select(LicenseChange)
-        .where(LicenseChange.license_id.in_(list(versions)))
-        .order_by(LicenseChange.id)
-    )
-    return [
-        {"identifier": versions[r.license_id], "action": r.action, "operate_type": r.operate_type,
-         "from_status": r.from_status, "to_status": r.to_status, "related": r.related,
-         "actor": r.actor, "reason": r.reason, "at": r.at.isoformat()}
-        for r in rows
-    ]  # fmt: skip
+    versions, seen = [lic], {lic.identifier}
+    while versions[0].predecessor and len(versions) < _MAX_VERSIONS:
+        before = session.scalar(select(License).where(
+            License.identifier == versions[0].predecessor))
+        if before is None or before.identifier in seen:
+            break
+        versions.insert(0, before)
+        seen.add(before.identifier)
+    frontier = [lic.identifier]
+    while frontier and len(versions) < _MAX_VERSIONS:
+        after = [v for v in session.scalars(select(License).where(
+            License.predecessor.in_(frontier)).order_by(License.id)) if v.identifier not in seen]
+        versions.extend(after)
+        seen.update(v.identifier for v in after)
+        frontier = [v.identifier for v in after]
+    names = {v.id: v.identifier for v in versions}
+    steps: dict[int, list[dict[str, Any]]] = {v.id: [] for v in versions}
+    for row in session.scalars(select(LicenseChange).where(
+            LicenseChange.license_id.in_(list(names))).order_by(LicenseChange.id)):
+        steps[row.license_id].append(_step(row, names[row.license_id]))
+    return [{"identifier": v.identifier, "version": v.version, "status": v.status,
+             "signed_at": v.signed_at.isoformat(), "predecessor": v.predecessor,
+             "batch_id": v.batch_id, "asked": v.identifier == identifier, "steps": steps[v.id]}
+            for v in versions]
+
+
+def history(session: Session, identifier: str) -> list[dict[str, Any]]:
+    """Every lifecycle step of every version of the license (:func:`chain`), oldest first."""
+    return [step for version in chain(session, identifier) for step in version["steps"]]

@@ -6,6 +6,9 @@ revocation time and an RFC 5280 reason. The CRL lives in the keystore::
 
     keystore/crl/maker.crl.der      DER CertificateList, signed by the seal-maker CA
 
+``licreg seal crl --out FILE`` hands it to auditors (:func:`maker_crl_der`; an empty list is
+signed when nothing was revoked yet), for ``licreg verify --crl FILE``.
+
 Each revocation rewrites the whole list (previous entries kept, CRL number + 1) under a file
 lock, and replaces the file atomically, so a reader never sees half a CRL.
 
@@ -38,9 +41,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.errors import SealError
 from registry.i18n import _
-from registry.seal.pki import load_maker
+from registry.seal.pki import CertifiedKey, load_maker
 
-__all__ = ["CRL_DIR", "MAKER_CRL", "load_crls", "revocation_of", "revoke_certificate"]
+__all__ = [
+    "CRL_DIR", "MAKER_CRL", "load_crls", "maker_crl_der", "revocation_of", "revoke_certificate",
+]
 
 CRL_DIR = "crl"
 """Keystore-relative folder of the CRLs."""
@@ -102,6 +107,62 @@ def _entry(
     return builder.build()
 
 
+@contextmanager
+def _locked_crl(keystore: Path) -> Iterator[Path]:
+    """The seal-maker CA's CRL file, locked against another process rewriting it."""
+    folder = keystore / CRL_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    with _locked(folder):
+        yield keystore / MAKER_CRL
+
+
+def _publish(path: Path, maker: CertifiedKey, entries: Sequence[x509.RevokedCertificate],
+             previous: x509.CertificateRevocationList | None, when: dt.datetime) -> bytes:
+    """Sign a CRL of ``entries`` (CRL number + 1, thisUpdate never going backwards) and
+    replace ``path`` with it atomically; returns its DER."""
+    this_update = when
+    if previous is not None and previous.last_update_utc > this_update:
+        this_update = previous.last_update_utc
+    ski = maker.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(maker.cert.subject)
+        .last_update(this_update)
+        .next_update(this_update + NEXT_UPDATE)
+        .add_extension(x509.CRLNumber(_crl_number(previous) + 1 if previous else 1),
+                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+            critical=False,
+        )
+    )
+    for entry in entries:
+        builder = builder.add_revoked_certificate(
+            _entry(entry.serial_number, entry.revocation_date_utc, _reason_of(entry))
+        )
+    der = builder.sign(maker.key, hashes.SHA256()).public_bytes(Encoding.DER)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(der)
+    os.replace(tmp, path)
+    return der
+
+
+def maker_crl_der(keystore: Path, passphrase: bytes | None, *, at: dt.datetime) -> bytes:
+    """The seal-maker CA's CRL as DER, the form ``licreg verify --crl FILE`` reads. Before
+    any revocation there is none: an empty one is signed (at ``at``, with the keystore's
+    ``passphrase``) and kept, so an auditor can tell "nothing revoked" from "revocation not
+    checked"."""
+    with _locked_crl(keystore) as path:
+        if path.exists():
+            _read_crl(path)  # refuse to hand out a file that is not a CRL
+            return path.read_bytes()
+        if not passphrase:
+            raise SealError(_("no certificate has been revoked yet, so there is no CRL; signing "
+                              "an empty one needs the keystore passphrase "
+                              "(LICREG_KEY_PASSPHRASE)"))
+        return _publish(path, load_maker(keystore, passphrase), [], None, _utc(at))
+
+
 def revoke_certificate(
     keystore: Path,
     passphrase: bytes,
@@ -128,40 +189,14 @@ def revoke_certificate(
         raise SealError(_("{subject} was not issued by the seal-maker CA {maker}; it cannot be "
                           "revoked here", subject=cert.subject.rfc4514_string(),
                           maker=maker.cert.subject.rfc4514_string())) from exc
-    folder = keystore / CRL_DIR
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = keystore / MAKER_CRL
-    with _locked(folder):
+    with _locked_crl(keystore) as path:
         previous = _read_crl(path)
         entries = list(previous) if previous is not None else []
         for entry in entries:
             if entry.serial_number == cert.serial_number:
                 return entry.revocation_date_utc
         entries.append(_entry(cert.serial_number, when, reason))
-        this_update = when
-        if previous is not None and previous.last_update_utc > this_update:
-            this_update = previous.last_update_utc  # thisUpdate never goes backwards
-        ski = maker.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(maker.cert.subject)
-            .last_update(this_update)
-            .next_update(this_update + NEXT_UPDATE)
-            .add_extension(x509.CRLNumber(_crl_number(previous) + 1 if previous else 1),
-                           critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
-                critical=False,
-            )
-        )
-        for entry in entries:
-            builder = builder.add_revoked_certificate(
-                _entry(entry.serial_number, entry.revocation_date_utc, _reason_of(entry))
-            )
-        crl = builder.sign(maker.key, hashes.SHA256())
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(crl.public_bytes(Encoding.DER))
-        os.replace(tmp, path)
+        _publish(path, maker, entries, previous, when)
     return when
 
 

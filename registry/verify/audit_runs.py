@@ -4,9 +4,10 @@ A registry audit (:func:`registry.verify.registry_audit.audit_registry`) returns
 per license and per log finding, then is gone. The weekly bulletin ranks departments on
 "the verification pass rate from the last audit run", so every audit run is recorded here:
 its validation time, its totals, and per issuing department how many of its reports PASSED,
-FAILED or were INDETERMINATE, and how many of those were only INDETERMINATE because the license
-is no longer in force (superseded by a new version, revoked, expired …: the status check's
-``LICENSE_<STATUS>`` sub-indication), which is no defect of the department's.
+FAILED or were INDETERMINATE, and how many were about licenses no longer in force — history
+(a version superseded by a new one, which verifies as valid when issued) or INDETERMINATE only
+for the license's status (suspended, expired …: the status check's ``LICENSE_<STATUS>``
+sub-indication) — which is no defect of the department's.
 
 A report is attributed to the department whose USCC is the issuer part of its license
 identifier (GB/T 36904: ``1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>``), so a
@@ -57,9 +58,11 @@ class AuditRun(Base):
     """Reports PASSED (every report of the run: licenses, missing records, log findings)."""
     failed: Mapped[int] = mapped_column(Integer)
     indeterminate: Mapped[int] = mapped_column(Integer)
+    """Reports neither PASSED nor FAILED here: INDETERMINATE ones and ``not_in_force``."""
     not_in_force: Mapped[int] = mapped_column(Integer)
-    """Of the INDETERMINATE, those only because the license is no longer (or not yet) in
-    force."""
+    """Of ``indeterminate``, the reports on licenses no longer (or not yet) in force: history
+    (superseded versions that verify, PASSED as valid when issued, counted here rather than
+    as passes) and INDETERMINATE LICENSE_<STATUS> ones."""
 
 
 class AuditRunDepartment(Base):
@@ -89,10 +92,10 @@ def issuer_of(identifier: str | None) -> str | None:
 
 
 def _verdict(report: VerificationReport) -> str:
-    """The report's indication, or ``not_in_force`` for an INDETERMINATE one that is only
-    about the license's status."""
-    if report.indication is Indication.INDETERMINATE and (
-            report.sub_indication or "").startswith(NOT_IN_FORCE_PREFIX):
+    """The report's indication, or ``not_in_force`` for history (a superseded version that
+    verifies) and for an INDETERMINATE one that is only about the license's status."""
+    if report.history or (report.indication is Indication.INDETERMINATE and (
+            report.sub_indication or "").startswith(NOT_IN_FORCE_PREFIX)):
         return "not_in_force"
     return str(report.indication)
 

@@ -64,6 +64,7 @@ from registry.verify.report import (
     SIG_CRYPTO_FAILURE,
     CheckResult,
     CheckStatus,
+    Supersession,
     VerificationReport,
     license_status_text,
 )
@@ -402,11 +403,14 @@ class Verifier:
         status: str | None = None,
         log: LogEvidence | None = None,
         poe: dt.datetime | None = None,
+        superseded: Supersession | None = None,
     ) -> VerificationReport:
         """Verify ``record`` (the exact signed bytes) against ``signature_der``.
 
         ``extra_certs`` may supply intermediate certificates; ``status`` is the license's
-        status at the validation time from a status source (None: the check is SKIPPED);
+        status at the validation time from a status source (None: the check is SKIPPED), and
+        for a SUPERSEDED one ``superseded`` says by which version and when (the status check
+        then says it was valid when issued: history, not a defect);
         ``log`` is what the transparency log says about the license (None: SKIPPED); ``poe``
         a time at which the signature is otherwise proven to have existed. The earliest proof
         of existence (``poe`` or the log's checkpoint) is what revocation and expiry use.
@@ -436,7 +440,8 @@ class Verifier:
         extra = tuple(c.public_bytes(Encoding.DER) for c in extra_certs)
         digest = hashlib.sha256(sig.tbs_der).digest()
         return self._verify_parsed(
-            record, sig, digest, self._shared("format"), subject, extra, status, log, poe
+            record, sig, digest, self._shared("format"), subject, extra, status, log, poe,
+            superseded,
         )
 
     def verify_parts(
@@ -453,6 +458,7 @@ class Verifier:
         status: str | None = None,
         log: LogEvidence | None = None,
         poe: dt.datetime | None = None,
+        superseded: Supersession | None = None,
     ) -> VerificationReport:
         """:meth:`verify` for a signature kept as its parts, as the registry stores it.
 
@@ -481,7 +487,7 @@ class Verifier:
         )
         digest = self._tbs_digest(seal_der, signed_at, data_hash, identifier)
         return self._verify_parsed(record, sig, digest, self._shared("parts"), subject, (),
-                                   status, log, poe)
+                                   status, log, poe, superseded)
 
     def _tbs_digest(
         self, seal_der: bytes, signed_at: dt.datetime, data_hash: bytes, identifier: str
@@ -520,6 +526,7 @@ class Verifier:
         status: str | None,
         log: LogEvidence | None,
         poe: dt.datetime | None,
+        superseded: Supersession | None,
     ) -> VerificationReport:
         log_check, log_poe = self._log_inclusion(log, sig)
         if log_poe is not None and (poe is None or log_poe < poe):
@@ -534,7 +541,7 @@ class Verifier:
             self._seal_in_time(sig.seal_der, seal, sig.signed_at),
             self._chain(signer, seal, extra, sig.signed_at, poe),
             self._authorization(sig, signer, seal, elements),
-            self._status(status),
+            self._status(status, superseded),
             log_check,
         )
         return VerificationReport.from_checks(
@@ -542,6 +549,7 @@ class Verifier:
             identifier=sig.property_info,
             checks=checks,
             validation_time=self._at,
+            superseded=superseded if status == "SUPERSEDED" else None,
         )
 
     def _integrity(
@@ -710,9 +718,12 @@ class Verifier:
             return failed[0]
         if unsure:
             return unsure[0]
+        reason = "ok"
         if not self._crls:
-            revocation = _("revocation not checked (no revocation info)")
+            reason, revocation = "no revocation info", _("revocation not checked (no revocation "
+                                                         "info)")
         elif checked < len(issued):
+            reason = "partial revocation info"
             revocation = _("revocation checked for {checked} of {total} certificates (no CRL)",
                            checked=checked, total=len(issued))
         else:
@@ -721,7 +732,7 @@ class Verifier:
                    revocation=revocation)
         for note in notes:
             detail = _("{detail}; {note}", detail=detail, note=note)
-        return _ok(name, detail)
+        return CheckResult(name, CheckStatus.VALID, reason, detail)
 
     def _authorization(
         self,
@@ -782,10 +793,15 @@ class Verifier:
                            "department {department}", seal=info.es_id, type=type_code,
                            department=department))
 
-    def _status(self, status: str | None) -> CheckResult:
-        # (7) status: the license's own status from the registry or the platform.
+    def _status(self, status: str | None, superseded: Supersession | None) -> CheckResult:
+        # (7) status: the license's own status from the registry or the platform. A version
+        # replaced by a later one was in force until then: history, valid when issued.
         if status is None:
             return self._shared("status")
+        if status == "SUPERSEDED" and superseded is not None:
+            return CheckResult("status", CheckStatus.VALID, "LICENSE_SUPERSEDED", _(
+                "valid when issued; superseded by {successor} on {time}",
+                successor=superseded.successor, time=_iso(superseded.at)))
         key = ("status", status)
         found = self._results.get(key)
         if found is None:

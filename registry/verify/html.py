@@ -1,11 +1,12 @@
 """``licreg verify --report report.html``: one self-contained page an auditor can file.
 
 The page is in the reader's language (``lang="zh-CN"`` by default, English on request), the
-machine codes beside their words. It has the validation time (Beijing time), the counts by
-indication and by sub-indication, then one section per report that did not pass, with its
-reasons and every check. Passing licenses are only counted (a registry of 100,000 licenses
-makes a page of what needs attention, not a phone book). Everything from the data is
-HTML-escaped.
+machine codes beside their words. It has the validation time (Beijing time), what was and was
+not checked, the counts by indication and by sub-indication, then one section per report that
+did not pass, with its reasons and every check, and a table of the superseded versions
+(history: valid when issued, apart from both). Passing licenses are only counted (a registry
+of 100,000 licenses makes a page of what needs attention, not a phone book). Everything from
+the data is HTML-escaped.
 
 Example::
 
@@ -25,6 +26,7 @@ from registry.verify.report import (
     Indication,
     VerificationReport,
     check_title,
+    coverage,
     indication_text,
     reason_text,
     status_text,
@@ -73,7 +75,9 @@ def render_html(
     """The report page for ``reports``, in the reader's language; ``notes`` are extra summary
     lines (e.g. log sizes). ``title`` defaults to "licreg verification report"."""
     title = title if title is not None else _("licreg verification report")
-    by_indication = Counter(r.indication for r in reports)
+    by_indication = Counter(r.indication for r in reports if not r.history)
+    history = [r for r in reports if r.history]
+    checked, unchecked = coverage(reports)
     by_sub = Counter(
         (r.indication, r.sub_indication) for r in reports if r.indication is not Indication.PASSED
     )
@@ -88,11 +92,16 @@ def render_html(
         + "</p>",
     ]
     out.extend(f"<p>{escape(note)}</p>" for note in notes)
+    if checked:
+        out.append("<p>" + escape(_("checked: {checks}", checks=_(", ").join(checked)))
+                   + "</p>")
+    out.extend(f'<p class="SKIPPED">{escape(line)}</p>' for line in unchecked)
     out.append("<h2>" + escape(_("Summary")) + "</h2><table>")
     out.append(_row(escape(_("indication")), escape(_("count")), header=True))
     for indication in Indication:
         out.append(_row(_cls(indication.value, indication_text(indication.value)),
                         str(by_indication.get(indication, 0))))
+    out.append(_row(escape(_("history (superseded versions)")), str(len(history))))
     out.append("</table>")
     if by_sub:
         out.append("<table>")
@@ -121,6 +130,16 @@ def render_html(
             out.append(_row(escape(check_title(check.name)),
                             _cls(check.status.value, status_text(check.status.value)),
                             _reason(check.reason), escape(check.detail)))
+        out.append("</table></section>")
+    if history:
+        out.append('<section id="history"><h2>' + escape(_(
+            "history: superseded versions, valid when issued ({n})", n=len(history))) + "</h2>")
+        out.append("<table>" + _row(escape(_("license")), escape(_("superseded by")),
+                                    escape(_("superseded at")), header=True))
+        for report in history:
+            assert report.superseded is not None  # history is a superseded report
+            out.append(_row(escape(report.subject), escape(report.superseded.successor),
+                            escape(china_text(report.superseded.at, seconds=True))))
         out.append("</table></section>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -83,16 +83,18 @@ def _with_rendition(report: VerificationReport, pdf: VerificationReport) -> Veri
     of the same license."""
     integrity = report.check("integrity")
     problem = None
-    if pdf.identifier != report.identifier:
+    if pdf.indication is Indication.FAILED and pdf.identifier in (None, report.identifier):
+        # A damaged PDF (truncated, changed, unreadable) names no license or this one: its
+        # own defect is the reason, exactly as when it is verified alone.
+        problem = CheckResult(
+            "integrity", CheckStatus.INVALID, pdf.sub_indication or HASH_FAILURE,
+            _("{file}: {reasons}", file=PDF_NAME, reasons=_("; ").join(pdf.reasons)))
+    elif pdf.identifier != report.identifier:
         problem = CheckResult(
             "integrity", CheckStatus.INVALID, HASH_FAILURE,
             _("{file} is the rendition of {other}, not of {identifier}: a PDF from another "
               "license was put in the bundle", file=PDF_NAME,
               other=pdf.identifier or _("an unreadable license"), identifier=report.identifier))
-    elif pdf.indication is Indication.FAILED:
-        problem = CheckResult(
-            "integrity", CheckStatus.INVALID, pdf.sub_indication or HASH_FAILURE,
-            _("{file}: {reasons}", file=PDF_NAME, reasons=_("; ").join(pdf.reasons)))
     if problem is None or integrity.status is CheckStatus.INVALID:
         return report
     return VerificationReport.from_checks(

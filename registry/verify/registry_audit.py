@@ -5,8 +5,10 @@ For an auditor, (1) the transparency log is recomputed and every checkpoint chec
 sealing leaf must exist, be covered by a valid checkpoint and carry the license's dataHash, and
 its status must be the one the log's last event gives; (3) every license is verified like a
 bundle, with the log's checkpoint as proof of existence and the log's status at the validation
-time; (4) leaves whose license row is gone are reported as RECORD_MISSING, and the log's own
-findings (changed leaves, checkpoints that no longer match, forks) as reports of their own.
+time (a version superseded by then is history: PASSED, "valid when issued; superseded by …",
+:attr:`~registry.verify.report.VerificationReport.history`); (4) leaves whose license row is
+gone are reported as RECORD_MISSING, and the log's own findings (changed leaves, checkpoints
+that no longer match, forks) as reports of their own.
 
 Speed: the database is read in chunks with plain Core selects; seals and certificates are
 parsed once per seal; with ``workers`` the signature checks (one ECDSA verification each, the
@@ -49,6 +51,7 @@ from registry.verify.report import (
     OUT_OF_BOUNDS_NO_POE,
     RECORD_MISSING,
     CheckStatus,
+    Supersession,
     VerificationReport,
     license_status_text,
 )
@@ -63,9 +66,11 @@ CHUNK = 2_500
 _UNDECIDED = frozenset({NO_CERTIFICATE_CHAIN_FOUND, OUT_OF_BOUNDS_NO_POE})
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
-Job = tuple[str, bytes, bytes, dt.datetime, bytes, int, str | None, "LogEvidence | int"]
-"""(identifier, record, data hash, signed at, signature, seal id, status, log evidence), the
-evidence of a license its log vouches for sent as just the checkpoint id (see :func:`_chunk`)."""
+Job = tuple[str, bytes, bytes, dt.datetime, bytes, int, str | None, "LogEvidence | int",
+            "Supersession | None"]
+"""(identifier, record, data hash, signed at, signature, seal id, status, log evidence,
+supersession), the evidence of a license its log vouches for sent as just the checkpoint id
+(see :func:`_chunk`), the supersession set for a version superseded at the validation time."""
 Chunk = tuple[list[Job], dict[int, tuple[dt.datetime, str]]]
 """Jobs, and per checkpoint id: its time and the log_inclusion detail."""
 
@@ -154,7 +159,7 @@ def _verify_with(state: dict[str, Any], chunk: Chunk) -> list[VerificationReport
     verify = state["verifier"].verify_parts
     seals: dict[int, tuple[bytes, bytes]] = state["seals"]
     reports = []
-    for identifier, record, data_hash, signed_at, signature, seal_id, status, log in jobs:
+    for identifier, record, data_hash, signed_at, signature, seal_id, status, log, sup in jobs:
         seal_der, cert_der = seals[seal_id]
         if isinstance(log, int):  # main checked the leaf is this license's: rebuild cheaply
             poe, detail = checkpoints[log]
@@ -164,7 +169,7 @@ def _verify_with(state: dict[str, Any], chunk: Chunk) -> list[VerificationReport
         reports.append(verify(
             record, seal_der=seal_der, cert_der=cert_der, signed_at=signed_at,
             data_hash=data_hash, identifier=identifier, signature=signature,
-            subject=identifier, status=status, log=log,
+            subject=identifier, status=status, log=log, superseded=sup,
         ))
     return reports
 
@@ -324,8 +329,10 @@ def _chunks(
                 at_status = first.status if first.time <= at else "NOT_ISSUED"
             else:
                 at_status = _status_at(history, at, superseded_at) or "NOT_ISSUED"
+            sup = (Supersession(successor, superseded_at)
+                   if at_status == "SUPERSEDED" and successor and superseded_at else None)
             jobs.append((identifier, record, data_hash, _utc(signed, times), signature,
-                         seal_id, at_status, evidence))
+                         seal_id, at_status, evidence, sup))
         yield jobs, used
 
 

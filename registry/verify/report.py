@@ -30,6 +30,7 @@ __all__ = [
     "LOG_FORK",
     "LOG_INCLUSION_FAILURE",
     "LOG_NOT_CHECKPOINTED",
+    "LOG_PROOF_MISSING",
     "NOT_AUTHORIZED",
     "NOT_YET_VALID",
     "NO_CERTIFICATE_CHAIN_FOUND",
@@ -41,8 +42,10 @@ __all__ = [
     "CheckResult",
     "CheckStatus",
     "Indication",
+    "Supersession",
     "VerificationReport",
     "check_title",
+    "coverage",
     "indication_text",
     "license_status_text",
     "license_status_verdict",
@@ -82,6 +85,9 @@ LOG_INCLUSION_FAILURE = "LOG_INCLUSION_FAILURE"
 another status, a changed leaf)."""
 LOG_NOT_CHECKPOINTED = "LOG_NOT_CHECKPOINTED"
 """The license's leaf is in the log but no signed checkpoint covers it yet (INDETERMINATE)."""
+LOG_PROOF_MISSING = "LOG_PROOF_MISSING"
+"""An export bundle carries no ``proof.json``: nothing shows the license is in the log
+(INDETERMINATE; its manifest says why the exporter had none)."""
 LOG_CONSISTENCY_FAILURE = "LOG_CONSISTENCY_FAILURE"
 """A signed checkpoint no longer matches the stored leaves: the log was changed after it."""
 LOG_FORK = "LOG_FORK"
@@ -136,6 +142,7 @@ _REASONS = {
     FORMAT_FAILURE: N_("format error"),
     LOG_INCLUSION_FAILURE: N_("not in the log as sealed"),
     LOG_NOT_CHECKPOINTED: N_("no log checkpoint covers it yet"),
+    LOG_PROOF_MISSING: N_("the bundle carries no log proof"),
     LOG_CONSISTENCY_FAILURE: N_("the log was changed after a checkpoint"),
     LOG_FORK: N_("the log showed two histories"),
     RECORD_MISSING: N_("license record missing"),
@@ -148,7 +155,15 @@ _REASONS = {
     "no seal": N_("no seal"),
     "no record": N_("no record"),
     "changed": N_("changed"),
+    "no revocation info": N_("revocation not checked (no CRL given)"),
+    "partial revocation info": N_("revocation checked for some certificates only (no CRL for "
+                                  "the others)"),
 }
+_LIMITED = {"no revocation info": "revocation", "partial revocation info": "revocation"}
+"""Reasons of a VALID check that could not use everything it would have liked to → what was
+left out."""
+_CONSEQUENCES = frozenset({"format failure", "changed", "not applicable"})
+"""Reasons of a SKIPPED check left out because of another finding, not for want of input."""
 _LICENSE_STATUSES = {  # English keeps the registry's status codes
     "VALID": N_("VALID"), "SUSPENDED": N_("SUSPENDED"), "REVOKED": N_("REVOKED"),
     "WITHDRAWN": N_("WITHDRAWN"), "CANCELLED": N_("CANCELLED"), "EXPIRED": N_("EXPIRED"),
@@ -216,6 +231,16 @@ class CheckResult:
         }
 
 
+@dataclass(frozen=True)
+class Supersession:
+    """A later version replaced the license (变更, 延续 …): it is history, valid when issued."""
+
+    successor: str
+    """The identifier of the version that replaced it."""
+    at: dt.datetime
+    """When that version was sealed."""
+
+
 def license_status_verdict(reason: str) -> tuple[Indication, str]:
     """What an INVALID "status" check means: LICENSE_REVOKED / _CANCELLED / _WITHDRAWN are
     FAILED/REVOKED; any other non-valid status (suspended, expired …) is INDETERMINATE with the
@@ -258,6 +283,31 @@ class VerificationReport:
     """Every check, in :data:`CHECK_NAMES` order."""
     validation_time: dt.datetime
     """The time the verification was made for (passed in, never read from a clock)."""
+    superseded: Supersession | None = None
+    """Set when the license was superseded by a later version before the validation time:
+    its status check then says "valid when issued", and a PASSED report is history."""
+
+    @property
+    def history(self) -> bool:
+        """A superseded version that verifies: reported apart, neither a defect nor in force."""
+        return self.superseded is not None and self.indication is Indication.PASSED
+
+    def not_checked(self) -> tuple[tuple[str, str], ...]:
+        """What the verdict does not cover (ETSI EN 319 102-1 reports the constraints a
+        validation could not check beside its indication): (code, sentence) for every check
+        SKIPPED for want of input (no status source, no log proof) and for a check that passed
+        without everything it could use (revocation without CRLs). Checks skipped because of
+        another finding (a format failure) are not listed."""
+        found = []
+        for check in self.checks:
+            if check.status is CheckStatus.SKIPPED and check.reason not in _CONSEQUENCES:
+                found.append((check.name, _("{check} not checked: {detail}",
+                                            check=check_title(check.name), detail=check.detail)))
+            elif check.status is CheckStatus.VALID and check.reason in _LIMITED:
+                limit = _("{check}: {limit}", check=check_title(check.name),
+                          limit=reason_text(check.reason))
+                found.append((_LIMITED[check.reason], limit))
+        return tuple(found)
 
     def __bool__(self) -> NoReturn:
         # `if report:` would be true for a FAILED report too; make that mistake loud.
@@ -274,6 +324,7 @@ class VerificationReport:
         identifier: str | None,
         checks: Iterable[CheckResult],
         validation_time: dt.datetime,
+        superseded: Supersession | None = None,
     ) -> VerificationReport:
         """Build a report, deriving the indication from the checks (the one place it is done)."""
         checks = tuple(checks)
@@ -301,6 +352,7 @@ class VerificationReport:
             reasons=tuple(reasons),
             checks=checks,
             validation_time=validation_time,
+            superseded=superseded,
         )
 
     @classmethod
@@ -377,5 +429,34 @@ class VerificationReport:
             "sub_indication_text": reason_text(self.sub_indication) or None,
             "reasons": list(self.reasons),
             "checks": [c.to_dict() for c in self.checks],
+            "not_checked": [code for code, _sentence in self.not_checked()],
+            "history": self.history,
+            "superseded_by": None if self.superseded is None else {
+                "identifier": self.superseded.successor,
+                "at": self.superseded.at.isoformat()},
             "validation_time": self.validation_time.isoformat(),
         }
+
+
+def coverage(reports: Iterable[VerificationReport]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a summary can say once for all ``reports`` that did not fail: the checks every one
+    of them made (their titles: not SKIPPED), and the not-checked sentences every one of them has
+    (:meth:`VerificationReport.not_checked`). Reports that share their check results (a
+    registry audit's do) are looked at once."""
+    passed: set[str] | None = None
+    missing: set[str] | None = None
+    seen: set[tuple[CheckResult, ...]] = set()
+    order: list[str] = []
+    for report in reports:
+        if report.indication is Indication.FAILED or report.checks in seen:
+            continue
+        seen.add(report.checks)
+        made = {c.name for c in report.checks if c.status is not CheckStatus.SKIPPED}
+        sentences = [sentence for _code, sentence in report.not_checked()]
+        order = order or sentences
+        passed = made if passed is None else passed & made
+        missing = set(sentences) if missing is None else missing & set(sentences)
+    if passed is None or missing is None:
+        return (), ()
+    return (tuple(check_title(n) for n in CHECK_NAMES if n in passed),
+            tuple(s for s in order if s in missing))

@@ -20,7 +20,7 @@ from registry.i18n import language
 from registry.license import lifecycle as lc
 from registry.license.codes import parse_license_identifier
 from registry.license.queries import get_license
-from tests.conftest import PASSPHRASE
+from tests.conftest import NOW, PASSPHRASE
 from tests.license.test_lifecycle import AT, seal
 
 
@@ -76,11 +76,18 @@ def test_list_show_and_history_in_chinese_and_in_english(world: Engine,
     with language("en"):
         when_en = china_text(at)
     assert when_zh.endswith(" 北京时间") and when_en.endswith(" Beijing time")
+    with language("zh"):
+        sealed_zh = china_text(NOW)
+    with language("en"):
+        sealed_en = china_text(NOW)
     assert run(settings, "license", "history", first)[1] == (
-        f"{when_zh}  暂扣  03  {first}  有效 → 暂扣  经办人：clerk  «整改»\n")
+        f"{first}  暂扣  {sealed_zh} 签章\n"
+        f"    {when_zh}  暂扣  03  有效 → 暂扣  经办人：clerk  «整改»\n")
     assert run(settings, "--lang", "en", "license", "history", first)[1] == (
-        f"{when_en}  suspension  03  {first}  VALID → SUSPENDED  by clerk  «整改»\n")
-    assert run(settings, "license", "history", second)[1] == "签发以来无变动记录\n"
+        f"{first}  SUSPENDED  sealed {sealed_en}\n"
+        f"    {when_en}  suspension  03  VALID → SUSPENDED  by clerk  «整改»\n")
+    assert run(settings, "license", "history", second)[1] == (
+        f"{second}  有效  {sealed_zh} 签章\n    签发以来无变动记录\n")
 
 
 def test_change_expire_and_renew_in_chinese_and_in_english(world: Engine,

@@ -314,6 +314,46 @@ def test_history_lists_every_step_of_every_version(world: Engine, settings: Sett
     assert steps[2]["related"] == ident and steps[3]["reason"] == "歇业"
 
 
+def test_history_shows_the_whole_chain_from_any_version(world: Engine, settings: Settings,
+                                                        tmp_path: Path) -> None:
+    """Two ordinary 变更 re-uploads (batches, no lifecycle step), then a suspension of 003:
+    asked about any of the three versions, the history is the same chain."""
+    from tests.verify.test_registry_audit import CSV, ingest
+
+    ingest(world, settings)
+    lines = CSV.read_text(encoding="utf-8").splitlines()
+    for n, capital in enumerate(("200万元人民币", "300万元人民币"), 1):
+        (tmp_path / f"c{n}.csv").write_text(
+            "\n".join([lines[0], lines[1].replace("100万元人民币", capital)]) + "\n",
+            encoding="utf-8")
+        ingest(world, settings, tmp_path / f"c{n}.csv", at=NOW + dt.timedelta(hours=n))
+    with Session(world) as s:
+        v1 = s.scalars(select(License.identifier).order_by(License.id)).first()
+        v2, v3 = list(s.scalars(select(License.identifier).order_by(License.id)))[-2:]
+    assert [v[-5:-2] for v in (v1, v2, v3)] == ["001", "002", "003"]
+    with session_scope(world) as s:
+        lc.suspend(s, v3, at=AT, actor="clerk", reason="整改")
+    for asked in (v3, v2, v1):
+        with Session(world) as s:
+            versions = lc.chain(s, asked)
+        assert [(v["identifier"], v["status"], v["predecessor"], v["asked"]) for v in versions] == [
+            (v1, "SUPERSEDED", None, asked == v1), (v2, "SUPERSEDED", v1, asked == v2),
+            (v3, "SUSPENDED", v2, asked == v3)]
+        assert [[step["action"] for step in v["steps"]] for v in versions] == [[], [], ["suspend"]]
+    code, out = run(settings, "license", "history", v3)
+    assert code == 0
+    assert "no lifecycle steps since issue" not in out.splitlines()[-1]
+    shown = out.splitlines()
+    assert [line.split("  ")[0] for line in shown if not line.startswith(" ")] == [v1, v2, v3]
+    assert shown[2].startswith(f"{v2}  SUPERSEDED  sealed ") and shown[2].endswith(
+        f" from batch 2, replaces {v1}")
+    assert shown[4].endswith(f", replaces {v2}  ← this version")
+    assert shown[5].startswith("    ")
+    assert "suspension  03  VALID → SUSPENDED  by clerk  «整改»" in shown[5]
+    as_json = json.loads(run(settings, "license", "history", v1, "--json")[1])
+    assert [v["asked"] for v in as_json] == [True, False, False]
+
+
 # -- the command line -------------------------------------------------------------------------
 
 
@@ -340,9 +380,13 @@ def test_cli_steps_print_one_line_and_refusals_exit_1(world: Engine, settings: S
     code, out = run(settings, "license", "history", ident)
     assert code == 0
     lines = out.splitlines()
-    assert len(lines) == 3
-    assert "suspension" in lines[0] and "VALID → SUSPENDED" in lines[0] and "«整改»" in lines[0]
-    assert f"new version (replaces {ident})" in lines[2]
+    assert len(lines) == 5  # two versions, each with its steps below it
+    assert lines[0].startswith(f"{ident}  SUPERSEDED  sealed ") and lines[0].endswith(
+        "  ← this version")
+    assert "suspension" in lines[1] and "VALID → SUSPENDED" in lines[1] and "«整改»" in lines[1]
+    assert lines[3].startswith(f"{changed['identifier']}  VALID  sealed ")
+    assert lines[3].endswith(f", replaces {ident}")
+    assert f"new version (replaces {ident})" in lines[4]
 
 
 def test_cli_expire_due_and_renew(world: Engine, settings: Settings) -> None:

@@ -101,11 +101,13 @@ def test_export_adds_a_verifiable_license_pdf(sealed: Engine, settings: Settings
     identifier = _identifiers(sealed)[0]
     with session_scope(sealed) as session:
         files = export_bundle(session, identifier, tmp_path / "bundle", settings=settings, at=AT)
-    assert [f.name for f in files] == ["chain.pem", "license.json", "license.pdf", "seal.der",
-                                       "signature.der"]
+    assert [f.name for f in files] == ["chain.pem", "license.json", "license.pdf",
+                                       "manifest.json", "seal.der", "signature.der"]
     bundle = tmp_path / "bundle"
     anchors = [load_root_cert(settings.keystore)]
-    assert verify_bundle(bundle, anchors=anchors, at=AT).indication is Indication.PASSED
+    report = verify_bundle(bundle, anchors=anchors, at=AT)  # no checkpoint: no proof.json
+    assert (report.indication, report.sub_indication) == (Indication.INDETERMINATE,
+                                                          "LOG_PROOF_MISSING")
     pdf = verify_pdf(bundle / "license.pdf", anchors=anchors, at=AT)
     assert pdf.indication is Indication.PASSED
     assert pdf.identifier == identifier

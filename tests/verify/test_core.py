@@ -485,11 +485,15 @@ def _bundle(world: World, out: Path) -> bytes:
 
 def test_bundle_round_trip(world: World, tmp_path: Path) -> None:
     record = _bundle(world, tmp_path / "b")
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(BUNDLE_FILES)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(
+        [*BUNDLE_FILES, "manifest.json"])
     assert (tmp_path / "b" / "license.json").read_bytes() == record
     assert len(load_anchors(tmp_path / "b" / "chain.pem")) == 2
     report = verify_bundle(tmp_path / "b", anchors=[world.root], at=AT)
-    assert report.indication is Indication.PASSED
+    assert (report.indication, report.sub_indication) == (Indication.INDETERMINATE,
+                                                          "LOG_PROOF_MISSING")
+    assert [c.name for c in report.checks if c.status is not CheckStatus.VALID] == [
+        "status", "log_inclusion"]  # everything else was checked and holds
     assert report.subject == str(tmp_path / "b")
 
 

@@ -115,6 +115,11 @@ def test_whole_folder_exit_code_is_chosen_once() -> None:
     assert result.exit_code == 1  # any FAILED wins over INDETERMINATE
     lines = result.output.splitlines()
     items = [line for line in lines if not line.startswith("    ")]
-    # 15 bundles (forked_log holds two) and the fork between them, then the counts.
-    assert len(items) == 15 + 1 + 1
-    assert items[-1] == "PASSED 5, FAILED 9, INDETERMINATE 2"
+    # 15 bundles (forked_log holds two) and the fork between them, what was and was not
+    # checked for all of them, then the counts.
+    assert len(items) == 15 + 1 + 2 + 1
+    assert items[-3:] == [
+        "checked: format, integrity, signature, seal, signer_certificate, authorization, "
+        "log_inclusion",
+        "status not checked: no license status was supplied",
+        "PASSED 5, FAILED 9, INDETERMINATE 2"]

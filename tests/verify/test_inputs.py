@@ -28,7 +28,13 @@ from registry.tlog.leaves import leaf_data
 from registry.tlog.merkle import ListHashes, inclusion_path, leaf_hash, tree_root
 from registry.tlog.proof import InclusionProof
 from registry.verify import CheckStatus, Indication, VerificationReport, Verifier
-from registry.verify.bundle import PROOF_FILE, read_crl_files, verify_bundle, write_bundle
+from registry.verify.bundle import (
+    MANIFEST_FILE,
+    PROOF_FILE,
+    read_crl_files,
+    verify_bundle,
+    write_bundle,
+)
 from registry.verify.html import render_html
 from registry.verify.inputs import verify_paths
 from registry.verify.report import CHECK_NAMES, CheckResult
@@ -110,6 +116,25 @@ def test_proof_of_another_license(pki: Pki, tmp_path: Path) -> None:
     assert "A0002" in report.check("log_inclusion").detail
 
 
+def test_a_bundle_without_its_log_proof_is_indeterminate(pki: Pki, tmp_path: Path) -> None:
+    bundle(pki, tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / MANIFEST_FILE).read_bytes())
+    assert (manifest["type"], manifest["log_proof"]) == ("licreg-export-bundle/1", PROOF_FILE)
+    (tmp_path / "b" / PROOF_FILE).unlink()  # the manifest still lists it
+    removed = verify_bundle(tmp_path / "b", anchors=[pki.root], at=AT)
+    assert verdict(removed) == (Indication.INDETERMINATE, "LOG_PROOF_MISSING")
+    assert "the manifest lists proof.json but the bundle does not carry it" in (
+        removed.check("log_inclusion").detail)
+    (tmp_path / "b" / MANIFEST_FILE).unlink()  # a bundle from before manifests
+    old = verify_bundle(tmp_path / "b", anchors=[pki.root], at=AT)
+    assert verdict(old) == (Indication.INDETERMINATE, "LOG_PROOF_MISSING")
+    assert "no proof.json and no manifest" in old.check("log_inclusion").detail
+    (tmp_path / "b" / MANIFEST_FILE).write_text('{"type": "something else"}', encoding="utf-8")
+    junk = verify_bundle(tmp_path / "b", anchors=[pki.root], at=AT)
+    assert verdict(junk) == (Indication.FAILED, "FORMAT_FAILURE")
+    assert "manifest.json is not a licreg-export-bundle/1 manifest" in junk.reasons[0]
+
+
 def test_read_crl_files(pki: Pki, tmp_path: Path) -> None:
     one = crl(pki.maker, [(pki.seal.certificate_der, T0)])
     two = crl(pki.maker, [])
@@ -156,7 +181,9 @@ def test_folders_pdfs_and_nonsense(pki: Pki, tmp_path: Path,
         ("scan.pdf", "FAILED", "FORMAT_FAILURE",
          ("format: PDF verification not available",)),
         ("first", "PASSED", None, ()),
-        ("y", "PASSED", None, ()),
+        ("y", "INDETERMINATE", "LOG_PROOF_MISSING",
+         ("log_inclusion: the bundle carries no proof.json: nothing shows the license is in "
+          "the transparency log; the exporter says: no reason given",)),
         ("empty", "FAILED", "FORMAT_FAILURE",
          ("format: the folder holds no export bundle and no PDF",)),
         ("absent", "FAILED", "FORMAT_FAILURE", ("format: no such file or folder",)),
@@ -213,7 +240,17 @@ def test_html_report(pki: Pki) -> None:
     assert page.count("<section") == 2  # only what did not pass
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<p>registry: 3 licenses</p>" in page
-    assert "<p>Every item passed.</p>" in render_html([good], validation_time=AT)
+    alone = render_html([good], validation_time=AT)
+    assert "<p>Every item passed.</p>" in alone
+    # What the verdict covers: every check made but status and log (no source, no proof).
+    assert ("<p>checked: format, integrity, signature, seal, signer_certificate, "
+            "authorization</p>") in alone
+    assert ('<p class="SKIPPED">status not checked: no license status was supplied</p>'
+            in alone)
+    assert ('<p class="SKIPPED">signer_certificate: revocation not checked (no CRL given)</p>'
+            in alone)
+    assert good.to_dict()["not_checked"] == ["revocation", "status", "log_inclusion"]
+    assert '<section id="history">' not in alone
 
 
 # -- the CLI -----------------------------------------------------------------------------------
@@ -232,6 +269,18 @@ def test_verify_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run("verify", str(AUDIT / "good"), "--anchors", anchors, "--at", "soon").exit_code == 2
     assert run("verify", str(AUDIT / "good"), "--anchors", anchors,
                "--crl", str(AUDIT / "root.pem")).exit_code == 2
+
+
+@pytest.mark.parametrize("where", ["path", "--anchors", "--crl"])
+def test_a_missing_path_is_a_usage_error_naming_it(tmp_path: Path, where: str) -> None:
+    absent = str(tmp_path / "nonexistent-path")
+    args = {"path": [absent, "--anchors", str(AUDIT / "root.pem")],
+            "--anchors": [str(AUDIT / "good"), "--anchors", absent],
+            "--crl": [str(AUDIT / "good"), "--anchors", str(AUDIT / "root.pem"), "--crl", absent]}
+    result = CliRunner().invoke(cli, ["verify", *args[where]])
+    assert result.exit_code == 2
+    assert f"'{absent}' does not exist" in result.output
+    assert "FORMAT_FAILURE" not in result.output
 
 
 def test_verify_json_and_report(tmp_path: Path) -> None:

@@ -60,27 +60,37 @@ def test_verify_text(chinese: None) -> None:
                   "--crl", str(AUDIT / "maker-crl.pem"), "--at", AT)
     assert zh.exit_code == en.exit_code == 1
     zh_lines, en_lines = zh.output.splitlines(), en.output.splitlines()
-    assert len(zh_lines) == len(en_lines) == 6
+    assert len(zh_lines) == len(en_lines) == 10
 
     assert zh_lines[0].startswith("通过  ") and zh_lines[0].endswith("/good  " + _good_id())
-    assert zh_lines[1].startswith("未通过：证照数据与签名不符（HASH_FAILURE）  ")
-    assert zh_lines[2] == "    完整性：证照数据的 SHA-256 与 dataHash 不一致"
-    assert zh_lines[3].startswith("无法确定：已撤销且无撤销前的存在性证明（REVOKED_NO_POE）  ")
-    assert zh_lines[4].startswith("    签章人证书：CN=TEST ONLY seal 330100FIX0004")
+    assert zh_lines[1] == "    签章人证书：仅核查了部分证书的撤销状态（其余无证书撤销列表）"
+    assert zh_lines[2].startswith("未通过：证照数据与签名不符（HASH_FAILURE）  ")
+    assert zh_lines[3] == "    完整性：证照数据的 SHA-256 与 dataHash 不一致"
+    assert zh_lines[4].startswith("无法确定：已撤销且无撤销前的存在性证明（REVOKED_NO_POE）  ")
+    assert zh_lines[5].startswith("    签章人证书：CN=TEST ONLY seal 330100FIX0004")
     assert ("于 2026-04-01 08:00:00 北京时间 被撤销；签名自称签章于 2026-03-01 16:00:00 北京时间，"
-            "但无撤销前的存在性证明（存在性证明：无）") in zh_lines[4]
-    assert zh_lines[5] == "通过 1、未通过 1、无法确定 1"
+            "但无撤销前的存在性证明（存在性证明：无）") in zh_lines[5]
+    assert zh_lines[6].startswith("    日志存证：")  # that bundle carries no proof.json
+    assert zh_lines[7:] == ["已核验：格式、完整性、签名、印章、签章人证书、印章授权、日志存证",
+                            "证照状态未核验：未提供证照状态", "通过 1、未通过 1、无法确定 1"]
 
     assert en_lines[0].startswith("PASSED  ") and en_lines[0].endswith("/good  " + _good_id())
-    assert en_lines[1].startswith("FAILED HASH_FAILURE (the record does not match what was "
+    assert en_lines[1] == ("    signer_certificate: revocation checked for some certificates "
+                           "only (no CRL for the others)")
+    assert en_lines[2].startswith("FAILED HASH_FAILURE (the record does not match what was "
                                   "signed)  ")
-    assert en_lines[2] == "    integrity: SHA-256 of the record differs from dataHash"
-    assert en_lines[3].startswith("INDETERMINATE REVOKED_NO_POE (revoked, no proof of existence "
+    assert en_lines[3] == "    integrity: SHA-256 of the record differs from dataHash"
+    assert en_lines[4].startswith("INDETERMINATE REVOKED_NO_POE (revoked, no proof of existence "
                                   "before)  ")
     assert ("was revoked at 2026-04-01 08:00:00 Beijing time; signed at 2026-03-01 16:00:00 "
             "Beijing time by its own claim, but no proof of existence before the revocation "
-            "(proof of existence: none)") in en_lines[4]
-    assert en_lines[5] == "PASSED 1, FAILED 1, INDETERMINATE 1"
+            "(proof of existence: none)") in en_lines[5]
+    assert en_lines[6] == ("    log_inclusion: the bundle carries no proof.json and no manifest: "
+                           "nothing shows the license is in the transparency log")
+    assert en_lines[7:] == [
+        "checked: format, integrity, signature, seal, signer_certificate, authorization, "
+        "log_inclusion", "status not checked: no license status was supplied",
+        "PASSED 1, FAILED 1, INDETERMINATE 1"]
 
 
 def _good_id() -> str:
@@ -166,9 +176,12 @@ def test_usage_errors(chinese: None) -> None:
     zh, en = both("verify", str(AUDIT / "good"), "--anchors", ROOT, "--at", "soon")
     assert "'soon' 不是 ISO 8601 时间" in zh.output
     assert "not an ISO 8601 time: 'soon'" in en.output
-    zh, en = both("verify", str(AUDIT / "nothing-here"), "--anchors", ROOT, "--json")
-    assert json.loads(zh.output)["reasons"] == ["格式：文件或文件夹不存在"]
-    assert json.loads(en.output)["reasons"] == ["format: no such file or folder"]
+    absent = AUDIT / "nothing-here"
+    zh, en = both("verify", str(absent), "--anchors", ROOT, "--json")
+    assert zh.exit_code == en.exit_code == 2  # a usage error, not a FORMAT_FAILURE verdict
+    # (click names its path type once, in the language of the first import: check the path)
+    assert "'[PATHS]...' 取值无效" in zh.output and f"'{absent}'" in zh.output
+    assert "Invalid value for '[PATHS]...'" in en.output and f"'{absent}'" in en.output
 
 
 # -- the library: one Verifier, one checker, the reader's language of the moment -------------------
@@ -227,15 +240,18 @@ def test_verify_registry(chinese: None, registry: Engine, settings: Settings,
     assert zh_lines[0] == f"未通过：与日志存证记录不符（LOG_INCLUSION_FAILURE）  {victim}"
     assert zh_lines[1] == ("    日志存证：数据库中状态为暂扣，日志事件记载为有效："
                            "状态是绕过本系统修改的")
-    assert zh_lines[-2:] == [
+    assert zh_lines[-4:] == [
         "登记库：30 张证照；日志：检查点内 30 个日志叶，0 个待入检查点；1 个检查点（1 个有效）",
-        "通过 29、未通过 1"]
+        "已核验：格式、完整性、签名、印章、签章人证书、印章授权、证照状态、日志存证",
+        "签章人证书：未核查撤销状态（未提供证书撤销列表）", "通过 29、未通过 1"]
     assert en_lines[0] == f"FAILED LOG_INCLUSION_FAILURE (not in the log as sealed)  {victim}"
     assert en_lines[1] == ("    log_inclusion: the database says SUSPENDED but the log's events "
                            "say VALID: the status was changed outside the product")
-    assert en_lines[-2:] == [
+    assert en_lines[-4:] == [
         "registry: 30 licenses; log: 30 leaves in checkpoints, 0 pending; 1 checkpoints "
-        "(1 valid)", "PASSED 29, FAILED 1"]
+        "(1 valid)", "checked: format, integrity, signature, seal, signer_certificate, "
+        "authorization, status, log_inclusion",
+        "signer_certificate: revocation not checked (no CRL given)", "PASSED 29, FAILED 1"]
 
 
 def test_registry_audit_workers_write_in_the_auditors_language(

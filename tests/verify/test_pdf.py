@@ -136,3 +136,48 @@ def test_a_missing_file_is_a_format_failure(kit: Kit, tmp_path: Path) -> None:
     report = verify_pdf(tmp_path / "nope.pdf", anchors=[kit.root], at=AT)
     assert report.sub_indication == "FORMAT_FAILURE"
     assert "cannot read" in report.reasons[0]
+
+
+def _incremental_update(data: bytes) -> bytes:
+    """The PDF with an incremental update appended (a changed title), as an editor saves it."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(io.BytesIO(data), incremental=True)
+    writer.add_metadata({"/Title": "changed after signing"})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("damage", "words"), [
+    ("truncated", "it was truncated"),
+    ("incremental update", "bytes were added after the signed byte range (an incremental "
+                           "update)"),
+])
+def test_a_damaged_pdf_in_a_bundle_gives_the_reason_it_gives_alone(
+        kit: Kit, good: bytes, tmp_path: Path, damage: str, words: str) -> None:
+    from cryptography import x509
+
+    from registry.verify.bundle import write_bundle
+    from registry.verify.inputs import verify_paths
+
+    maker = x509.load_pem_x509_certificate((kit.keystore / "maker.pem").read_bytes())
+    record, ses = kit.seal_record(biz_elements())
+    write_bundle(tmp_path / "b", record=record, signature_der=ses, seal_der=kit.seal_der,
+                 chain=[maker, kit.root])
+    damaged = good[:-100] if damage == "truncated" else _incremental_update(good)
+    (tmp_path / "b" / "license.pdf").write_bytes(damaged)
+    alone = verify(kit, damaged)
+    [in_bundle] = verify_paths([tmp_path / "b"], anchors=[kit.root], at=AT)
+    assert (alone.indication, alone.sub_indication) == (Indication.FAILED, "HASH_FAILURE")
+    assert words in alone.check("integrity").detail
+    assert (in_bundle.indication, in_bundle.sub_indication) == (Indication.FAILED,
+                                                                "HASH_FAILURE")
+    integrity = in_bundle.check("integrity").detail
+    assert integrity == f"license.pdf: {'; '.join(alone.reasons)}"
+    assert words in integrity and "another license" not in integrity
+    (tmp_path / "b" / "license.pdf").write_bytes(good)  # the same bundle with its good PDF
+    [fine] = verify_paths([tmp_path / "b"], anchors=[kit.root], at=AT)
+    assert fine.check("integrity").status is CheckStatus.VALID

@@ -34,6 +34,7 @@ from registry.tlog.keys import ensure_log_key
 from registry.tlog.merkle import leaf_hash
 from registry.tlog.models import LogCheckpoint, LogLeaf
 from registry.verify import Indication, VerificationReport
+from registry.verify.audit_runs import AuditRun
 from registry.verify.registry_audit import RegistryAudit, audit_registry
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
 
@@ -272,14 +273,100 @@ def test_superseded_version(registry: Engine, settings: Settings, tmp_path: Path
     ingest(registry, settings, tmp_path / "change.csv", at=NOW + dt.timedelta(hours=2))
     checkpoint(registry, settings, at=NOW + dt.timedelta(hours=3))
     result = audit(registry, settings)
-    old = identifiers(registry)[0]
-    assert not_passed(result) == [("INDETERMINATE", "LICENSE_SUPERSEDED", old)]
-    assert by_subject(result)[old].check("log_inclusion").reason == "ok"
-    # Before the change, the old version was the valid one.
+    old, new = identifiers(registry)[0], identifiers(registry)[-1]
+    assert not_passed(result) == []  # history does not make the audit INDETERMINATE
+    assert [r.subject for r in result.reports if r.history] == [old]
+    report = by_subject(result)[old]
+    assert report.superseded is not None
+    assert (report.superseded.successor, report.superseded.at) == (new,
+                                                                   NOW + dt.timedelta(hours=2))
+    status = report.check("status")
+    assert (status.status.value, status.reason) == ("VALID", "LICENSE_SUPERSEDED")  # the code
+    assert status.detail == (f"valid when issued; superseded by {new} on "
+                             f"{china_text(NOW + dt.timedelta(hours=2), seconds=True)}")
+    assert report.check("log_inclusion").reason == "ok"
+    doc = report.to_dict()
+    assert (doc["indication"], doc["history"], doc["superseded_by"]["identifier"]) == (
+        "PASSED", True, new)
+    assert not by_subject(result)[new].history
+    # Before the change, the old version was the valid one, and no history.
     earlier = audit(registry, settings, at=NOW + dt.timedelta(hours=1))
     assert by_subject(earlier)[old].indication is Indication.PASSED
-    new = identifiers(registry)[-1]
+    assert not by_subject(earlier)[old].history
     assert by_subject(earlier)[new].sub_indication == "LICENSE_NOT_ISSUED"
+
+
+def test_an_offline_bundle_of_a_superseded_version_says_what_it_did_not_check(
+        registry: Engine, settings: Settings, tmp_path: Path) -> None:
+    from registry.verify.export import export_bundle
+
+    lines = CSV.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "change.csv").write_text(
+        "\n".join([lines[0], lines[1].replace("100万元人民币", "200万元人民币")]) + "\n",
+        encoding="utf-8")
+    ingest(registry, settings, tmp_path / "change.csv", at=NOW + dt.timedelta(hours=2))
+    old, new = identifiers(registry)[0], identifiers(registry)[-1]
+    exported = NOW + dt.timedelta(hours=3)
+    with session_scope(registry) as s:
+        export_bundle(s, old, tmp_path / "old", at=exported)
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes((settings.keystore / "root.pem").read_bytes())
+    out = CliRunner().invoke(cli, ["verify", str(tmp_path / "old"), "--anchors", str(anchors),
+                                   "--at", AT.isoformat()])
+    assert out.exit_code == 0, out.output  # the seal holds; the status is not known offline
+    assert out.output.splitlines() == [
+        f"PASSED  {tmp_path / 'old'}  {old}",
+        "checked: format, integrity, signature, seal, signer_certificate, authorization, "
+        "log_inclusion",
+        "signer_certificate: revocation not checked (no CRL given)",
+        "status not checked: no license status was supplied; the bundle's manifest (unsigned, "
+        f"not checked) says the registry held it as SUPERSEDED (superseded by {new}) when it "
+        f"was exported at {china_text(exported, seconds=True)}",
+        "PASSED 1"]
+
+
+def test_history_in_the_cli_and_the_html_report(registry: Engine, settings: Settings,
+                                                tmp_path: Path) -> None:
+    """Two ordinary 变更 re-uploads: versions 001 and 002 are history, 003 is in force."""
+    lines = CSV.read_text(encoding="utf-8").splitlines()
+    for n, capital in enumerate(("200万元人民币", "300万元人民币"), 1):
+        (tmp_path / f"change{n}.csv").write_text(
+            "\n".join([lines[0], lines[1].replace("100万元人民币", capital)]) + "\n",
+            encoding="utf-8")
+        ingest(registry, settings, tmp_path / f"change{n}.csv",
+               at=NOW + dt.timedelta(hours=1 + n))
+    checkpoint(registry, settings, at=NOW + dt.timedelta(hours=4))
+    first, *_rest, second, third = identifiers(registry)
+    env = {"LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": settings.database_url,
+           "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode()}
+    anchors, page = tmp_path / "root.pem", tmp_path / "report.html"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["pki", "anchors", "--out", str(anchors)], env=env).exit_code == 0
+    out = runner.invoke(cli, ["verify", "--registry", "--anchors", str(anchors), "--at",
+                              AT.isoformat(), "--report", str(page)], env=env)
+    assert out.exit_code == 0, out.output  # not INDETERMINATE (3)
+    text = out.output.splitlines()
+    start = text.index("history: superseded versions, valid when issued (2)")
+    when = [china_text(NOW + dt.timedelta(hours=h), seconds=True) for h in (2, 3)]
+    assert text[start + 1:start + 3] == [
+        f"    {first}  valid when issued; superseded by {second} on {when[0]}",
+        f"    {second}  valid when issued; superseded by {third} on {when[1]}"]
+    assert not any(line.startswith(("PASSED  " + first, "PASSED  " + second)) for line in text)
+    assert text[-1] == "PASSED 30, history 2"
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Not passed (0)</h2>" in html
+    assert "<h2>history: superseded versions, valid when issued (2)</h2>" in html
+    assert f"<tr><td>{first}</td><td>{second}</td><td>{when[0]}</td></tr>" in html
+    assert "<tr><td>history (superseded versions)</td><td>2</td></tr>" in html
+    assert '<td><span class="PASSED" title="PASSED">PASSED</span></td><td>30</td>' in html
+    docs = json.loads(runner.invoke(cli, ["verify", "--registry", "--anchors", str(anchors),
+                                          "--at", AT.isoformat(), "--json"], env=env).output)
+    assert [(d["subject"], d["indication"]) for d in docs if d["history"]] == [
+        (first, "PASSED"), (second, "PASSED")]
+    with session_scope(registry) as s:  # the bulletin counts them as history, not as passes
+        run = s.scalars(select(AuditRun).order_by(AuditRun.id.desc())).first()
+        assert run is not None
+        assert (run.passed, run.failed, run.not_in_force) == (30, 0, 2)
 
 
 def test_worker_processes_give_the_same_reports(registry: Engine, settings: Settings) -> None:
@@ -302,10 +389,13 @@ def test_cli_verify_registry(registry: Engine, settings: Settings, tmp_path: Pat
                              "--at", AT.isoformat()], env=env)
     assert ok.exit_code == 0, ok.output
     lines = ok.output.splitlines()
-    assert len(lines) == 30 + 2
-    assert lines[-2] == ("registry: 30 licenses; log: 30 leaves in checkpoints, 0 pending; "
-                         "1 checkpoints (1 valid)")
-    assert lines[-1] == "PASSED 30"
+    assert len(lines) == 30 + 4
+    assert lines[-4:] == [
+        "registry: 30 licenses; log: 30 leaves in checkpoints, 0 pending; 1 checkpoints (1 valid)",
+        "checked: format, integrity, signature, seal, signer_certificate, authorization, status, "
+        "log_inclusion",
+        "signer_certificate: revocation not checked (no CRL given)",  # no seal revoked yet
+        "PASSED 30"]
     victim = identifiers(registry)[0]
     with session_scope(registry) as s:
         s.execute(update(License).where(License.identifier == victim).values(status="SUSPENDED"))
@@ -349,6 +439,39 @@ def test_exported_bundles_carry_the_log_proof_and_their_pdf(registry: Engine, se
     assert (swapped["indication"], swapped["sub_indication"]) == ("FAILED", "HASH_FAILURE")
     assert f"rendition of {second}" in str(swapped["reasons"])
     assert (pdf["indication"], pdf["identifier"]) == ("PASSED", second)
+
+
+def test_an_export_before_any_checkpoint_says_it_has_no_proof(world: Engine, settings: Settings,
+                                                              tmp_path: Path) -> None:
+    from registry.verify.export import export_bundle
+
+    ingest(world, settings)
+    first = identifiers(world)[0]
+    with session_scope(world) as s:
+        files = export_bundle(s, first, tmp_path / "early", at=NOW)
+    assert [f.name for f in files] == ["chain.pem", "license.json", "manifest.json", "seal.der",
+                                       "signature.der"]
+    manifest = json.loads((tmp_path / "early" / "manifest.json").read_bytes())
+    assert (manifest["identifier"], manifest["log_proof"], manifest["status"]) == (
+        first, None, "VALID")
+    assert manifest["no_log_proof"] == (f"the leaf of {first} is not in a checkpoint yet: run "
+                                        "`licreg log checkpoint`")
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes((settings.keystore / "root.pem").read_bytes())
+    early = CliRunner().invoke(cli, ["verify", str(tmp_path / "early"), "--anchors",
+                                     str(anchors), "--at", AT.isoformat(), "--json"])
+    assert early.exit_code == 3
+    doc = json.loads(early.output)
+    assert (doc["indication"], doc["sub_indication"]) == ("INDETERMINATE", "LOG_PROOF_MISSING")
+    assert manifest["no_log_proof"] in doc["reasons"][0]
+    checkpoint(world, settings)
+    with session_scope(world) as s:
+        export_bundle(s, first, tmp_path / "later", at=NOW)
+    assert json.loads((tmp_path / "later" / "manifest.json").read_bytes())["log_proof"] == (
+        "proof.json")
+    later = CliRunner().invoke(cli, ["verify", str(tmp_path / "later"), "--anchors",
+                                     str(anchors), "--at", AT.isoformat()])
+    assert later.exit_code == 0, later.output
 
 
 def test_licenses_sealed_during_the_audit_are_not_false_alarms(
