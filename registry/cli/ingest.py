@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -20,6 +18,7 @@ from registry.batch.reports import (
 )
 from registry.batch.run import IngestProgress, ingest_file, read_options_for
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.progress import progress_bar
 from registry.config import Settings
 from registry.db import session_scope
 from registry.i18n import _
@@ -50,7 +49,7 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
     eng = engine(settings)
     options = read_options_for(eng, type_code, mapping_file=mapping_file, sheet=sheet,
                                header_row=header_row)
-    with _progress_bar(file) as progress:
+    with _progress_bar(file, quiet=as_json) as progress:
         report = ingest_file(eng, settings, file, department_uscc=department_uscc,
                              type_code=type_code, uploader=uploader, at=now(), options=options,
                              progress=progress)
@@ -95,23 +94,16 @@ BIG_FILE = 1 << 20
 
 
 @contextmanager
-def _progress_bar(file: Path) -> Iterator[Any]:
+def _progress_bar(file: Path, *, quiet: bool) -> Iterator[Callable[[IngestProgress], None] | None]:
     """A progress callback drawing a bar on stderr for a big file (None for a small one)."""
-    if not file.is_file() or file.stat().st_size < BIG_FILE:
-        yield None
-        return
-
-    with click.progressbar(length=1000, label=_("ingesting {file}", file=file.name),
-                           file=sys.stderr, show_pos=False) as bar:
-        shown = 0
+    small = not file.is_file() or file.stat().st_size < BIG_FILE
+    with progress_bar(_("ingesting {file}", file=file.name), quiet=quiet or small) as bar:
+        if bar is None:
+            yield None
+            return
 
         def update(p: IngestProgress) -> None:
-            nonlocal shown
-            if p.total:
-                target = min(1000, p.done * 1000 // p.total)
-                bar.update(target - shown)
-                shown = target
-            bar.label = _("ingesting {file}: {rows} rows read", file=file.name,
-                          rows=f"{p.rows_read:,}")
+            bar(p.done, p.total, _("ingesting {file}: {rows} rows read", file=file.name,
+                                   rows=f"{p.rows_read:,}"))
 
         yield update
