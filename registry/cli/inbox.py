@@ -24,14 +24,18 @@ def inbox_group() -> None:
 
 
 @inbox_group.command("prepare")
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
-def inbox_prepare(settings: Settings) -> None:
+def inbox_prepare(settings: Settings, as_json: bool) -> None:
     """Make the inbox folder of every department and license type it issues."""
 
     root, archive = settings.inbox, settings.archive
     with session_scope(engine(settings)) as session:
         made = prepare_inbox(session, root)
+    if as_json:
+        echo_json({"inbox": str(root), "archive": str(archive), "made": [str(f) for f in made]})
+        return
     for folder in made:
         click.echo(_("made {folder}", folder=folder))
     click.echo(_("inbox {root} ({n} new folders); archive {archive}", root=root, n=len(made),

@@ -55,12 +55,16 @@ def pdf_render(settings: Settings, limit: int | None, workers: int | None,
     "Write the license's signed PDF to OUT (rendering it first if it has none)."))
 @click.argument("identifier")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
-def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
+def pdf_show(settings: Settings, identifier: str, out: Path, as_json: bool) -> None:
     with session_scope(engine(settings)) as session:
         stored = ensure_rendition(session, settings, identifier, at=now())
     shutil.copyfile(stored, out)
+    if as_json:
+        echo_json({"identifier": identifier, "file": str(out), "size": out.stat().st_size})
+        return
     click.echo(_("{file}  {size} bytes", file=out, size=out.stat().st_size))
 
 

@@ -32,7 +32,8 @@ def test_inbox_run_exits_1_when_a_file_failed_or_was_refused(reg: Settings,
                                                              tmp_path: Path) -> None:
     inbox = {"LICREG_INBOX": str(tmp_path / "inbox"), "LICREG_ARCHIVE": str(tmp_path / "archive")}
     folder = tmp_path / "inbox" / MARKET.uscc / BIZ
-    folder.mkdir(parents=True)
+    code, out = cli_run(reg, "inbox", "prepare", "--json", **inbox)
+    assert code == 0 and str(folder) in json.loads(out)["made"] and folder.is_dir()
     write_csv(folder / "good.csv", row(1))
     assert cli_run(reg, "inbox", "run", "--settle", "0", **inbox)[0] == 0  # all went well
 

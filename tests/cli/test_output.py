@@ -50,6 +50,17 @@ def test_bulletin_json_has_the_ranking_codes_and_files_of_the_text(tmp_path: Pat
     assert all(Path(p).is_file() and Path(p).parent == tmp_path / "b" for p in doc["files"])
 
 
+def test_pdf_show_json_names_the_file_written(tmp_path: Path) -> None:
+    reg = make_registry(tmp_path / "var", n=1)
+    code, out = cli_run(reg, "license", "list", "--json")
+    identifier = json.loads(out)[0]["identifier"]
+    code, out = cli_run(reg, "pdf", "show", identifier, "--out", str(tmp_path / "a.pdf"), "--json")
+    assert code == 0
+    assert json.loads(out) == {"identifier": identifier, "file": str(tmp_path / "a.pdf"),
+                               "size": (tmp_path / "a.pdf").stat().st_size}
+    assert (tmp_path / "a.pdf").read_bytes().startswith(b"%PDF-")
+
+
 def test_version_names_licreg_python_the_libraries_and_the_database(tmp_path: Path) -> None:
     env = {"LICREG_DATABASE_URL": "postgresql+psycopg://ops:s3cret@db.example:5432/licreg",
            "LICREG_LANG": "en"}
