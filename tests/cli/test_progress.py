@@ -125,6 +125,12 @@ def test_push_and_full_sync_draw_a_bar_on_a_terminal_and_none_with_json(
     code, out, shown = licreg(reg, "sync", "run", *auth)
     assert code == 0 and out.startswith("sent 0:")
     assert "pushing to the province" in shown  # nothing pending: the bar opens and closes
+    listed = json.loads(licreg(reg, "license", "list", "--json")[1])
+    for lic in listed[:3]:
+        assert licreg(reg, "license", "suspend", lic["identifier"], "--json")[0] == 0
+    code, out, shown = licreg(reg, "push", *auth, "--batch-size", "1")
+    assert code == 0 and out.startswith("sent 3: accepted 3")
+    assert _bar(shown, "pushing to the province") and "33%" in shown  # one of three batches
 
 
 def test_a_big_ingest_draws_its_bar_and_none_with_json(reg: Settings, tmp_path: Path) -> None:
