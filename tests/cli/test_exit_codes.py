@@ -66,6 +66,22 @@ def test_inbox_run_exits_1_when_a_file_failed_or_was_refused(reg: Settings,
     assert by_file["p.csv"]["report"]["error"].startswith("p.csv: missing required column(s)")
 
 
+def test_ingest_exits_1_for_a_failed_batch_with_or_without_json(reg: Settings,
+                                                                 tmp_path: Path) -> None:
+    args = ("--department", MARKET.uscc, "--type", BIZ)
+    code, out = cli_run(reg, "ingest", str(FIXTURES / "batches" / "business-licenses.csv"),
+                        *args)
+    assert code == 0 and "rejected 7" in out  # rejected rows are the batch's outcome
+    physicians = str(FIXTURES / "batches" / "physicians.csv")
+    code, out = cli_run(reg, "ingest", physicians, *args)
+    assert code == 1 and out.startswith("error: physicians.csv: missing required column(s)")
+    code, out = cli_run(reg, "ingest", physicians, *args, "--json")
+    assert code == 1
+    report = json.loads(out)  # --json: the failed batch's report, not an error line
+    assert (report["status"], report["status_text"]) == ("failed", "failed")
+    assert report["error"].startswith("physicians.csv: missing required column(s): 类型")
+
+
 def _anchors(reg: Settings, tmp_path: Path) -> Path:
     anchors = tmp_path / "root.pem"
     anchors.write_bytes(load_root_cert(reg.keystore).public_bytes(Encoding.PEM))
