@@ -80,6 +80,9 @@ def test_ingest_exits_1_for_a_failed_batch_with_or_without_json(reg: Settings,
     report = json.loads(out)  # --json: the failed batch's report, not an error line
     assert (report["status"], report["status_text"]) == ("failed", "failed")
     assert report["error"].startswith("physicians.csv: missing required column(s): 类型")
+    code, out = cli_run(reg, "batch", "list", "--json", LICREG_LANG="zh")
+    assert [(b["status"], b["status_text"]) for b in json.loads(out)] == [("failed", "失败"),
+                                                                        ("done", "已完成")]
 
 
 def _anchors(reg: Settings, tmp_path: Path) -> Path:

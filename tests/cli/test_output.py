@@ -52,8 +52,10 @@ def test_bulletin_json_has_the_ranking_codes_and_files_of_the_text(tmp_path: Pat
 
 def test_pdf_show_json_names_the_file_written(tmp_path: Path) -> None:
     reg = make_registry(tmp_path / "var", n=1)
-    code, out = cli_run(reg, "license", "list", "--json")
-    identifier = json.loads(out)[0]["identifier"]
+    code, out = cli_run(reg, "license", "list", "--json", LICREG_LANG="zh")
+    [listed] = json.loads(out)
+    assert (listed["status"], listed["status_text"]) == ("VALID", "有效")  # code beside word
+    identifier = listed["identifier"]
     code, out = cli_run(reg, "pdf", "show", identifier, "--out", str(tmp_path / "a.pdf"), "--json")
     assert code == 0
     assert json.loads(out) == {"identifier": identifier, "file": str(tmp_path / "a.pdf"),
