@@ -14,12 +14,16 @@ Example::
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
 import click
+
+from registry.cli.terminal import columns
 
 __all__ = ["Bar", "progress_bar"]
 
@@ -38,12 +42,33 @@ def progress_bar(label: str, *, quiet: bool = False) -> Iterator[Bar | None]:
     if quiet or not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+    with click.progressbar(length=1, label=label, file=sys.stderr,
+                           width=_bar_width(label)) as bar:
 
         def update(done: int, total: int, label: str | None = None) -> None:
             bar.length = max(total, done, 1)
             if label is not None:
-                bar.label = label
+                bar.label, bar.width = label, _bar_width(label)
             bar.update(done - bar.pos)
 
         yield update
+
+
+_AROUND = len("  [] 100%  00:00:00 ")
+"""What the line holds besides the label and the bar itself."""
+
+
+def _bar_width(label: str) -> int:
+    """The bar's width: at most click's 36, less when the line would not fit the terminal
+    (a wrapped line is redrawn below itself). Click counts a Chinese character as one
+    column; it takes two."""
+    return max(10, min(36, _terminal_width() - columns(label) - _AROUND))
+
+
+def _terminal_width() -> int:
+    """The columns of the terminal stderr is on (stdout may be a pipe or a file)."""
+    try:
+        width = os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        width = 0
+    return width or shutil.get_terminal_size().columns

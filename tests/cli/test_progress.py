@@ -3,12 +3,16 @@ or when stderr is not a terminal: the real ``licreg`` on a pseudo-terminal (pyth
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
+import re
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,19 +20,21 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.city.demo import MARKET
+from registry.cli.terminal import columns
 from registry.config import Settings
 from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from tests.conftest import FIXTURES, PASSPHRASE
 from tests.support.batches import BIZ
-from tests.support.province import TOKENS, make_registry
+from tests.support.province import TOKENS, free_port, make_registry
 
 pytestmark = pytest.mark.slow
 
 
-def licreg(reg: Settings, *args: str, terminal: bool = True) -> tuple[int, str, str]:
-    """``licreg ARGS`` in a process of its own, stderr on a pseudo-terminal (or a pipe):
-    (exit code, stdout, what stderr showed)."""
+def licreg(reg: Settings, *args: str, terminal: bool = True,
+           width: int = 0) -> tuple[int, str, str]:
+    """``licreg ARGS`` in a process of its own, stderr on a pseudo-terminal of ``width``
+    columns (0: unset, COLUMNS says 100) or a pipe: (exit code, stdout, what stderr showed)."""
     env = {**os.environ, "LICREG_HOME": str(reg.home), "LICREG_DATABASE_URL": reg.database_url,
            "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode(), "LICREG_LANG": "en", "COLUMNS": "100"}
     command = [sys.executable, "-m", "registry.cli", *args]
@@ -39,6 +45,7 @@ def licreg(reg: Settings, *args: str, terminal: bool = True) -> tuple[int, str, 
             out.seek(0)
             return done.returncode, out.read().decode(), done.stderr.decode()
         leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=follower,
                                 stdin=subprocess.DEVNULL)
         os.close(follower)
@@ -143,6 +150,18 @@ def test_a_big_ingest_draws_its_bar_and_none_with_json(reg: Settings, tmp_path: 
     assert code == 1 and "ingesting big.csv" in shown
     code, out, shown = licreg(reg, *args, "--json")
     assert code == 1 and json.loads(out)["status"] == "failed" and shown == ""
+
+
+def test_a_chinese_bar_fits_a_narrow_terminal(reg: Settings) -> None:
+    """Click counts a Chinese character as one column; the bar is narrowed so the line fits
+    (a line that wraps is redrawn below itself, a new line per update)."""
+    nobody = f"http://127.0.0.1:{free_port()}"
+    _code, _out, shown = licreg(reg, "--lang", "zh", "sync", "run", "--endpoint", nobody,
+                                "--attempts", "1", width=50)
+    assert "向省级平台推送  [" in shown
+    frames = re.sub(r"\x1b\[\?25[lh]", "", shown).replace("\n", "\r").split("\r")
+    bars = [f.rstrip() for f in frames if "[" in f and "%" in f]
+    assert bars and all(columns(f) <= 50 for f in bars), bars
 
 
 def _anchors(reg: Settings) -> Path:
