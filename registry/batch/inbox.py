@@ -231,8 +231,9 @@ def drain(
             continue
         except (IngestError, NotFoundError) as exc:  # no batch: unknown department or type …
             archived = _archive(claimed, archive_root, at=at())
-            result = {"file": waiting.name, "status": "refused",
-                      "status_text": status_word("refused"), "error": str(exc)}
+            result = {"file": waiting.name, "status": "refused",  # named as it was dropped
+                      "status_text": status_word("refused"),
+                      "error": str(exc).replace(str(claimed.path), waiting.name)}
             _write_reports(None, archived, result)
             outcomes.append(InboxOutcome(waiting, "refused", archived, result))
             continue

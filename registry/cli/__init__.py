@@ -14,17 +14,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import platform
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 
 import click
 
 from registry.cli.clickwords import speak_through_licreg
 from registry.cli.terminal import shortened
 from registry.config import Settings
-from registry.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, set_language
+from registry.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, current_language, set_language
 
-__all__ = ["COMMANDS", "cli", "main"]
+__all__ = ["COMMANDS", "cli", "main", "version_line"]
 
 speak_through_licreg()  # click's own words (Usage:, its usage errors) in the reader's language
 
@@ -150,7 +151,41 @@ def _speak(lang: str | None) -> str:
     return chosen
 
 
+VERSION_OF = ("prefect", "sqlalchemy", "cryptography", "pandas", "click")
+"""The libraries whose versions ``licreg --version`` names: those a support person asks about."""
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "-"
+
+
+def version_line() -> str:
+    """``licreg --version``: licreg's version and what a support person asks next (Python,
+    system, the main libraries, the database, the language), in one line. Reads no database."""
+    from sqlalchemy.engine import make_url
+
+    settings = Settings.from_env()
+    return _("licreg {version} (Python {python} on {system}; {libraries}; database {database}; "
+             "language {lang})", version=_version("licreg"), python=platform.python_version(),
+             system=f"{platform.system()} {platform.machine()}",
+             libraries=", ".join(f"{p} {_version(p)}" for p in VERSION_OF),
+             database=make_url(settings.database_url).render_as_string(hide_password=True),
+             lang=current_language())
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_line())
+        ctx.exit(0)
+
+
 @click.group(cls=_Commands)
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Show licreg's version (and Python's, the main "
+                                            "libraries', the database) and exit.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=None, is_eager=True,
               callback=lambda ctx, param, value: _speak(value),
               help="Language of what licreg says: zh (default) or en (or LICREG_LANG).")

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.progress import progress_bar
 from registry.cli.setup import new_keystore_passphrase
 from registry.config import Settings
 from registry.db import session_scope
@@ -215,12 +216,16 @@ def verify(
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     at = parse_at(at_text)
-    reports = list(verify_paths(paths, anchors=trusted, at=at, crls=crls)) if paths else []
+    reports: list[VerificationReport] = []
+    if paths:
+        with progress_bar(_("verifying"), quiet=as_json) as bar:
+            reports = verify_paths(paths, anchors=trusted, at=at, crls=crls, progress=bar)
     notes: list[str] = []
     if whole_registry:
-        audit = audit_registry(engine(settings), anchors=trusted, at=at,
-                               crls=[*crls, *_keystore_crls(settings)],
-                               workers=workers)
+        with progress_bar(_("verifying the registry"), quiet=as_json) as bar:
+            audit = audit_registry(engine(settings), anchors=trusted, at=at,
+                                   crls=[*crls, *_keystore_crls(settings)],
+                                   workers=workers, progress=bar)
         _record_run(settings, audit, at=at)
         reports.extend(audit.reports)
         notes.append(_(

@@ -50,7 +50,7 @@ def batch_list(settings: Settings, limit: int | None, department: str | None,
     with session_scope(engine(settings)) as session:
         batches = list_batches(session, limit=limit, department=department)
     if as_json:
-        echo_json([b.__dict__ for b in batches])
+        echo_json([{**b.__dict__, "status_text": status_word(b.status)} for b in batches])
         return
     for b in batches:
         click.echo(_("{batch_id:>5}  {status:<7}  {type_code}  rows {rows:>7}  accepted "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from registry.batch.inbox import SETTLE_SECONDS, InboxFile, drain, prepare_inbox
+from registry.batch.inbox import SETTLE_SECONDS, InboxFile, InboxOutcome, drain, prepare_inbox
 from registry.batch.reports import status_word
 from registry.batch.run import BatchReport, ingest_file
 from registry.cli._common import echo_json, engine, handle_errors, now
@@ -23,14 +24,18 @@ def inbox_group() -> None:
 
 
 @inbox_group.command("prepare")
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
-def inbox_prepare(settings: Settings) -> None:
+def inbox_prepare(settings: Settings, as_json: bool) -> None:
     """Make the inbox folder of every department and license type it issues."""
 
     root, archive = settings.inbox, settings.archive
     with session_scope(engine(settings)) as session:
         made = prepare_inbox(session, root)
+    if as_json:
+        echo_json({"inbox": str(root), "archive": str(archive), "made": [str(f) for f in made]})
+        return
     for folder in made:
         click.echo(_("made {folder}", folder=folder))
     click.echo(_("inbox {root} ({n} new folders); archive {archive}", root=root, n=len(made),
@@ -44,7 +49,10 @@ def inbox_prepare(settings: Settings) -> None:
 @click.pass_obj
 @handle_errors
 def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
-    """Ingest every file waiting in the inboxes once, archive each with its report."""
+    """Ingest every file waiting in the inboxes once, archive each with its report.
+
+    Exit code 1 when any file failed or was refused (each is reported all the same).
+    """
 
     eng = engine(settings)
 
@@ -58,23 +66,39 @@ def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
                      settle=SETTLE_SECONDS if settle is None else settle)
     if as_json:
         echo_json([{"file": str(o.file.path), "status": o.status,
+                    "status_text": status_word(o.status),
                     "archived": str(o.archived) if o.archived else None, "report": o.report}
                    for o in outcomes])
-        return
+    else:
+        _render(outcomes, root, archive)
+    if any(o.status in FAILED for o in outcomes):
+        sys.exit(1)
+
+
+FAILED = frozenset({"failed", "refused"})
+"""Outcomes that make ``inbox run`` exit 1 (``busy`` files are simply left for later)."""
+
+
+def _render(outcomes: list[InboxOutcome], root: Path, archive: Path) -> None:
     for o in outcomes:
         r = o.report
         counts = (_("rows {rows}: accepted {accepted}, filtered {filtered}, rejected "
                     "{rejected}", rows=r["rows_read"], accepted=r["accepted"],
                     filtered=r["filtered"], rejected=r["rejected"]) if r.get("rows_read") else "")
         if r.get("error"):
-            counts = _("{counts}; {error}", counts=counts, error=r["error"]) if counts \
-                else r["error"]
+            error = _unnamed(r["error"], o.file.name)
+            counts = _("{counts}; {error}", counts=counts, error=error) if counts else error
         where = (f" → {_short(o.archived, archive)}" if o.archived
                  else _(" (left in the inbox)"))
         click.echo(_("{status:<8} {file}: {detail}{where}", status=status_word(o.status),
                      file=f"{o.file.department}/{o.file.type_code}/{o.file.name}",
                      detail=counts, where=where))
     click.echo(_("{n} file(s) from {root}", n=len(outcomes), root=root))
+
+
+def _unnamed(error: str, name: str) -> str:
+    """``error`` without the file name it starts with: the line names the file already."""
+    return error.removeprefix(_("{where}: {message}", where=name, message=""))
 
 
 def _short(path: Path, base: Path) -> str:

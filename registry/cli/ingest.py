@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -18,10 +17,12 @@ from registry.batch.reports import (
     row_outcomes,
     status_word,
 )
-from registry.batch.run import IngestProgress, ingest_file, read_options_for
+from registry.batch.run import IngestProgress, ingest_file, read_options_for, read_report
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.progress import progress_bar
 from registry.config import Settings
 from registry.db import session_scope
+from registry.errors import BatchFailedError
 from registry.i18n import _
 
 __all__ = ["counts_line", "ingest"]
@@ -45,15 +46,24 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
            mapping_file: Path | None, sheet: str | None, header_row: int | None,
            as_json: bool) -> None:
     """Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or folder of
-    PDFs): validate, filter, structure, seal, store; report every row."""
+    PDFs): validate, filter, structure, seal, store; report every row.
+
+    Exit code 1 when the batch failed (rejected rows are its outcome, not a failure).
+    """
 
     eng = engine(settings)
     options = read_options_for(eng, type_code, mapping_file=mapping_file, sheet=sheet,
                                header_row=header_row)
-    with _progress_bar(file) as progress:
-        report = ingest_file(eng, settings, file, department_uscc=department_uscc,
-                             type_code=type_code, uploader=uploader, at=now(), options=options,
-                             progress=progress)
+    try:
+        with _progress_bar(file, quiet=as_json) as progress:
+            report = ingest_file(eng, settings, file, department_uscc=department_uscc,
+                                 type_code=type_code, uploader=uploader, at=now(),
+                                 options=options, progress=progress)
+    except BatchFailedError as exc:
+        if not as_json:
+            raise  # one line on stderr (handle_errors)
+        with session_scope(eng) as session:  # --json: the failed batch's report, then exit 1
+            report = read_report(session, exc.batch_id)
     listed = report.rows_read <= ROW_LIST_MAX
     with session_scope(eng) as session:
         rows = row_outcomes(session, report.batch_id) if listed else []
@@ -63,7 +73,7 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
                    "reasons": reasons,
                    "reason_titles": {code: reason_title(code) for code in reasons},
                    "rows": rows if listed else None})
-        return
+        sys.exit(1 if report.status == "failed" else 0)
     note = _("  (same bytes ingested before: nothing new)") if report.already_ingested else ""
     click.echo(_("batch {batch_id}: {file} sha256 {sha256}", batch_id=report.batch_id,
                  file=report.file, sha256=report.sha256[:12]) + note)
@@ -95,23 +105,16 @@ BIG_FILE = 1 << 20
 
 
 @contextmanager
-def _progress_bar(file: Path) -> Iterator[Any]:
+def _progress_bar(file: Path, *, quiet: bool) -> Iterator[Callable[[IngestProgress], None] | None]:
     """A progress callback drawing a bar on stderr for a big file (None for a small one)."""
-    if not file.is_file() or file.stat().st_size < BIG_FILE:
-        yield None
-        return
-
-    with click.progressbar(length=1000, label=_("ingesting {file}", file=file.name),
-                           file=sys.stderr, show_pos=False) as bar:
-        shown = 0
+    small = not file.is_file() or file.stat().st_size < BIG_FILE
+    with progress_bar(_("ingesting {file}", file=file.name), quiet=quiet or small) as bar:
+        if bar is None:
+            yield None
+            return
 
         def update(p: IngestProgress) -> None:
-            nonlocal shown
-            if p.total:
-                target = min(1000, p.done * 1000 // p.total)
-                bar.update(target - shown)
-                shown = target
-            bar.label = _("ingesting {file}: {rows} rows read", file=file.name,
-                          rows=f"{p.rows_read:,}")
+            bar(p.done, p.total, _("ingesting {file}: {rows} rows read", file=file.name,
+                                   rows=f"{p.rows_read:,}"))
 
         yield update

@@ -73,7 +73,7 @@ def license_list(
     with session_scope(engine(settings)) as session:
         rows = list_licenses(session, limit=limit, type_code=type_code)
     if as_json:
-        echo_json(rows)
+        echo_json([{**r, "status_text": status_text(r["status"])} for r in rows])
         return
     width = max((_width(status_text(r["status"])) for r in rows), default=0)
     for r in rows:

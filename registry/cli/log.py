@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.progress import progress_bar
 from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
@@ -50,9 +51,11 @@ def log_group() -> None:
 def log_checkpoint(settings: Settings, as_json: bool) -> None:
     """Give new leaves their positions and sign a checkpoint of the whole log."""
 
-    with session_scope(engine(settings)) as session:
+    with session_scope(engine(settings)) as session, \
+            progress_bar(_("signing a log checkpoint"), quiet=as_json) as bar:
         cp, created = sign_checkpoint(session, keystore=settings.keystore,
-                                      passphrase=settings.require_passphrase(), now=now())
+                                      passphrase=settings.require_passphrase(), now=now(),
+                                      progress=bar)
     if as_json:
         echo_json({"id": cp.id, "created": created, **cp.to_dict()})
         return

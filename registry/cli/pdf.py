@@ -9,6 +9,7 @@ import click
 
 from registry.bench.pdf import run_pdf_bench
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.progress import progress_bar
 from registry.cli.terminal import LocalizedGroup
 from registry.config import Settings
 from registry.db import session_scope
@@ -35,8 +36,9 @@ def pdf_group() -> None:
 @handle_errors
 def pdf_render(settings: Settings, limit: int | None, workers: int | None,
                tsa_url: str | None, as_json: bool) -> None:
-    report = render_pending(engine(settings), settings, at=now(), limit=limit, workers=workers,
-                            tsa_url=tsa_url)
+    with progress_bar(_("rendering PDFs"), quiet=as_json) as bar:
+        report = render_pending(engine(settings), settings, at=now(), limit=limit,
+                                workers=workers, tsa_url=tsa_url, progress=bar)
     if as_json:
         echo_json(report.to_dict())
         return
@@ -53,12 +55,16 @@ def pdf_render(settings: Settings, limit: int | None, workers: int | None,
     "Write the license's signed PDF to OUT (rendering it first if it has none)."))
 @click.argument("identifier")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
-def pdf_show(settings: Settings, identifier: str, out: Path) -> None:
+def pdf_show(settings: Settings, identifier: str, out: Path, as_json: bool) -> None:
     with session_scope(engine(settings)) as session:
         stored = ensure_rendition(session, settings, identifier, at=now())
     shutil.copyfile(stored, out)
+    if as_json:
+        echo_json({"identifier": identifier, "file": str(out), "size": out.stat().st_size})
+        return
     click.echo(_("{file}  {size} bytes", file=out, size=out.stat().st_size))
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from registry.cli._common import echo_json, handle_errors
-from registry.cli.sync import render_push, run_incremental
+from registry.cli._common import handle_errors
+from registry.cli.sync import report_push, run_incremental
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.i18n import _
 from registry.mockprovince.faults import Faults
@@ -95,8 +95,5 @@ def push(settings: Settings, endpoint: str, access_id: str, token: str, auth: st
 
     summary = run_incremental(settings, endpoint, access_id, token, auth=auth,
                               batch_size=batch_size, concurrency=concurrency,
-                              max_attempts=max_attempts)
-    if as_json:
-        echo_json(summary.to_dict())
-        return
-    render_push(summary)
+                              max_attempts=max_attempts, quiet=as_json)
+    report_push(summary, as_json=as_json)

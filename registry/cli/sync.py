@@ -28,6 +28,7 @@ from registry.cli._common import (
     handle_errors,
     now,
 )
+from registry.cli.progress import progress_bar
 from registry.clock import china_text
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import session_scope
@@ -48,6 +49,7 @@ __all__ = [
     "reason_text",
     "render_push",
     "render_reconcile",
+    "report_push",
     "run_incremental",
     "sync_bench",
     "sync_full",
@@ -204,25 +206,40 @@ def sync_run(settings: Settings, endpoint: str, access_id: str, token: str, auth
     """Incremental sync: push every event the province has not acknowledged, in order."""
     summary = run_incremental(settings, endpoint, access_id, token, auth=auth, timeout=timeout,
                               attempts=attempts, batch_size=batch_size,
-                              concurrency=concurrency, max_attempts=max_attempts)  # fmt: skip
-    if as_json:
-        echo_json(summary.to_dict())
-        return
-    render_push(summary)
+                              concurrency=concurrency, max_attempts=max_attempts,
+                              quiet=as_json)  # fmt: skip
+    report_push(summary, as_json=as_json)
 
 
 def run_incremental(settings: Settings, endpoint: str, access_id: str, token: str, *,
                     auth: str = "token", timeout: float = 30.0, attempts: int = 5,
                     batch_size: int = 1000, concurrency: int = 2,
-                    max_attempts: int = 8) -> Any:  # fmt: skip
-    """One incremental run as the CLI does it (shared with ``licreg push``)."""
+                    max_attempts: int = 8, quiet: bool = False) -> Any:  # fmt: skip
+    """One incremental run as the CLI does it (shared with ``licreg push``), with a progress
+    bar on a terminal unless ``quiet``."""
 
     with province_client(endpoint, access_id, token, auth=auth, timeout=timeout,
                          attempts=attempts, concurrency=concurrency) as client, \
-            session_scope(engine(settings)) as session:  # fmt: skip
+            session_scope(engine(settings)) as session, \
+            progress_bar(_("pushing to the province"), quiet=quiet) as bar:  # fmt: skip
         return push_pending(session, client, batch_size=batch_size, concurrency=concurrency,
                             max_attempts=max_attempts, at=now(), clock=now,
-                            on_step=crash_hook())  # fmt: skip
+                            on_step=crash_hook(), progress=bar)  # fmt: skip
+
+
+def _reason_texts(reasons: Mapping[str, int]) -> dict[str, str]:
+    return {code: reason_text(code) for code in reasons}
+
+
+def report_push(summary: Any, *, as_json: bool) -> None:
+    """Say what an incremental run did (``--json``: the counts, the reason codes and their
+    words); exit 1 when any event was refused, became a dead letter or got no clear answer."""
+    if as_json:
+        echo_json({**summary.to_dict(), "reason_texts": _reason_texts(summary.reasons)})
+    else:
+        render_push(summary)
+    if summary.rejected or summary.dead or summary.unsettled:
+        sys.exit(1)
 
 
 def render_push(summary: Any) -> None:
@@ -254,17 +271,22 @@ def _render_reasons(reasons: Mapping[str, int]) -> None:
 def sync_full(settings: Settings, endpoint: str, access_id: str, token: str, auth: str,
               timeout: float, attempts: int, batch_size: int, concurrency: int, restart: bool,
               max_batches: int | None, as_json: bool) -> None:  # fmt: skip
-    """Full sync: every current license, paged; resumes from its checkpoint."""
+    """Full sync: every current license, paged; resumes from its checkpoint.
+
+    Exit code 1 when the platform refused a license or gave no clear answer for one.
+    """
 
     with province_client(endpoint, access_id, token, auth=auth, timeout=timeout,
                          attempts=attempts, concurrency=concurrency) as client, \
-            session_scope(engine(settings)) as session:  # fmt: skip
+            session_scope(engine(settings)) as session, \
+            progress_bar(_("full sync to the province"), quiet=as_json) as bar:  # fmt: skip
         summary = full_sync(session, client, batch_size=batch_size, concurrency=concurrency,
                             max_batches=max_batches, restart=restart, at=now(), clock=now,
-                            on_step=crash_hook())  # fmt: skip
+                            on_step=crash_hook(), progress=bar)  # fmt: skip
+    failed = bool(summary.rejected or summary.unsettled)
     if as_json:
-        echo_json(summary.to_dict())
-        return
+        echo_json({**summary.to_dict(), "reason_texts": _reason_texts(summary.reasons)})
+        sys.exit(1 if failed else 0)
     counts = {"pushed": summary.pushed, "accepted": summary.accepted,
               "duplicates": summary.duplicates, "rejected": summary.rejected,
               "unsettled": summary.unsettled}
@@ -283,6 +305,7 @@ def sync_full(settings: Settings, endpoint: str, access_id: str, token: str, aut
                      "stopped; run again to resume", position=summary.position,
                      total=summary.total))
     _render_reasons(summary.reasons)
+    sys.exit(1 if failed else 0)
 
 
 @sync_group.command("reconcile")
@@ -340,7 +363,7 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
     with session_scope(engine(settings)) as session:
         status = sync_report(session, at=now())
     if as_json:
-        echo_json(status.to_dict())
+        echo_json({**status.to_dict(), "dead_reason_texts": _reason_texts(status.dead_reasons)})
         return
     click.echo(_("pending {pending} (failing {failing}), in flight {in_flight}, dead {dead}, "
                  "acknowledged {acked}", pending=status.pending, failing=status.failing,
@@ -381,13 +404,17 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
 @sync_group.command("retry")
 @click.option("--event", "event_ids", type=int, multiple=True,
               help="Only this dead letter (repeatable); default: all.")
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
-def sync_retry(settings: Settings, event_ids: tuple[int, ...]) -> None:
+def sync_retry(settings: Settings, event_ids: tuple[int, ...], as_json: bool) -> None:
     """Give dead letters a new set of attempts; the next sync run pushes them."""
 
     with session_scope(engine(settings)) as session:
         n = retry_dead(session, at=now(), event_ids=list(event_ids) or None)
+    if as_json:
+        echo_json({"revived": n})
+        return
     click.echo(ngettext("revived {n} dead letter; it goes out with the next `licreg sync run`",
                         "revived {n} dead letters; they go out with the next `licreg sync run`",
                         n, n=n))

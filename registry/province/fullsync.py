@@ -169,13 +169,15 @@ def full_sync(
     at: dt.datetime,
     clock: Callable[[], dt.datetime] | None = None,
     on_step: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FullSyncSummary:
     """Push every current license from the checkpoint on; see the module docstring.
 
     ``max_batches`` stops after that many pages (the checkpoint keeps the place); ``restart``
     starts a fresh pass even when one is half done. Work runs in sessions of its own on
     ``session``'s engine. An :class:`AggregationError` stops the pass after the pages in
-    flight are recorded; the checkpoint keeps what was recorded.
+    flight are recorded; the checkpoint keeps what was recorded. ``progress(done, total)`` is
+    told after each page is recorded (licenses of the pass pushed, of its total).
     """
     if batch_size < 1 or concurrency < 1:
         raise ValueError("batch_size and concurrency must be at least 1")
@@ -244,6 +246,8 @@ def full_sync(
                 cp.updated_at = now()
                 meta.commit()
                 step("committed")
+                if progress:
+                    progress(cp.pushed, cp.total)
                 set_in_flight(meta, run_id, sum(p.count for p in in_flight), at=now())
         if finished:
             cp.finished_at = now()

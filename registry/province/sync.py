@@ -438,6 +438,7 @@ def push_pending(
     at: dt.datetime,
     clock: Callable[[], dt.datetime] | None = None,
     on_step: Step | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PushSummary:
     """Push pending outbox events in id order, ``batch_size`` per request, each event once.
 
@@ -449,6 +450,8 @@ def push_pending(
     engine, committed per batch, so the caller's transaction is left alone; events must be
     committed before they are pushed. ``max_batches`` stops after that many batches (a task's
     share of a long sync). ``clock`` (default: always ``at``) timestamps acks and heartbeats.
+    ``progress(done, total)`` is told after each batch is recorded (events, of those pending
+    when the run began).
 
     An :class:`AggregationError` (platform unreachable after the client's retries, credentials
     refused) stops claiming; batches in flight are still recorded, then it is raised. Batches
@@ -467,13 +470,14 @@ def push_pending(
     totals = _Totals()
     meta = Session(bind)
     run_id = start_run(meta, kind="incremental", at=now(), exclusive=not lock)
+    total = sync_status(meta)["pending"] if progress else 0
     error: AggregationError | None = None
     open_claims: list[_Claim] = []
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push",
                                 initializer=set_language, initargs=(current_language(),)) as pool:
             in_flight: deque[_Claim] = deque()
-            cursor, exhausted, claimed = 0, False, 0
+            cursor, exhausted, claimed, done = 0, False, 0, 0
             while True:
                 # (1)–(3): keep up to `concurrency` batches in flight
                 while (not exhausted and error is None and len(in_flight) < concurrency
@@ -512,6 +516,9 @@ def push_pending(
                 _record(bind, claim, delivery, totals, at=now(), max_attempts=max_attempts,
                         step=step)  # fmt: skip
                 open_claims.remove(claim)  # recorded: its items can go
+                done += claim.count
+                if progress:
+                    progress(done, total)
                 set_in_flight(meta, run_id, sum(c.count for c in in_flight), at=now())
         if error is not None:
             raise error

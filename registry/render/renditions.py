@@ -28,7 +28,7 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,15 +318,22 @@ def render_pending(
     workers: int | None = None,
     chunk: int = CHUNK,
     tsa_url: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RenderReport:
     """Render, sign and store the PDF of every pending license (up to ``limit``).
 
     ``workers`` processes (default: one per CPU) render the chunks; 0 renders here, in this
     process. ``tsa_url`` makes the signatures PAdES B-T with that RFC 3161 time-stamping
     authority. Scripts calling this with workers must guard their entry point with
-    ``if __name__ == "__main__":`` (workers start from a fork server).
+    ``if __name__ == "__main__":`` (workers start from a fork server). ``progress(done,
+    total)`` is told after each chunk is recorded.
     """
     started = time.perf_counter()
+    total = 0
+    if progress:
+        with session_scope(engine) as session:
+            total = pending_count(session)
+        total = min(total, limit) if limit else total
     workers = (os.cpu_count() or 1) if workers is None else workers
     counts: collections.Counter[str] = collections.Counter()
     totals = [0, 0, 0]  # rendered, with missing glyphs, chunks
@@ -340,6 +347,8 @@ def render_pending(
         totals[2] += 1
         cpu[0] += seconds
         counts.update(d.level for d in done)
+        if progress:
+            progress(totals[0], total)
 
     startup = 0.0
     if workers == 0:

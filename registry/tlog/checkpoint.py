@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,13 +249,16 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
 
 
 def make_checkpoint(
-    session: Session, signer: LogSigner, *, now: dt.datetime, origin: str = DEFAULT_ORIGIN
+    session: Session, signer: LogSigner, *, now: dt.datetime, origin: str = DEFAULT_ORIGIN,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Checkpoint, bool]:
     """Sequence the pending leaves and sign a checkpoint of the whole log.
 
     Returns ``(checkpoint, created)``: with no pending leaf and a checkpoint of the current
     size already stored, that checkpoint is returned and nothing is written.
+    ``progress(done, 3)`` is told after each stage: sequenced, tiles stored, signed.
     """
+    tell = progress or (lambda _done, _total: None)
     if now.tzinfo is None:
         raise ValueError("the checkpoint time must be an aware datetime")
     _lock(session)
@@ -285,6 +288,7 @@ def make_checkpoint(
             "log positions are not contiguous after sequencing",
             sub_indication="LOG_CONSISTENCY_FAILURE",
         )
+    tell(1, 3)
     if not added:
         latest = latest_checkpoint(session)
         if latest is not None and latest.tree_size == new_size and latest.origin == origin:
@@ -296,6 +300,7 @@ def make_checkpoint(
     if tiles:
         session.execute(insert(LogTile), tiles)
     root = tree.root()
+    tell(2, 3)
     # (5) sign and store.
     time = now.astimezone(dt.UTC).replace(microsecond=0)
     signature = signer.sign(checkpoint_body(origin, new_size, root, time))
@@ -309,6 +314,7 @@ def make_checkpoint(
     )
     session.add(row)
     session.flush()
+    tell(3, 3)
     return Checkpoint.from_row(row), True
 
 
@@ -319,7 +325,8 @@ def sign_checkpoint(
     passphrase: bytes,
     now: dt.datetime,
     origin: str = DEFAULT_ORIGIN,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Checkpoint, bool]:
     """:func:`make_checkpoint` with the keystore's log key (made on first use)."""
     signer = ensure_log_key(keystore, passphrase, now=now)
-    return make_checkpoint(session, signer, now=now, origin=origin)
+    return make_checkpoint(session, signer, now=now, origin=origin, progress=progress)

@@ -142,8 +142,11 @@ def verify_paths(
     anchors: Sequence[x509.Certificate],
     at: dt.datetime,
     crls: Sequence[x509.CertificateRevocationList] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[VerificationReport]:
-    """One report per bundle or PDF found under ``paths``, then any fork between bundles."""
+    """One report per bundle or PDF found under ``paths``, then any fork between bundles;
+    ``progress(done, total)`` is told after each item."""
+    total = sum(1 for path in paths for _item in _items(path)) if progress else 0
     verifier = Verifier(anchors=anchors, at=at, crls=crls)
     checker = CheckpointChecker(anchors)
     verify_pdf = pdf_verifier()
@@ -168,6 +171,8 @@ def verify_paths(
                     subject=str(item), validation_time=at,
                     detail=_("not an export bundle (a folder with license.json) or a PDF")
                     if item.exists() else _("no such file or folder")))
+            if progress:
+                progress(len(reports), total)
         if not found:
             reports.append(VerificationReport.format_failure(
                 subject=str(path), validation_time=at,

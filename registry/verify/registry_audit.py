@@ -26,7 +26,7 @@ import datetime as dt
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -343,12 +343,15 @@ def audit_registry(
     at: dt.datetime,
     crls: Sequence[x509.CertificateRevocationList] = (),
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RegistryAudit:
     """Verify every license in the registry and reconcile the database with the log.
 
     ``workers``: processes for the signature checks (0: this process; None: one per CPU for
-    registries of :data:`PARALLEL_FROM` licenses or more).
+    registries of :data:`PARALLEL_FROM` licenses or more). ``progress(done, total)`` is told
+    after each chunk of licenses verified.
     """
+    tell = progress or (lambda _done, _total: None)
     if at.tzinfo is None:
         raise ValueError("the validation time must be an aware datetime")
     anchor_ders = [a.public_bytes(Encoding.DER) for a in anchors]
@@ -365,8 +368,8 @@ def audit_registry(
                 select(License.identifier, License.predecessor)
                 .where(License.predecessor.is_not(None)))
         }
+        total = conn.execute(select(func.count()).select_from(License)).scalar() or 0
         if workers is None:
-            total = conn.execute(select(func.count()).select_from(License)).scalar() or 0
             workers = (os.cpu_count() or 1) if total >= PARALLEL_FROM else 0
         pool = None
         if workers > 0:
@@ -386,14 +389,17 @@ def audit_registry(
                 state = _state(anchor_ders, crl_ders, at, seals)
                 for chunk in _chunks(conn, scan, successors, at):
                     reports.extend(_verify_with(state, chunk))
+                    tell(len(reports), total)
             else:
                 pending: deque[Future[list[VerificationReport]]] = deque()
                 for chunk in _chunks(conn, scan, successors, at):
                     pending.append(pool.submit(_verify_jobs, chunk))
                     while len(pending) > 2 * workers:
                         reports.extend(pending.popleft().result())
+                        tell(len(reports), total)
                 while pending:
                     reports.extend(pending.popleft().result())
+                    tell(len(reports), total)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
