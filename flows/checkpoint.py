@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.outcome import failed
 from registry.clock import utc_now
 from registry.config import Settings
 from registry.db import session_scope, shared_engine
+from registry.errors import RegistryError
 from registry.i18n import _
 from registry.tlog.checkpoint import sign_checkpoint
 
@@ -37,10 +39,14 @@ def checkpoint_task() -> dict[str, Any]:
 
 
 @flow(name="checkpoint")
-def checkpoint_flow() -> dict[str, Any]:
+def checkpoint_flow() -> dict[str, Any] | State[Any]:
     """Sign a checkpoint when leaves were written since the last one; returns it (``made``
     False: the last one still covers the whole log)."""
-    result = checkpoint_task()
+    try:
+        result = checkpoint_task()
+    except RegistryError as exc:  # no passphrase, a wrong one, no log key
+        reason = _("log checkpoint not signed: {why}", why=exc)
+        return failed(reason, {"error": reason}, key="checkpoint")
     if result["made"]:
         text = _("log checkpoint signed: {n} leaves, root {root}…", n=result["tree_size"],
                  root=result["root_hash"][:16])

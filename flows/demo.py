@@ -98,8 +98,11 @@ def demo() -> None:
               rows=format(r["rows_read"], ">3"), accepted=format(r["accepted"], ">3"),
               issued=format(r["issued"], ">2"), filtered=r["filtered"], rejected=r["rejected"],
               again=again))
-    rendered = render_pdfs()
+    rendering = render_pdfs(return_state=True)
+    rendered = summary(rendering)
     say(_("== PDF licenses rendered and signed (flow render-pdfs): {n}", n=rendered["rendered"]))
+    if rendering.is_failed():
+        say(rendering.message or "")
     with session_scope(engine) as session:
         checkpoint, made = sign_checkpoint(session, keystore=settings.keystore,
                                            passphrase=settings.require_passphrase(), now=utc_now())

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.outcome import failed
 from registry.config import Settings
 from registry.db import shared_engine
+from registry.errors import RegistryError
 from registry.i18n import _
 from registry.render.renditions import render_pending
 
@@ -33,12 +35,18 @@ def render_pdfs_task(per_task: int, workers: int | None, tsa_url: str | None) ->
 
 @flow(name="render-pdfs")
 def render_pdfs(per_task: int = 5_000, workers: int | None = None,
-                tsa_url: str | None = None) -> dict[str, Any]:
-    """Render until no license is pending; returns the totals."""
+                tsa_url: str | None = None) -> dict[str, Any] | State[Any]:
+    """Render until no license is pending; returns the totals. Failed when a rendition could
+    not be made (a font, the time-stamping server, the keystore: :mod:`flows.outcome`)."""
     logger = get_run_logger()
     totals = {"rendered": 0, "with_missing_glyphs": 0, "tasks": 0}
     while True:
-        report = render_pdfs_task(per_task, workers, tsa_url)
+        try:
+            report = render_pdfs_task(per_task, workers, tsa_url)
+        except RegistryError as exc:  # after the task's retries; what was rendered is kept
+            reason = _("renditions stopped after {n} PDF licenses: {why}",
+                       n=totals["rendered"], why=exc)
+            return failed(reason, {**totals, "error": reason}, key="render-pdfs")
         totals["rendered"] += report["rendered"]
         totals["with_missing_glyphs"] += report["with_missing_glyphs"]
         totals["tasks"] += 1

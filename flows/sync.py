@@ -197,9 +197,14 @@ def reconcile_task(repair: bool) -> dict[str, Any]:
 
 
 @flow(name="reconcile")
-def reconcile_flow(repair: bool = True) -> dict[str, Any]:
-    """Compare with the province and repair; the report says what differed."""
-    report = reconcile_task(repair)
+def reconcile_flow(repair: bool = True) -> dict[str, Any] | State[Any]:
+    """Compare with the province and repair; the report says what differed. Failed when the
+    province could not be asked (:mod:`flows.outcome`)."""
+    try:
+        report = reconcile_task(repair)
+    except AggregationError as exc:  # after the client's and the task's retries
+        reason = _("reconcile: the province could not be asked: {why}", why=exc)
+        return failed(reason, {"error": reason}, key="reconcile")
     if not report["in_sync"]:
         get_run_logger().warning("%s", _("province drift: {counts}; repaired: {repaired}",
                                          counts=report["counts"], repaired=report["repaired"]))

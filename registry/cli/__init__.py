@@ -61,7 +61,8 @@ COMMANDS = {
     "log": ("registry.cli.log:log_group",
            N_("The transparency log (RFC 9162 hashing, signed checkpoints; TEST ONLY log key).")),
     "pki": ("registry.cli.audit:pki",
-           N_("The city's TEST ONLY PKI: create it, export its trust anchor.")),
+           N_("The city's TEST ONLY PKI: create it, export its trust anchor, re-encrypt old key "
+             "files.")),
     "verify": ("registry.cli.audit:verify",
               N_("Verify export bundles, PDFs, folders of them, or the whole registry, offline, "
               "against the anchors you choose.")),

@@ -115,7 +115,7 @@ def parse_at(value: str | None) -> dt.datetime:
 
 @click.group()
 def pki() -> None:
-    """The city's TEST ONLY PKI: create it, export its trust anchor."""
+    """The city's TEST ONLY PKI: create it, export its trust anchor, re-encrypt old key files."""
 
 
 @pki.command("init")

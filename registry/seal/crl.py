@@ -14,7 +14,7 @@ lock, and replaces the file atomically, so a reader never sees half a CRL.
 
 Example::
 
-    revoke_certificate(keystore, b"pw", signer_cert_der, at=now,
+    revoke_certificate(keystore, passphrase, signer_cert_der, at=now,
                        reason=x509.ReasonFlags.cessation_of_operation)
     crls = load_crls(keystore)
     assert revocation_of(x509.load_der_x509_certificate(signer_cert_der), crls) == now

@@ -103,3 +103,17 @@ def test_the_audit_flow_is_indeterminate_passed_then_failed(harness: None, demo_
     with session_scope(engine) as s:  # every run recorded, for the weekly bulletin
         assert s.scalar(select(func.count()).select_from(AuditRun)) == 3
     engine.dispose()
+
+
+def test_a_checkpoint_without_the_passphrase_is_a_failed_flow_run(
+        harness: None, demo_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.checkpoint import checkpoint_flow
+
+    _ingest()
+    monkeypatch.delenv("LICREG_KEY_PASSPHRASE")
+    state = checkpoint_flow(return_state=True)
+    recorded = recorded_state(state)
+    assert state.is_failed() and recorded.is_failed()
+    assert recorded.message.startswith("log checkpoint not signed: ")
+    assert "LICREG_KEY_PASSPHRASE" in recorded.message
+    assert newest_artifact("checkpoint").description == recorded.message

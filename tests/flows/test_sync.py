@@ -108,3 +108,19 @@ def test_a_push_to_an_unreachable_province_is_a_failed_flow_run(
     assert newest_artifact("incremental-sync").description == recorded.message
     assert table("incremental-sync") == [{"what": f"failed: {recorded.message}", "n": None}]
     assert summary(state)["expired"] == 3  # the sweep's own work is done and kept
+
+
+def test_a_reconcile_the_province_cannot_answer_is_a_failed_flow_run(
+        harness: None, registry: tuple[Settings, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.sync
+    from flows.sync import reconcile_flow
+    from registry.mockprovince.process import free_port
+
+    monkeypatch.setenv("LICREG_PROVINCE_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
+    monkeypatch.setattr(flows.sync, "reconcile_task",
+                        flows.sync.reconcile_task.with_options(retries=0))
+    state = reconcile_flow(return_state=True)
+    recorded = recorded_state(state)
+    assert state.is_failed() and recorded.is_failed()
+    assert recorded.message.startswith("reconcile: the province could not be asked: ")
+    assert newest_artifact("reconcile").description == recorded.message
