@@ -7,30 +7,17 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine, select
 
-from registry.cli import cli
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License
 from registry.verify.bundle import read_crl_files
-from tests.conftest import PASSPHRASE
+from tests.seal.conftest import run
 from tests.verify.test_registry_audit import checkpoint, ingest
-
-
-@pytest.fixture
-def env(settings: Settings, world: Engine) -> dict[str, str]:
-    return {"LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": settings.database_url,
-            "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode(), "LICREG_ACTOR": "张三 (印章管理员)"}
-
-
-def run(env: dict[str, str], *args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 def openssl_text(path: Path) -> str:

@@ -58,6 +58,7 @@ from registry.template.layout import default_layout
 from registry.template.lifecycle import bind_template, layout_of, make_template, publish_template
 from registry.verify.core import Verifier
 from tests.conftest import NOW, PASSPHRASE
+from tests.seal.conftest import run
 
 BIZ = "11100000MB0143028R001"
 FOOD = "11100000MB0143028R002"
@@ -612,16 +613,6 @@ def test_a_registry_at_0001_with_seals_and_licenses_upgrades(db_url: str) -> Non
 
 
 # -- the command line -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def env(settings: Settings, world: Engine) -> dict[str, str]:
-    return {"LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": settings.database_url,
-            "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode(), "LICREG_ACTOR": "张三 (印章管理员)"}
-
-
-def run(env: dict[str, str], *args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 def test_cli_walks_a_seal_through_its_life(env: dict[str, str]) -> None:
