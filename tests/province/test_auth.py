@@ -23,7 +23,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 def test_hmac_and_bearer_credentials(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    gen = platform(world.settings, credentials=[Credential("other", "TEST-ONLY-key", "hmac")])
+    gen = platform(world.settings, credentials=[Credential("other", "TEST-ONLY-key", "hmac",
+                                                         region="330100")])
     plat = next(gen)
     item = world.item(world.ids[4], "01")
     signer = province_client(plat.http, access_id="other", access_token="TEST-ONLY-key",

@@ -77,7 +77,9 @@ def test_envelope_carries_credentials_items_and_one_request_id() -> None:
     bodies = [json.loads(r.content) for r in platform.requests]
     assert all(r.url.path == LICENSES_PATH and r.method == "POST" for r in platform.requests)
     assert bodies[0]["head"]["accessId"] == "city"
-    assert bodies[0]["head"]["accessToken"] == "secret"
+    # the token travels in the headers only, never in a body a log could keep
+    assert bodies[0]["head"]["accessToken"] == ""
+    assert all(r.headers["Authorization"] == "Bearer secret" for r in platform.requests)
     assert bodies[0]["data"]["items"] == ITEMS
     # a resend keeps the request id so the platform's log shows it as the same request
     assert bodies[0]["head"]["requestId"] == bodies[1]["head"]["requestId"] != ""
