@@ -458,7 +458,7 @@ def create_app(
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _refused(400, f"bad request parameters: {where}")
 
-    async def refuse(request: Request, result: AuthResult) -> JSONResponse:
+    async def refuse(request: Request, result: AuthResult) -> Response:
         claimed = request.headers.get("x-access-id")
         what = "push" if request.url.path == LICENSES_PATH else "request"
         log.warning("refused %s from %s: unknown or missing credentials for accessId %r (%s)",
@@ -466,7 +466,7 @@ def create_app(
         await run_in_threadpool(lambda: endpoint.refuse(
             remote=_client_of(request), path=request.url.path, access_id=claimed,
             reason=result.reason))  # fmt: skip
-        return _error(401, HEAD_UNAUTHORIZED, "unknown or missing credentials")
+        return _closing(_error(401, HEAD_UNAUTHORIZED, "unknown or missing credentials"))
 
     async def authenticated(request: Request, *, read: bool) -> tuple[Credential, bytes] | Response:
         """(1) the credentials from the headers, before any byte of the body; (2) the body, up
@@ -645,8 +645,12 @@ async def _read_body(request: Request, gate: Gate, limit: int) -> bytes | Respon
 def _too_large(request: Request, limit: int) -> Response:
     log.warning("refused request from %s to %s: body over %d bytes", _client_of(request),
                 request.url.path, limit)  # fmt: skip
-    # The rest of the body is never read, so the connection cannot serve another request.
-    response = _error(413, HEAD_TOO_LARGE, f"the request body is over {limit} bytes")
+    return _closing(_error(413, HEAD_TOO_LARGE, f"the request body is over {limit} bytes"))
+
+
+def _closing(response: Response) -> Response:
+    """``response``, then the connection closed: the rest of a body refused unread is never
+    taken in (uvicorn would otherwise read it to the end to keep the connection alive)."""
     response.headers["Connection"] = "close"
     return response
 

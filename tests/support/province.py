@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from registry.city.demo import create_demo_world, init_registry
 from registry.cli import cli
-from registry.config import Settings
+from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import License, OutboxEvent
 from registry.license import lifecycle as lc
@@ -45,13 +45,15 @@ from registry.seal.pki import load_root_cert
 from tests.conftest import NOW, PASSPHRASE
 from tests.support.licenses import seal_synthetic
 
-__all__ = ["AT", "AUTH", "NOW", "TOKENS", "Platform", "TestClient", "World", "cli_run", "events",
-           "items_for_events", "licenses", "licenses_ids", "make_registry", "platform",
-           "province_client", "push", "report", "serve_endpoint", "sync"]  # fmt: skip
+__all__ = ["AT", "AUTH", "NOW", "REGISTRY_AUTH", "TOKENS", "Platform", "TestClient", "World",
+           "cli_run", "events", "items_for_events", "licenses", "licenses_ids", "make_registry",
+           "platform", "province_client", "push", "report", "serve_endpoint", "sync"]  # fmt: skip
 
 TOKENS = {"city": "TEST-ONLY-token"}
 AUTH = {"Authorization": f"Bearer {TOKENS['city']}", "X-Access-Id": "city"}
 """Headers that authenticate a request as city (credentials travel in headers only)."""
+REGISTRY_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}", "X-Access-Id": DEFAULT_ACCESS_ID}
+"""Headers of a registry's own default credential, which ``licreg province serve`` accepts."""
 PUSHED_AT = NOW + dt.timedelta(hours=1)
 
 
