@@ -26,7 +26,8 @@ Content-Length says so). A push may carry only items of departments its credenti
 - ``GET /api/v1/digests?after=&limit=``: content digests, for reconciliation;
 - ``POST /api/v1/share/query``: current licenses of a holder, with a use cause;
 - ``POST /api/v1/share/check``: 核验, claimed face data against the stored license;
-- ``GET /api/v1/share/log``: the use log;
+- ``GET /api/v1/share/log``: the use log (the caller's own uses, unless it covers every
+  department);
 - ``GET /api/v1/share/uses?since=&until=``: the use log summed per department, type and use
   cause (:mod:`registry.mockprovince.uselog`), what the city's weekly bulletin reads;
 - ``GET /stats`` (``?detail=true`` for held events, uses, refusals), ``GET /health``.
@@ -376,9 +377,12 @@ class ProvinceEndpoint:
                                                      type_code=type_code))
         return result
 
-    def share_log(self, *, limit: int) -> list[dict[str, Any]]:
+    def share_log(self, credential: Credential, *, limit: int) -> list[dict[str, Any]]:
+        """The latest uses: the caller's own, or everyone's for a credential of every
+        department (a use names its subject, often a person's ID number)."""
+        mine = None if credential.region == ANY_REGION else credential.access_id
         with self._sessions() as session:
-            return sharing.use_log(session, limit=limit)
+            return sharing.use_log(session, limit=max(1, min(limit, 1000)), access_id=mine)
 
     def share_uses(self, *, since: dt.datetime | None,
                    until: dt.datetime | None) -> dict[str, Any]:
@@ -587,7 +591,7 @@ def create_app(
         got = await authenticated(request, read=False)
         if isinstance(got, Response):
             return got
-        return {"uses": await run_in_threadpool(lambda: endpoint.share_log(limit=limit))}
+        return {"uses": await run_in_threadpool(lambda: endpoint.share_log(got[0], limit=limit))}
 
     @app.get(SHARE_USES_PATH)
     async def share_uses(request: Request, since: str | None = None,

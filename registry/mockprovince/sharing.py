@@ -161,9 +161,14 @@ def log_use(
             for ident, type_code, outcome in items])  # fmt: skip
 
 
-def use_log(session: Session, *, limit: int = 100) -> list[dict[str, Any]]:
-    """The latest uses, newest first."""
-    rows = session.scalars(select(UseLog).order_by(UseLog.id.desc()).limit(limit))
+def use_log(
+    session: Session, *, limit: int = 100, access_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The latest uses, newest first; only ``access_id``'s when given."""
+    query = select(UseLog).order_by(UseLog.id.desc()).limit(limit)
+    if access_id is not None:
+        query = query.where(UseLog.access_id == access_id)
+    rows = session.scalars(query)
     return [
         {"accessId": r.access_id, "action": r.action, "useCause": r.cause, "subject": r.subject,
          "result": r.result, "at": r.at.isoformat()}

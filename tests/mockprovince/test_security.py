@@ -366,3 +366,13 @@ def test_province_serve_binds_the_registrys_own_credential_to_its_city(tmp_path:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_use_log_shows_a_caller_its_own_uses_only(http: httpx.Client, pki: Pki) -> None:
+    holder = "91350100M000100Y43"
+    query = json.dumps({"holderCode": holder, "useCause": "办理 TEST ONLY 业务"}).encode()
+    assert http.post("/api/v1/share/query", content=query,
+                     headers=bearer("lookup")).status_code == 200  # fmt: skip
+    mine = http.get("/api/v1/share/log", headers=bearer("lookup")).json()["uses"]
+    assert [(u["accessId"], u["subject"]) for u in mine] == [("lookup", holder)]
+    assert http.get("/api/v1/share/log", headers=bearer("health")).json()["uses"] == []
