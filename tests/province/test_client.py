@@ -11,6 +11,7 @@ import pytest
 
 from registry.errors import AggregationError, CodeError
 from registry.license.codes import license_identifier
+from registry.province.auth import Authenticator, Credential
 from registry.province.client import ProvinceClient
 from registry.province.wire import (
     CERT_STATES,
@@ -83,6 +84,39 @@ def test_envelope_carries_credentials_items_and_one_request_id() -> None:
     assert bodies[0]["data"]["items"] == ITEMS
     # a resend keeps the request id so the platform's log shows it as the same request
     assert bodies[0]["head"]["requestId"] == bodies[1]["head"]["requestId"] != ""
+
+
+def test_hmac_resends_carry_fresh_nonces_and_sign_the_query() -> None:
+    platform = Recorder(status(503), lambda _r: httpx.Response(200, json={"items": []}))
+    http = httpx.Client(transport=httpx.MockTransport(platform), base_url="http://province")
+    key = Credential("city", "TEST-ONLY-key", "hmac", region="35")
+    client = ProvinceClient(http, access_id="city", access_token=key.secret, scheme="hmac",
+                            sleep=lambda _s: None, clock=lambda: 1_700_000_000)  # fmt: skip
+    client.get_json("/api/v1/digests", params={"after": "", "limit": 5})
+    first, second = platform.requests
+    assert first.headers["X-Nonce"] != second.headers["X-Nonce"]
+    assert "Authorization" not in first.headers  # the key never travels
+    auth = Authenticator({"city": key})
+    for request in (first, second):
+        assert auth.check(method="GET", path="/api/v1/digests?after=&limit=5", body=b"",
+                          headers=request.headers, now=1_700_000_001).access_id == "city"
+    # the first request again (a replay), or aimed at another query: refused
+    replayed = auth.check(method="GET", path="/api/v1/digests?after=&limit=5", body=b"",
+                          headers=first.headers, now=1_700_000_002)  # fmt: skip
+    assert replayed.reason == "nonce already used"
+    fresh = Authenticator({"city": key})
+    assert fresh.check(method="GET", path="/api/v1/digests?after=&limit=9", body=b"",
+                       headers=first.headers, now=1_700_000_001).access_id is None
+
+
+def test_403_names_the_platforms_reason() -> None:
+    refused = {"head": {"status": 13, "message": "accessId 'city' may not push licenses of "
+                                                "department 91350100M000100Y43"}}
+    platform = Recorder(lambda _r: httpx.Response(403, json=refused))
+    with pytest.raises(AggregationError, match=r"\(HTTP 403\): accessId 'city' may not push "
+                                               r"licenses of department 91350100M000100Y43"):
+        make_client(platform, []).push(ITEMS)
+    assert len(platform.requests) == 1  # not retried
 
 
 def test_503_then_200_retries_with_backoff() -> None:
