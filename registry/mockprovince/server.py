@@ -23,7 +23,8 @@ Content-Length says so). A push may carry only items of departments its credenti
 - ``POST /api/v1/licenses``: the push envelope of :mod:`registry.province.wire`;
 - ``GET /api/v1/licenses/{identifier}``: one stored version, with the holder's name and ID
   number masked for a natural person unless the caller's credential covers the issuer;
-- ``GET /api/v1/digests?after=&limit=``: content digests, for reconciliation;
+- ``GET /api/v1/digests?after=&limit=``: content digests of the licenses the caller's
+  credential covers, for reconciliation;
 - ``POST /api/v1/share/query``: current licenses of a holder, with a use cause;
 - ``POST /api/v1/share/check``: 核验, claimed face data against the stored license;
 - ``GET /api/v1/share/log``: the use log (the caller's own uses, unless it covers every
@@ -338,9 +339,13 @@ class ProvinceEndpoint:
             return found
         return sharing.masked(found)
 
-    def digests(self, *, after: str, limit: int) -> list[dict[str, Any]]:
+    def digests(self, credential: Credential, *, after: str,
+                limit: int) -> list[dict[str, Any]]:
+        """A page of digests of the licenses ``credential`` covers (reconciliation)."""
         with self._sessions() as session:
-            return digests(session, after=after, limit=limit)
+            return digests(session, after=after, limit=limit,
+                           departments=credential.departments,
+                           division_prefix=credential.division_prefix)  # fmt: skip
 
     # -- sharing ---------------------------------------------------------------------------
 
@@ -559,7 +564,7 @@ def create_app(
         if isinstance(got, Response):
             return got
         page = await run_in_threadpool(
-            lambda: endpoint.digests(after=after, limit=max(1, min(limit, 20000)))
+            lambda: endpoint.digests(got[0], after=after, limit=max(1, min(limit, 20000)))
         )
         return {"items": page, "next": page[-1]["ZZBS"] if page else None}
 

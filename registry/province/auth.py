@@ -100,16 +100,19 @@ class Credential:
 
     def covers(self, department: str) -> bool:
         """Whether it may push (and read whole) the licenses issued by ``department`` (USCC)."""
-        if department in self.departments:
-            return True
-        if self.region is None:
-            return False
-        if self.region == ANY_REGION:
-            return True
+        prefix = self.division_prefix
+        return department in self.departments or (
+            prefix is not None and department[2:8].startswith(prefix))
+
+    @property
+    def division_prefix(self) -> str | None:
+        """The USCC division prefix its region covers (``""`` every one, None no region)."""
+        if self.region is None or self.region == ANY_REGION:
+            return None if self.region is None else ""
         prefix = self.region  # a city's 330100 covers its districts' 3301xx
         while len(prefix) > 2 and prefix.endswith("00"):
             prefix = prefix[:-2]
-        return department[2:8].startswith(prefix)
+        return prefix
 
     @property
     def scope(self) -> str:

@@ -376,3 +376,21 @@ def test_the_use_log_shows_a_caller_its_own_uses_only(http: httpx.Client, pki: P
     mine = http.get("/api/v1/share/log", headers=bearer("lookup")).json()["uses"]
     assert [(u["accessId"], u["subject"]) for u in mine] == [("lookup", holder)]
     assert http.get("/api/v1/share/log", headers=bearer("health")).json()["uses"] == []
+
+
+def test_digests_list_only_the_licenses_a_credential_covers(
+    http: httpx.Client, pki: Pki
+) -> None:
+    item = sealed_item(pki, "G1")
+    assert http.post(LICENSES_PATH, content=envelope(item),
+                     headers=bearer("market")).status_code == 200  # fmt: skip
+
+    def listed(access_id: str) -> set[str]:
+        headers = request_headers(BY_ID[access_id], "GET", "/api/v1/digests?limit=20000", b"",
+                                  now=time.time())  # fmt: skip
+        page = http.get("/api/v1/digests", params={"limit": 20000}, headers=headers).json()
+        return {d["ZZBS"] for d in page["items"]}
+
+    assert item["ZZBS"] in listed("market")
+    assert listed("market") == listed("signer")  # region 350100 within province 35
+    assert listed("health") == listed("lookup") == set()
