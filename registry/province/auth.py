@@ -97,6 +97,10 @@ class Credential:
         if region is not None and region != ANY_REGION and not re.fullmatch(r"\d{2,6}", region):
             raise ConfigError(_("credential {access_id!r}: region must be 2 to 6 digits of a "
                                 "GB/T 2260 division, or *", access_id=self.access_id))
+        for uscc in self.departments:
+            if not re.fullmatch(r"[0-9A-Z]{18}", uscc):
+                raise ConfigError(_("credential {access_id!r}: department {uscc!r} is not an "
+                                    "18-character USCC", access_id=self.access_id, uscc=uscc))
 
     def covers(self, department: str) -> bool:
         """Whether it may push (and read whole) the licenses issued by ``department`` (USCC)."""
