@@ -550,6 +550,7 @@ def error_response(status: int, message: str) -> dict[str, Any]:
 # -- validating (the platform's side) --------------------------------------------------------
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def parse_json(raw: bytes) -> Any:
@@ -564,21 +565,21 @@ def parse_json(raw: bytes) -> Any:
         raise EnvelopeError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     except ValueError as exc:
         raise EnvelopeError(f"body is not JSON: {exc}") from exc
-    # One pass over the tree, iterative so that depth costs no stack.
-    todo: list[tuple[Any, int]] = [(obj, 1)]
+    # Valid UTF-8 cannot carry a surrogate, so only a \\uD800-\\uDFFF escape can: the strings
+    # are looked at only when the raw bytes have one (a surrogate pair is fine).
+    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
+    # Containers only, from a list around the body (depth 0); iterative: depth costs no stack.
+    todo: list[tuple[dict[str, Any] | list[Any], int]] = [([obj], 0)]
     while todo:
         node, depth = todo.pop()
-        if isinstance(node, str):
-            if not node.isascii() and _SURROGATE.search(node):
-                raise EnvelopeError("body holds a lone surrogate (\\ud800-\\udfff), not text")
-            continue
-        if isinstance(node, dict | list) and depth > MAX_DEPTH:
+        if depth > MAX_DEPTH:
             raise EnvelopeError(f"body is nested deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
-            todo.extend((k, depth) for k in node)
-            todo.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            todo.extend((v, depth + 1) for v in node)
+        values = list(node.values()) if isinstance(node, dict) else node
+        for value in values:
+            if type(value) is dict or type(value) is list:
+                todo.append((value, depth + 1))
+        if surrogates and any(type(t) is str and _SURROGATE.search(t) for t in (*node, *values)):
+            raise EnvelopeError("body holds a lone surrogate (\\ud800-\\udfff), not text")
     return obj
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from registry.errors import AggregationError, CodeError
+from registry.errors import AggregationError, CodeError, EnvelopeError
 from registry.license.codes import license_identifier
 from registry.province.auth import Authenticator, Credential
 from registry.province.client import ProvinceClient
@@ -22,6 +22,7 @@ from registry.province.wire import (
     build_item,
     build_response,
     cert_state_of,
+    parse_json,
     status_of,
     validate_item,
 )
@@ -295,3 +296,24 @@ def test_build_item_takes_the_version_from_the_identifier_and_base64s_the_signat
         build_item(
             operate_type="11", status="VALID", identifier=ZZBS[0], elements={}, signature_der=b"x"
         )
+
+
+@pytest.mark.parametrize(("raw", "parsed"), [
+    (b'["TEST \\ud83d\\ude00"]', ["TEST \U0001f600"]),  # a surrogate pair is one character
+    (b'["\\\\ud800"]', ["\\ud800"]),  # an escaped backslash, then plain text
+    (b"[" * 32 + b"]" * 32, json.loads(b"[" * 32 + b"]" * 32)),  # as deep as allowed
+])  # fmt: skip
+def test_parse_json_takes_what_is_text(raw: bytes, parsed: Any) -> None:
+    assert parse_json(raw) == parsed
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b'"\\ud800"', "lone surrogate"),
+    (b'{"\\uDC00": 1}', "lone surrogate"),
+    (b'["\\ud83d x"]', "lone surrogate"),
+    (b"[" * 33 + b"]" * 33, "nested deeper than 32"),
+    (b'{"a": Infinity}', "Infinity is not a JSON number"),
+])  # fmt: skip
+def test_parse_json_refuses_what_is_not(raw: bytes, message: str) -> None:
+    with pytest.raises(EnvelopeError, match=message):
+        parse_json(raw)
