@@ -253,10 +253,9 @@ class Authenticator:
         cred = self._credentials.get(access_id)
         if cred is None or cred.scheme != "hmac":
             return Gate(AuthResult(None, f"unknown HMAC accessId {access_id!r}"))
-        try:
-            age = now - float(timestamp)
-        except ValueError:
-            return Gate(AuthResult(None, "X-Timestamp is not a number"))
+        if not (timestamp.isascii() and timestamp.isdigit()):  # no "nan", which compares false
+            return Gate(AuthResult(None, "X-Timestamp is not whole Unix seconds"))
+        age = now - int(timestamp)
         if age > self.max_age:
             return Gate(AuthResult(None, f"X-Timestamp is {age:.0f} s old"))
         if -age > self.max_future:

@@ -7,6 +7,7 @@ lifecycle steps) exactly as the sync builds them (:class:`tests.support.province
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from registry.errors import AggregationError, ConfigError
-from registry.province.auth import Credential, load_credentials
+from registry.province.auth import Authenticator, Credential, load_credentials, signature_of
 from registry.province.wire import AckResult
 from tests.support.province import NOW, TOKENS, World, platform, province_client
 
@@ -91,3 +92,14 @@ def test_a_credentials_file_reads_secrets_from_the_environment(tmp_path: Path) -
     # a city's code covers its districts, not its neighbours
     assert [city.covers(u) for u in ("11330100MB1703218R", "11330102MB0000000X",
                                      "11330200MB0000000X")] == [True, True, False]  # fmt: skip
+
+
+@pytest.mark.parametrize("timestamp", ["nan", "1e9", "-5", "１７００"])
+def test_a_timestamp_is_whole_unix_seconds(timestamp: str) -> None:
+    key = Credential("other", "TEST-ONLY-key", "hmac", region="35")
+    headers = {"X-Access-Id": "other", "X-Timestamp": timestamp, "X-Nonce": "n" * 20,
+               "X-Signature": signature_of(key.secret, "GET", "/", timestamp, "n" * 20,
+                                           hashlib.sha256(b"").hexdigest())}  # fmt: skip
+    result = Authenticator({"other": key}).check(method="GET", path="/", body=b"",
+                                                 headers=headers, now=1_700_000_000)  # fmt: skip
+    assert (result.access_id, result.reason) == (None, "X-Timestamp is not whole Unix seconds")
