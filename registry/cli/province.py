@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
+from sqlalchemy import select
 
-from registry.cli._common import handle_errors
+from registry.cli._common import engine, handle_errors
 from registry.cli.sync import report_push, run_incremental
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
+from registry.db import session_scope
+from registry.db.models import City
+from registry.errors import ConfigError
 from registry.i18n import _
 from registry.mockprovince.faults import Faults
-from registry.mockprovince.server import serve
-from registry.province.auth import Credential
+from registry.mockprovince.server import MAX_BODY, serve
+from registry.province.auth import CREDENTIALS_VAR, Credential, load_credentials
 
-__all__ = ["parse_tokens", "province", "province_serve", "push"]
+__all__ = ["city_credential", "province", "province_serve", "push"]
 
 
 @click.group()
@@ -23,24 +26,30 @@ def province() -> None:
     """The mock provincial aggregation platform."""
 
 
-def parse_tokens(values: Sequence[str]) -> dict[str, str]:
-    tokens = {}
-    for v in values or (f"{DEFAULT_ACCESS_ID}={DEFAULT_TOKEN}",):
-        access_id, sep, token = v.partition("=")
-        if not sep:
-            raise click.BadParameter(_("expected ID=TOKEN, got {text!r}", text=v),
-                                     param_hint="--token")
-        tokens[access_id] = token
-    return tokens
+def city_credential(settings: Settings) -> Credential:
+    """The registry's own credential (``LICREG_PROVINCE_ACCESS_ID`` / ``LICREG_PROVINCE_TOKEN``
+    / ``LICREG_PROVINCE_AUTH``), bound to the region of the city the registry serves."""
+    with session_scope(engine(settings)) as session:
+        city = session.scalars(select(City)).first()
+    if city is None:
+        raise ConfigError(_("this registry has no city yet, so the platform does not know whom "
+                            "the registry's credential may push for: run `licreg init` or give "
+                            "--credentials FILE"))
+    p = settings.province
+    return Credential(p.access_id, p.secret, p.scheme, region=city.division_code)
 
 
 @province.command("serve")
-@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True, help="0: any free port.")
 @click.option("--anchors", type=click.Path(path_type=Path), default=None,
               help="Trusted roots (default: this registry's test root).")
-@click.option("--token", "tokens", multiple=True, help="Accepted credential ID=TOKEN (repeatable).")
-@click.option("--hmac", "hmac_keys", multiple=True, metavar="ID=SECRET",
-              help="Accept HMAC-signed requests from ID (repeatable).")
+@click.option("--credentials", "credentials_file", type=click.Path(path_type=Path),
+              envvar=CREDENTIALS_VAR, default=None,
+              help="Accepted credentials and what each may push for: a TOML file of mode 0600 "
+                   f"(${CREDENTIALS_VAR}; default: this registry's own credential from "
+                   "$LICREG_PROVINCE_ACCESS_ID / $LICREG_PROVINCE_TOKEN, bound to its city).")
+@click.option("--max-body", type=int, default=MAX_BODY, show_default=True,
+              help="Most bytes of a request body (413 beyond).")
 @click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE",
               help="Inject faults into pushes, e.g. error_rate=0.1, rate_limit_rate=0.1, "
                    "retry_after=1, hang_rate=0.05, hang_seconds=30, reset_rate=0.05, "
@@ -53,28 +62,18 @@ def parse_tokens(values: Sequence[str]) -> dict[str, str]:
               help="Processes that verify signatures (0: in the web process).")
 @click.pass_obj
 @handle_errors
-def province_serve(settings: Settings, port: int, anchors: Path | None, tokens: tuple[str, ...],
-                   hmac_keys: tuple[str, ...], faults: tuple[str, ...], faults_file: Path | None,
-                   reject_unknown: bool, workers: int) -> None:
+def province_serve(settings: Settings, port: int, anchors: Path | None,
+                   credentials_file: Path | None, max_body: int, faults: tuple[str, ...],
+                   faults_file: Path | None, reject_unknown: bool, workers: int) -> None:
     """Run the mock provincial endpoint in this process (Ctrl-C stops it)."""
 
-    credentials = [Credential(i, t, "token") for i, t in parse_tokens(tokens).items()]
-    credentials += [Credential(i, k, "hmac") for i, k in _pairs(hmac_keys, "--hmac").items()]
+    credentials = (load_credentials(credentials_file) if credentials_file
+                   else [city_credential(settings)])  # fmt: skip
     injected = Faults.parse(faults, base=Faults.from_file(faults_file) if faults_file else None)
     serve(port=port, home=settings.province_home,
           anchors_path=anchors or settings.keystore / "root.pem", credentials=credentials,
-          faults=injected, hold_unknown=not reject_unknown, verify_workers=workers)
-
-
-def _pairs(values: Sequence[str], hint: str) -> dict[str, str]:
-    pairs = {}
-    for v in values:
-        key, sep, value = v.partition("=")
-        if not sep or not key or not value:
-            raise click.BadParameter(_("expected ID=SECRET, got {text!r}", text=v),
-                                     param_hint=hint)
-        pairs[key] = value
-    return pairs
+          faults=injected, hold_unknown=not reject_unknown, verify_workers=workers,
+          max_body=max_body, say=lambda line: click.echo(line))  # fmt: skip
 
 
 @click.command()

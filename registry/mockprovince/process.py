@@ -1,7 +1,8 @@
 """Start and stop the mock provincial platform as a real subprocess on 127.0.0.1.
 
 Used by the demo and the end-to-end tests, so that pushes cross a real socket to a separate
-process with its own database.
+process with its own database. The credentials go to the server in a file only its owner may
+read (``<home>/credentials.toml``, removed when the server stops), never on its command line.
 
 Example::
 
@@ -15,6 +16,8 @@ The server's stderr goes to ``<home>/server.log``; when the platform does not co
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,8 +29,9 @@ from pathlib import Path
 import httpx
 
 from registry.errors import AggregationError
+from registry.province.auth import ANY_REGION, Credential
 
-__all__ = ["free_port", "start_endpoint"]
+__all__ = ["free_port", "start_endpoint", "write_credentials"]
 
 _TAIL_BYTES = 4000
 
@@ -54,6 +58,8 @@ def start_endpoint(
     anchors_path: Path,
     tokens: Mapping[str, str] | None = None,
     hmac_keys: Mapping[str, str] | None = None,
+    credentials: Sequence[Credential] = (),
+    max_body: int | None = None,
     faults: Sequence[str] = (),
     hold_unknown: bool = True,
     workers: int = 0,
@@ -64,16 +70,23 @@ def start_endpoint(
 ) -> Iterator[str]:
     """Run ``python -m registry.mockprovince.server`` and yield its base URL once /health answers.
 
-    ``tokens`` and ``hmac_keys`` map accessId → secret per scheme; ``faults`` are
+    ``credentials`` are accepted as they are bound; ``tokens`` and ``hmac_keys`` map accessId →
+    secret per scheme (TEST convenience: bound to every department). ``max_body`` overrides
+    the platform's body limit. ``faults`` are
     ``NAME=VALUE`` fault settings (:mod:`registry.mockprovince.faults`); ``workers`` processes
     verify signatures. ``port`` 0 picks a free port. ``clock_file`` (TEST ONLY) is where the
     platform reads its clock from (:func:`registry.mockprovince.server.file_clock`). On exit
     the process is terminated and waited for, and killed if it has not stopped after
     ``stop_timeout`` seconds.
     """
-    if not tokens and not hmac_keys:
-        raise AggregationError("start_endpoint needs at least one accessId=token")
+    accepted = [*credentials,
+                *(Credential(i, t, "token", region=ANY_REGION) for i, t in (tokens or {}).items()),
+                *(Credential(i, k, "hmac", region=ANY_REGION)
+                  for i, k in (hmac_keys or {}).items())]  # fmt: skip
+    if not accepted:
+        raise AggregationError("start_endpoint needs at least one credential")
     home.mkdir(parents=True, exist_ok=True)
+    secrets_file = write_credentials(home / "credentials.toml", accepted)
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = [
@@ -86,11 +99,11 @@ def start_endpoint(
         str(home),
         "--anchors",
         str(anchors_path),
+        "--credentials",
+        str(secrets_file),
     ]
-    for access_id, token in (tokens or {}).items():
-        command += ["--token", f"{access_id}={token}"]
-    for access_id, key in (hmac_keys or {}).items():
-        command += ["--hmac", f"{access_id}={key}"]
+    if max_body is not None:
+        command += ["--max-body", str(max_body)]
     for fault in faults:
         command += ["--fault", fault]
     if not hold_unknown:
@@ -102,7 +115,7 @@ def start_endpoint(
     log_path = home / "server.log"
     # A file, not a pipe: nobody reads the pipe while the server runs and a full pipe blocks it.
     with log_path.open("ab") as log_file:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file)
+        proc = subprocess.Popen(command, stdout=log_file, stderr=log_file)
     try:
         _wait_healthy(proc, base_url, log_path, startup_timeout)
         yield base_url
@@ -113,6 +126,25 @@ def start_endpoint(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        secrets_file.unlink(missing_ok=True)
+
+
+def write_credentials(path: Path, credentials: Sequence[Credential]) -> Path:
+    """Write ``credentials`` as a credentials file of mode 0600
+    (:func:`registry.province.auth.load_credentials` reads it back); ``path``."""
+    lines = []
+    for c in credentials:
+        lines += ["[[credential]]", f"access_id = {json.dumps(c.access_id)}",
+                  f"scheme = {json.dumps(c.scheme)}", f"secret = {json.dumps(c.secret)}",
+                  f"departments = {json.dumps(sorted(c.departments))}"]  # fmt: skip
+        if c.region is not None:
+            lines.append(f"region = {json.dumps(c.region)}")
+        lines.append("")
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return path
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log: Path, timeout: float) -> None:

@@ -5,22 +5,30 @@ It is a real service in its own process with its own database (DESIGN.md decisio
 push client and the sync are tested against the thing they will meet, not a stub::
 
     python -m registry.mockprovince.server --port 8765 --home var/province \\
-        --anchors var/keystore/root.pem --token city=TEST-ONLY-token \\
-        [--hmac other=SECRET] [--fault error_rate=0.1 --fault seed=7] [--workers 2]
+        --anchors var/keystore/root.pem --credentials province-credentials.toml \\
+        [--max-body BYTES] [--fault error_rate=0.1 --fault seed=7] [--workers 2]
 
-In a test, the same app runs in-process::
+Secrets never come as arguments (``/proc/PID/cmdline`` shows those to every user): the
+credentials file (:func:`registry.province.auth.load_credentials`, mode 0600) names them or the
+environment variables that hold them. In a test, the same app runs in-process::
 
     app = create_app(db_url="sqlite://", anchors=[root_cert], tokens={"city": "t"})
     TestClient(app).get("/health").json()        # {'ok': True}
 
-Endpoints (all but ``/health``, ``/stats`` and ``GET /api/v1/licenses/{id}`` authenticated):
+Every request but ``/health`` and ``/stats`` is authenticated from its headers before its body
+is read, and a body is read only up to ``max_body`` bytes (413 beyond, at once when the
+Content-Length says so). A push may carry only items of departments its credential is bound to
+(403 otherwise). Endpoints:
 
 - ``POST /api/v1/licenses``: the push envelope of :mod:`registry.province.wire`;
-- ``GET /api/v1/licenses/{identifier}``: one stored version;
-- ``GET /api/v1/digests?after=&limit=``: content digests, for reconciliation;
+- ``GET /api/v1/licenses/{identifier}``: one stored version, with the holder's name and ID
+  number masked for a natural person unless the caller's credential covers the issuer;
+- ``GET /api/v1/digests?after=&limit=``: content digests of the licenses the caller's
+  credential covers, for reconciliation;
 - ``POST /api/v1/share/query``: current licenses of a holder, with a use cause;
 - ``POST /api/v1/share/check``: 核验, claimed face data against the stored license;
-- ``GET /api/v1/share/log``: the use log;
+- ``GET /api/v1/share/log``: the use log (the caller's own uses, unless it covers every
+  department);
 - ``GET /api/v1/share/uses?since=&until=``: the use log summed per department, type and use
   cause (:mod:`registry.mockprovince.uselog`), what the city's weekly bulletin reads;
 - ``GET /stats`` (``?detail=true`` for held events, uses, refusals), ``GET /health``.
@@ -31,8 +39,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import logging
+import os
+import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -44,6 +53,7 @@ import uvicorn
 from cryptography import x509
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import insert
 from sqlalchemy.orm import sessionmaker
@@ -57,7 +67,9 @@ from registry.errors import (
     RegistryError,
     ShareRequestError,
 )
+from registry.i18n import _, ngettext
 from registry.license.canonical import canonical_bytes
+from registry.license.codes import parse_license_identifier
 from registry.mockprovince import sharing, uselog
 from registry.mockprovince.faults import FaultInjector, FaultPlan, Faults
 from registry.mockprovince.receive import Batch, Checked
@@ -74,12 +86,21 @@ from registry.mockprovince.store import (
     write_batch,
 )
 from registry.mockprovince.verifypool import Job, Verdict, VerifyPool
-from registry.province.auth import Authenticator, AuthResult, Credential
+from registry.province.auth import (
+    ANY_REGION,
+    CREDENTIALS_VAR,
+    Authenticator,
+    AuthResult,
+    Credential,
+    Gate,
+    load_credentials,
+)
 from registry.province.wire import (
     CODE_SCHEMA,
     CREATING_OPERATE_TYPES,
     DIGESTS_PATH,
     HEAD_BAD_REQUEST,
+    HEAD_FORBIDDEN,
     HEAD_TOO_LARGE,
     HEAD_UNAUTHORIZED,
     LICENSES_PATH,
@@ -92,16 +113,21 @@ from registry.province.wire import (
     build_response,
     content_digest,
     error_response,
+    parse_json,
     parse_request,
     request_blobs,
     validate_item,
 )
 from registry.verify.bundle import load_anchors
 
-__all__ = ["MAX_ITEMS", "ProvinceEndpoint", "create_app", "file_clock", "main", "serve"]
+__all__ = ["MAX_BODY", "MAX_ITEMS", "ProvinceEndpoint", "create_app", "file_clock", "main",
+           "serve", "start_lines"]
 
 MAX_ITEMS = 5000
 """Most items one request may carry (the batch is looked up in one query)."""
+MAX_BODY = 32 * 1024 * 1024
+"""Default most bytes a request body may have: 5,000 compact items take ≈ 8 MB, 2,500 with
+whole signatures ≈ 30 MB."""
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +177,11 @@ class ProvinceEndpoint:
         verify_workers: int = 0,
     ) -> None:
         creds = {c.access_id: c for c in credentials}
-        for access_id, token in (tokens or {}).items():
-            creds[access_id] = Credential(access_id, token, "token")
+        for access_id, token in (tokens or {}).items():  # TEST convenience: any department
+            creds[access_id] = Credential(access_id, token, "token", region=ANY_REGION)
         if not creds:
             raise ConfigError("the provincial endpoint needs at least one accessId=token")
-        self._auth = Authenticator(creds)
+        self.auth = Authenticator(creds)
         self.engine = open_store(db_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._clock = clock
@@ -170,24 +196,10 @@ class ProvinceEndpoint:
 
     # -- credentials -----------------------------------------------------------------------
 
-    def authenticate(self, access_id: object, access_token: object) -> bool:
-        """True when the pair is a known accessId with its token (constant-time compare)."""
-        head = {"accessId": access_id, "accessToken": access_token}
-        return self.check(method="POST", path="", body=b"", headers={}, head=head).access_id \
-            is not None  # fmt: skip
-
-    def check(
-        self,
-        *,
-        method: str,
-        path: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        head: Mapping[str, Any] | None,
-    ) -> AuthResult:
-        """Who sent a request (HMAC headers, bearer token or envelope head), or why not."""
-        return self._auth.check(method=method, path=path, body=body, headers=headers,
-                                head=head, now=self._clock().timestamp())  # fmt: skip
+    def begin(self, *, method: str, path: str, headers: Mapping[str, str]) -> Gate:
+        """Authenticate a request from its headers; its body follows (:class:`Gate`)."""
+        return self.auth.begin(method=method, path=path, headers=headers,
+                               now=self._clock().timestamp())  # fmt: skip
 
     def refuse(self, *, remote: str, path: str, access_id: object, reason: str) -> None:
         """Log and record a request refused for its credentials."""
@@ -319,13 +331,21 @@ class ProvinceEndpoint:
         with self._sessions() as session:
             return stats(session, detail=detail)
 
-    def get(self, identifier: str) -> dict[str, Any] | None:
+    def get(self, identifier: str, credential: Credential) -> dict[str, Any] | None:
+        """One stored version; personal data masked unless ``credential`` covers its issuer."""
         with self._sessions() as session:
-            return get_license(session, identifier)
+            found = get_license(session, identifier)
+        if found is None or credential.covers(parse_license_identifier(identifier).issuer_code):
+            return found
+        return sharing.masked(found)
 
-    def digests(self, *, after: str, limit: int) -> list[dict[str, Any]]:
+    def digests(self, credential: Credential, *, after: str,
+                limit: int) -> list[dict[str, Any]]:
+        """A page of digests of the licenses ``credential`` covers (reconciliation)."""
         with self._sessions() as session:
-            return digests(session, after=after, limit=limit)
+            return digests(session, after=after, limit=limit,
+                           departments=credential.departments,
+                           division_prefix=credential.division_prefix)  # fmt: skip
 
     # -- sharing ---------------------------------------------------------------------------
 
@@ -362,9 +382,12 @@ class ProvinceEndpoint:
                                                      type_code=type_code))
         return result
 
-    def share_log(self, *, limit: int) -> list[dict[str, Any]]:
+    def share_log(self, credential: Credential, *, limit: int) -> list[dict[str, Any]]:
+        """The latest uses: the caller's own, or everyone's for a credential of every
+        department (a use names its subject, often a person's ID number)."""
+        mine = None if credential.region == ANY_REGION else credential.access_id
         with self._sessions() as session:
-            return sharing.use_log(session, limit=limit)
+            return sharing.use_log(session, limit=max(1, min(limit, 1000)), access_id=mine)
 
     def share_uses(self, *, since: dt.datetime | None,
                    until: dt.datetime | None) -> dict[str, Any]:
@@ -412,8 +435,10 @@ def create_app(
     faults: Faults | None = None,
     hold_unknown: bool = True,
     verify_workers: int = 0,
+    max_body: int = MAX_BODY,
 ) -> FastAPI:
-    """The platform as an ASGI app; ``tokens`` maps accessId → token (scheme ``token``)."""
+    """The platform as an ASGI app; ``tokens`` maps accessId → token (scheme ``token``, TEST
+    convenience: bound to every department); ``max_body`` bytes at most per request body."""
     endpoint = ProvinceEndpoint(
         db_url=db_url,
         anchors=anchors,
@@ -435,48 +460,69 @@ def create_app(
                   lifespan=lifespan)
     app.state.endpoint = endpoint
     app.state.faults = injector
+    app.state.max_body = max_body
 
-    async def authenticated(
-        request: Request, body: bytes, head: Mapping[str, Any] | None
-    ) -> str | JSONResponse:
-        result = endpoint.check(method=request.method, path=request.url.path, body=body,
-                                headers=request.headers, head=head)  # fmt: skip
-        if result.access_id is not None:
-            return result.access_id
-        claimed = (head or {}).get("accessId") or request.headers.get("x-access-id")
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _refused(400, f"bad request parameters: {where}")
+
+    async def refuse(request: Request, result: AuthResult) -> Response:
+        claimed = request.headers.get("x-access-id")
         what = "push" if request.url.path == LICENSES_PATH else "request"
         log.warning("refused %s from %s: unknown or missing credentials for accessId %r (%s)",
                     what, _client_of(request), claimed, result.reason)  # fmt: skip
         await run_in_threadpool(lambda: endpoint.refuse(
             remote=_client_of(request), path=request.url.path, access_id=claimed,
             reason=result.reason))  # fmt: skip
-        return JSONResponse(
-            error_response(HEAD_UNAUTHORIZED, "unknown or missing accessId/accessToken"), 401
-        )
+        return _closing(_error(401, HEAD_UNAUTHORIZED, "unknown or missing credentials"))
+
+    async def authenticated(request: Request, *, read: bool) -> tuple[Credential, bytes] | Response:
+        """(1) the credentials from the headers, before any byte of the body; (2) the body, up
+        to ``max_body`` bytes, hashed as it streams in for an HMAC signature; (3) the
+        signature, then the nonce recorded."""
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        gate = endpoint.begin(method=request.method, headers=request.headers,
+                              path=request.url.path + (f"?{query}" if query else ""))  # fmt: skip
+        if gate.refused is not None:
+            return await refuse(request, gate.refused)
+        body = b""
+        if read:
+            got = await _read_body(request, gate, max_body)
+            if isinstance(got, Response):
+                return got
+            body = got
+        result = gate.finish()
+        if result.credential is None:
+            return await refuse(request, result)
+        return result.credential, body
 
     @app.post(LICENSES_PATH)
     async def push(request: Request) -> Any:
-        raw = await request.body()
+        got = await authenticated(request, read=True)
+        if isinstance(got, Response):
+            return got
+        credential, raw = got
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse(error_response(HEAD_BAD_REQUEST, "body is not JSON"), 400)
-        head = body.get("head") if isinstance(body, dict) else None
-        who = await authenticated(request, raw, head if isinstance(head, dict) else {})
-        if isinstance(who, JSONResponse):
-            return who
-        try:
+            body = parse_json(raw)
             checked_head, items = parse_request(body)
             blobs = request_blobs(body)
         except EnvelopeError as exc:
-            return JSONResponse(error_response(HEAD_BAD_REQUEST, str(exc)), 400)
+            return _error(400, HEAD_BAD_REQUEST, str(exc))
+        if checked_head["accessId"] not in ("", credential.access_id):
+            return _error(403, HEAD_FORBIDDEN, f"head.accessId {checked_head['accessId']!r} is "
+                          f"not the authenticated accessId {credential.access_id!r}")
         if len(items) > MAX_ITEMS:
-            return JSONResponse(
-                error_response(HEAD_TOO_LARGE, f"at most {MAX_ITEMS} items per request"), 413
-            )
+            return _error(413, HEAD_TOO_LARGE, f"at most {MAX_ITEMS} items per request")
+        outside = _outside(credential, items)
+        if outside is not None:
+            log.warning("refused push from %s: accessId %r may not push for department %s",
+                        _client_of(request), credential.access_id, outside)  # fmt: skip
+            return _error(403, HEAD_FORBIDDEN, f"accessId {credential.access_id!r} may not push "
+                          f"licenses of department {outside}")
         plan: FaultPlan = injector.plan(items=len(items))
         if plan.error:
-            return JSONResponse(error_response(HEAD_BAD_REQUEST, "fault injection: 503"), 503)
+            return _error(503, HEAD_BAD_REQUEST, "fault injection: 503")
         if plan.rate_limited:
             return JSONResponse(
                 error_response(HEAD_BAD_REQUEST, "fault injection: slow down"), 429,
@@ -488,7 +534,8 @@ def create_app(
             items = items[: plan.keep]
         acks = await run_in_threadpool(
             lambda: endpoint.receive(
-                access_id=who, request_id=checked_head["requestId"], items=items, blobs=blobs
+                access_id=credential.access_id, request_id=checked_head["requestId"],
+                items=items, blobs=blobs,
             )
         )
         if plan.duplicate_acks:
@@ -498,37 +545,43 @@ def create_app(
         return JSONResponse(build_response(acks))
 
     @app.get(LICENSES_PATH + "/{identifier}")
-    async def get_item(identifier: str) -> JSONResponse:
-        found = await run_in_threadpool(endpoint.get, identifier)
+    async def get_item(request: Request, identifier: str) -> Response:
+        got = await authenticated(request, read=False)
+        if isinstance(got, Response):
+            return got
+        try:
+            parse_license_identifier(identifier)
+        except CodeError as exc:
+            return _refused(400, f"not a license identifier: {exc}")
+        found = await run_in_threadpool(endpoint.get, identifier, got[0])
         if found is None:
             return JSONResponse({"detail": f"no license {identifier}"}, 404)
         return JSONResponse(found)
 
     @app.get(DIGESTS_PATH)
     async def get_digests(request: Request, after: str = "", limit: int = 5000) -> Any:
-        who = await authenticated(request, b"", None)
-        if isinstance(who, JSONResponse):
-            return who
+        got = await authenticated(request, read=False)
+        if isinstance(got, Response):
+            return got
         page = await run_in_threadpool(
-            lambda: endpoint.digests(after=after, limit=max(1, min(limit, 20000)))
+            lambda: endpoint.digests(got[0], after=after, limit=max(1, min(limit, 20000)))
         )
         return {"items": page, "next": page[-1]["ZZBS"] if page else None}
 
     async def share(request: Request, handler: Callable[[str, Mapping[str, Any]], Any]) -> Any:
-        raw = await request.body()
-        who = await authenticated(request, raw, None)
-        if isinstance(who, JSONResponse):
-            return who
+        got = await authenticated(request, read=True)
+        if isinstance(got, Response):
+            return got
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse({"detail": "body is not JSON"}, 400)
+            body = parse_json(got[1])
+        except EnvelopeError as exc:
+            return _refused(400, str(exc))
         if not isinstance(body, dict):
-            return JSONResponse({"detail": "body must be a JSON object"}, 400)
+            return _refused(400, "body must be a JSON object")
         try:
-            return await run_in_threadpool(handler, who, body)
+            return await run_in_threadpool(handler, got[0].access_id, body)
         except ShareRequestError as exc:
-            return JSONResponse({"detail": str(exc)}, 400)
+            return _refused(400, str(exc))
 
     @app.post(SHARE_QUERY_PATH)
     async def share_query(request: Request) -> Any:
@@ -540,21 +593,21 @@ def create_app(
 
     @app.get(SHARE_LOG_PATH)
     async def share_log(request: Request, limit: int = 100) -> Any:
-        who = await authenticated(request, b"", None)
-        if isinstance(who, JSONResponse):
-            return who
-        return {"uses": await run_in_threadpool(lambda: endpoint.share_log(limit=limit))}
+        got = await authenticated(request, read=False)
+        if isinstance(got, Response):
+            return got
+        return {"uses": await run_in_threadpool(lambda: endpoint.share_log(got[0], limit=limit))}
 
     @app.get(SHARE_USES_PATH)
     async def share_uses(request: Request, since: str | None = None,
                          until: str | None = None) -> Any:
-        who = await authenticated(request, b"", None)
-        if isinstance(who, JSONResponse):
-            return who
+        got = await authenticated(request, read=False)
+        if isinstance(got, Response):
+            return got
         try:
             start, end = uselog.parse_window(since, until)
         except ShareRequestError as exc:
-            return JSONResponse({"detail": str(exc)}, 400)
+            return _refused(400, str(exc))
         return await run_in_threadpool(lambda: endpoint.share_uses(since=start, until=end))
 
     @app.get("/stats")
@@ -568,6 +621,87 @@ def create_app(
     return app
 
 
+def _error(code: int, status: int, message: str) -> JSONResponse:
+    """A refused push: the envelope with its head status."""
+    return JSONResponse(error_response(status, message), code)
+
+
+def _refused(code: int, message: str) -> JSONResponse:
+    """Any other refused request, the way FastAPI says it."""
+    return JSONResponse({"detail": message}, code)
+
+
+async def _read_body(request: Request, gate: Gate, limit: int) -> bytes | Response:
+    """The body, read and fed to ``gate`` chunk by chunk; 413 as soon as it passes ``limit``
+    (at once when Content-Length says it will), 400 for a Content-Length that is no number."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            return _error(400, HEAD_BAD_REQUEST, "Content-Length is not a number")
+        if int(declared) > limit:
+            return _too_large(request, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return _too_large(request, limit)
+        gate.feed(chunk)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(request: Request, limit: int) -> Response:
+    log.warning("refused request from %s to %s: body over %d bytes", _client_of(request),
+                request.url.path, limit)  # fmt: skip
+    return _closing(_error(413, HEAD_TOO_LARGE, f"the request body is over {limit} bytes"))
+
+
+def _closing(response: Response) -> Response:
+    """``response``, then the connection closed: the rest of a body refused unread is never
+    taken in (uvicorn would otherwise read it to the end to keep the connection alive)."""
+    response.headers["Connection"] = "close"
+    return response
+
+
+def _outside(credential: Credential, items: Sequence[Any]) -> str | None:
+    """The first department (USCC) an item's identifier or predecessor names that
+    ``credential`` may not push for; malformed identifiers are left to the item's schema."""
+    for raw in items:
+        if not isinstance(raw, dict):
+            continue
+        for key in ("ZZBS", "associatedZZBS"):
+            ident = raw.get(key)
+            if not isinstance(ident, str):
+                continue
+            try:
+                issuer = parse_license_identifier(ident).issuer_code
+            except CodeError:
+                continue
+            if not credential.covers(issuer):
+                return issuer
+    return None
+
+
+def start_lines(
+    *, url: str, credentials: Sequence[Credential], anchors_path: Path, anchors: int,
+    max_body: int, auth: Authenticator,
+) -> list[str]:
+    """What the platform says on start: where it listens, whom it accepts, what it trusts and
+    its limits (never a secret)."""
+    lines = [_("mock provincial platform (TEST ONLY) listening on {url}", url=url)]
+    lines += [_("  credential {access_id} ({scheme}): {scope}", access_id=c.access_id,
+                scheme=c.scheme, scope=c.scope) for c in credentials]  # fmt: skip
+    lines.append(ngettext("  trust anchors: {path} ({n} certificate)",
+                          "  trust anchors: {path} ({n} certificates)", anchors,
+                          path=anchors_path, n=anchors))  # fmt: skip
+    lines.append(_("  limits: request body {size} bytes, {items} items per push; HMAC "
+                   "timestamps {age} s old to {future} s ahead, nonces kept as long",
+                   size=max_body, items=MAX_ITEMS, age=format(auth.max_age, "g"),
+                   future=format(auth.max_future, "g")))
+    return lines
+
+
 def serve(
     *,
     port: int,
@@ -579,39 +713,51 @@ def serve(
     hold_unknown: bool = True,
     verify_workers: int = 0,
     clock: Callable[[], dt.datetime] = _utc_now,
+    max_body: int = MAX_BODY,
+    say: Callable[[str], None] = print,
 ) -> None:
-    """Serve the platform on 127.0.0.1:``port`` with its database at ``<home>/province.db``."""
+    """Serve the platform on 127.0.0.1:``port`` (0: any free port) with its database at
+    ``<home>/province.db``; once it listens, ``say`` each of :func:`start_lines`."""
 
     home.mkdir(parents=True, exist_ok=True)
+    anchors = load_anchors(anchors_path)
     app = create_app(
         db_url=f"sqlite:///{home.resolve() / 'province.db'}",
-        anchors=load_anchors(anchors_path),
+        anchors=anchors,
         tokens=tokens,
         credentials=credentials,
         faults=faults,
         hold_unknown=hold_unknown,
         verify_workers=verify_workers,
         clock=clock,
+        max_body=max_body,
     )
+    endpoint: ProvinceEndpoint = app.state.endpoint
+    # Bound here so that the address said is the one listening (port 0 included).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        endpoint.close()
+        raise ConfigError(_("cannot listen on 127.0.0.1:{port}: {why}", port=port,
+                            why=exc.strerror or exc)) from exc
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    for line in start_lines(url=url, credentials=endpoint.auth.credentials,
+                            anchors_path=anchors_path, anchors=len(anchors), max_body=max_body,
+                            auth=endpoint.auth):  # fmt: skip
+        say(line)
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     finally:
-        app.state.endpoint.close()
-
-
-def _credential(scheme: str) -> Callable[[str], Credential]:
-    def parse(text: str) -> Credential:
-        access_id, sep, secret = text.partition("=")
-        if not sep or not access_id or not secret:
-            raise argparse.ArgumentTypeError(f"expected ID=SECRET, got {text!r}")
-        return Credential(access_id, secret, scheme)
-
-    return parse
+        endpoint.close()
+        sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m registry.mockprovince.server --port P --home DIR --anchors root.pem --token
-    ID=T``"""
+    """``python -m registry.mockprovince.server --port P --home DIR --anchors root.pem
+    --credentials FILE``"""
     parser = argparse.ArgumentParser(
         prog="python -m registry.mockprovince.server",
         description="Run the mock provincial license platform (TEST ONLY) on 127.0.0.1.",
@@ -619,10 +765,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--home", type=Path, required=True, help="folder for province.db")
     parser.add_argument("--anchors", type=Path, required=True, help="PEM trust anchors")
-    parser.add_argument("--token", type=_credential("token"), action="append", default=[],
-                        metavar="ID=TOKEN", help="an accessId and its token (repeatable)")
-    parser.add_argument("--hmac", type=_credential("hmac"), action="append", default=[],
-                        metavar="ID=SECRET", help="an accessId and its HMAC key (repeatable)")
+    parser.add_argument("--credentials", type=Path, default=os.environ.get(CREDENTIALS_VAR),
+                        help="credentials file, mode 0600 (default: $LICREG_PROVINCE_CREDENTIALS)")
+    parser.add_argument("--max-body", type=int, default=MAX_BODY,
+                        help="most bytes of a request body (default %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
                         help="inject a fault, e.g. error_rate=0.1 or seed=7 (repeatable)")
     parser.add_argument("--faults", type=Path, default=None, help="JSON file of fault settings")
@@ -635,14 +781,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        if not args.token and not args.hmac:
-            raise ConfigError("give at least one --token ID=TOKEN or --hmac ID=SECRET")
+        if args.credentials is None:
+            raise ConfigError(f"give --credentials FILE or set {CREDENTIALS_VAR}")
         base = Faults.from_file(args.faults) if args.faults else None
         faults = Faults.parse(args.fault, base=base)
         serve(port=args.port, home=args.home, anchors_path=args.anchors,
-              credentials=[*args.token, *args.hmac], faults=faults,
+              credentials=load_credentials(args.credentials), faults=faults,
               hold_unknown=not args.reject_unknown, verify_workers=args.workers,
-              clock=file_clock(args.clock_file) if args.clock_file else _utc_now)  # fmt: skip
+              clock=file_clock(args.clock_file) if args.clock_file else _utc_now,
+              max_body=args.max_body, say=lambda line: print(line, flush=True))  # fmt: skip
     except RegistryError as exc:  # e.g. unreadable anchors: a sentence, not a traceback
         print(exc.diagnostics(), file=sys.stderr)
         raise SystemExit(2) from exc

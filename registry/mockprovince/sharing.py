@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from registry.errors import ShareRequestError
+from registry.license.codes import HOLDER_ID_CARD, id_card_is_valid
 from registry.mockprovince.store import SUPERSEDED, ReceivedLicense, UseLog, UseLogItem
 from registry.mockprovince.uselog import Item, department_of
 
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_CAUSE",
     "check_face_data",
     "log_use",
+    "masked",
     "query_by_holder",
     "use_log",
     "validate_cause",
@@ -43,6 +45,29 @@ def validate_cause(cause: object) -> str:
     if len(cause) > MAX_CAUSE:
         raise ShareRequestError(f"useCause is longer than {MAX_CAUSE} characters")
     return cause
+
+
+def masked(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored license as a caller outside its issuing department sees it: a natural person
+    holder's name (CZZT, first character kept) and every GB 11643 ID number (first 6 and last
+    4 kept) masked; ``masked`` lists the elements changed (the signature no longer covers
+    them).
+
+    >>> masked({"elements": {"CZZT": "王小明", "CZZTDMLXDM": "111",
+    ...                      "CZZTDM": "11010519491231002X"}})["elements"]
+    {'CZZT': '王**', 'CZZTDMLXDM': '111', 'CZZTDM': '110105********002X'}
+    """
+    elements = dict(stored["elements"])
+    changed = []
+    for key, value in elements.items():
+        if isinstance(value, str) and len(value) == 18 and id_card_is_valid(value):
+            elements[key] = value[:6] + "*" * 8 + value[-4:]
+            changed.append(key)
+    name = elements.get("CZZT")
+    if elements.get("CZZTDMLXDM") == HOLDER_ID_CARD and isinstance(name, str) and name:
+        elements["CZZT"] = name[0] + "*" * (len(name) - 1)
+        changed.append("CZZT")
+    return {**stored, "elements": elements, "masked": sorted(changed)}
 
 
 def _summary(row: ReceivedLicense) -> dict[str, Any]:
@@ -136,9 +161,14 @@ def log_use(
             for ident, type_code, outcome in items])  # fmt: skip
 
 
-def use_log(session: Session, *, limit: int = 100) -> list[dict[str, Any]]:
-    """The latest uses, newest first."""
-    rows = session.scalars(select(UseLog).order_by(UseLog.id.desc()).limit(limit))
+def use_log(
+    session: Session, *, limit: int = 100, access_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The latest uses, newest first; only ``access_id``'s when given."""
+    query = select(UseLog).order_by(UseLog.id.desc()).limit(limit)
+    if access_id is not None:
+        query = query.where(UseLog.access_id == access_id)
+    rows = session.scalars(query)
     return [
         {"accessId": r.access_id, "action": r.action, "useCause": r.cause, "subject": r.subject,
          "result": r.result, "at": r.at.isoformat()}

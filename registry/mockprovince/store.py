@@ -36,8 +36,10 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    false,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -46,6 +48,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from registry.db import make_engine, table_of
 from registry.db.models import UTCDateTime
+from registry.license.codes import LICENSE_ROOT
 from registry.province.wire import SignatureParts, WireItem, content_digest
 
 __all__ = [
@@ -499,14 +502,32 @@ def get_license(session: Session, identifier: str) -> dict[str, Any] | None:
     }
 
 
-def digests(session: Session, *, after: str = "", limit: int = 5000) -> list[dict[str, Any]]:
-    """A page of (identifier, version, status, digest, eventSeq), in identifier order."""
+def digests(
+    session: Session,
+    *,
+    after: str = "",
+    limit: int = 5000,
+    departments: Collection[str] | None = None,
+    division_prefix: str | None = None,
+) -> list[dict[str, Any]]:
+    """A page of (identifier, version, status, digest, eventSeq), in identifier order.
+
+    With ``departments`` (USCCs) or ``division_prefix`` (of their USCC, ``""`` every one),
+    only the licenses those departments issued, as their identifiers name them.
+    """
     t = ReceivedLicense
+    query = select(t.identifier, t.version, t.status, t.content_sha256, t.last_seq)
+    if division_prefix != "":
+        # GB/T 36904: the issuer's USCC follows the root and the 21-character type code
+        at = len(LICENSE_ROOT) + 1 + 21 + 1 + 1  # 1-based
+        issuer = func.substr(t.identifier, at, 18)
+        region = func.substr(t.identifier, at + 2, len(division_prefix or ""))
+        query = query.where(or_(
+            issuer.in_(sorted(departments or ())) if departments else false(),
+            region == division_prefix if division_prefix is not None else false(),
+        ))  # fmt: skip
     rows = session.execute(
-        select(t.identifier, t.version, t.status, t.content_sha256, t.last_seq)
-        .where(t.identifier > after)
-        .order_by(t.identifier)
-        .limit(limit)
+        query.where(t.identifier > after).order_by(t.identifier).limit(limit)
     )
     return [
         {"ZZBS": i, "version": v, "status": s, "digest": d, "eventSeq": q}

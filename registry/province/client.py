@@ -25,8 +25,9 @@ Two ways to push:
   settles them), and what is still unsettled after ``max_attempts`` rounds is reported, not
   guessed.
 
-Credentials: ``scheme="token"`` sends the token in the envelope head (and as a bearer token on
-other requests); ``scheme="hmac"`` signs each request (:mod:`registry.province.auth`).
+Credentials travel in headers on every request, so the platform checks them before it reads a
+body: ``scheme="token"`` as a bearer token, ``scheme="hmac"`` as a signature with a fresh nonce
+per attempt (:mod:`registry.province.auth`); the envelope head names the accessId only.
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ class ProvinceClient:
         self._http = http
         self._credential = Credential(access_id, access_token, scheme)
         self._access_id = access_id
-        self._access_token = access_token if scheme == "token" else ""
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._max_delay = max_delay
@@ -210,18 +210,17 @@ class ProvinceClient:
         envelope = build_request(
             items,
             access_id=self._access_id,
-            access_token=self._access_token,
+            access_token="",  # the secret travels in the headers only
             request_id=request_id or uuid.uuid4().hex,
             blobs=blobs,
         )
         return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def _headers(self, method: str, url: httpx.URL, body: bytes) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self._credential.scheme == "hmac" or url.path != LICENSES_PATH:
-            headers.update(request_headers(self._credential, method, url.path, body,
-                                           now=self._clock()))  # fmt: skip
-        return headers
+        # raw_path: the path and query as sent, which the signature covers
+        return {"Content-Type": "application/json",
+                **request_headers(self._credential, method, url.raw_path.decode("ascii"), body,
+                                  now=self._clock())}  # fmt: skip
 
     def _send(
         self,
@@ -251,11 +250,15 @@ class ProvinceClient:
                 raise AggregationError(_("cannot reach the platform: {why}", why=exc)) from exc
             else:
                 status = response.status_code
-                if status in (401, 403):
+                if status == 401:
                     raise AggregationError(_(
                         "the platform refused accessId {access_id!r} (HTTP {status}): check the "
                         "access token configured for the provincial push",
                         access_id=self._access_id, status=status))
+                if status == 403:
+                    raise AggregationError(_(
+                        "the platform refused accessId {access_id!r} (HTTP 403): {message}",
+                        access_id=self._access_id, message=_message(response)))
                 if status == 429 or status >= 500:
                     failures.append(f"HTTP {status}")
                     if status == 429:

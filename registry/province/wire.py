@@ -34,6 +34,8 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -60,6 +62,7 @@ __all__ = [
     "CREATING_OPERATE_TYPES",
     "DIGESTS_PATH",
     "HEAD_BAD_REQUEST",
+    "HEAD_FORBIDDEN",
     "HEAD_OK",
     "HEAD_TOO_LARGE",
     "HEAD_UNAUTHORIZED",
@@ -85,6 +88,7 @@ __all__ = [
     "cert_state_of",
     "content_digest",
     "error_response",
+    "parse_json",
     "parse_request",
     "parse_response",
     "request_blobs",
@@ -196,7 +200,11 @@ HEAD_BAD_REQUEST = 10
 HEAD_UNAUTHORIZED = 11
 """head.status when accessId/accessToken are missing or unknown (HTTP 401)."""
 HEAD_TOO_LARGE = 12
-"""head.status when a request carries more items than the platform takes at once."""
+"""head.status when a request carries more items or bytes than the platform takes at once."""
+HEAD_FORBIDDEN = 13
+"""head.status when the credential may not push for a department an item names (HTTP 403)."""
+MAX_DEPTH = 32
+"""Deepest nesting of objects and lists a request body may have."""
 
 CODE_OK = "OK"
 """Ack code of an accepted or duplicate item."""
@@ -541,6 +549,44 @@ def error_response(status: int, message: str) -> dict[str, Any]:
 
 # -- validating (the platform's side) --------------------------------------------------------
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, or :class:`EnvelopeError` saying why not: not UTF-8, not JSON,
+    NaN or Infinity, nested deeper than :data:`MAX_DEPTH`, or a lone surrogate (``\\ud800``)
+    that no UTF-8 text can hold."""
+    try:
+        obj = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise EnvelopeError(f"body is nested deeper than {MAX_DEPTH} levels") from exc
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    except ValueError as exc:
+        raise EnvelopeError(f"body is not JSON: {exc}") from exc
+    # Valid UTF-8 cannot carry a surrogate, so only a \\uD800-\\uDFFF escape can: the strings
+    # are looked at only when the raw bytes have one (a surrogate pair is fine).
+    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
+    # Containers only, from a list around the body (depth 0); iterative: depth costs no stack.
+    todo: list[tuple[dict[str, Any] | list[Any], int]] = [([obj], 0)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise EnvelopeError(f"body is nested deeper than {MAX_DEPTH} levels")
+        values = list(node.values()) if isinstance(node, dict) else node
+        for value in values:
+            if type(value) is dict or type(value) is list:
+                todo.append((value, depth + 1))
+        if surrogates and any(type(t) is str and _SURROGATE.search(t) for t in (*node, *values)):
+            raise EnvelopeError("body holds a lone surrogate (\\ud800-\\udfff), not text")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 
 def parse_request(obj: Any) -> tuple[Head, list[Any]]:
     """Split a request into its head and raw items; :class:`EnvelopeError` if malformed.
@@ -683,8 +729,9 @@ def validate_item(obj: Any, *, blobs: Mapping[str, bytes] | None = None) -> Wire
             parts, item_blobs = split
     # (7) event number
     seq = obj.get("eventSeq")
-    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
-        raise fail("eventSeq must be a non-negative integer")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)
+                            or not 0 <= seq < 2**63):  # fmt: skip
+        raise fail("eventSeq must be a non-negative 64-bit integer")
     repair = obj.get("repair", False)
     if not isinstance(repair, bool):
         raise fail("repair must be true or false")

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from registry.cli import cli
 from registry.province.wire import LICENSES_PATH
 from tests.conftest import FIXTURES, PASSPHRASE
-from tests.support.province import serve_endpoint
+from tests.support.province import REGISTRY_AUTH, serve_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def test_a_city_set_up_from_its_file_alone_runs_the_whole_path(tmp_path: Path,
         assert pushed["accepted"] == total
         assert httpx.get(f"{url}/stats").json()["licenses"] == total
         waste = accepted["11320600MB21060447001"][0]
-        stored = httpx.get(f"{url}{LICENSES_PATH}/{waste}").json()
+        stored = httpx.get(f"{url}{LICENSES_PATH}/{waste}", headers=REGISTRY_AUTH).json()
         assert stored["elements"]["ZZMC"] == "城市建筑垃圾处置核准"  # every element arrived
         assert {"KZ_CZCS", "KZ_CZFS", "KZ_YSCLS"} <= set(stored["elements"])
 

@@ -28,7 +28,7 @@ from registry.province.wire import (
     content_digest,
 )
 from registry.seal.queries import SealMaterial, sealing_context
-from tests.support.province import NOW, TOKENS, Platform, World, platform, push
+from tests.support.province import AUTH, NOW, TOKENS, Platform, World, platform, push
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +66,14 @@ def test_compact_and_whole_signature_are_one_item(plat: Platform, world: World) 
 def test_missing_or_forged_blob(plat: Platform, world: World) -> None:
     item = world.item(world.ids[4], "01")
     body = build_request([item], access_id="city", access_token=TOKENS["city"], request_id="r")
-    (ack,) = plat.http.post(LICENSES_PATH, json=body).json()["data"]["acks"]
+    (ack,) = plat.http.post(LICENSES_PATH, json=body, headers=AUTH).json()["data"]["acks"]
     assert (ack["result"], ack["code"]) == ("REJECTED", "SCHEMA")
     assert "not in data.blobs" in ack["message"]
     seal_ref = item["signatureParts"]["seal"]
     forged = {**world.blobs, seal_ref: world.blobs[seal_ref] + b"\x00"}
     body = build_request([item], access_id="city", access_token=TOKENS["city"], request_id="r",
                          blobs=forged)  # fmt: skip
-    response = plat.http.post(LICENSES_PATH, json=body)
+    response = plat.http.post(LICENSES_PATH, json=body, headers=AUTH)
     assert response.status_code == 400
     assert "does not hash to its reference" in response.json()["head"]["message"]
 

@@ -55,6 +55,7 @@ TYPE_CODE = "11100000MB0143028R001"
 DEPT_NAME = "TEST ONLY 福州市市场监督管理局"
 DEPT_USCC = "91350100M000100Y43"
 TOKENS = {"city": "TEST-ONLY-token"}
+AUTH = {"Authorization": f"Bearer {TOKENS['city']}", "X-Access-Id": "city"}
 PNG = b"\x89PNG\r\n\x1a\n TEST ONLY picture"
 
 
@@ -114,8 +115,10 @@ def sealed_item(
     version: str = "001",
     predecessor: str | None = None,
     holder: str = "TEST ONLY 某某商行",
+    extra: dict[str, str] | None = None,
 ) -> Item:
-    record = elements(serial, version=version, holder=holder)
+    """A license sealed by ``pki``'s department; ``extra`` elements replace the defaults."""
+    record = {**elements(serial, version=version, holder=holder), **(extra or {})}
     data_hash = hashlib.sha256(canonical_bytes(record)).digest()
     signature = pki.context.sign(data_hash, SIGNED_AT, record["ZZBS"])
     return build_item(
@@ -166,7 +169,7 @@ def push(client: TestClient) -> Push:
         body = build_request(
             list(items), access_id="city", access_token=TOKENS["city"], request_id=request_id
         )
-        response = client.post(LICENSES_PATH, json=body)
+        response = client.post(LICENSES_PATH, json=body, headers=AUTH)
         assert response.status_code == 200, response.text
         assert response.json()["head"] == {"status": 0, "message": "ok"}
         acks: list[dict[str, Any]] = response.json()["data"]["acks"]
@@ -179,23 +182,23 @@ def push(client: TestClient) -> Push:
 
 
 @pytest.mark.parametrize(
-    "head",
+    "headers",
     [
-        {"accessId": "city", "accessToken": "wrong", "requestId": "r"},
-        {"accessId": "nobody", "accessToken": TOKENS["city"], "requestId": "r"},
-        {"accessId": "city", "requestId": "r"},
-        None,
+        {"Authorization": "Bearer wrong", "X-Access-Id": "city"},
+        {"Authorization": f"Bearer {TOKENS['city']}", "X-Access-Id": "nobody"},
+        {"Authorization": "Bearer ", "X-Access-Id": "city"},
+        {},
     ],
-    ids=["wrong-token", "unknown-id", "missing-token", "missing-head"],
+    ids=["wrong-token", "unknown-id", "missing-token", "no-credentials"],
 )
 def test_bad_or_missing_credentials_get_401_and_a_log_line(
-    client: TestClient, pki: Pki, head: dict[str, str] | None, caplog: pytest.LogCaptureFixture
+    client: TestClient, pki: Pki, headers: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    body: dict[str, Any] = {"data": {"items": [sealed_item(pki, "A1")]}}
-    if head is not None:
-        body["head"] = head
+    # the envelope head's token counts for nothing: credentials travel in headers only
+    body = build_request([sealed_item(pki, "A1")], access_id="city",
+                         access_token=TOKENS["city"], request_id="r")  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="registry.mockprovince.server"):
-        response = client.post(LICENSES_PATH, json=body)
+        response = client.post(LICENSES_PATH, json=body, headers=headers)
     assert response.status_code == 401
     assert response.json()["head"]["status"] == 11
     assert "refused push" in caplog.text
@@ -203,16 +206,17 @@ def test_bad_or_missing_credentials_get_401_and_a_log_line(
 
 
 def test_malformed_envelope_is_400(client: TestClient) -> None:
-    assert client.post(LICENSES_PATH, content=b"{not json").status_code == 400
-    head = {"accessId": "city", "accessToken": TOKENS["city"], "requestId": "r"}
-    response = client.post(LICENSES_PATH, json={"head": head, "data": {}})
+    assert client.post(LICENSES_PATH, content=b"{not json", headers=AUTH).status_code == 400
+    head = {"accessId": "city", "accessToken": "", "requestId": "r"}
+    response = client.post(LICENSES_PATH, json={"head": head, "data": {}}, headers=AUTH)
     assert response.status_code == 400
     assert response.json()["head"]["status"] == 10
 
 
 def test_too_many_items_is_413(client: TestClient) -> None:
-    head = {"accessId": "city", "accessToken": TOKENS["city"], "requestId": "r"}
-    response = client.post(LICENSES_PATH, json={"head": head, "data": {"items": [{}] * 5001}})
+    head = {"accessId": "city", "accessToken": "", "requestId": "r"}
+    response = client.post(LICENSES_PATH, json={"head": head, "data": {"items": [{}] * 5001}},
+                           headers=AUTH)  # fmt: skip
     assert response.status_code == 413
     assert response.json()["head"]["status"] == 12
 
@@ -236,7 +240,7 @@ def test_accepted_item_is_stored_and_counted(client: TestClient, push: Push, pki
         "requests": 1,
         "rejected_items": 0,
     }
-    stored = client.get(f"{LICENSES_PATH}/{item['ZZBS']}").json()
+    stored = client.get(f"{LICENSES_PATH}/{item['ZZBS']}", headers=AUTH).json()
     assert stored["elements"] == item["elements"]
     assert stored["signature"] == item["signature"]
     assert stored["status"] == "VALID"
@@ -245,7 +249,7 @@ def test_accepted_item_is_stored_and_counted(client: TestClient, push: Push, pki
 
 def test_unknown_identifier_is_404(client: TestClient, pki: Pki) -> None:
     ident = sealed_item(pki, "NOPE")["ZZBS"]
-    assert client.get(f"{LICENSES_PATH}/{ident}").status_code == 404
+    assert client.get(f"{LICENSES_PATH}/{ident}", headers=AUTH).status_code == 404
 
 
 def test_same_item_twice_is_duplicate_and_stored_once(
@@ -270,9 +274,8 @@ def test_other_content_under_a_stored_identifier_is_conflict(
     changed = sealed_item(pki, "A1", holder="TEST ONLY 另一商行")
     (ack,) = push(changed)
     assert (ack["result"], ack["code"]) == ("REJECTED", "CONFLICT")
-    assert client.get(f"{LICENSES_PATH}/{changed['ZZBS']}").json()["elements"]["CZZT"] == (
-        "TEST ONLY 某某商行"
-    )
+    stored = client.get(f"{LICENSES_PATH}/{changed['ZZBS']}", headers=AUTH).json()
+    assert stored["elements"]["CZZT"] == "TEST ONLY 某某商行"
     assert client.get("/stats").json()["rejected_items"] == 1
 
 
@@ -285,7 +288,7 @@ def test_status_event_updates_a_stored_version(client: TestClient, push: Push, p
     assert push(suspend)[0]["result"] == "DUPLICATE"
     # a replayed 新发 event never reverts a later status
     assert push(first)[0]["result"] == "DUPLICATE"
-    stored = client.get(f"{LICENSES_PATH}/{suspend['ZZBS']}").json()
+    stored = client.get(f"{LICENSES_PATH}/{suspend['ZZBS']}", headers=AUTH).json()
     assert (stored["status"], stored["certState"], stored["operateType"]) == (
         "SUSPENDED",
         "02",
@@ -303,7 +306,7 @@ def test_new_version_and_status_change_in_one_request(
     acks = push(first, renewed, cancel)
     assert [a["result"] for a in acks] == ["ACCEPTED", "ACCEPTED", "ACCEPTED"]
     assert client.get("/stats").json()["by_status"] == {"CANCELLED": 1, "VALID": 1}
-    stored = client.get(f"{LICENSES_PATH}/{renewed['ZZBS']}").json()
+    stored = client.get(f"{LICENSES_PATH}/{renewed['ZZBS']}", headers=AUTH).json()
     assert stored["associatedZZBS"] == first["ZZBS"]
 
 

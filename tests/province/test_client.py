@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from registry.errors import AggregationError, CodeError
+from registry.errors import AggregationError, CodeError, EnvelopeError
 from registry.license.codes import license_identifier
+from registry.province.auth import Authenticator, Credential
 from registry.province.client import ProvinceClient
 from registry.province.wire import (
     CERT_STATES,
@@ -21,6 +22,7 @@ from registry.province.wire import (
     build_item,
     build_response,
     cert_state_of,
+    parse_json,
     status_of,
     validate_item,
 )
@@ -77,10 +79,45 @@ def test_envelope_carries_credentials_items_and_one_request_id() -> None:
     bodies = [json.loads(r.content) for r in platform.requests]
     assert all(r.url.path == LICENSES_PATH and r.method == "POST" for r in platform.requests)
     assert bodies[0]["head"]["accessId"] == "city"
-    assert bodies[0]["head"]["accessToken"] == "secret"
+    # the token travels in the headers only, never in a body a log could keep
+    assert bodies[0]["head"]["accessToken"] == ""
+    assert all(r.headers["Authorization"] == "Bearer secret" for r in platform.requests)
     assert bodies[0]["data"]["items"] == ITEMS
     # a resend keeps the request id so the platform's log shows it as the same request
     assert bodies[0]["head"]["requestId"] == bodies[1]["head"]["requestId"] != ""
+
+
+def test_hmac_resends_carry_fresh_nonces_and_sign_the_query() -> None:
+    platform = Recorder(status(503), lambda _r: httpx.Response(200, json={"items": []}))
+    http = httpx.Client(transport=httpx.MockTransport(platform), base_url="http://province")
+    key = Credential("city", "TEST-ONLY-key", "hmac", region="35")
+    client = ProvinceClient(http, access_id="city", access_token=key.secret, scheme="hmac",
+                            sleep=lambda _s: None, clock=lambda: 1_700_000_000)  # fmt: skip
+    client.get_json("/api/v1/digests", params={"after": "", "limit": 5})
+    first, second = platform.requests
+    assert first.headers["X-Nonce"] != second.headers["X-Nonce"]
+    assert "Authorization" not in first.headers  # the key never travels
+    auth = Authenticator({"city": key})
+    for request in (first, second):
+        assert auth.check(method="GET", path="/api/v1/digests?after=&limit=5", body=b"",
+                          headers=request.headers, now=1_700_000_001).access_id == "city"
+    # the first request again (a replay), or aimed at another query: refused
+    replayed = auth.check(method="GET", path="/api/v1/digests?after=&limit=5", body=b"",
+                          headers=first.headers, now=1_700_000_002)  # fmt: skip
+    assert replayed.reason == "nonce already used"
+    fresh = Authenticator({"city": key})
+    assert fresh.check(method="GET", path="/api/v1/digests?after=&limit=9", body=b"",
+                       headers=first.headers, now=1_700_000_001).access_id is None
+
+
+def test_403_names_the_platforms_reason() -> None:
+    refused = {"head": {"status": 13, "message": "accessId 'city' may not push licenses of "
+                                                "department 91350100M000100Y43"}}
+    platform = Recorder(lambda _r: httpx.Response(403, json=refused))
+    with pytest.raises(AggregationError, match=r"\(HTTP 403\): accessId 'city' may not push "
+                                               r"licenses of department 91350100M000100Y43"):
+        make_client(platform, []).push(ITEMS)
+    assert len(platform.requests) == 1  # not retried
 
 
 def test_503_then_200_retries_with_backoff() -> None:
@@ -259,3 +296,24 @@ def test_build_item_takes_the_version_from_the_identifier_and_base64s_the_signat
         build_item(
             operate_type="11", status="VALID", identifier=ZZBS[0], elements={}, signature_der=b"x"
         )
+
+
+@pytest.mark.parametrize(("raw", "parsed"), [
+    (b'["TEST \\ud83d\\ude00"]', ["TEST \U0001f600"]),  # a surrogate pair is one character
+    (b'["\\\\ud800"]', ["\\ud800"]),  # an escaped backslash, then plain text
+    (b"[" * 32 + b"]" * 32, json.loads(b"[" * 32 + b"]" * 32)),  # as deep as allowed
+])  # fmt: skip
+def test_parse_json_takes_what_is_text(raw: bytes, parsed: Any) -> None:
+    assert parse_json(raw) == parsed
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b'"\\ud800"', "lone surrogate"),
+    (b'{"\\uDC00": 1}', "lone surrogate"),
+    (b'["\\ud83d x"]', "lone surrogate"),
+    (b"[" * 33 + b"]" * 33, "nested deeper than 32"),
+    (b'{"a": Infinity}', "Infinity is not a JSON number"),
+])  # fmt: skip
+def test_parse_json_refuses_what_is_not(raw: bytes, message: str) -> None:
+    with pytest.raises(EnvelopeError, match=message):
+        parse_json(raw)

@@ -36,7 +36,7 @@ from registry.province.syncstate import SyncRun
 from registry.seal.pki import load_root_cert
 from tests.conftest import NOW, PASSPHRASE
 from tests.support.licenses import seal_synthetic
-from tests.support.province import TOKENS, make_registry
+from tests.support.province import AUTH, TOKENS, make_registry
 
 pytestmark = pytest.mark.slow
 FAULTS = ["error_rate=0.1", "partial_rate=0.15", "duplicate_ack_rate=0.2", "reset_rate=0.1",
@@ -143,7 +143,8 @@ def test_killed_at_every_point_then_run_again_leaves_exactly_the_registry(
                                     max_attempts=8)  # fmt: skip
             with Session(scene.engine) as s:
                 report = reconcile(s, client, repair=False, at=NOW)
-            stored = {lic.identifier: http.get(f"/api/v1/licenses/{lic.identifier}").json()
+            stored = {lic.identifier: http.get(f"/api/v1/licenses/{lic.identifier}",
+                                               headers=AUTH).json()
                       for lic in _licenses(scene)}  # fmt: skip
     assert report.in_sync, report.to_dict()
     licenses = _licenses(scene)

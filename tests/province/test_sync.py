@@ -63,6 +63,7 @@ from registry.seal.signer import SoftwareSigner
 from tests.support import province
 from tests.support.province import (
     AT,
+    AUTH,
     Platform,
     cli_run,
     events,
@@ -249,7 +250,7 @@ def test_pushed_item_is_the_exact_sealed_license(
     run(registry, client)
     with Session(registry.engine) as s:
         lic = s.scalars(select(License)).one()
-    stored = platform.get(f"/api/v1/licenses/{lic.identifier}").json()
+    stored = platform.get(f"/api/v1/licenses/{lic.identifier}", headers=AUTH).json()
     assert stored["elements"] == json.loads(lic.record)
     assert canonical_bytes(stored["elements"]) == lic.record
     assert (stored["operateType"], stored["certState"], stored["version"]) == ("01", "01", "001")
@@ -324,7 +325,7 @@ def test_status_event_carries_the_current_status(
         ident = lic.identifier
     summary = run(registry, client)
     assert (summary.sent, summary.accepted) == (1, 1)
-    stored = platform.get(f"/api/v1/licenses/{ident}").json()
+    stored = platform.get(f"/api/v1/licenses/{ident}", headers=AUTH).json()
     assert (stored["status"], stored["certState"], stored["operateType"]) == (
         "SUSPENDED",
         "02",

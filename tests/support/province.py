@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from registry.city.demo import create_demo_world, init_registry
 from registry.cli import cli
-from registry.config import Settings
+from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import License, OutboxEvent
 from registry.license import lifecycle as lc
@@ -45,11 +45,15 @@ from registry.seal.pki import load_root_cert
 from tests.conftest import NOW, PASSPHRASE
 from tests.support.licenses import seal_synthetic
 
-__all__ = ["AT", "NOW", "TOKENS", "Platform", "TestClient", "World", "cli_run", "events",
-           "items_for_events", "licenses", "licenses_ids", "make_registry", "platform",
-           "province_client", "push", "report", "serve_endpoint", "sync"]  # fmt: skip
+__all__ = ["AT", "AUTH", "NOW", "REGISTRY_AUTH", "TOKENS", "Platform", "TestClient", "World",
+           "cli_run", "events", "items_for_events", "licenses", "licenses_ids", "make_registry",
+           "platform", "province_client", "push", "report", "serve_endpoint", "sync"]  # fmt: skip
 
 TOKENS = {"city": "TEST-ONLY-token"}
+AUTH = {"Authorization": f"Bearer {TOKENS['city']}", "X-Access-Id": "city"}
+"""Headers that authenticate a request as city (credentials travel in headers only)."""
+REGISTRY_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}", "X-Access-Id": DEFAULT_ACCESS_ID}
+"""Headers of a registry's own default credential, which ``licreg province serve`` accepts."""
 PUSHED_AT = NOW + dt.timedelta(hours=1)
 
 
@@ -124,7 +128,7 @@ class Platform:
         return self.http.get("/stats", params={"detail": "true"}).json()  # type: ignore[no-any-return]
 
     def stored(self, identifier: str) -> dict[str, Any] | None:
-        response = self.http.get(f"/api/v1/licenses/{identifier}")
+        response = self.http.get(f"/api/v1/licenses/{identifier}", headers=AUTH)
         return None if response.status_code == 404 else response.json()
 
 
@@ -256,7 +260,7 @@ def push(plat: Platform, world: World, *items: dict[str, Any], **head: Any) -> l
     """POST ``items`` (with the world's blobs) as city; the acks."""
     body = build_request(list(items), access_id="city", access_token=TOKENS["city"],
                          request_id="r", blobs=world.blobs)  # fmt: skip
-    response = plat.http.post(LICENSES_PATH, json=body, **head)
+    response = plat.http.post(LICENSES_PATH, json=body, headers=AUTH, **head)
     assert response.status_code == 200, response.text
     acks: list[dict[str, Any]] = response.json()["data"]["acks"]
     return acks
