@@ -29,12 +29,12 @@ from flows.render import render_pdfs
 from flows.sync import incremental_sync
 from registry.city.demo import HEALTH, MARKET, create_demo_world, init_registry
 from registry.clock import utc_now
-from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
+from registry.config import Settings
 from registry.db import session_scope, shared_engine
 from registry.i18n import N_, _, set_language
 from registry.license.lifecycle import status_text
 from registry.license.queries import list_licenses
-from registry.mockprovince.process import start_endpoint
+from registry.mockprovince.process import city_credential, start_endpoint
 from registry.seal.pki import load_root_cert
 from registry.tlog.checkpoint import sign_checkpoint
 from registry.verify.bundle import load_anchors, verify_bundle
@@ -115,7 +115,7 @@ def demo() -> None:
               n=checkpoint.tree_size, root=root))
 
     with start_endpoint(home=settings.province_home, anchors_path=anchors,
-                        tokens={DEFAULT_ACCESS_ID: DEFAULT_TOKEN}) as url:
+                        credentials=[city_credential(settings)]) as url:
         say(_("== push to the mock provincial endpoint at {url} (flow incremental-sync)",
               url=url))
         os.environ["LICREG_PROVINCE_URL"] = url

@@ -50,7 +50,7 @@ from flows.processes import prefect_server
 from registry.config import PASSPHRASE_VAR, Settings
 from registry.errors import ConfigError
 from registry.i18n import _
-from registry.mockprovince.process import start_endpoint
+from registry.mockprovince.process import city_credential, start_endpoint
 
 __all__ = [
     "PROJECT",
@@ -327,7 +327,7 @@ def _mock_province(settings: Settings) -> Iterator[str]:
     if not anchors.exists():
         raise ConfigError(f"no test root at {anchors}: run `licreg init --demo` first")
     with start_endpoint(home=settings.province_home, anchors_path=anchors,
-                        tokens={settings.province.access_id: settings.province.secret}) as url:
+                        credentials=[city_credential(settings)]) as url:
         yield url
 
 

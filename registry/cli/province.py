@@ -5,38 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
-from registry.cli._common import engine, handle_errors
+from registry.cli._common import handle_errors
 from registry.cli.sync import report_push, run_incremental
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
-from registry.db import session_scope
-from registry.db.models import City
-from registry.errors import ConfigError
-from registry.i18n import _
 from registry.mockprovince.faults import Faults
+from registry.mockprovince.process import city_credential
 from registry.mockprovince.server import MAX_BODY, serve
-from registry.province.auth import CREDENTIALS_VAR, Credential, load_credentials
+from registry.province.auth import CREDENTIALS_VAR, load_credentials
 
-__all__ = ["city_credential", "province", "province_serve", "push"]
+__all__ = ["province", "province_serve", "push"]
 
 
 @click.group()
 def province() -> None:
     """The mock provincial aggregation platform."""
-
-
-def city_credential(settings: Settings) -> Credential:
-    """The registry's own credential (``LICREG_PROVINCE_ACCESS_ID`` / ``LICREG_PROVINCE_TOKEN``
-    / ``LICREG_PROVINCE_AUTH``), bound to the region of the city the registry serves."""
-    with session_scope(engine(settings)) as session:
-        city = session.scalars(select(City)).first()
-    if city is None:
-        raise ConfigError(_("this registry has no city yet, so the platform does not know whom "
-                            "the registry's credential may push for: run `licreg init` or give "
-                            "--credentials FILE"))
-    p = settings.province
-    return Credential(p.access_id, p.secret, p.scheme, region=city.division_code)
 
 
 @province.command("serve")

@@ -27,11 +27,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
-from registry.errors import AggregationError
+from registry.config import Settings
+from registry.db import make_engine, session_scope
+from registry.db.models import City
+from registry.errors import AggregationError, ConfigError
+from registry.i18n import _
 from registry.province.auth import ANY_REGION, Credential
 
-__all__ = ["free_port", "start_endpoint", "write_credentials"]
+__all__ = ["city_credential", "free_port", "start_endpoint", "write_credentials"]
 
 _TAIL_BYTES = 4000
 
@@ -49,6 +54,24 @@ def _tail(path: Path) -> str:
     except OSError:
         return "(no server log)"
     return data[-_TAIL_BYTES:].decode("utf-8", "replace").strip() or "(server log is empty)"
+
+
+def city_credential(settings: Settings) -> Credential:
+    """The registry's own credential (``LICREG_PROVINCE_ACCESS_ID`` / ``LICREG_PROVINCE_TOKEN``
+    / ``LICREG_PROVINCE_AUTH``), bound to the region of the city the registry serves: what a
+    platform started for this registry accepts from it."""
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            city = session.scalars(select(City)).first()
+    finally:
+        engine.dispose()
+    if city is None:
+        raise ConfigError(_("this registry has no city yet, so the platform does not know whom "
+                            "the registry's credential may push for: run `licreg init` or give "
+                            "--credentials FILE"))
+    p = settings.province
+    return Credential(p.access_id, p.secret, p.scheme, region=city.division_code)
 
 
 @contextmanager
