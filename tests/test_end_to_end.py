@@ -122,7 +122,8 @@ def test_csv_to_province_to_auditor(env: dict[str, str], endpoint: str, tmp_path
 def test_push_refused_with_wrong_credentials(env: dict[str, str], endpoint: str) -> None:
     run(env, "ingest", str(FIXTURES / "batches" / "business-licenses.csv"),
         "--department", MARKET, "--type", BIZ)
-    result = CliRunner().invoke(cli, ["push", "--endpoint", endpoint, "--token", "wrong"], env=env)
+    result = CliRunner().invoke(cli, ["push", "--endpoint", endpoint],
+                                env={**env, "LICREG_PROVINCE_TOKEN": "wrong"})
     assert result.exit_code == 1
     assert result.output.startswith("error: ")
     assert "401" in result.output or "credential" in result.output.lower()

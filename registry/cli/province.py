@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from registry.cli._common import handle_errors
-from registry.cli.sync import report_push, run_incremental
-from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
+from registry.cli.sync import report_push, run_incremental, token_option
+from registry.config import DEFAULT_ACCESS_ID, Settings
 from registry.mockprovince.faults import Faults
 from registry.mockprovince.process import city_credential
 from registry.mockprovince.server import MAX_BODY, serve
@@ -62,7 +62,7 @@ def province_serve(settings: Settings, port: int, anchors: Path | None,
 @click.command()
 @click.option("--endpoint", required=True, help="Base URL of the provincial endpoint.")
 @click.option("--access-id", envvar="LICREG_PROVINCE_ACCESS_ID", default=DEFAULT_ACCESS_ID)
-@click.option("--token", envvar="LICREG_PROVINCE_TOKEN", default=DEFAULT_TOKEN)
+@token_option
 @click.option("--auth", type=click.Choice(["token", "hmac"]), default="token", show_default=True)
 @click.option("--batch-size", type=int, default=500, show_default=True)
 @click.option("--concurrency", type=int, default=2, show_default=True)

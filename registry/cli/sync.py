@@ -32,7 +32,7 @@ from registry.cli.progress import progress_bar
 from registry.clock import china_text
 from registry.config import DEFAULT_ACCESS_ID, DEFAULT_TOKEN, Settings
 from registry.db import session_scope
-from registry.i18n import N_, _, ngettext
+from registry.i18n import N_, _, ngettext, os_reason
 from registry.license.lifecycle import status_text
 from registry.province.client import open_client
 from registry.province.fullsync import full_sync
@@ -159,15 +159,39 @@ def province_client(
         yield client
 
 
+def _read_token(ctx: click.Context, _param: click.Parameter, path: str | None) -> str:
+    """The secret from ``--token-file``, else ``LICREG_PROVINCE_TOKEN``: never from an
+    argument, which any user of the machine can read in ``/proc/PID/cmdline``."""
+    if path is None:
+        return os.environ.get("LICREG_PROVINCE_TOKEN") or DEFAULT_TOKEN
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as exc:
+        raise click.BadParameter(_("cannot read {path}: {error}", path=path,
+                                   error=os_reason(exc))) from None
+    except UnicodeDecodeError:
+        raise click.BadParameter(_("{path} is not UTF-8 text", path=path)) from None
+    if not token:
+        raise click.BadParameter(_("{path} is empty", path=path))
+    return token
+
+
+token_option = click.option(
+    "--token-file", "token", type=click.Path(dir_okay=False), default=None, callback=_read_token,
+    help="A file holding the token, or the HMAC key with --auth hmac (default: "
+         "$LICREG_PROVINCE_TOKEN).")
+"""``--token-file``: the registry's secret for the platform, as ``token``."""
+
+
 def client_options(fn: F) -> F:
-    """``--endpoint --access-id --token --auth --timeout --attempts``."""
+    """``--endpoint --access-id --token-file --auth --timeout --attempts``."""
     options = [
         click.option("--endpoint", envvar="LICREG_PROVINCE_URL", required=True,
                      help="Base URL of the provincial endpoint (or LICREG_PROVINCE_URL)."),
         click.option("--access-id", envvar="LICREG_PROVINCE_ACCESS_ID", default=DEFAULT_ACCESS_ID,
                      show_default=True),
-        click.option("--token", envvar="LICREG_PROVINCE_TOKEN", default=DEFAULT_TOKEN,
-                     help="The token, or the HMAC key with --auth hmac."),
+        token_option,
         click.option("--auth", type=click.Choice(["token", "hmac"]), default="token",
                      show_default=True, help="How the registry proves who it is."),
         click.option("--timeout", type=float, default=30.0, show_default=True,

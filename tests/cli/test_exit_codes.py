@@ -19,7 +19,7 @@ from registry.seal.pki import load_root_cert
 from tests.conftest import FIXTURES
 from tests.province.test_sync import tamper
 from tests.support.batches import BIZ, row, write_csv
-from tests.support.province import TOKENS, cli_run, free_port, make_registry
+from tests.support.province import TOKENS, cli_run, free_port, make_registry, token_file
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_push_and_sync_exit_1_when_the_platform_refused_or_did_not_answer(
     tamper(reg, 2)  # the platform refuses this one: HASH_FAILURE
     with start_endpoint(home=tmp_path / "province", anchors_path=_anchors(reg, tmp_path),
                         tokens=TOKENS) as url:
-        auth = ("--endpoint", url, "--access-id", "city", "--token", TOKENS["city"])
+        auth = ("--endpoint", url, "--access-id", "city", "--token-file", token_file(tmp_path))
         code, out = cli_run(reg, "push", *auth, "--max-attempts", "2")
         assert code == 1
         assert out == ("sent 6: accepted 5, duplicates 0, held 0, rejected 1 in 1 batch\n"

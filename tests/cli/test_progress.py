@@ -26,7 +26,7 @@ from registry.mockprovince.process import start_endpoint
 from registry.seal.pki import load_root_cert
 from tests.conftest import FIXTURES, PASSPHRASE
 from tests.support.batches import BIZ
-from tests.support.province import TOKENS, free_port, make_registry
+from tests.support.province import TOKENS, free_port, make_registry, token_file
 
 pytestmark = pytest.mark.slow
 
@@ -120,8 +120,8 @@ def test_checkpoint_render_verify_draw_a_bar_on_a_terminal_and_none_with_json(
 
 
 def test_push_and_full_sync_draw_a_bar_on_a_terminal_and_none_with_json(
-        reg: Settings, endpoint: str) -> None:
-    auth = ("--endpoint", endpoint, "--access-id", "city", "--token", TOKENS["city"])
+        reg: Settings, endpoint: str, tmp_path: Path) -> None:
+    auth = ("--endpoint", endpoint, "--access-id", "city", "--token-file", token_file(tmp_path))
     code, out, shown = licreg(reg, "push", *auth, "--json")
     assert code == 0 and json.loads(out)["accepted"] == 12 and shown == ""
     code, out, shown = licreg(reg, "sync", "full", *auth, "--batch-size", "5")

@@ -65,9 +65,10 @@ class Scene:
     def licreg(
         self, url: str, *args: str, crash: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, **({CRASH_VAR: crash} if crash else {})}
+        env = {**self.env, "LICREG_PROVINCE_TOKEN": TOKENS["city"],
+               **({CRASH_VAR: crash} if crash else {})}
         command = [sys.executable, "-m", "registry.cli", "sync", *args, "--endpoint", url,
-                   "--access-id", "city", "--token", TOKENS["city"], "--timeout", "3",
+                   "--access-id", "city", "--timeout", "3",
                    "--attempts", "8"]  # fmt: skip
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180,
                               check=False)  # fmt: skip
@@ -178,9 +179,9 @@ def test_four_workers_on_postgres_never_push_the_same_event_twice(scene: Scene) 
         pytest.skip("several workers at once need row locks (PostgreSQL); SQLite runs one")
     seal_synthetic(scene.settings, 360, at=NOW, start=1000)
     with start_endpoint(home=scene.province, anchors_path=scene.anchors, tokens=TOKENS) as url:
-        env = scene.env
+        env = {**scene.env, "LICREG_PROVINCE_TOKEN": TOKENS["city"]}
         command = [sys.executable, "-m", "registry.cli", "sync", "run", "--endpoint", url,
-                   "--access-id", "city", "--token", TOKENS["city"], "--batch-size", "20",
+                   "--access-id", "city", "--batch-size", "20",
                    "--concurrency", "1"]  # fmt: skip
         workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True) for _ in range(4)]

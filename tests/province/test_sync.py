@@ -525,8 +525,8 @@ def test_sync_commands_with_hmac_against_the_real_endpoint(reg: Settings, tmp_pa
     keys = {"other": "TEST-ONLY-hmac-key"}
     with start_endpoint(home=tmp_path / "province", anchors_path=anchors, tokens=province.TOKENS,
                         hmac_keys=keys) as url:  # fmt: skip
-        auth = ("--endpoint", url, "--access-id", "other", "--token", keys["other"], "--auth",
-                "hmac")  # fmt: skip
+        auth = ("--endpoint", url, "--access-id", "other",
+                "--token-file", province.token_file(tmp_path, keys["other"]), "--auth", "hmac")
         code, out = cli_run(reg, "sync", "status")
         assert code == 0 and out.startswith("pending 6 (failing 0), in flight 0, dead 0, "
                                             "acknowledged 0\n")  # fmt: skip
@@ -540,14 +540,15 @@ def test_sync_commands_with_hmac_against_the_real_endpoint(reg: Settings, tmp_pa
                                             "missing 0")  # fmt: skip
         ident = licenses_ids(make_engine(reg.database_url))[0]
         assert cli_run(reg, "license", "suspend", ident)[0] == 0
-        code, out = cli_run(reg, "sync", "run", "--endpoint", url, "--token", "wrong")
+        code, out = cli_run(reg, "sync", "run", "--endpoint", url,
+                            "--token-file", province.token_file(tmp_path, "wrong"))
         assert code == 1 and "refused accessId" in out
         code, out = cli_run(reg, "sync", "status", "--json")
         status = json.loads(out)
         assert (status["pending"], status["acked"], status["last_run"]["state"]) == (1, 6,
                                                                                        "failed")
-        code, out = cli_run(reg, "push", "--endpoint", url, "--token", province.TOKENS["city"],
-                            "--access-id", "city", "--json")  # fmt: skip
+        code, out = cli_run(reg, "push", "--endpoint", url, "--access-id", "city", "--json",
+                            LICREG_PROVINCE_TOKEN=province.TOKENS["city"])
         assert code == 0 and json.loads(out)["accepted"] == 1
     code, out = cli_run(reg, "sync", "retry")
     assert (code, out) == (0, "revived 0 dead letters; they go out with the next `licreg sync "

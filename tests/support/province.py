@@ -54,6 +54,17 @@ AUTH = {"Authorization": f"Bearer {TOKENS['city']}", "X-Access-Id": "city"}
 """Headers that authenticate a request as city (credentials travel in headers only)."""
 REGISTRY_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}", "X-Access-Id": DEFAULT_ACCESS_ID}
 """Headers of a registry's own default credential, which ``licreg province serve`` accepts."""
+
+
+def token_file(folder: Path, token: str = TOKENS["city"]) -> str:
+    """A file of mode 0600 holding ``token``, for ``--token-file`` (never ``--token``: an
+    argument is readable by every user of the machine)."""
+    path = folder / f"token-{uuid.uuid4().hex[:8]}"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
 PUSHED_AT = NOW + dt.timedelta(hours=1)
 
 
