@@ -8,7 +8,9 @@ folder. The archive is checked as a whole before anything is read, and refused w
    symbolic links are refused (path traversal), even though nothing is ever extracted to disk;
 2. counts and sizes: at most :attr:`~registry.ingest.limits.Limits.max_members` members, each at
    most ``max_member_bytes`` uncompressed, all together at most ``max_uncompressed_bytes``,
-   judged from the central directory *before* decompressing anything;
+   judged from the central directory *before* decompressing anything, and each member is then
+   inflated 1 MiB at a time and must match its entry (:func:`read_member`), so a forged size
+   costs no memory;
 3. compression ratio: a member of more than 1 MiB that expands over ``max_ratio`` times is a
    zip bomb; encrypted members are refused.
 

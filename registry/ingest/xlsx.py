@@ -1,6 +1,7 @@
 """Reading an Excel workbook (``.xlsx``) into chunks of text cells, one sheet row per row.
 
-The first sheet is read unless :attr:`ReadOptions.sheet` names another; the header is on
+The sheet :attr:`ReadOptions.sheet` names is read; without one, the only sheet holding data
+(several are refused with their names, never read in part). The header is on
 :attr:`ReadOptions.header_row` (title rows above it are skipped) and may start in any column.
 Each row's ``LINE`` is its sheet row, so ``LINE`` 7 of a header in column B is the cells
 ``B7``, ``C7`` …; errors name the sheet and the cell.
@@ -17,8 +18,10 @@ Cells become the text a clerk sees, never a float that lost digits:
   (``=B6*2``), which the rules reject: export values, not formulas.
 
 A workbook is a zip package, so it is checked like any archive first (member count,
-uncompressed size, compression ratio, member names); a file that is not a readable workbook
-is an :class:`~registry.errors.IngestError` naming it.
+uncompressed size, compression ratio, member names) and every part inflated once, 1 MiB at a
+time, against its directory entry; a file that is not a readable workbook is an
+:class:`~registry.errors.IngestError` naming it. Rows are read as the sheet XML holds them,
+never padded to the dimension the sheet declares (see :func:`_sheet_rows`).
 
 >>> from registry.ingest.frames import ReadOptions
 >>> from registry.ingest.reader import read_rows
