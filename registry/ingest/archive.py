@@ -148,17 +148,17 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, keep: bool = True
             while chunk := f.read(_CHUNK):
                 total += len(chunk)
                 if total > info.file_size:
-                    raise zipfile.BadZipFile(f"it inflates to more than the {info.file_size} "
-                                             "bytes its directory entry declares")
+                    raise zipfile.BadZipFile(_("it inflates to more than the {size} bytes its "
+                                               "directory entry declares", size=info.file_size))
                 if keep:
                     parts.append(chunk)
     except zipfile.BadZipFile as exc:
         if "CRC" not in str(exc):
             raise
         # zipfile stops at the declared size, so more bytes show as a wrong checksum
-        raise zipfile.BadZipFile(f"it does not match its directory entry ({info.file_size} "
-                                 "bytes, CRC-32): it inflates to more, or it is damaged"
-                                 ) from exc
+        raise zipfile.BadZipFile(_("it does not match its directory entry ({size} bytes, "
+                                   "CRC-32): it inflates to more, or it is damaged",
+                                   size=info.file_size)) from exc
     except _CANNOT_INFLATE as exc:
         raise zipfile.BadZipFile(f"{type(exc).__name__}: {exc}") from exc
     return b"".join(parts)

@@ -68,8 +68,8 @@ MAX_OBJECTS = 100_000
 """PDF objects looked through for active content; a license PDF has a few hundred."""
 
 _ACTIONS = {"/JavaScript": N_("JavaScript"),
-            "/Launch": N_("a /Launch action, which starts a program"),
-            "/RichMediaExecute": N_("a /RichMediaExecute action, which runs embedded media")}
+            "/Launch": N_("a /Launch action (it starts a program)"),
+            "/RichMediaExecute": N_("a /RichMediaExecute action (it runs embedded media)")}
 
 MAX_TEXT_PAGES = 5
 """Pages whose text is searched; a license face is one or two pages."""

@@ -54,7 +54,7 @@ from registry.ingest.frames import (
     problem,
 )
 from registry.ingest.limits import Limits
-from registry.ingest.messages import Text
+from registry.ingest.messages import Text, listed
 from registry.ingest.messages import text as message
 
 __all__ = ["NUMBER_PRECISION", "cell_text", "column_letter", "read_xlsx"]
@@ -183,7 +183,7 @@ def _choose_sheet(wb: Any, asked: str | None, file: str, limits: Limits) -> str:
         raise IngestError(_("the workbook has data on {count} sheets ({sheets}) and no sheet "
                             "was chosen; use --sheet NAME (or \"sheet\" in the mapping file) "
                             "to say which one to read", count=len(with_data),
-                            sheets=", ".join(repr(n) for n in with_data)), file=file)
+                            sheets=listed([repr(n) for n in with_data])), file=file)
     if not tables:
         raise IngestError(_("the workbook has no sheet of rows"), file=file)
     return with_data[0] if with_data else tables[0]
