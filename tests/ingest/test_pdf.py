@@ -93,3 +93,12 @@ def test_a_signed_product_pdf_with_its_own_attachments_is_not_active(tmp_path: P
     elements = biz_elements()
     data = make_kit(tmp_path).pdf(elements)
     assert read_pdf(data, file="p.pdf", options=OPTS) == json.loads(canonical_bytes(elements))
+
+
+def test_active_content_hidden_behind_escaped_names_is_found() -> None:
+    data = (M.HERE / "bad" / "javascript.pdf").read_bytes()
+    hidden = data.replace(b"/JavaScript", b"/J#61vaScript").replace(b"/JS ", b"/J#53 ")
+    assert b"/JavaScript" not in hidden and b"/JS " not in hidden
+    with pytest.raises(StockPdfError, match="active content") as info:
+        read_pdf(hidden, file="x.pdf", options=OPTS)
+    assert info.value.code == "ACTIVE_CONTENT"

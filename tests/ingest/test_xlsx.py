@@ -118,3 +118,22 @@ def test_a_part_inflating_past_its_entry_is_refused_in_bounded_memory() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 8 << 20  # the part inflates to 32 MiB; read 1 MiB at a time
+
+
+def test_a_chart_sheet_is_no_table(tmp_path: Path) -> None:
+    # the test builds a chart sheet, which M.workbook cannot
+    from openpyxl import Workbook
+    from openpyxl.chart import BarChart, Reference
+
+    wb = Workbook()
+    wb.active.title = "S"
+    wb.active.append(["ZZBH"])
+    wb.active.append([1])
+    chart = BarChart()
+    chart.add_data(Reference(wb.active, min_col=1, min_row=1, max_row=2), titles_from_data=True)
+    wb.create_chartsheet("图表").add_chart(chart)
+    path = tmp_path / "b.xlsx"
+    wb.save(path)
+    assert read_all(path)["ZZBH"].tolist() == ["1"]
+    with pytest.raises(IngestError, match=r"sheet '图表' is a chart, not a table of rows"):
+        read_rows(path, options=ReadOptions(sheet="图表"))
