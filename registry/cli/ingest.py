@@ -36,7 +36,8 @@ __all__ = ["counts_line", "ingest"]
 @click.option("--mapping", "mapping_file", type=click.Path(path_type=Path), default=None,
               help="JSON mapping of the department's column names to element codes "
                    "(schemas/mapping.schema.json).")
-@click.option("--sheet", default=None, help="Workbook sheet to read (default: the first).")
+@click.option("--sheet", default=None,
+              help="Workbook sheet to read (default: the only one with data).")
 @click.option("--header-row", type=click.IntRange(min=1), default=None,
               help="Line or sheet row of the header; rows above it are titles.")
 @click.option("--json", "as_json", is_flag=True)

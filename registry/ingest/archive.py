@@ -8,7 +8,9 @@ folder. The archive is checked as a whole before anything is read, and refused w
    symbolic links are refused (path traversal), even though nothing is ever extracted to disk;
 2. counts and sizes: at most :attr:`~registry.ingest.limits.Limits.max_members` members, each at
    most ``max_member_bytes`` uncompressed, all together at most ``max_uncompressed_bytes``,
-   judged from the central directory *before* decompressing anything;
+   judged from the central directory *before* decompressing anything, and each member is then
+   inflated 1 MiB at a time and must match its entry (:func:`read_member`), so a forged size
+   costs no memory;
 3. compression ratio: a member of more than 1 MiB that expands over ``max_ratio`` times is a
    zip bomb; encrypted members are refused.
 
@@ -60,6 +62,7 @@ __all__ = [
     "list_members",
     "pack_folder",
     "read_archive",
+    "read_member",
     "unsafe_name",
 ]
 
@@ -71,6 +74,10 @@ UNSUPPORTED_MEMBER = "UNSUPPORTED_MEMBER"
 _LITTER = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
 _RATIO_FLOOR = 1 << 20
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_CHUNK = 1 << 20
+_CANNOT_INFLATE = (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+                   ValueError, RuntimeError)
+"""What zipfile raises on a member it cannot inflate (a forged header raises any of these)."""
 
 
 def unsafe_name(name: str) -> str | None:
@@ -123,6 +130,38 @@ def check_zip(zf: zipfile.ZipFile, *, file: str, limits: Limits = DEFAULT_LIMITS
         total += info.file_size
     limits.check("uncompressed_bytes", total, file=file)
     return infos
+
+
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, keep: bool = True) -> bytes:
+    """A member's bytes (``b""`` unless ``keep``), inflated 1 MiB at a time and counted as they
+    come, so memory stays at one chunk above the declared size, whatever the member really
+    inflates to. ``zipfile.read`` inflates in one call of up to 2 GiB before it cuts to the
+    declared size: a 1,000-byte entry that inflates to 1 GiB took 1 GiB of memory.
+
+    Raises :class:`zipfile.BadZipFile` when the member cannot be inflated or does not match its
+    directory entry (more bytes than declared, or a wrong CRC-32).
+    """
+    parts: list[bytes] = []
+    total = 0
+    try:
+        with zf.open(info) as f:
+            while chunk := f.read(_CHUNK):
+                total += len(chunk)
+                if total > info.file_size:
+                    raise zipfile.BadZipFile(_("it inflates to more than the {size} bytes its "
+                                               "directory entry declares", size=info.file_size))
+                if keep:
+                    parts.append(chunk)
+    except zipfile.BadZipFile as exc:
+        if "CRC" not in str(exc):
+            raise
+        # zipfile stops at the declared size, so more bytes show as a wrong checksum
+        raise zipfile.BadZipFile(_("it does not match its directory entry ({size} bytes, "
+                                   "CRC-32): it inflates to more, or it is damaged",
+                                   size=info.file_size)) from exc
+    except _CANNOT_INFLATE as exc:
+        raise zipfile.BadZipFile(f"{type(exc).__name__}: {exc}") from exc
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -186,10 +225,8 @@ def read_archive(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[
                              name=name)),))
                 else:
                     try:
-                        # zipfile stops at the size the directory declares (checked above)
-                        # and verifies the CRC, so a lying header cannot inflate this read.
-                        data = zf.read(info)
-                    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                        data = read_member(zf, info)
+                    except zipfile.BadZipFile as exc:
                         data, digest = b"", ""
                         doc = Document(line, name, {}, (problem(
                             UNREADABLE_FILE, None,

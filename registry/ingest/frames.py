@@ -79,7 +79,7 @@ class ReadOptions:
     """How to read a file; every field has a default that suits a plain export."""
 
     sheet: str | None = None
-    """Workbook sheet to read (default: the first)."""
+    """Workbook sheet to read (default: the only sheet holding data)."""
     header_row: int = 1
     """1-based line (CSV) or sheet row (workbook) of the header; the rows above it are titles."""
     mapping: Mapping[str, str] = field(default_factory=dict)

@@ -42,6 +42,7 @@ from registry.ingest.messages import Text, render, text
 from registry.ingest.normalize import normalize_code
 
 __all__ = [
+    "ACTIVE_CONTENT",
     "RECORD_KEY",
     "UNREADABLE_FILE",
     "WRONG_TYPE",
@@ -59,6 +60,16 @@ UNREADABLE_FILE = "UNREADABLE_FILE"
 """Reason code: a file (a PDF, an archive member) cannot be read at all."""
 WRONG_TYPE = "WRONG_TYPE"
 """Reason code: a PDF's signed record is a license of another type than the batch's."""
+
+ACTIVE_CONTENT = "ACTIVE_CONTENT"
+"""Reason code: a PDF holds JavaScript, a /Launch action or an embedded file of its own."""
+
+MAX_OBJECTS = 100_000
+"""PDF objects looked through for active content; a license PDF has a few hundred."""
+
+_ACTIONS = {"/JavaScript": N_("JavaScript"),
+            "/Launch": N_("a /Launch action (it starts a program)"),
+            "/RichMediaExecute": N_("a /RichMediaExecute action (it runs embedded media)")}
 
 MAX_TEXT_PAGES = 5
 """Pages whose text is searched; a license face is one or two pages."""
@@ -134,6 +145,12 @@ def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
             if reader.is_encrypted and not reader.decrypt(""):
                 raise UnreadablePdf(text(N_("encrypted: a password is needed to open it; "
                                             "upload the PDF without a password")), file=file)
+            active = _active_content(reader)
+            if active is not None:
+                raise UnreadablePdf(text(N_("active content: it holds {what}, which a PDF viewer "
+                                            "runs or opens; print it to a new PDF (which keeps "
+                                            "only what is shown) and upload that"), what=active),
+                                    file=file, code=ACTIVE_CONTENT)
             record = _record(reader, file, options)
             if record is not None:
                 return record
@@ -151,6 +168,44 @@ def read_pdf(data: bytes, *, file: str, options: ReadOptions) -> dict[str, str]:
                                     "fields and no labelled text the type's extraction rule "
                                     "recognises")), file=file)
     return fields
+
+
+def _active_content(reader: Any) -> Text | None:
+    """What active content the PDF holds (None when none), looking through every object
+    reachable from its trailer: actions that run code (/JavaScript, /JS, /Launch, including
+    those of /OpenAction and /AA), and embedded files other than this product's own two
+    attachments (a signed license carries ``license.json`` and ``signature.der``)."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject  # as PdfReader
+
+    # the renderer's modules are heavy (fonts, QR): only a PDF upload pays their import
+    from registry.render.pdf.write import ATTACHMENT_RECORD, ATTACHMENT_SIGNATURE
+
+    own = {ATTACHMENT_RECORD, ATTACHMENT_SIGNATURE}
+    seen: set[tuple[int, int]] = set()
+    todo: list[Any] = [reader.trailer]
+    while todo:
+        obj = todo.pop()
+        if isinstance(obj, IndirectObject):
+            if (obj.idnum, obj.generation) in seen:
+                continue
+            seen.add((obj.idnum, obj.generation))
+            if len(seen) > MAX_OBJECTS:
+                raise ValueError(f"more than {MAX_OBJECTS} objects")
+            obj = obj.get_object()
+        if isinstance(obj, DictionaryObject):
+            action = _ACTIONS.get(str(obj.get("/S")))
+            if action is not None:
+                return text(action)
+            if "/JS" in obj:
+                return text(_ACTIONS["/JavaScript"])
+            if "/EF" in obj:
+                name = _text(obj.get("/UF") or obj.get("/F"))
+                if name not in own:
+                    return text(N_("an embedded file ({name})"), name=repr(name))
+            todo.extend(dict.values(obj))
+        elif isinstance(obj, ArrayObject):
+            todo.extend(obj)
+    return None
 
 
 def _record(reader: Any, file: str, options: ReadOptions) -> dict[str, str] | None:

@@ -130,8 +130,8 @@ OUTCOMES = (ACCEPTED, FILTERED, REJECTED)
 
 # Reason codes: what the reader found (the row is rejected; see registry.ingest.reader) ...
 READ_REASONS = (
-    "UNREADABLE_FILE", "WRONG_TYPE", "DUPLICATE_FILE", "UNSUPPORTED_MEMBER", "BAD_JSON",
-    "NOT_AN_OBJECT", "NESTED_VALUE", "NUMBER_PRECISION", CELL_TOO_LONG,
+    "UNREADABLE_FILE", "ACTIVE_CONTENT", "WRONG_TYPE", "DUPLICATE_FILE", "UNSUPPORTED_MEMBER",
+    "BAD_JSON", "NOT_AN_OBJECT", "NESTED_VALUE", "NUMBER_PRECISION", CELL_TOO_LONG,
 )
 """Row problems the readers report (PDF and archive members, JSON, workbooks, long cells)."""
 # ... validation (the row is rejected) ...
@@ -176,6 +176,7 @@ NOTE_CODES = ("UNCHANGED", "CHANGED")
 
 REASON_TITLES: Mapping[str, str] = MappingProxyType({
     "UNREADABLE_FILE": N_("unreadable file"),
+    "ACTIVE_CONTENT": N_("PDF with active content"),
     "WRONG_TYPE": N_("license of another type"),
     "DUPLICATE_FILE": N_("same file twice in the archive"),
     "UNSUPPORTED_MEMBER": N_("not a license file"),

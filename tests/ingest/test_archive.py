@@ -5,17 +5,24 @@ database)."""
 from __future__ import annotations
 
 import io
+import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from registry.errors import ArchiveError, LimitError
-from registry.ingest.archive import check_zip, list_members, pack_folder, unsafe_name
-from registry.ingest.frames import LINE
+from registry.ingest.archive import (
+    check_zip,
+    list_members,
+    pack_folder,
+    read_member,
+    unsafe_name,
+)
+from registry.ingest.frames import LINE, PROBLEMS
 from registry.ingest.limits import Limits
 from registry.ingest.reader import read_rows
-from tests.support.ingest import CASES, OPTS
+from tests.support.ingest import CASES, OPTS, read_all
 
 M = CASES
 
@@ -93,3 +100,23 @@ def test_pack_folder_is_deterministic_and_refuses_symlinks(tmp_path: Path) -> No
     (folder / "link.pdf").symlink_to(tmp_path / "1.zip")
     with pytest.raises(ArchiveError, match="symbolic link"):
         pack_folder(folder, tmp_path / "3.zip")
+
+
+def test_a_member_inflating_past_its_entry_is_a_row_problem_in_bounded_memory() -> None:
+    tracemalloc.start()
+    try:
+        df = read_all(M.HERE / "bad" / "lying-size.zip")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # 2.pdf inflates to 32 MiB (zipfile.read took all of it at once)
+    (problem,) = df[PROBLEMS].iloc[1]
+    assert problem["code"] == "UNREADABLE_FILE"
+    assert "does not match its directory entry (1000 bytes, CRC-32)" in problem["message"]
+    assert df[PROBLEMS].iloc[0] == ()
+
+
+def test_read_member_gives_the_bytes_and_counts_them() -> None:
+    zf = _zip([("a.pdf", b"x" * 3_000_000)])
+    assert read_member(zf, zf.getinfo("a.pdf")) == b"x" * 3_000_000
+    assert read_member(zf, zf.getinfo("a.pdf"), keep=False) == b""

@@ -4,6 +4,7 @@ signed record taken verbatim, PDFs that cannot be read and why (no database)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ import pytest
 from registry.errors import StockPdfError
 from registry.ingest.frames import LINE, PROBLEMS, ReadOptions
 from registry.ingest.pdf import RECORD_KEY, read_pdf
+from registry.license.canonical import canonical_bytes
 from registry.license.types import catalogue
 from tests.support.ingest import CASES, OPTS, read_all
+from tests.support.pdf import biz_elements, make_kit
 
 M = CASES
 BIZ = M.BIZ
@@ -73,3 +76,29 @@ def test_pdf_garbage_between_header_and_eof_is_a_row_problem(tmp_path: Path) -> 
     df = read_all(path)
     assert df[PROBLEMS].iloc[0][0]["code"] == "UNREADABLE_FILE"
     assert len(df) == 1 and df[LINE].tolist() == [1]
+
+
+@pytest.mark.parametrize(("name", "what"), [
+    ("javascript.pdf", "it holds JavaScript"),
+    ("launch.pdf", "it holds a /Launch action (it starts a program)"),
+    ("embedded-file.pdf", "it holds an embedded file ('invoice.exe')"),
+])
+def test_active_content_is_refused_with_its_own_code(name: str, what: str) -> None:
+    with pytest.raises(StockPdfError, match=f"active content: {re.escape(what)}") as info:
+        read_pdf((M.HERE / "bad" / name).read_bytes(), file=name, options=OPTS)
+    assert info.value.code == "ACTIVE_CONTENT"
+
+
+def test_a_signed_product_pdf_with_its_own_attachments_is_not_active(tmp_path: Path) -> None:
+    elements = biz_elements()
+    data = make_kit(tmp_path).pdf(elements)
+    assert read_pdf(data, file="p.pdf", options=OPTS) == json.loads(canonical_bytes(elements))
+
+
+def test_active_content_hidden_behind_escaped_names_is_found() -> None:
+    data = (M.HERE / "bad" / "javascript.pdf").read_bytes()
+    hidden = data.replace(b"/JavaScript", b"/J#61vaScript").replace(b"/JS ", b"/J#53 ")
+    assert b"/JavaScript" not in hidden and b"/JS " not in hidden
+    with pytest.raises(StockPdfError, match="active content") as info:
+        read_pdf(hidden, file="x.pdf", options=OPTS)
+    assert info.value.code == "ACTIVE_CONTENT"

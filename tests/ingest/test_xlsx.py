@@ -3,6 +3,7 @@ lost digits named by sheet and cell, the package checked like an archive (no dat
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import date
 from pathlib import Path
 
@@ -70,3 +71,69 @@ def test_workbook_package_is_checked_like_an_archive(tmp_path: Path) -> None:
     path.write_bytes(M.workbook([("S", [["ZZBH"], ["1"]])]))
     with pytest.raises(LimitError, match="archive members"):
         read_rows(path, options=ReadOptions(limits=Limits(max_members=2)))
+
+
+def test_a_cell_beyond_max_columns_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(M.patch_member(
+        M.workbook([("S", [["ZZBH"], ["1"]])]), "xl/worksheets/sheet1.xml",
+        lambda x: x.replace(b"</sheetData>", b'<row r="3"><c r="XFD3" t="inlineStr"><is><t>x'
+                                             b"</t></is></c></row></sheetData>")))
+    with pytest.raises(LimitError, match=r"b\.xlsx: S!XFD3: more than 1000 columns \(16384\)"):
+        read_all(path)
+
+
+def test_rows_out_of_order_are_a_damaged_sheet(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(M.patch_member(
+        M.workbook([("S", [["ZZBH"], ["1"]])]), "xl/worksheets/sheet1.xml",
+        lambda x: x.replace(b"</sheetData>", b'<row r="1"><c r="A1" t="inlineStr"><is><t>x'
+                                             b"</t></is></c></row></sheetData>")))
+    with pytest.raises(IngestError, match=r"sheet 'S' row 3: the workbook is damaged"):
+        read_all(path)
+
+
+def test_the_only_sheet_with_data_is_read_and_a_chosen_one_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(M.workbook([("空", [[], [None]]), ("S", [["ZZBH"], ["1"]]), ("末", [])]))
+    df = read_all(path)
+    assert df["ZZBH"].tolist() == ["1"] and df.attrs["source"]["sheet"] == "S"
+    df = read_all(M.HERE / "bad" / "instructions-first.xlsx", ReadOptions(sheet="营业执照"))
+    assert df["证照编号"].tolist() == [M.row(1)["证照编号"]]
+
+
+def test_a_sheet_claiming_the_whole_grid_is_read_as_its_rows() -> None:
+    df = read_all(M.HERE / "bad" / "huge-dimension.xlsx")
+    assert df[LINE].tolist() == [2, 1_048_576]
+    assert df.attrs["progress"] == (1_048_576, 1_048_576)
+
+
+def test_a_part_inflating_past_its_entry_is_refused_in_bounded_memory() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(IngestError, match=r"part 'xl/worksheets/sheet1\.xml' is damaged "
+                                              r"\(it does not match its directory entry"):
+            read_all(M.HERE / "bad" / "lying-size.xlsx")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # the part inflates to 32 MiB; read 1 MiB at a time
+
+
+def test_a_chart_sheet_is_no_table(tmp_path: Path) -> None:
+    # the test builds a chart sheet, which M.workbook cannot
+    from openpyxl import Workbook
+    from openpyxl.chart import BarChart, Reference
+
+    wb = Workbook()
+    wb.active.title = "S"
+    wb.active.append(["ZZBH"])
+    wb.active.append([1])
+    chart = BarChart()
+    chart.add_data(Reference(wb.active, min_col=1, min_row=1, max_row=2), titles_from_data=True)
+    wb.create_chartsheet("图表").add_chart(chart)
+    path = tmp_path / "b.xlsx"
+    wb.save(path)
+    assert read_all(path)["ZZBH"].tolist() == ["1"]
+    with pytest.raises(IngestError, match=r"sheet '图表' is a chart, not a table of rows"):
+        read_rows(path, options=ReadOptions(sheet="图表"))
