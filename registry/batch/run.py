@@ -52,13 +52,12 @@ from registry.config import Settings
 from registry.db import WalRestarts, session_scope
 from registry.db.models import Batch, Department, DepartmentType, SourceRow, StoredFile
 from registry.errors import BatchFailedError, DepartmentNotFound, IngestError
-from registry.i18n import LANGUAGES, N_, _, current_language, language
+from registry.i18n import LANGUAGES, _, current_language, language
 from registry.ingest.archive import pack_folder
 from registry.ingest.frames import RESERVED_COLUMNS, ReadOptions
-from registry.ingest.mapping import read_options
-from registry.ingest.messages import render, text
+from registry.ingest.mapping import map_header, read_options
 from registry.ingest.reader import read_rows
-from registry.ingest.rules import HeaderMap, header_map
+from registry.ingest.rules import HeaderMap
 from registry.license.types import LicenseType, license_type
 
 __all__ = [
@@ -259,13 +258,7 @@ def open_batch(
         first = next(read_rows(target, chunk_rows=1, options=stored_options), None)
         columns = [c for c in (first.columns if first is not None else [])
                    if c not in RESERVED_COLUMNS]
-        hmap = header_map(columns, lt, mapping=stored_options.mapping,
-                          ignore=stored_options.ignore)
-        if hmap.missing:
-            raise IngestError(render(text(
-                N_("missing required column(s): {columns}"),
-                columns=[text(N_("{title} ({element})"), title=lt.element(c).title, element=c)
-                         for c in hmap.missing])), file=name)
+        hmap = map_header(target, columns, lt, stored_options, file=name)
         return first, columns, hmap
 
     try:

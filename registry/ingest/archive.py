@@ -182,7 +182,8 @@ def _open(path: Path, limits: Limits) -> tuple[zipfile.ZipFile, list[zipfile.Zip
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise IngestError(_("not a readable .zip archive ({error})", error=exc),
+        raise IngestError(_("not a readable .zip archive ({error}); make the archive again "
+                            "and upload it, or upload the PDFs one by one", error=exc),
                           file=file) from exc
     try:
         infos = check_zip(zf, file=file, limits=limits)

@@ -51,7 +51,8 @@ def sniff_separator(header_line: str, *, file: str | None = None) -> str:
     winners = [sep for sep, n in counts.items() if n == best]
     if len(winners) > 1:
         shown = [f"{n} {sep!r}" for sep, n in counts.items() if n == best]
-        raise IngestError(_("cannot tell the separator: the header has {counts}",
+        raise IngestError(_("cannot tell the separator: the header has {counts}; save the "
+                            "file again as 'CSV UTF-8' (comma-separated) from Excel",
                             counts=", ".join(shown)), file=file)
     return winners[0]
 
@@ -83,8 +84,9 @@ def read_delimited(path: Path, chunk_rows: int, options: ReadOptions) -> Iterato
     try:
         cells = next(csv.reader([header_text], delimiter=separator, strict=True), [])
     except csv.Error as exc:
-        raise IngestError(_("line {line} (header): malformed CSV ({error})", line=skip + 1,
-                            error=exc), file=file) from exc
+        raise IngestError(_("line {line} (header): malformed CSV ({error}); a quoted cell "
+                            "must be closed and followed by a separator or the end of the "
+                            "line", line=skip + 1, error=exc), file=file) from exc
     header = check_header(cells, file, header_at=_("the header line (line {line})",
                                                    line=skip + 1),
                           limits=limits)

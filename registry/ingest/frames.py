@@ -123,19 +123,23 @@ def check_header(cells: list[str], file: str, *, header_at: str = "the header li
     while cells and not cells[-1].strip():
         cells.pop()
     if not cells:
-        raise IngestError(_("{header} is empty", header=header_at), file=file)
+        raise IngestError(_("{header} is empty; the header must name the columns: give "
+                            "--header-row N if it is on line or row N", header=header_at),
+                          file=file)
     limits.check("columns", len(cells), file=file)
     for i, name in enumerate(cells, start=1):
         if not name.strip():
-            raise IngestError(_("{cell} has no name (a merged or missing header cell?)",
+            raise IngestError(_("{cell} has no name (a merged or missing header cell?); "
+                                "unmerge the header cells and give every column its name",
                                 cell=cell_name(i)), file=file)
     dups = sorted({name for name in cells if cells.count(name) > 1})
     if dups:
-        raise IngestError(_("duplicate header columns: {columns}", columns=", ".join(dups)),
-                          file=file)
+        raise IngestError(_("duplicate header columns: {columns}; give each column a name of "
+                            "its own (or delete the copy)", columns=", ".join(dups)), file=file)
     reserved = sorted(RESERVED_COLUMNS.intersection(cells))
     if reserved:
-        raise IngestError(_("header uses reserved column names: {columns}",
+        raise IngestError(_("header uses reserved column names: {columns}; rename those "
+                            "columns (the registry adds columns of these names itself)",
                             columns=", ".join(reserved)), file=file)
     return cells
 

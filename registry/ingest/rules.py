@@ -319,7 +319,9 @@ def header_map(columns: Sequence[str], lt: LicenseType, *,
             for other, other_code in mapped.items():
                 if other_code == code:
                     raise IngestError(_("columns {first!r} and {second!r} both give {title} "
-                                        "({element})", first=other, second=column,
+                                        "({element}); delete one of them, or map it to "
+                                        "another element with --mapping", first=other,
+                                        second=column,
                                         **_label_of(lt, code)))
             mapped[column] = code
     missing = tuple(

@@ -19,17 +19,18 @@ import pytest
 from sqlalchemy import Engine
 
 from registry.batch.reports import batch_detail, batch_rows, row_outcomes
-from registry.batch.run import ingest_file
+from registry.batch.run import ERROR_SAID, ingest_file
 from registry.city.demo import MARKET, create_demo_world, init_registry
 from registry.config import Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import Batch
 from registry.errors import BatchFailedError
-from registry.ingest.frames import ReadOptions
+from registry.ingest.frames import RESERVED_COLUMNS, ReadOptions
 from registry.ingest.mapping import load_mapping
+from registry.ingest.rules import header_map
 from registry.license.types import catalogue
 from tests.conftest import FIXTURES, NOW, PASSPHRASE, TODAY
-from tests.support.ingest import CASES
+from tests.support.ingest import CASES, read_all
 
 BAD = [pytest.param(c, id=c.name) for c in CASES.CASES]
 GOOD = [pytest.param(c, id=c.name) for c in CASES.FORMATS]
@@ -157,3 +158,67 @@ def test_unclosed_quote_keeps_the_rows_before_it(fresh: tuple[Settings, Engine])
         d = batch_detail(s, info.value.batch_id)
     assert (d.summary.status, d.summary.rows_read, d.summary.accepted) == ("failed", 2, 2)
     assert "unclosed-quote.csv" in (d.summary.error or "")
+
+
+SAID = {
+    "own-column-names.csv": (
+        r"^own-column-names\.csv: missing required column\(s\): 持证主体 \(CZZT\), 持证主体代码 "
+        r"\(CZZTDM\), 法定代表人 \(KZ_FDDBR\); columns found: '证照编号', '企业名称', .*'涉密'; "
+        r"name each missing column by its element title or code, or map your own column names in "
+        r"a mapping file given with --mapping FILE \(schemas/mapping\.schema\.json\), e\.g\. "
+        r'\{"columns": \{"法人": "KZ_FDDBR"\}\}$',
+        r"^own-column-names\.csv：缺少必填列：持证主体（CZZT）、持证主体代码（CZZTDM）、法定代表人"
+        r"（KZ_FDDBR）；文件中的列：“证照编号”、“企业名称”、.*“涉密”；请将缺少的列命名为信息项名称或"
+        r'代码，或在映射文件中.*--mapping 文件.*例如 \{"columns": \{"法人": "KZ_FDDBR"\}\}$'),
+    "title-rows.csv": (
+        r"; columns found: '示范市营业执照存量数据导出'; line 3 looks like the header \(the lines "
+        r'above it are titles\): give --header-row 3 \("header_row": 3 in a mapping file\)$',
+        r"；文件中的列：“示范市营业执照存量数据导出”；第3行像是表头（其上各行为标题）：请加上 "
+        r'--header-row 3（或在映射文件中写 "header_row": 3）$'),
+    "notes.txt": (
+        r"^notes\.txt: unsupported file type \.txt: the file is plain text, not a table of "
+        r"licenses; save the licenses as 'Text \(Tab delimited\)', 'CSV UTF-8' or \.xlsx; "
+        r"supported: \.csv, .*\.zip$",
+        r"^notes\.txt：不支持的文件类型 \.txt：该文件是纯文本，不是证照表格；请将证照另存为.*；"
+        r"支持："),
+    "pdf-named.csv": (
+        r"^pdf-named\.csv: unsupported file type \.csv: the file is a PDF document; rename it "
+        r"to \.pdf and upload it again; supported: ",
+        r"^pdf-named\.csv：不支持的文件类型 \.csv：该文件实际是PDF 文档；请将扩展名改为 \.pdf "
+        r"后重新上传；支持："),
+    "old-excel.xls": (
+        r"^old-excel\.xls: unsupported file type \.xls: the file is an Excel 97-2003 \(\.xls\) "
+        r"or Word \(\.doc\) file; open it in Excel and save it as \.xlsx or 'CSV UTF-8'; ",
+        r"^old-excel\.xls：不支持的文件类型 \.xls：该文件实际是Excel 97-2003（\.xls）或 Word"
+        r"（\.doc）文件；请用 Excel 打开并另存为 \.xlsx 或“CSV UTF-8”；支持："),
+}
+"""Fixture → (English, Chinese) of what its failed batch says: each says what to do next."""
+
+
+@pytest.mark.parametrize("name", sorted(SAID))
+def test_failures_say_what_to_do_in_both_languages(name: str,
+                                                   fresh: tuple[Settings, Engine]) -> None:
+    settings, engine = fresh
+    case = next(c for c in CASES.CASES if c.name == name)
+    batch_id, error = ingest_case(settings, engine, case, FIXTURES / "bad" / name)
+    with session_scope(engine) as s:
+        said = s.get_one(Batch, batch_id).source[ERROR_SAID]
+    english, chinese = SAID[name]
+    assert re.search(english, said["en"]), said["en"]
+    assert re.search(chinese, said["zh"]), said["zh"]
+    assert error is not None and said["en"] in error
+
+
+def test_title_rows_hint_is_the_fix(fresh: tuple[Settings, Engine]) -> None:
+    """The header row title-rows.csv's message names reads every row, all columns mapped (a
+    retry of the same bytes with other options is tests/batch' business)."""
+    settings, engine = fresh
+    case = next(c for c in CASES.CASES if c.name == "title-rows.csv")
+    _, error = ingest_case(settings, engine, case, FIXTURES / "bad" / case.name)
+    hint = re.search(r"--header-row (\d+) ", error or "")
+    assert hint is not None, error
+    rows = read_all(FIXTURES / "bad" / case.name,
+                    ReadOptions(license_type=catalogue()[CASES.BIZ], header_row=int(hint[1])))
+    assert list(rows["LINE"]) == [4, 5, 6]
+    assert not header_map([c for c in rows.columns if c not in RESERVED_COLUMNS],
+                          catalogue()[CASES.BIZ]).missing
