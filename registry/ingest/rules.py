@@ -535,18 +535,24 @@ def _is(values: Any, predicate: Callable[[Any], bool], n: int) -> Mask:
     return np.fromiter(map(predicate, values), dtype=np.bool_, count=n)
 
 
-def _formulas(values: npt.NDArray[np.object_], n: int) -> Mask:
-    """Where a normalized text column holds a formula (:func:`is_formula`); C-level scans
-    when none starts with a trigger."""
-    joined = "\x00" + "\x00".join(values.tolist())
-    if not any(f"\x00{c}" in joined for c in "=+-@"):
+def _joined(values: npt.NDArray[np.object_]) -> str:
+    """A column as one string, each value after a space (refused by no check), so that the
+    checks below scan a whole column in C and look at single values only when it may hold
+    what they look for."""
+    return " " + " ".join(values.tolist())
+
+
+def _formulas(values: npt.NDArray[np.object_], joined: str, n: int) -> Mask:
+    """Where a normalized text column holds a formula (:func:`is_formula`)."""
+    if not any(f" {c}" in joined for c in "=+-@"):
         return np.zeros(n, dtype=np.bool_)
     return _is(values, is_formula, n)
 
 
-def _hidden(values: npt.NDArray[np.object_], n: int, *, code: bool) -> Mask:
-    """Where a normalized column holds a character the value rule refuses; one scan when none."""
-    if hidden_character("\n".join(values.tolist()), code=code) is None:
+def _hidden(values: npt.NDArray[np.object_], joined: str, n: int, *, code: bool) -> Mask:
+    """Where a normalized column holds a character the value rule refuses (every one of them
+    is unprintable, so a printable column needs no regex)."""
+    if joined.isprintable() or hidden_character(joined, code=code) is None:
         return np.zeros(n, dtype=np.bool_)
     return _is(values, lambda v: hidden_character(v, code=code) is not None, n)
 
@@ -746,10 +752,12 @@ def evaluate(
                                  "{limit} allowed"), **_label(e), length=int(lengths[i]),
                               limit=limit))
 
+    joined: dict[str, str] = {}
     for e in elements:
         if not e.is_date:
             v, code = values[e.code], e.code in (_HOLDER_CODE, _NUMBER)
-            reasons.flag(_hidden(v, n, code=code), BAD_VALUE, e.code,
+            joined[e.code] = _joined(v)
+            reasons.flag(_hidden(v, joined[e.code], n, code=code), BAD_VALUE, e.code,
                          lambda i, e=e, v=v, code=code: _hidden_message(e, v[i], code=code))
 
     classified = np.zeros(n, dtype=np.bool_)
@@ -766,7 +774,7 @@ def evaluate(
     for e in elements:
         if not e.is_date:
             v = values[e.code]
-            reasons.flag(_formulas(v, n), FORMULA, e.code,
+            reasons.flag(_formulas(v, joined[e.code], n), FORMULA, e.code,
                          lambda i, e=e, v=v: text(N_("{title} ({element}) {value!r} is a "
                                                      "spreadsheet formula, not a value: export "
                                                      "the values it shows"),
