@@ -5,24 +5,26 @@ reader problems) and rows under a department's own column names."""
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from registry.batch.reports import row_outcomes
 from registry.config import Settings
 from registry.db import session_scope
-from registry.db.models import License
+from registry.db.models import License, SourceRow
 from registry.errors import IngestError
 from registry.i18n import language
 from registry.ingest.frames import EXTRA, LINE, PROBLEMS, problem
 from registry.ingest.messages import reason_message
+from registry.ingest.normalize import hidden_character, is_formula
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import (
     ACCEPTED,
@@ -746,6 +748,19 @@ def test_control_and_format_characters_in_text_are_refused(value: str, codepoint
     assert out[OUTCOME].iloc[1] == ACCEPTED
 
 
+@given(st.text(st.characters(codec="utf-8"), min_size=1, max_size=12))
+@settings(max_examples=80, deadline=5000)
+def test_a_name_is_sealed_only_without_hidden_characters_or_formulas(name: str) -> None:
+    out = judge([biz(持证主体=name)])
+    sealed = out["CZZT"].iloc[0]
+    if out[OUTCOME].iloc[0] == ACCEPTED:
+        assert hidden_character(sealed) is None and not is_formula(sealed)
+        assert not any(unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n\r\u200c\u200d"
+                       for c in sealed)
+    else:
+        assert {r["element"] for r in out[REASONS].iloc[0]} <= {"CZZT"}
+
+
 def test_hidden_character_message_in_chinese_shows_the_character_escaped() -> None:
     out = judge([biz(持证主体="示范市\x00甲有限公司")])
     with language("zh"):
@@ -825,6 +840,21 @@ def test_invisible_characters_make_no_second_license(world: Engine, settings: Se
         assert s.scalars(select(License.number).order_by(License.number)).all() == [
             first[0], second[0]]
     assert count(world, License) == 2
+
+
+def test_control_characters_are_refused_and_kept_verbatim_on_both_engines(
+        world: Engine, settings: Settings) -> None:
+    """NUL and escape sequences reach the database only in the raw rows, kept as they came
+    (PostgreSQL's jsonb has no NUL: the raw cells must still be stored)."""
+    report = ingest(world, settings, REPO / "fixtures" / "bad" / "control-characters.csv")
+    assert (report.accepted, report.rejected) == (1, 3)
+    with session_scope(world) as s:
+        rows = row_outcomes(s, report.batch_id)
+        assert [(r["reasons"][0]["code"], r["reasons"][0]["element"]) for r in rows[:3]] == [
+            ("BAD_VALUE", "CZZT"), ("BAD_VALUE", "CZZT"), ("BAD_VALUE", "KZ_FDDBR")]
+        raw = [s.get_one(SourceRow, (report.batch_id, line)).raw for line in (2, 3)]
+        assert [r["持证主体"] for r in raw] == [
+            "示范市第1商贸\x00有限公司", "\x1b[2J\x1b[31m示范市第2商贸有限公司"]
 
 
 def test_reader_problems_replace_every_other_reason() -> None:
