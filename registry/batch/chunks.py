@@ -33,7 +33,7 @@ from registry.errors import BatchNotFound
 from registry.i18n import _
 from registry.ingest.frames import LINE, RESERVED_COLUMNS, ReadOptions
 from registry.ingest.known_codes import load_known_codes
-from registry.ingest.normalize import normalize_texts, text_cells
+from registry.ingest.normalize import normalize_codes, text_cells
 from registry.ingest.rules import evaluate, header_map, judged
 from registry.license.issue import (
     ChunkResult,
@@ -104,7 +104,7 @@ def _chunk_numbers(chunk: pd.DataFrame, column: str | None) -> list[str]:
     """The chunk's 证照编号, normalized as the rules normalize them."""
     if column is None:
         return []
-    return [n.upper() for n in normalize_texts(text_cells(chunk[column]))]
+    return normalize_codes(text_cells(chunk[column]))
 
 
 def plan_chunk(

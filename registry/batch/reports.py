@@ -7,8 +7,9 @@ member of an archive. Reason counts are kept per stored chunk in :class:`BatchRe
 (insert-only, so worker processes storing chunks at once never contend for one counter).
 
 The rejects CSV (:func:`write_rows_csv`) holds the line, outcome, reasons and the original
-cells; a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
-prefixed with ``'`` so that a spreadsheet shows it as text and never runs it (CSV injection).
+cells; a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (also
+after spaces or other whitespace) is prefixed with ``'`` so that a spreadsheet shows it as text
+and never runs it (CSV injection).
 
 What a person reads is said in the current language (:mod:`registry.i18n`): where a row is,
 its outcome and its reasons (kept with their fields, :mod:`registry.ingest.messages`, so one
@@ -260,8 +261,10 @@ def closing_report(session: Session, report: dict[str, Any], *,
 
 
 def neutralize(cell: str) -> str:
-    """``cell``, made inert for spreadsheets: formula-like text gets a leading ``'``."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+    """``cell``, made inert for spreadsheets: formula-like text (also after whitespace) gets a
+    leading ``'``."""
+    formula = cell.startswith(FORMULA_PREFIXES) or cell.lstrip().startswith(FORMULA_PREFIXES)
+    return "'" + cell if formula else cell
 
 
 def write_rows_csv(session: Session, batch_id: int, out: IO[str], *,

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from registry.cli.terminal import json_visible
 from registry.clock import china_text, utc_now
 from registry.config import Settings
 from registry.db import make_engine
@@ -28,7 +29,7 @@ now = utc_now
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    click.echo(json_visible(json.dumps(value, ensure_ascii=False, indent=2, default=str)))
 
 
 def engine(settings: Settings) -> Engine:

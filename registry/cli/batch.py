@@ -18,6 +18,7 @@ from registry.batch.reports import (
 )
 from registry.cli._common import echo_json, engine, handle_errors
 from registry.cli.ingest import counts_line
+from registry.cli.terminal import visible
 from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
@@ -127,5 +128,5 @@ def batch_rows_command(settings: Settings, batch_id: int, outcome: str | None, o
     for r in rows:
         detail = joined([f"{x['code']}: {x['message']}" for x in r.reasons])
         tail = r.identifier if r.outcome == "accepted" and not detail else detail
-        click.echo(_("{where}  {outcome:<8}  {detail}", where=r.where,
-                     outcome=outcome_word(r.outcome), detail=tail))
+        click.echo(visible(_("{where}  {outcome:<8}  {detail}", where=r.where,
+                             outcome=outcome_word(r.outcome), detail=tail)))

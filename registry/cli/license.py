@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.terminal import visible
 from registry.clock import china_day, china_text
 from registry.config import Settings
 from registry.db import session_scope
@@ -78,7 +79,7 @@ def license_list(
     width = max((_width(status_text(r["status"])) for r in rows), default=0)
     for r in rows:
         click.echo(f"{r['identifier']}  {_padded(status_text(r['status']), width)}  "
-                   f"{r['name']}  {r['number']}  {r['holder']}")
+                   + visible(f"{r['name']}  {r['number']}  {r['holder']}"))
 
 
 def _width(text: str) -> int:

@@ -1,16 +1,39 @@
 """What a terminal shows: widths in columns (a Chinese character takes two), help cut to
-fit, and commands whose help is in the reader's language."""
+fit, commands whose help is in the reader's language, and values with their control and
+format characters escaped (:func:`visible`), so a value never drives the terminal."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
 import click
 
 from registry.i18n import _
+from registry.ingest.normalize import FORMAT_CHARACTERS
 
-__all__ = ["LocalizedCommand", "LocalizedGroup", "columns", "pad", "shortened"]
+__all__ = ["LocalizedCommand", "LocalizedGroup", "columns", "json_visible", "pad", "shortened",
+           "visible"]
+
+_UNSEEN = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARACTERS}]")
+_UNSEEN_IN_JSON = re.compile(f"[\x7f-\x9f\u2028\u2029{FORMAT_CHARACTERS}]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control or format character written as its escape (``\\x1b``,
+    ``\\n``, ``\\u202e``): a terminal shows what the value holds and is never driven by it.
+
+    >>> print(visible("示范\\x1b[31m公司\\u200b"))
+    示范\\x1b[31m公司\\u200b
+    """
+    return _UNSEEN.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def json_visible(dumped: str) -> str:
+    """JSON text (``json.dumps(..., ensure_ascii=False)``, which escapes only U+0000-U+001F)
+    with the other control and format characters escaped as ``\\uXXXX``: the same JSON."""
+    return _UNSEEN_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
 
 
 def columns(text: str) -> int:

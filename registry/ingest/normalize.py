@@ -17,6 +17,33 @@ datetime.date(2021, 3, 5)
 True
 >>> parse_date("45356")   # an Excel date serial
 datetime.date(2024, 3, 5)
+
+**The value rule** (one rule for every element; the README's clerk section says the same):
+
+- *Codes and numbers* (持证主体代码, 证照编号: what the registry compares) are NFKC-normalized,
+  their digits of any script made ASCII (Arabic-Indic ``٣`` becomes ``3``: NFKC leaves it),
+  their invisible format characters (Unicode category Cf: zero-width space U+200B, word joiner
+  U+2060, BOM U+FEFF, soft hyphen U+00AD, bidi controls) **removed** (Unicode's NFKC_Casefold
+  removes such default-ignorable characters, so identifiers compare without them) and
+  upper-cased: a number with a zero-width space *is* the number without it, and repeats it.
+  A control character (Cc: U+0000-U+001F, U+007F-U+009F) in a code is refused.
+- *Text* (names, addresses, every other element) is NFKC-normalized and stripped; a control
+  character other than tab and line breaks, or a format character other than the joiners
+  U+200C/U+200D (needed by some scripts and emoji), is **refused** (:func:`hidden_character`):
+  it would be sealed unseen, or drive a terminal.
+- *Formulas*: a value starting with ``=``, ``+``, ``-`` or ``@`` (after NFKC and stripping, so
+  also after spaces, tabs or line breaks) is a spreadsheet formula and refused
+  (:func:`is_formula`, OWASP CSV injection), except a plain signed number (``-5``, ``+1.5``) and
+  a placeholder of dashes (``-``, ``--``): no element is numeric, so these are text a clerk
+  means. Exports neutralize every such cell with a leading ``'`` (``registry.batch.reports``).
+- *Dates* must be plausible (:func:`date_bounds`): 颁证日期 not before 1949-10-01 nor after
+  today; any other date not before 1900-01-01 nor more than 100 years after today (长期 says
+  "no end").
+
+>>> normalize_code("JY1\u200b23٤")
+'JY1234'
+>>> hidden_character("A\\x1b[31m"), is_formula("+cmd|' /C calc'!A0"), is_formula("-12.5")
+('\\x1b', True, False)
 """
 
 from __future__ import annotations
@@ -30,14 +57,22 @@ import pandas as pd
 
 __all__ = [
     "DATE_FORMS",
+    "EARLIEST_DATE",
+    "EARLIEST_ISSUE",
     "EXCEL_EPOCH",
+    "FORMAT_CHARACTERS",
+    "LATEST_YEARS",
     "NO_END",
     "NO_END_WORDS",
+    "date_bounds",
     "excel_serial",
     "format_date",
+    "hidden_character",
+    "is_formula",
     "is_no_end",
     "normalize_code",
     "normalize_code_series",
+    "normalize_codes",
     "normalize_date_series",
     "normalize_dates",
     "normalize_text",
@@ -72,14 +107,78 @@ _DATE_RE = re.compile(
 )
 
 
+EARLIEST_ISSUE = date(1949, 10, 1)
+"""No 颁证日期 before the founding of the People's Republic."""
+EARLIEST_DATE = date(1900, 1, 1)
+"""No other date (validity, 成立日期, 出生日期) before this."""
+LATEST_YEARS = 100
+"""No date more than this many years after today (a longer validity is written 长期)."""
+
+FORMAT_CHARACTERS = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f")
+"""Unicode category Cf (format characters) as the ranges of a regex character class
+(tests/ingest/test_normalize.py checks them against :mod:`unicodedata`): a regex scans a
+whole column in C."""
+_FORMAT = re.compile(f"[{FORMAT_CHARACTERS}]")
+_CODE_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f]")
+# In text, the joiners U+200C/U+200D are allowed; tab, LF and CR too.
+_TEXT_FORMAT = FORMAT_CHARACTERS.replace("\u200b-\u200f", "\u200b\u200e\u200f")
+_TEXT_HIDDEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_TEXT_FORMAT}]")
+_NON_ASCII_DIGIT = re.compile(r"[^\x00-\x7f]")
+_NOT_FORMULA = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)*|-+")
+
+
+def hidden_character(value: str, *, code: bool = False) -> str | None:
+    """The first character of ``value`` the value rule refuses (a control or format character
+    in text; a control character in a code, whose format characters :func:`normalize_code`
+    removed), or None."""
+    m = (_CODE_HIDDEN if code else _TEXT_HIDDEN).search(value)
+    return None if m is None else m.group()
+
+
+def is_formula(value: str) -> bool:
+    """Whether a normalized value is a spreadsheet formula (starts with ``= + - @``), a plain
+    signed number or a run of dashes excepted."""
+    return value[:1] in ("=", "+", "-", "@") and _NOT_FORMULA.fullmatch(value) is None
+
+
+def date_bounds(code: str, today: date) -> tuple[date, date]:
+    """The earliest and latest plausible value of date element ``code``."""
+    if code == "ZZBFRQ":
+        return EARLIEST_ISSUE, today
+    try:
+        latest = today.replace(year=today.year + LATEST_YEARS)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + LATEST_YEARS, day=28)
+    return EARLIEST_DATE, latest
+
+
 def normalize_text(s: str) -> str:
     """NFKC then strip: full-width letters, digits and punctuation become their ASCII forms."""
     return unicodedata.normalize("NFKC", s).strip()
 
 
 def normalize_code(s: str) -> str:
-    """:func:`normalize_text` then upper-case, for identifiers (USCC, ID numbers, element codes)."""
-    return normalize_text(s).upper()
+    """:func:`normalize_text`, digits of any script made ASCII, format characters removed,
+    then upper-case, for identifiers (USCC, ID numbers, 证照编号, element codes)."""
+    return normalize_codes([s])[0]
+
+
+def _ascii_digit(m: re.Match[str]) -> str:
+    c = m.group()
+    return str(unicodedata.decimal(c)) if c.isdecimal() else c
+
+
+def normalize_codes(cells: list[Any]) -> list[str]:
+    """:func:`normalize_code` over a list of cells, in bulk (one scan when all is ASCII)."""
+    out = normalize_texts(cells)
+    if not all(map(str.isascii, out)):
+        out = [c if c.isascii() else
+               _NON_ASCII_DIGIT.sub(_ascii_digit, _FORMAT.sub("", c)).strip() for c in out]
+    return list(map(str.upper, out))
 
 
 def parse_date(text: str) -> date:
@@ -173,8 +272,7 @@ def normalize_text_series(values: pd.Series) -> pd.Series:
 
 def normalize_code_series(values: pd.Series) -> pd.Series:
     """:func:`normalize_code` over a column (object dtype); missing values become ``""``."""
-    return pd.Series(list(map(str.upper, normalize_texts(text_cells(values)))),
-                     index=values.index, dtype=object)
+    return pd.Series(normalize_codes(text_cells(values)), index=values.index, dtype=object)
 
 
 def _date_or_none(text: str, *, no_end: bool) -> str | None:

@@ -7,8 +7,9 @@ The provincial platform wants every valid, non-classified license still in force
    its GB 11714 organization-code segment, GB 11643) or contradicts a declared holder code
    type, a date is not a real date, the issue date is in the future, the dates are out of
    order (颁证日期 ≤ 有效期起始日期 ≤ 有效期截止日期, 成立日期 ≤ 颁证日期), a value is outside
-   the schema or is a spreadsheet formula, or its 证照编号 repeats an earlier row of the same
-   file. Every validation reason of the row is reported;
+   the schema, holds a hidden (control or format) character or is a spreadsheet formula, a
+   date is implausible (the value rule of :mod:`registry.ingest.normalize`), or its 证照编号
+   repeats an earlier row of the same file. Every validation reason of the row is reported;
 2. **filtered** when it is valid but not to be aggregated: expired before ``today``, or
    classified (涉密). Both reasons are reported when both apply;
 3. **accepted** otherwise, with no reasons, except a flag: a holder code that fails its check
@@ -32,6 +33,7 @@ works on whole columns with pandas; only the rows that fail a rule cost Python p
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +53,12 @@ from registry.ingest.messages import Text, reason, text
 from registry.ingest.normalize import (
     DATE_FORMS,
     NO_END,
+    date_bounds,
     format_date,
+    hidden_character,
+    is_formula,
     normalize_code,
+    normalize_codes,
     normalize_dates,
     normalize_texts,
     parse_date,
@@ -142,16 +148,19 @@ MISSING_ELEMENT = "MISSING_ELEMENT"
 BAD_HOLDER_CODE = "BAD_HOLDER_CODE"
 """持证主体代码 is malformed or fails its GB 32100 / GB 11643 check character."""
 BAD_DATE = "BAD_DATE"
-"""A date is in no accepted form or is not a real date."""
+"""A date is in no accepted form, is not a real date or is implausible (before 1949-10-01 for
+颁证日期, before 1900 or over 100 years ahead for the others)."""
 FUTURE_DATE = "FUTURE_DATE"
 """颁证日期 is after the evaluation date."""
 DATE_ORDER = "DATE_ORDER"
 """Dates out of order: 颁证日期 after 有效期起始日期 (unless the type allows it), 有效期起始日期
 after 有效期截止日期, or 成立日期 after 颁证日期."""
 BAD_VALUE = "BAD_VALUE"
-"""A value is outside its schema (not in the enum, too long) or the 涉密 flag is unreadable."""
+"""A value is outside its schema (not in the enum, too long), holds a control or invisible
+format character, or the 涉密 flag is unreadable."""
 FORMULA = "FORMULA"
-"""A value starts with ``=``: a spreadsheet formula, not the value it computes."""
+"""A value starts with ``=``, ``+``, ``-`` or ``@`` (a signed number or a dash excepted): a
+spreadsheet formula, not the value it computes."""
 DUPLICATE_IN_FILE = "DUPLICATE_IN_FILE"
 """证照编号 repeats an earlier row of the same file."""
 # ... a flag (the row is accepted all the same) ...
@@ -529,12 +538,26 @@ def _is(values: Any, predicate: Callable[[Any], bool], n: int) -> Mask:
     return np.fromiter(map(predicate, values), dtype=np.bool_, count=n)
 
 
-def _starts_with_equals(values: npt.NDArray[np.object_], n: int) -> Mask:
-    """Where a normalized text column holds a formula (``=…``); one C-level scan when none."""
-    joined = "\x00" + "\x00".join(values.tolist())
-    if "\x00=" not in joined:
+def _joined(values: npt.NDArray[np.object_]) -> str:
+    """A column as one string, each value after a space (refused by no check), so that the
+    checks below scan a whole column in C and look at single values only when it may hold
+    what they look for."""
+    return " " + " ".join(values.tolist())
+
+
+def _formulas(values: npt.NDArray[np.object_], joined: str, n: int) -> Mask:
+    """Where a normalized text column holds a formula (:func:`is_formula`)."""
+    if not any(f" {c}" in joined for c in "=+-@"):
         return np.zeros(n, dtype=np.bool_)
-    return _is(values, lambda v: v.startswith("="), n)
+    return _is(values, is_formula, n)
+
+
+def _hidden(values: npt.NDArray[np.object_], joined: str, n: int, *, code: bool) -> Mask:
+    """Where a normalized column holds a character the value rule refuses (every one of them
+    is unprintable, so a printable column needs no regex)."""
+    if joined.isprintable() or hidden_character(joined, code=code) is None:
+        return np.zeros(n, dtype=np.bool_)
+    return _is(values, lambda v: hidden_character(v, code=code) is not None, n)
 
 
 def _loosely(code: str, holder_type: str) -> bool:
@@ -590,7 +613,7 @@ def evaluate(
             values[e.code] = _objects(normalize_dates(source(e.code), no_end=e.code == _END))
         elif e.code in (_HOLDER_CODE, _NUMBER):
             # Codes: 证照编号 letters are not case-sensitive either, so "jy1…" repeats "JY1…".
-            values[e.code] = _objects(list(map(str.upper, normalize_texts(source(e.code)))))
+            values[e.code] = _objects(normalize_codes(source(e.code)))
         else:
             values[e.code] = _objects(normalize_texts(source(e.code)))
     if _NAME in values:
@@ -667,6 +690,20 @@ def evaluate(
         if e.is_date:
             reasons.flag(pd.isna(values[e.code]) & readable, BAD_DATE, e.code,
                          lambda i, e=e: _date_message(e, source(e.code)[i]))
+            earliest, latest = (format_date(d) for d in date_bounds(e.code, today))
+            d = values[e.code]
+            odd = _days(d)
+            odd[odd] = (d[odd] < earliest) | ((d[odd] > latest) & (e.code != _ISSUED))
+            reasons.flag(odd, BAD_DATE, e.code,
+                         lambda i, e=e, d=d, earliest=earliest, latest=latest:
+                         text(N_("{title} ({element}) {date} is outside the plausible range "
+                                 "{earliest} to {latest}: check the year"), **_label(e),
+                              date=d[i], earliest=earliest, latest=latest)
+                         if e.code != _END else
+                         text(N_("{title} ({element}) {date} is outside the plausible range "
+                                 "{earliest} to {latest}: check the year, or write {no_end} "
+                                 "for no end"), **_label(e), date=d[i], earliest=earliest,
+                              latest=latest, no_end=NO_END))
 
     cutoff = format_date(today)
     if _ISSUED in values:
@@ -718,6 +755,14 @@ def evaluate(
                                  "{limit} allowed"), **_label(e), length=int(lengths[i]),
                               limit=limit))
 
+    joined: dict[str, str] = {}
+    for e in elements:
+        if not e.is_date:
+            v, code = values[e.code], e.code in (_HOLDER_CODE, _NUMBER)
+            joined[e.code] = _joined(v)
+            reasons.flag(_hidden(v, joined[e.code], n, code=code), BAD_VALUE, e.code,
+                         lambda i, e=e, v=v, code=code: _hidden_message(e, v[i], code=code))
+
     classified = np.zeros(n, dtype=np.bool_)
     flag_cells = source(CLASSIFIED_ELEMENT)
     if CLASSIFIED_ELEMENT in column_of:
@@ -732,7 +777,7 @@ def evaluate(
     for e in elements:
         if not e.is_date:
             v = values[e.code]
-            reasons.flag(_starts_with_equals(v, n), FORMULA, e.code,
+            reasons.flag(_formulas(v, joined[e.code], n), FORMULA, e.code,
                          lambda i, e=e, v=v: text(N_("{title} ({element}) {value!r} is a "
                                                      "spreadsheet formula, not a value: export "
                                                      "the values it shows"),
@@ -874,6 +919,14 @@ def _date_message(e: Element, cell: str) -> Text:
     problem = text(_DATE_PROBLEMS[said]) if said in _DATE_PROBLEMS else said
     return text(N_("{title} ({element}) {value!r} is not a real date ({problem})"), **where,
                 problem=problem)
+
+
+def _hidden_message(e: Element, value: str, *, code: bool) -> Text:
+    c = hidden_character(value, code=code) or ""
+    name = unicodedata.name(c, "") or text(N_("control character"))  # Cc have no name
+    return text(N_("{title} ({element}) {value!r} holds the invisible or control character "
+                   "U+{codepoint} ({name}): retype the value without it"), **_label(e),
+                value=value, codepoint=f"{ord(c):04X}", name=name)
 
 
 def summarize(evaluated: pd.DataFrame) -> dict[str, Any]:

@@ -117,6 +117,8 @@ def test_reason_counts_and_cell_locations_for_a_workbook(world: Engine,
 def test_reports_helpers() -> None:
     assert [neutralize(c) for c in ("=1", "+1", "-1", "@x", "\tx", "a=1", "")] == [
         "'=1", "'+1", "'-1", "'@x", "'\tx", "a=1", ""]
+    assert [neutralize(c) for c in (" =1", "\u3000+1", " \r-1", "\n@x", " a")] == [
+        "' =1", "'\u3000+1", "' \r-1", "'\n@x", " a"]  # also after whitespace
     assert locate({"format": "json"}, "b.json", 3, "住所") == "b.json, item [2], key '住所'"
     assert locate({"format": "jsonl"}, "b.jsonl", 3) == "b.jsonl, line 3"
     assert locate({"format": "pdf"}, "a.pdf", 1) == "a.pdf"

@@ -10,9 +10,14 @@ from importlib.metadata import version
 from pathlib import Path
 
 from click.testing import CliRunner
+from sqlalchemy import Engine, select
 
 from registry.city.demo import MARKET
 from registry.cli import cli
+from registry.config import Settings
+from registry.db import session_scope
+from registry.db.models import License
+from tests.support.batches import ingest, row, write_csv
 from tests.support.province import cli_run, make_registry
 
 
@@ -83,3 +88,29 @@ def test_version_names_licreg_python_the_libraries_and_the_database(tmp_path: Pa
                                "PATH": "/usr/bin:/bin"}, check=False)
     assert done.returncode == 0 and done.stdout.startswith("licreg ") and done.stderr == ""
     assert not (tmp_path / "none").exists()
+
+
+def test_license_list_show_and_batch_rows_never_print_raw_control_characters(
+        world: Engine, settings: Settings, tmp_path: Path) -> None:
+    """A license sealed before the value rule with an escape sequence in its name, and a file
+    whose name holds one: the text shows them escaped, the JSON keeps them (escaped JSON)."""
+    env = {"LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": settings.database_url,
+           "LICREG_KEY_PASSPHRASE": (settings.passphrase or b"").decode()}
+    report = ingest(world, settings, write_csv(tmp_path / "x\x1b[2Jy.csv", row(1),
+                                               row(2, code="bad")))
+    evil = "示范\x1b[2J\x1b[31m公司\u202e\x9b"
+    with session_scope(world) as s:
+        lic = s.scalars(select(License)).one()
+        lic.record = json.dumps({**json.loads(lic.record), "CZZT": evil},
+                                ensure_ascii=False).encode()
+        identifier = lic.identifier
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["license", "list"], env=env)
+    shown = runner.invoke(cli, ["license", "show", identifier], env=env)
+    rows = runner.invoke(cli, ["batch", "rows", str(report.batch_id)], env=env)
+    for result in (listed, shown, rows):
+        assert result.exit_code == 0, result.output
+        assert not any(c in result.output for c in "\x1b\x9b\u202e"), result.output
+    assert "示范\\x1b[2J\\x1b[31m公司\\u202e\\x9b" in listed.output
+    assert json.loads(shown.output)["elements"]["CZZT"] == evil
+    assert "x\\x1b[2Jy.csv, line 3" in rows.output

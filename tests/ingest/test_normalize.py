@@ -1,24 +1,32 @@
 """Cell normalization: dates in the forms clerks type (and Excel serials), NFKC text and codes,
-column helpers."""
+column helpers, and the value rule (hidden characters, formulas, plausible dates)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.ingest.normalize import (
+    EARLIEST_DATE,
+    EARLIEST_ISSUE,
     EXCEL_EPOCH,
+    FORMAT_CHARACTERS,
     NO_END,
+    date_bounds,
     excel_serial,
     format_date,
+    hidden_character,
+    is_formula,
     is_no_end,
     normalize_code,
     normalize_code_series,
+    normalize_codes,
     normalize_date_series,
     normalize_dates,
     normalize_text,
@@ -171,3 +179,76 @@ def test_serial_outside_five_digits_is_not_a_date() -> None:
     for text in ("9999", "100000", "04529"):
         with pytest.raises(ValueError, match="not a date in an accepted form"):
             parse_date(text)
+
+
+# --- the value rule --------------------------------------------------------------------------
+
+
+def test_format_characters_are_exactly_unicode_category_cf() -> None:
+    """The hard-coded class holds every Cf character and, beyond them, only code points this
+    Python's Unicode does not assign yet (Cf in a later version)."""
+    pattern = re.compile(f"[{FORMAT_CHARACTERS}]")
+    listed = {c for c in map(chr, range(0x110000)) if pattern.fullmatch(c)}
+    cf = {c for c in map(chr, range(0x110000)) if unicodedata.category(c) == "Cf"}
+    assert cf <= listed
+    assert {unicodedata.category(c) for c in listed - cf} <= {"Cn"}
+
+
+@pytest.mark.parametrize("typed", [
+    "330102\u200b000000001",  # zero-width space
+    "3301020000\u206000001",  # word joiner
+    "\ufeff330102000000001",  # a byte-order mark
+    "330102\u00ad000000001",  # soft hyphen
+    "330102\u202e000000001",  # a bidi override
+    *("330102000000001".translate(str.maketrans("0123456789", digits)) for digits in (
+        "٠١٢٣٤٥٦٧٨٩",  # Arabic-Indic (NFKC leaves them)
+        "۰۱۲۳۴۵۶۷۸۹",  # Extended Arabic-Indic (Persian)
+        "०१२३४५६७८९",  # Devanagari
+        "０１２３４５６７８９")),  # full-width (NFKC makes them ASCII)
+])
+def test_codes_and_numbers_compare_without_invisible_characters_in_any_script(
+        typed: str) -> None:
+    assert normalize_code(typed) == "330102000000001"
+    assert normalize_codes([typed, "jy1"]) == ["330102000000001", "JY1"]
+
+
+@given(st.lists(st.text(max_size=12), max_size=6))
+@settings(max_examples=60, deadline=2000)
+def test_normalized_codes_hold_no_format_character_nor_foreign_digit(cells: list[str]) -> None:
+    out = normalize_codes(cells)
+    assert out == [normalize_code(c) for c in cells]
+    for code in out:
+        assert not any(unicodedata.category(c) == "Cf" for c in code)
+        assert all(c.isascii() for c in code if c.isdecimal())
+
+
+@pytest.mark.parametrize(("value", "code", "found"), [
+    ("示范市\x00有限公司", False, "\x00"),
+    ("\x1b[2J\x1b[31m示范市", False, "\x1b"),
+    ("示范\x9b31m", False, "\x9b"),  # C1 CSI
+    ("张\u202e三", False, "\u202e"),
+    ("张\u200b三", False, "\u200b"),
+    ("经营范围：\n一、零售\t二、批发", False, None),  # line breaks and tabs are text
+    ("👩\u200d💻 工作室", False, None),  # the joiners are text
+    ("JY1\t23", True, "\t"),  # but no control character in a code
+    ("JY123", True, None),
+])
+def test_hidden_characters(value: str, code: bool, found: str | None) -> None:
+    assert hidden_character(value, code=code) == found
+
+
+@pytest.mark.parametrize(("value", "formula"), [
+    ("=1+1", True), ("+cmd|' /C calc'!A0", True), ("-2+3+cmd|' /C calc'!A0", True),
+    ("@SUM(1+1)", True), ("-A1", True), ("+86 571 8888 8888", True),
+    ("-", False), ("--", False), ("-100", False), ("+1.5", False), ("-1,000.50", False),
+    ("a=b", False), ("100万元", False), ("", False),
+])
+def test_formula_triggers(value: str, formula: bool) -> None:
+    assert is_formula(value) is formula
+
+
+def test_date_bounds_per_element() -> None:
+    today = date(2026, 11, 27)
+    assert date_bounds("ZZBFRQ", today) == (EARLIEST_ISSUE, today) == (date(1949, 10, 1), today)
+    assert date_bounds("ZZYXQJZRQ", today) == (EARLIEST_DATE, date(2126, 11, 27))
+    assert date_bounds("KZ_CSRQ", date(2000, 2, 29)) == (date(1900, 1, 1), date(2100, 2, 28))

@@ -5,16 +5,26 @@ reader problems) and rows under a department's own column names."""
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine, select
 
+from registry.batch.reports import row_outcomes
+from registry.config import Settings
+from registry.db import session_scope
+from registry.db.models import License, SourceRow
 from registry.errors import IngestError
+from registry.i18n import language
 from registry.ingest.frames import EXTRA, LINE, PROBLEMS, problem
+from registry.ingest.messages import reason_message
+from registry.ingest.normalize import hidden_character, is_formula
 from registry.ingest.reader import read_rows
 from registry.ingest.rules import (
     ACCEPTED,
@@ -53,6 +63,7 @@ from registry.license.codes import (
 )
 from registry.license.types import LicenseType, catalogue
 from tests.conftest import REPO
+from tests.support.batches import count, ingest, row, write_csv
 
 BATCHES = REPO / "fixtures" / "batches"
 TYPES = catalogue()
@@ -703,6 +714,147 @@ def test_formula_values_are_rejected_even_in_full_width() -> None:
     assert codes(out, 0) == [("FORMULA", "CZZT")]
     assert codes(out, 1) == [("FORMULA", "KZ_ZS")]
     assert out[OUTCOME].iloc[2] == ACCEPTED
+
+
+@pytest.mark.parametrize("value", [
+    "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)", " =1+1", "\t=1+1",
+    "\r\n+1+1", "\u3000＋cmd", "－A1",
+])
+def test_formula_triggers_are_refused_after_whitespace_too(value: str) -> None:
+    out = judge([biz(住所=value), biz(证照编号="2", 持证主体=value)])
+    assert codes(out, 0) == [("FORMULA", "KZ_ZS")]
+    assert codes(out, 1) == [("FORMULA", "CZZT")]
+    assert "住所 (KZ_ZS)" in out[REASONS].iloc[0][0]["message"]
+
+
+def test_a_signed_number_or_a_dash_is_a_value_not_a_formula() -> None:
+    out = judge([biz(注册资本="-"), biz(证照编号="2", 注册资本="-100"),
+                 biz(证照编号="3", 注册资本="+1.5")])
+    assert out[OUTCOME].tolist() == [ACCEPTED] * 3
+    assert out["KZ_ZCZB"].tolist() == ["-", "-100", "+1.5"]
+
+
+@pytest.mark.parametrize(("value", "codepoint"), [
+    ("示范市\x00甲有限公司", "U+0000"), ("\x1b[2J\x1b[31m示范市甲有限公司", "U+001B"),
+    ("示范市\x9b甲有限公司", "U+009B"), ("示范市\u202e甲有限公司", "U+202E"),
+    ("示范市\u200b甲有限公司", "U+200B"),
+])
+def test_control_and_format_characters_in_text_are_refused(value: str, codepoint: str) -> None:
+    out = judge([biz(持证主体=value), biz(证照编号="2")])
+    assert codes(out, 0) == [("BAD_VALUE", "CZZT")]
+    message = out[REASONS].iloc[0][0]["message"]
+    assert codepoint in message and "持证主体 (CZZT)" in message and "retype" in message
+    assert not any(c in message for c in "\x00\x1b\x9b\u202e\u200b")  # quoted escaped
+    assert out[OUTCOME].iloc[1] == ACCEPTED
+
+
+@given(st.text(st.characters(codec="utf-8"), min_size=1, max_size=12))
+@settings(max_examples=80, deadline=5000)
+def test_a_name_is_sealed_only_without_hidden_characters_or_formulas(name: str) -> None:
+    out = judge([biz(持证主体=name)])
+    sealed = out["CZZT"].iloc[0]
+    if out[OUTCOME].iloc[0] == ACCEPTED:
+        assert hidden_character(sealed) is None and not is_formula(sealed)
+        assert not any(unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n\r\u200c\u200d"
+                       for c in sealed)
+    else:
+        assert {r["element"] for r in out[REASONS].iloc[0]} <= {"CZZT"}
+
+
+def test_hidden_character_message_in_chinese_shows_the_character_escaped() -> None:
+    out = judge([biz(持证主体="示范市\x00甲有限公司")])
+    with language("zh"):
+        message = reason_message(out[REASONS].iloc[0][0])
+    assert message == ("持证主体（CZZT）'示范市\\x00甲有限公司' 含不可见字符或控制字符 "
+                       "U+0000（控制字符）：请删除该字符后重新录入")
+
+
+def test_line_breaks_and_tabs_inside_text_are_kept() -> None:
+    scope = "一、零售\n二、批发\t三、咨询"
+    out = judge([biz(经营范围=scope)])
+    assert out[OUTCOME].iloc[0] == ACCEPTED and out["KZ_JYFW"].iloc[0] == scope
+
+
+def test_a_control_character_in_a_code_is_refused() -> None:
+    out = judge([biz(证照编号="JY1\x0123")])
+    assert codes(out) == [("BAD_VALUE", "ZZBH")]
+
+
+@pytest.mark.parametrize("hidden", ["\u200b", "\u2060", "\ufeff", "\u00ad"])
+def test_invisible_characters_in_numbers_and_codes_are_removed_so_duplicates_are_caught(
+        hidden: str) -> None:
+    code = good_uscc(1)
+    out = judge([biz(证照编号="JY123"), biz(证照编号=f"JY{hidden}123",
+                                          持证主体代码=code[:5] + hidden + code[5:])])
+    assert out["ZZBH"].tolist() == ["JY123", "JY123"]
+    assert codes(out, 1) == [("DUPLICATE_IN_FILE", "ZZBH")]
+    assert "repeats line 2" in out[REASONS].iloc[1][0]["message"]
+
+
+def test_numbers_in_arabic_indic_digits_repeat_the_ascii_ones() -> None:
+    arabic = "330102000000001".translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    out = judge([biz(), biz(证照编号=arabic, 持证主体代码=good_uscc(1).translate(
+        str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")))])
+    assert codes(out, 1) == [("DUPLICATE_IN_FILE", "ZZBH")]
+    assert out["CZZTDM"].iloc[1] == good_uscc(1)
+
+
+@pytest.mark.parametrize(("change", "element", "words"), [
+    ({"颁证日期": "0001-01-01"}, "ZZBFRQ", "00010101 is outside the plausible range 19491001 to "
+                                          "20261127"),
+    ({"颁证日期": "1949-09-30"}, "ZZBFRQ", "19490930 is outside"),
+    ({"有效期截止日期": "9999-12-31"}, "ZZYXQJZRQ", "or write 长期 for no end"),
+    ({"有效期起始日期": "1899-12-31"}, "ZZYXQQSRQ", "18991231 is outside"),
+    ({"成立日期": "0001-01-01", "有效期起始日期": "2020-03-01"}, "KZ_CLRQ", "00010101"),
+])
+def test_implausible_dates_are_refused_naming_the_element(change: dict[str, str], element: str,
+                                                          words: str) -> None:
+    out = judge([biz(**change)])
+    assert out[OUTCOME].iloc[0] == REJECTED
+    found = [r for r in out[REASONS].iloc[0] if r["code"] == BAD_DATE]
+    assert [r["element"] for r in found] == [element] and words in found[0]["message"]
+
+
+def test_dates_at_the_bounds_and_changqi_are_accepted() -> None:
+    out = judge([biz(颁证日期="1949-10-01", 成立日期="1949-10-01", 有效期起始日期="1949-10-01"),
+                 biz(证照编号="2", 有效期截止日期="2126-11-27"),
+                 biz(证照编号="3", 有效期截止日期="长期")])
+    assert out[OUTCOME].tolist() == [ACCEPTED] * 3, out[REASONS].tolist()
+
+
+def test_invisible_characters_make_no_second_license(world: Engine, settings: Settings,
+                                                     tmp_path: Path) -> None:
+    """On both engines: a number with a zero-width space (or in Arabic-Indic digits) in a later
+    batch is the same license, unchanged, never a second one."""
+    ingest(world, settings, write_csv(tmp_path / "a.csv", row(1), row(2)))
+    first, second = (row(n).split(",", 1) for n in (1, 2))
+    arabic = first[0].translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    report = ingest(world, settings, write_csv(
+        tmp_path / "b.csv", f"{first[0][:6]}\u200b{first[0][6:]},{first[1]}",
+        f"\u2060{second[0]},{second[1]}", f"{arabic},{first[1]}"))
+    assert (report.accepted, report.rejected) == (2, 1)
+    with session_scope(world) as s:
+        outcomes = row_outcomes(s, report.batch_id)
+        assert [r["reasons"][0]["code"] for r in outcomes] == ["UNCHANGED", "UNCHANGED",
+                                                               "DUPLICATE_IN_FILE"]
+        assert s.scalars(select(License.number).order_by(License.number)).all() == [
+            first[0], second[0]]
+    assert count(world, License) == 2
+
+
+def test_control_characters_are_refused_and_kept_verbatim_on_both_engines(
+        world: Engine, settings: Settings) -> None:
+    """NUL and escape sequences reach the database only in the raw rows, kept as they came
+    (PostgreSQL's jsonb has no NUL: the raw cells must still be stored)."""
+    report = ingest(world, settings, REPO / "fixtures" / "bad" / "control-characters.csv")
+    assert (report.accepted, report.rejected) == (1, 3)
+    with session_scope(world) as s:
+        rows = row_outcomes(s, report.batch_id)
+        assert [(r["reasons"][0]["code"], r["reasons"][0]["element"]) for r in rows[:3]] == [
+            ("BAD_VALUE", "CZZT"), ("BAD_VALUE", "CZZT"), ("BAD_VALUE", "KZ_FDDBR")]
+        raw = [s.get_one(SourceRow, (report.batch_id, line)).raw for line in (2, 3)]
+        assert [r["持证主体"] for r in raw] == [
+            "示范市第1商贸\x00有限公司", "\x1b[2J\x1b[31m示范市第2商贸有限公司"]
 
 
 def test_reader_problems_replace_every_other_reason() -> None:
