@@ -47,10 +47,12 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry.clock import china_day
 from registry.config import Settings
 from registry.db.models import Base, Department, DepartmentType, License
 from registry.errors import CodeError, LifecycleError
 from registry.i18n import N_, _, named
+from registry.ingest.normalize import date_bounds, hidden_character, is_formula
 from registry.license.codes import (
     HOLDER_ID_CARD,
     HOLDER_USCC,
@@ -447,14 +449,32 @@ def expire_due(
 # -- new versions ----------------------------------------------------------------------------
 
 
-def _check_value(lt: LicenseType, code: str, value: str) -> None:
+def _check_value(lt: LicenseType, code: str, value: str, at: dt.datetime) -> None:
+    """The value rule of an upload (:mod:`registry.ingest.normalize`) for a value typed into a
+    lifecycle step: a date yyyyMMdd in its element's plausible range, no control or format
+    character, no formula."""
     element = lt.element(code)
     if element.is_date and value != LONG_TERM:
         try:
-            dt.datetime.strptime(value, "%Y%m%d")
+            day = dt.datetime.strptime(value, "%Y%m%d").date()
         except ValueError as exc:
             raise LifecycleError(_("{title} ({code}) must be a date yyyyMMdd, got {value!r}",
                                    title=element.title, code=code, value=value)) from exc
+        earliest, latest = date_bounds(code, china_day(at))
+        if not earliest <= day <= latest:
+            raise LifecycleError(_("{title} ({code}) must be between {earliest} and {latest}, "
+                                   "got {value}", title=element.title, code=code, value=value,
+                                   earliest=earliest.isoformat(), latest=latest.isoformat()))
+        return
+    hidden = hidden_character(value)
+    if hidden is not None:
+        raise LifecycleError(_("{title} ({code}) holds the invisible or control character "
+                               "{char}: type the value again without it", title=element.title,
+                               code=code, char=f"U+{ord(hidden):04X}"))
+    if is_formula(value):
+        raise LifecycleError(_("{title} ({code}) starts like a spreadsheet formula ({value!r}); "
+                               "such values are not sealed", title=element.title, code=code,
+                               value=value))
 
 
 def _check_holder(elements: Mapping[str, str]) -> None:
@@ -507,7 +527,7 @@ def _new_version(
                                        code=code))
             elements.pop(code, None)
             continue
-        _check_value(lt, code, value)
+        _check_value(lt, code, value, at)
         elements[code] = value
     if elements == {k: v for k, v in old.items() if k != "ZZBS"}:
         raise LifecycleError(_("{step} of {identifier} refused: nothing would change",
@@ -626,7 +646,7 @@ def transfer_in(
                                codes=", ".join(missing)))
     for e in lt.elements:
         if not e.derived and row.get(e.code):
-            _check_value(lt, e.code, row[e.code])
+            _check_value(lt, e.code, row[e.code], at)
     built = build_elements(row, lt, Issuer(department.name, department.uscc))
     _check_holder(built)
     new = issue_version(session, settings, built, department=department, license_type=lt,

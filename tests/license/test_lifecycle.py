@@ -238,8 +238,13 @@ def test_change_seals_a_new_version_linked_to_its_predecessor(
         ({"CZZTDM": "91330102MAT9HT4560"}, "not a valid 统一社会信用代码"),
         ({"CZZT": ""}, "is required"),
         ({"CZZT": "示范市基准测试0有限公司"}, "nothing would change"),
+        ({"CZZT": "示范\x1b[2J公司"}, r"control character U\+001B"),
+        ({"CZZT": "示范\u200b公司"}, r"invisible or control character U\+200B"),
+        ({"KZ_JYFW": "+cmd|' /C calc'!A0"}, "starts like a spreadsheet formula"),
+        ({"ZZYXQJZRQ": "99991231"}, "must be between"),
     ],
-    ids=["number", "derived", "unknown", "date", "holder-code", "required", "no-op"],
+    ids=["number", "derived", "unknown", "date", "holder-code", "required", "no-op",
+         "escape", "zero-width", "formula", "implausible-date"],
 )
 def test_change_refuses_what_would_make_a_wrong_license(
     world: Engine, settings: Settings, changes: dict[str, str], message: str
