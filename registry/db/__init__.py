@@ -15,6 +15,7 @@ as a Core ``insert()`` stores them, at a fraction of the cost per row.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -24,13 +25,24 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, LargeBinary, Table, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    LargeBinary,
+    Table,
+    create_engine,
+    event,
+    false,
+    text,
+    update,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["WalRestarts", "bulk_insert", "json_text", "make_engine", "migrate", "restart_wal",
-           "session_scope", "shared_engine", "table_of"]
+__all__ = ["WalRestarts", "bulk_insert", "json_text", "lock_key", "make_engine", "migrate",
+           "restart_wal", "session_scope", "shared_engine", "table_of", "transaction_lock"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -158,6 +170,27 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     factory = sessionmaker(engine, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
+
+
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64 bits) for ``name``."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def transaction_lock(session: Session, key: int, table: Table) -> None:
+    """Wait for, then hold until the session's transaction ends, the lock ``key``.
+
+    PostgreSQL: the transaction-scoped advisory lock ``key`` (see :func:`lock_key`). SQLite
+    has one write lock for the whole database, which serialises every writer anyway: a write
+    on ``table`` that changes nothing takes it now instead of at the transaction's first real
+    write, so what the transaction reads from here on is the newest committed state and stays
+    so until it commits.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        first = next(iter(table.c))
+        session.execute(update(table).where(false()).values({first: first}))
 
 
 @dataclass(frozen=True)
