@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -273,19 +274,34 @@ def bulk_insert(
     both engines). Every column with a client-side default must be given.
 
     SQLite gets one executemany; PostgreSQL one ``COPY`` (a row-by-row executemany costs
-    the server a statement per row). Errors of a COPY are the driver's own (psycopg's).
+    the server a statement per row). An error is SQLAlchemy's on both (an
+    :class:`~sqlalchemy.exc.IntegrityError` …), its parameters hidden: a COPY bypasses
+    the engine's ``hide_parameters``, and psycopg's message quotes the row's values (in its
+    text, DETAIL and CONTEXT), so it says only the error's class, SQLSTATE, table, column and
+    constraint.
     """
     if not rows:
         return 0
     plan = _insert_plan(table, tuple(columns), conn.dialect)
     values = _stored(rows, plan.processors)
     if plan.copy:
+        import psycopg  # the driver make_engine gives PostgreSQL
+
         driver = conn.connection.driver_connection
         assert driver is not None  # a live connection of the engine's pool
-        with driver.cursor() as cursor, \
-                cursor.copy(plan.sql) as copy:
-            for row in values:
-                copy.write_row(row)
+        try:
+            with driver.cursor() as cursor, \
+                    cursor.copy(plan.sql) as copy:
+                for row in values:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            said = [f"{name} {value}" for name, value in (
+                ("SQLSTATE", exc.sqlstate), ("table", exc.diag.table_name),
+                ("column", exc.diag.column_name), ("constraint", exc.diag.constraint_name))
+                if value]
+            bare = type(exc)(" ".join([type(exc).__name__, *said]))
+            raise DBAPIError.instance(plan.sql, None, bare, psycopg.Error, hide_parameters=True,
+                                      dialect=conn.dialect) from None  # not the quoting one
     else:
         conn.exec_driver_sql(plan.sql, values)
     return len(rows)
