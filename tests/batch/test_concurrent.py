@@ -5,6 +5,9 @@ the two sequential runs would leave it, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +22,7 @@ from registry.config import Settings
 from registry.db import make_engine, session_scope
 from registry.db.models import License
 from registry.license.types import catalogue
-from tests.conftest import NOW, TODAY
+from tests.conftest import NOW, PASSPHRASE, TODAY
 from tests.support.batches import BIZ, ingest, row, write_csv
 
 ROWS = 32
@@ -106,6 +109,26 @@ def test_overlapping_ingests_in_worker_processes_end_as_sequential_runs(
         for first in range(0, len(got), 8):  # one chunk of each file
             chunk = range(first, first + 8)
             assert {n: got[n] for n in chunk} in [{n: e[n] for n in chunk} for e in expected]
+
+
+def test_two_licreg_ingest_processes_at_once_both_succeed_without_a_traceback(
+        world: Engine, settings: Settings, tmp_path: Path) -> None:
+    """What the clerk runs: two ``licreg ingest`` commands started together."""
+    expected = [_sequential(world, settings, tmp_path, 0, (0, 1)),
+                _sequential(world, settings, tmp_path, 1000, (1, 0))]
+    env = {k: v for k, v in os.environ.items() if k != "LICREG_TRACEBACK"}
+    env |= {"LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": settings.database_url,
+            "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode(), "LICREG_LANG": "en"}
+    runs = [subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "ingest", str(path), "--department",
+         MARKET.uscc, "--type", BIZ, "--json"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        for path in _files(tmp_path / "cli", 2000)]
+    said = [run.communicate(timeout=300) for run in runs]
+    assert [(run.returncode, err) for run, (_out, err) in zip(runs, said, strict=True)] == [
+        (0, ""), (0, "")]
+    assert [json.loads(out)["status"] for out, _err in said] == ["done", "done"]
+    assert _histories(world, 2000) in expected
 
 
 def test_a_chunk_planned_before_another_batch_stored_is_judged_after_it(
