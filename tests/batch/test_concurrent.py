@@ -12,15 +12,18 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from registry.batch.chunks import plan_chunk, run_job, store_chunk
 from registry.batch.reports import batch_rows
 from registry.batch.run import BatchReport, iter_chunks, open_batch
 from registry.city.demo import MARKET
 from registry.config import Settings
-from registry.db import make_engine, session_scope
+from registry.db import lock_key, make_engine, session_scope
 from registry.db.models import License
+from registry.license.issue import lock_type
 from registry.license.types import catalogue
 from tests.conftest import NOW, PASSPHRASE, TODAY
 from tests.support.batches import BIZ, ingest, row, write_csv
@@ -156,3 +159,33 @@ def test_a_chunk_planned_before_another_batch_stored_is_judged_after_it(
     notes = [r.reasons[0]["code"] for r in second if r.reasons]
     assert notes.count("UNCHANGED") == notes.count("CHANGED") == ROWS // 4
     assert all(r.identifier in registered for r in second)
+
+
+def test_the_type_lock_is_held_until_the_transaction_ends(engine: Engine,
+                                                          settings: Settings) -> None:
+    """While one transaction holds a type's lock another cannot take it (PostgreSQL: the
+    advisory lock is taken; SQLite: the write lock is), and it is free after the commit."""
+    other = make_engine(settings.database_url)
+    key = lock_key(f"licenses\x1f{BIZ}")
+
+    def free() -> bool:
+        """Whether ``other`` can take the lock now (SQLite: raises when it cannot)."""
+        with other.connect() as conn:
+            if other.dialect.name == "postgresql":
+                return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                         {"k": key}).scalar_one())
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            conn.exec_driver_sql("DELETE FROM licenses WHERE 0")
+            return True
+
+    try:
+        with session_scope(engine) as session:
+            lock_type(session, BIZ)
+            if other.dialect.name == "postgresql":
+                assert not free()
+            else:
+                with pytest.raises(OperationalError, match="database is locked"):
+                    free()
+        assert free()
+    finally:
+        other.dispose()
