@@ -43,7 +43,7 @@ from registry.license.issue import (
     current_versions,
     issuing,
     prepare_rows,
-    store_prepared,
+    store_judged,
 )
 from registry.license.types import license_type
 from registry.seal.queries import SealMaterial, sealing_context
@@ -192,7 +192,8 @@ def store_chunk(session: Session, job: ChunkJob, prepared: PreparedChunk) -> Chu
     first = prepared.rows[0].line if prepared.rows else None
     if first is not None and session.get(SourceRow, (job.target.batch_id, first)) is not None:
         return ChunkResult(0, 0, 0, 0, ())
-    result = store_prepared(session, prepared, job.target, at=job.at)
+    result = store_judged(session, prepared, job.target, lambda: sealing_context(job.seal),
+                          at=job.at)
     session.execute(update(Batch).where(Batch.id == job.target.batch_id).values(
         rows_read=Batch.rows_read + len(result.rows),
         accepted=Batch.accepted + result.accepted,

@@ -15,6 +15,7 @@ as a Core ``insert()`` stores them, at a fraction of the cost per row.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -24,13 +25,25 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, LargeBinary, Table, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    LargeBinary,
+    Table,
+    create_engine,
+    event,
+    false,
+    text,
+    update,
+)
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["WalRestarts", "bulk_insert", "json_text", "make_engine", "migrate", "restart_wal",
-           "session_scope", "shared_engine", "table_of"]
+__all__ = ["WalRestarts", "bulk_insert", "json_text", "lock_key", "make_engine", "migrate",
+           "restart_wal", "session_scope", "shared_engine", "table_of", "transaction_lock"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -160,6 +173,27 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64 bits) for ``name``."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def transaction_lock(session: Session, key: int, table: Table) -> None:
+    """Wait for, then hold until the session's transaction ends, the lock ``key``.
+
+    PostgreSQL: the transaction-scoped advisory lock ``key`` (see :func:`lock_key`). SQLite
+    has one write lock for the whole database, which serialises every writer anyway: a write
+    on ``table`` that changes nothing takes it now instead of at the transaction's first real
+    write, so what the transaction reads from here on is the newest committed state and stays
+    so until it commits.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        first = next(iter(table.c))
+        session.execute(update(table).where(false()).values({first: first}))
+
+
 @dataclass(frozen=True)
 class _InsertPlan:
     """How to insert given columns of a table on one dialect, worked out once."""
@@ -240,19 +274,34 @@ def bulk_insert(
     both engines). Every column with a client-side default must be given.
 
     SQLite gets one executemany; PostgreSQL one ``COPY`` (a row-by-row executemany costs
-    the server a statement per row). Errors of a COPY are the driver's own (psycopg's).
+    the server a statement per row). An error is SQLAlchemy's on both (an
+    :class:`~sqlalchemy.exc.IntegrityError` …), its parameters hidden: a COPY bypasses
+    the engine's ``hide_parameters``, and psycopg's message quotes the row's values (in its
+    text, DETAIL and CONTEXT), so it says only the error's class, SQLSTATE, table, column and
+    constraint.
     """
     if not rows:
         return 0
     plan = _insert_plan(table, tuple(columns), conn.dialect)
     values = _stored(rows, plan.processors)
     if plan.copy:
+        import psycopg  # the driver make_engine gives PostgreSQL
+
         driver = conn.connection.driver_connection
         assert driver is not None  # a live connection of the engine's pool
-        with driver.cursor() as cursor, \
-                cursor.copy(plan.sql) as copy:
-            for row in values:
-                copy.write_row(row)
+        try:
+            with driver.cursor() as cursor, \
+                    cursor.copy(plan.sql) as copy:
+                for row in values:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            said = [f"{name} {value}" for name, value in (
+                ("SQLSTATE", exc.sqlstate), ("table", exc.diag.table_name),
+                ("column", exc.diag.column_name), ("constraint", exc.diag.constraint_name))
+                if value]
+            bare = type(exc)(" ".join([type(exc).__name__, *said]))
+            raise DBAPIError.instance(plan.sql, None, bare, psycopg.Error, hide_parameters=True,
+                                      dialect=conn.dialect) from None  # not the quoting one
     else:
         conn.exec_driver_sql(plan.sql, values)
     return len(rows)

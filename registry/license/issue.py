@@ -5,7 +5,11 @@ For each accepted :class:`~registry.license.model.JudgedRow` (step numbers match
 
 1. structure — elements from the row, issuer and type (:func:`build_elements`);
 2. compare with the registry — a row whose type + 证照编号 is already registered is a no-op when
-   its elements are identical and a new version (predecessor linked, 变更) when they differ;
+   its elements are identical and a new version (predecessor linked, 变更) when they differ.
+   A chunk may be compared (in a worker) before another batch of the type stores the same
+   numbers: :func:`store_judged` compares it again under the type's lock
+   (:func:`lock_type`) and judges the rows whose registered version changed meanwhile anew,
+   so concurrent batches end as if one had run after the other;
 3. identify — GB/T 36904 identifier for the version (:func:`with_identifier`; its serial is
    :func:`serial_for` the type and 证照编号, so a new version differs only in its version);
 4. seal — RFC 8785 bytes, SHA-256, SES_Signature over them
@@ -30,15 +34,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from registry.config import Settings
-from registry.db import bulk_insert, json_text, table_of
+from registry.db import bulk_insert, json_text, lock_key, table_of, transaction_lock
 from registry.db.models import Department, License, Seal, SourceRow
 from registry.ingest.messages import NOTES, reason, text
 from registry.license.canonical import canonical_bytes
@@ -62,10 +66,13 @@ __all__ = [
     "issue_rows",
     "issue_version",
     "issuing",
+    "lock_type",
     "next_version",
     "prepare_rows",
+    "rejudged",
     "seal_license",
     "serial_for",
+    "store_judged",
     "store_prepared",
     "with_identifier",
 ]
@@ -219,6 +226,8 @@ class PreparedChunk:
     judged: Sequence[JudgedRow]
     """The rows themselves: their original cells and 证照编号 are stored with their results."""
     accepted: int
+    existing: Mapping[str, Registered] = field(default_factory=dict)
+    """What the rows were compared with (:func:`current_versions` when they were prepared)."""
 
 
 def seal_license(
@@ -295,7 +304,59 @@ def prepare_rows(
         for row in judged
     )
     return PreparedChunk(licenses=licenses, operate_types=events, rows=results, judged=judged,
-                         accepted=accepted)
+                         accepted=accepted, existing=existing)
+
+
+def lock_type(session: Session, type_code: str) -> None:
+    """Wait for, then hold to the end of the transaction, the right to compare rows of
+    ``type_code`` with the registry and store what came of them (step 2 and step 5 as one):
+    a transaction-scoped advisory lock on PostgreSQL, the write lock on SQLite."""
+    transaction_lock(session, lock_key(f"licenses\x1f{type_code}"), table_of(License))
+
+
+def rejudged(
+    session: Session,
+    prepared: PreparedChunk,
+    target: IssueTarget,
+    sealing: Callable[[], SealingContext],
+    *,
+    at: dt.datetime,
+) -> PreparedChunk:
+    """``prepared`` compared again with the registry as it is now (call it under
+    :func:`lock_type`): the rows whose 证照编号 got a new registered version since they were
+    prepared (another batch stored it meanwhile) are structured and sealed again, as a run
+    after that batch would; the others are kept as they are. ``sealing`` is called only then.
+    """
+    numbers = [row.number for row in prepared.judged if row.elements is not None and row.number]
+    now = current_versions(session, target.license_type.code, numbers)
+    stale = {n for n in numbers if now.get(n) != prepared.existing.get(n)}
+    if not stale:
+        return prepared
+    again = prepare_rows([row for row in prepared.judged if row.number in stale], target,
+                         sealing(), now, at=at)
+    kept = [(lic, op) for lic, op in zip(prepared.licenses, prepared.operate_types, strict=True)
+            if lic.number not in stale]
+    redone = {r.line: r for r in again.rows}
+    return PreparedChunk(
+        licenses=[lic for lic, _op in kept] + again.licenses,
+        operate_types=[op for _lic, op in kept] + again.operate_types,
+        rows=tuple(redone.get(r.line, r) for r in prepared.rows), judged=prepared.judged,
+        accepted=prepared.accepted, existing=now)
+
+
+def store_judged(
+    session: Session,
+    prepared: PreparedChunk,
+    target: IssueTarget,
+    sealing: Callable[[], SealingContext],
+    *,
+    at: dt.datetime,
+) -> ChunkResult:
+    """Step 5 for rows judged against the registry earlier, maybe in another process: under
+    the type's lock, :func:`rejudged`, then :func:`store_prepared`."""
+    lock_type(session, target.license_type.code)
+    return store_prepared(session, rejudged(session, prepared, target, sealing, at=at),
+                          target, at=at)
 
 
 LICENSE_COLUMNS = tuple(c.name for c in table_of(License).c if c.name != "id")
@@ -374,7 +435,9 @@ def issue_rows(
     *,
     at: dt.datetime,
 ) -> ChunkResult:
-    """Steps 1–5 for one judged chunk in the caller's transaction; every row recorded."""
+    """Steps 1–5 for one judged chunk in the caller's transaction, under the type's lock;
+    every row recorded."""
+    lock_type(session, target.license_type.code)
     numbers = [row.number for row in judged if row.elements is not None and row.number]
     existing = current_versions(session, target.license_type.code, numbers)
     prepared = prepare_rows(judged, target, sealing, existing, at=at)

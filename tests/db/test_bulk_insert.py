@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import JSON, Engine, Table, Text, cast, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert, json_text, session_scope
@@ -162,6 +163,26 @@ def test_unknown_and_defaulted_columns_are_refused_naming_them(engine: Engine,
         with pytest.raises(ValueError, match="batches: give rows_read explicitly"):
             bulk_insert(conn, Batch.__table__, list(values), [tuple(values.values())])
         assert bulk_insert(conn, LogLeaf.__table__, ("identifier",), []) == 0
+
+
+def test_a_refused_row_is_an_integrity_error_that_quotes_none_of_its_values(
+        engine: Engine, department: int) -> None:
+    """Holders' data never reaches an error message or its chained causes (PostgreSQL's COPY
+    would quote the row; SQLite's executemany hides the parameters)."""
+    values = {**batch_values("a" * 64, department), "options": json_text(OPTIONS),
+              "source": json_text(None)}
+    row = tuple(values.values())
+    with pytest.raises(IntegrityError) as caught, session_scope(engine) as session:
+        bulk_insert(session.connection(), Batch.__table__, list(values), [row, row])
+    chain, exc = [], caught.value
+    while exc is not None:
+        chain.append(str(exc))
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if engine.dialect.name == "postgresql":  # a COPY: no parameters, the error said bare
+        assert "UniqueViolation SQLSTATE 23505 table batches constraint" in chain[0]
+    else:
+        assert "SQL parameters hidden" in chain[0]
+    assert not any(secret in text for text in chain for secret in ("张三", "a" * 64, "gbk"))
 
 
 @pytest.mark.parametrize("identifier", [
