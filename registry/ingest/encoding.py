@@ -128,6 +128,7 @@ non-ASCII characters. Read as GBK, Big5 text has a third or more of such charact
 GBK export has none or one (a rare character in a name)."""
 
 _ODD = re.compile("[\u0370-\u04ff\u3040-\u30ff]")
+_PRIVATE = re.compile("[\ue000-\uf8ff]")
 
 
 def _odd_count(line: str) -> int:
@@ -154,7 +155,8 @@ def _big5_lines(block: bytes, first_line: int, offset: int
             big5 = raw.decode("big5")
         except UnicodeDecodeError:
             continue
-        found.append((n, at, line.strip(), big5.strip()))
+        # GBK's unassigned codes decode to private-use characters, invisible when printed.
+        found.append((n, at, _PRIVATE.sub("\ufffd", line.strip()), big5.strip()))
     return found
 
 
