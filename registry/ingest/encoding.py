@@ -122,20 +122,18 @@ def _refuse_mixed(path: Path, utf8_failure: tuple[int, int], block_size: int) ->
 
 
 BIG5_SUSPECT = (3, 0.2)
-"""A GB18030 line is taken for Big5 read as GBK when its bytes are valid Big5 and it has at
-least 3 characters outside GB2312 (or kana, Greek, Cyrillic), making at least 20 % of its
-non-ASCII characters. Read as GBK, Big5 text has a third or more of such characters; a real
-GBK export has none or one (a rare character in a name)."""
+"""A GB18030 line is taken for Big5 read as GBK when its bytes are valid Big5, it has a
+character outside GB2312, and at least 3 such characters or kana, Greek, Cyrillic, making at
+least 20 % of its non-ASCII characters. Read as GBK, Big5 text has a third or more of such
+characters; a real GBK export has none or one (a rare character in a name)."""
 
 _ODD = re.compile("[\u0370-\u04ff\u3040-\u30ff]")
 _PRIVATE = re.compile("[\ue000-\uf8ff]")
 
 
-def _odd_count(line: str) -> int:
-    """Characters of ``line`` outside GB2312, plus kana, Greek and Cyrillic (in GB2312, but
-    not in a Chinese license)."""
-    outside = line.encode("gb2312", "replace").count(b"?") - line.count("?")
-    return outside + len(_ODD.findall(line))
+def _outside_gb2312(text: str) -> int:
+    """Characters of ``text`` GB2312 has not (GBK's extensions, GB18030's four-byte ones)."""
+    return text.encode("gb2312", "replace").count(b"?") - text.count("?")
 
 
 def _big5_lines(block: bytes, first_line: int, offset: int
@@ -147,7 +145,10 @@ def _big5_lines(block: bytes, first_line: int, offset: int
     for n, raw in enumerate(block.split(b"\n"), start=first_line):
         at, offset = offset, offset + len(raw) + 1
         line = raw.decode("gb18030")
-        odd = _odd_count(line)
+        outside = _outside_gb2312(line)
+        if not outside:
+            continue
+        odd = outside + len(_ODD.findall(line))  # kana, Greek, Cyrillic: GB2312, not Chinese
         wide = sum(1 for ch in line if ord(ch) > 0x7F)
         if odd < least or odd < share * wide:
             continue
@@ -162,7 +163,7 @@ def _big5_lines(block: bytes, first_line: int, offset: int
 
 def _refuse_big5(path: Path, block_size: int) -> None:
     """Refuse a GB18030 file with lines that look like Big5 read as GBK, naming them. Only a
-    block with some odd character is looked at line by line."""
+    block with a character outside GB2312 is looked at line by line."""
     found: list[tuple[int, int, str, str]] = []
     line, offset, rest = 1, 0, b""
     with path.open("rb") as f:
@@ -171,7 +172,7 @@ def _refuse_big5(path: Path, block_size: int) -> None:
             block = rest + more
             cut = block.rfind(b"\n") + 1 if more else len(block)
             block, rest = block[:cut], block[cut:]
-            if block and _odd_count(block.decode("gb18030")) >= BIG5_SUSPECT[0]:
+            if block and _outside_gb2312(block.decode("gb18030")):
                 found.extend(_big5_lines(block, line, offset))
             line += block.count(b"\n")
             offset += len(block)

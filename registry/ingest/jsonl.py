@@ -205,7 +205,13 @@ def _rows(items: Iterator[Item], options: ReadOptions, chunk_rows: int, file: st
                     limits.check("columns", len(columns), file=file)
                     for r in rows:
                         r.append("")
-            cells = [_cell(label, c, value.get(c), limits, found) for c in columns]
+            cells = [v if type(v) is str else _cell(label, c, v, limits, found)
+                     for c, v in zip(columns, map(value.get, columns), strict=True)]
+            if _SURROGATE.search("".join(cells)):  # one search a row; UTF-8 cannot hold them
+                for i, cell in enumerate(cells):
+                    if _SURROGATE.search(cell):
+                        found.append(_surrogate(label, columns[i]))
+                        cells[i] = _SURROGATE.sub("\ufffd", cell)
             if cells and max(map(len, cells)) > limits.max_cell_chars:
                 found.extend(cut_long_cells(cells, columns, limits.max_cell_chars))
         if found:
@@ -228,7 +234,8 @@ def _rows(items: Iterator[Item], options: ReadOptions, chunk_rows: int, file: st
 
 
 def _cell(label: Text, column: str, value: Any, limits: Limits, found: list[Problem]) -> str:
-    """A value as the text of its cell, with the problems it has added to ``found``."""
+    """A value that is not plain text as the text of its cell, with the problems it has added
+    to ``found``."""
     if isinstance(value, dict | list):
         if _nested_depth(value) + 1 > limits.max_json_depth:  # + 1: the row's own object
             found.append(problem(NESTED_VALUE, column, message(
@@ -244,11 +251,7 @@ def _cell(label: Text, column: str, value: Any, limits: Limits, found: list[Prob
             N_("{label}: {key!r} is a number of {length} characters; at most {limit} are "
                "accepted (Limits.max_number_chars): write a long code as a string"),
             label=label, key=column, length=value.length, limit=limits.max_number_chars)))
-    cell = value_text(value)
-    if _SURROGATE.search(cell):
-        found.append(_surrogate(label, column))
-        cell = _SURROGATE.sub("\ufffd", cell)
-    return cell
+    return value_text(value)
 
 
 def _surrogate(label: Text, column: str) -> Problem:
