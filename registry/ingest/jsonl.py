@@ -81,7 +81,7 @@ def value_text(value: Any) -> str:
 
 
 Item = tuple[int, Any, str | None]
-"""(LINE, parsed value or None, the original text when it could not be parsed)."""
+"""(LINE, parsed value or why it could not be parsed, the original text when it could not)."""
 
 
 class _Marked(dict[str, Any]):
@@ -275,8 +275,9 @@ def read_jsonl(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd
                 if not text.strip():
                     continue
                 if _depth(text) > depth:
-                    yield line, _("nested more than {limit} levels deep (Limits.max_json_depth)",
-                                  limit=depth), text.rstrip("\r\n")
+                    yield line, message(N_("nested more than {limit} levels deep "
+                                           "(Limits.max_json_depth)"), limit=depth), \
+                        text.rstrip("\r\n")
                     continue
                 try:
                     yield line, decoder.decode(text), None
