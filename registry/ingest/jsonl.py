@@ -64,7 +64,6 @@ DUPLICATE_KEY = "DUPLICATE_KEY"
 
 LOOKAHEAD = 1_000
 _BLOCK = 1 << 16
-_MAX_ITEM_CHARS = 64 << 20
 
 
 def value_text(value: Any) -> str:
@@ -260,6 +259,17 @@ def _surrogate(label: Text, column: str) -> Problem:
            "no character; correct the exporting system"), label=label, key=column))
 
 
+def _lines(f: TextIO, limit: int) -> Iterator[tuple[str, bool]]:
+    """The lines of ``f`` and whether each was longer than ``limit`` characters (then only its
+    first ``limit`` are kept; the rest is read in pieces of ``limit`` and dropped)."""
+    while text := f.readline(limit):
+        cut = len(text) == limit and not text.endswith("\n")
+        rest = text
+        while cut and rest and not rest.endswith("\n"):
+            rest = f.readline(limit)
+        yield text, cut
+
+
 def read_jsonl(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd.DataFrame]:
     """Stream a JSON Lines file (one object per line; blank lines skipped)."""
     file = str(path)
@@ -271,7 +281,13 @@ def read_jsonl(path: Path, chunk_rows: int, options: ReadOptions) -> Iterator[pd
     def items() -> Iterator[Item]:
         with path.open(encoding=encoding) as f:
             opened.append(f)
-            for line, text in enumerate(f, start=1):
+            for line, (text, cut) in enumerate(_lines(f, options.limits.max_item_chars),
+                                               start=1):
+                if cut:
+                    yield line, message(N_("longer than {limit} characters "
+                                           "(Limits.max_item_chars)"),
+                                        limit=options.limits.max_item_chars), text
+                    continue
                 if not text.strip():
                     continue
                 if _depth(text) > depth:
@@ -358,7 +374,7 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO], lim
                              limit=limits.max_json_depth), pos) from None
             except json.JSONDecodeError as exc:
                 # Maybe only cut by the block boundary: read on (an item has a size limit).
-                if not state["eof"] and len(buf) - pos < _MAX_ITEM_CHARS:
+                if not state["eof"] and len(buf) - pos < limits.max_item_chars:
                     refill(pos)
                     pos = 0
                     continue

@@ -203,3 +203,16 @@ def test_lone_surrogate_among_good_rows_is_judged_row_by_row(world: Engine, sett
     assert [(r["line"], r["outcome"]) for r in rows] == [(1, "accepted"), (2, "rejected"),
                                                          (3, "accepted")]
     assert rows[1]["reasons"][0]["code"] == "BAD_JSON"
+
+
+def test_jsonl_line_longer_than_the_bound_is_rejected_and_not_held(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    long = '{"ZZBH": "' + "甲" * 250 + '"}'
+    path.write_text('{"ZZBH": "1"}\n' + long + '\n{"ZZBH": "3"}\n' + long, "utf-8")
+    df = read_all(path, ReadOptions(limits=Limits(max_item_chars=100)))
+    assert df["ZZBH"].tolist() == ["1", "", "3", ""]
+    assert df[LINE].tolist() == [1, 2, 3, 4]
+    assert _problems(df) == [[], [("BAD_JSON", None)], [], [("BAD_JSON", None)]]
+    assert df[PROBLEMS].iloc[1][0]["message"] == ("line 2 is not JSON (longer than 100 "
+                                                  "characters (Limits.max_item_chars))")
+    assert df[EXTRA].iloc[1] == (long[:100],)
