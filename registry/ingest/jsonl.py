@@ -326,21 +326,27 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO], lim
     with path.open(encoding=encoding) as f:
         opened.append(f)
         state: dict[str, Any] = {"buf": f.read(_BLOCK).lstrip("\ufeff"), "dropped_lines": 0,
-                                 "eof": False}
+                                 "dropped_columns": 0, "eof": False}
         pos = str(state["buf"]).index("[") + 1
 
         def refill(at: int) -> None:
-            """Drop what was parsed before ``at`` and read the next block."""
+            """Drop what was parsed before ``at`` and read on: as much again as is left (an
+            item cut by the buffer is parsed again from its start, so a long one is tried at
+            doubling sizes, never block by block: that would be quadratic)."""
             buf = str(state["buf"])
-            more = f.read(_BLOCK)
+            more = f.read(max(_BLOCK, len(buf) - at))
             state["eof"] = not more
             state["dropped_lines"] = int(state["dropped_lines"]) + buf.count("\n", 0, at)
+            newline = buf.rfind("\n", 0, at)  # the buffer's first line goes on a dropped one
+            state["dropped_columns"] = (at - newline - 1 if newline >= 0
+                                        else int(state["dropped_columns"]) + at)
             state["buf"] = buf[at:] + more
 
         def fail(message: str, at: int) -> IngestError:
             buf = str(state["buf"])
             line = int(state["dropped_lines"]) + buf.count("\n", 0, at) + 1
-            column = at - (buf.rfind("\n", 0, at) + 1) + 1
+            newline = buf.rfind("\n", 0, at)
+            column = at - newline + (int(state["dropped_columns"]) if newline < 0 else 0)
             return IngestError(_("malformed JSON at line {line}, column {column}: {problem}",
                                  line=line, column=column, problem=message), file=file)
 
@@ -378,6 +384,10 @@ def _array_items(path: Path, encoding: str, file: str, opened: list[TextIO], lim
                     refill(pos)
                     pos = 0
                     continue
+                if not state["eof"]:
+                    raise fail(_("item [{index}] is longer than {limit} characters "
+                                 "(Limits.max_item_chars)", index=index,
+                                 limit=limits.max_item_chars), pos) from exc
                 raise fail(_("item [{index}]: {problem}", index=index, problem=exc.msg),
                            exc.pos) from exc
             if end == len(buf) and not state["eof"]:

@@ -216,3 +216,17 @@ def test_jsonl_line_longer_than_the_bound_is_rejected_and_not_held(tmp_path: Pat
     assert df[PROBLEMS].iloc[1][0]["message"] == ("line 2 is not JSON (longer than 100 "
                                                   "characters (Limits.max_item_chars))")
     assert df[EXTRA].iloc[1] == (long[:100],)
+
+
+def test_json_item_over_many_blocks_is_read_and_one_over_the_bound_fails(
+        tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text('[{"ZZBH": "1", "JYFW": "' + "y" * 300_000 + '"}, {"ZZBH": "2"}]', "utf-8")
+    path.with_name("c.json").write_text('[{"ZZBH": "0"}, {"ZZBH": "' + "y" * 300_000 + '"}, '
+                                        '{"ZZBH": "2"}]', "utf-8")
+    df = read_all(path)  # parsed again at doubling sizes, not once per 64 KiB block
+    assert df["ZZBH"].tolist() == ["1", "2"]
+    assert _problems(df) == [[("CELL_TOO_LONG", "JYFW")], []]
+    with pytest.raises(IngestError, match=r"line 1, column 17: item \[1\] is longer than "
+                                          r"100000 characters \(Limits.max_item_chars\)"):
+        read_all(path.with_name("c.json"), ReadOptions(limits=Limits(max_item_chars=100_000)))
