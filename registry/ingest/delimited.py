@@ -2,7 +2,8 @@
 
 Commas, tabs or semicolons; the encoding from :mod:`registry.ingest.encoding`; quoted cells
 may hold separators and line breaks, and a row's ``LINE`` is the physical line it starts on.
-Broken quoting (``"abc"def`` or a quote never closed) fails the file where the parser meets it.
+Broken quoting (``"abc"def`` or a quote never closed) fails the file where the parser meets it,
+and so does a header with no data row below it.
 """
 
 from __future__ import annotations
@@ -160,9 +161,12 @@ def _stream(
                             progress=(raw.tell(), size), source=source)
                 yielded = True
                 rows, lines, extras, problems = [], [], {}, {}
-        if rows or not yielded:
-            # A file with a header and no rows still yields one empty chunk, so callers see
-            # its columns.
+        if not rows and not yielded:
+            # A header and nothing below it is an export gone wrong, not an empty batch.
+            raise IngestError(_("no data rows below the header (line {line}): nothing to "
+                                "register; export the file again with its rows",
+                                line=skip + 1), file=file)
+        if rows:
             yield frame(header, rows, lines, extras, problems, progress=(size, size),
                         source=source)
 

@@ -3,7 +3,9 @@
 A department sends UTF-8 (with or without a BOM) or, from a Chinese-locale Excel, GBK, which
 GB18030 contains. :func:`detect_encoding` reads the whole file in blocks: a file that turns out
 to be GB18030 at row 900,000 is not half-read as UTF-8, and one that mixes both is refused
-rather than read as garbled text.
+rather than read as garbled text. So is a GBK file with lines pasted from a Big5 (traditional
+Chinese, Taiwan or Hong Kong) export: Big5 bytes are mostly valid GBK, so they decode without
+an error, but into characters a GBK export hardly ever has (see :data:`BIG5_SUSPECT`).
 
 >>> detect_encoding(Path("fixtures/batches/business-licenses-gbk.csv"))
 'gb18030'
@@ -16,9 +18,9 @@ import re
 from pathlib import Path
 
 from registry.errors import UndecodableFileError
-from registry.i18n import _
+from registry.i18n import _, ngettext
 
-__all__ = ["ENCODINGS", "MIXED_CJK_THRESHOLD", "detect_encoding"]
+__all__ = ["BIG5_SUSPECT", "ENCODINGS", "MIXED_CJK_THRESHOLD", "detect_encoding"]
 
 ENCODINGS = ("utf-8", "gb18030")
 """Tried in this order over the whole file. GB18030 is a superset of GBK and GB2312."""
@@ -65,6 +67,7 @@ def detect_encoding(path: Path, *, block_size: int = _BLOCK) -> str:
                 with path.open("rb") as f:
                     return "utf-8-sig" if f.read(len(_UTF8_BOM)) == _UTF8_BOM else "utf-8"
             _refuse_mixed(path, failures["utf-8"], block_size)
+            _refuse_big5(path, block_size)
             return encoding
         failures[encoding] = bad
     _refuse_mixed(path, failures["utf-8"], block_size)
@@ -116,3 +119,74 @@ def _refuse_mixed(path: Path, utf8_failure: tuple[int, int], block_size: int) ->
               byte=f"0x{byte:02X}", offset=offset),
             file=str(path), offset=offset)
 
+
+
+BIG5_SUSPECT = (3, 0.2)
+"""A GB18030 line is taken for Big5 read as GBK when its bytes are valid Big5, it has a
+character outside GB2312, and at least 3 such characters or kana, Greek, Cyrillic, making at
+least 20 % of its non-ASCII characters. Read as GBK, Big5 text has a third or more of such
+characters; a real GBK export has none or one (a rare character in a name)."""
+
+_ODD = re.compile("[\u0370-\u04ff\u3040-\u30ff]")
+_PRIVATE = re.compile("[\ue000-\uf8ff]")
+
+
+def _outside_gb2312(text: str) -> int:
+    """Characters of ``text`` GB2312 has not (GBK's extensions, GB18030's four-byte ones)."""
+    return text.encode("gb2312", "replace").count(b"?") - text.count("?")
+
+
+def _big5_lines(block: bytes, first_line: int, offset: int
+                ) -> list[tuple[int, int, str, str]]:
+    """(line, byte offset, as GBK, as Big5) of the lines of ``block`` (starting at line
+    ``first_line``, byte ``offset``) that look like Big5 read as GBK."""
+    least, share = BIG5_SUSPECT
+    found = []
+    for n, raw in enumerate(block.split(b"\n"), start=first_line):
+        at, offset = offset, offset + len(raw) + 1
+        line = raw.decode("gb18030")
+        outside = _outside_gb2312(line)
+        if not outside:
+            continue
+        odd = outside + len(_ODD.findall(line))  # kana, Greek, Cyrillic: GB2312, not Chinese
+        wide = sum(1 for ch in line if ord(ch) > 0x7F)
+        if odd < least or odd < share * wide:
+            continue
+        try:
+            big5 = raw.decode("big5")
+        except UnicodeDecodeError:
+            continue
+        # GBK's unassigned codes decode to private-use characters, invisible when printed.
+        found.append((n, at, _PRIVATE.sub("\ufffd", line.strip()), big5.strip()))
+    return found
+
+
+def _refuse_big5(path: Path, block_size: int) -> None:
+    """Refuse a GB18030 file with lines that look like Big5 read as GBK, naming them. Only a
+    block with a character outside GB2312 is looked at line by line."""
+    found: list[tuple[int, int, str, str]] = []
+    line, offset, rest = 1, 0, b""
+    with path.open("rb") as f:
+        while True:
+            more = f.read(block_size)
+            block = rest + more
+            cut = block.rfind(b"\n") + 1 if more else len(block)
+            block, rest = block[:cut], block[cut:]
+            if block and _outside_gb2312(block.decode("gb18030")):
+                found.extend(_big5_lines(block, line, offset))
+            line += block.count(b"\n")
+            offset += len(block)
+            if not more:
+                break
+    if found:
+        _n, at, gbk, big5 = found[0]
+        shown = ", ".join(str(f[0]) for f in found[:10]) + (", …" if len(found) > 10 else "")
+        raise UndecodableFileError(
+            ngettext("mixed encodings: {count} line looks like Big5 (traditional Chinese) "
+                     "pasted into a GBK file (line {lines}); read as GBK it says {gbk!r}, as "
+                     "Big5 {big5!r}",
+                     "mixed encodings: {count} lines look like Big5 (traditional Chinese) "
+                     "pasted into a GBK file (lines {lines}); the first read as GBK says "
+                     "{gbk!r}, as Big5 {big5!r}", len(found), count=len(found), lines=shown,
+                     gbk=gbk[:30], big5=big5[:30]),
+            file=str(path), offset=at)

@@ -42,6 +42,13 @@ class Limits:
     """Characters in one CSV field beyond which the file is refused as malformed (a quote that
     never closes swallows the rest of the file into one field). The csv module's limit is
     process-wide: it is raised to this when lower, never lowered."""
+    max_item_chars: int = 64 << 20
+    """Characters of one JSON array item (past it the file is refused as malformed) or one
+    JSON Lines line (past it the line is rejected, and read no further)."""
+    max_json_depth: int = 20
+    """Levels a JSON value may nest (a row is an object of scalars: 1); deeper is refused."""
+    max_number_chars: int = 100
+    """Characters of one JSON number; a longer one rejects its row (never converted)."""
     max_members: int = 10_000
     """Members of an archive (a .zip, a folder or an .xlsx package)."""
     max_member_bytes: int = 256 << 20

@@ -137,7 +137,8 @@ OUTCOMES = (ACCEPTED, FILTERED, REJECTED)
 # Reason codes: what the reader found (the row is rejected; see registry.ingest.reader) ...
 READ_REASONS = (
     "UNREADABLE_FILE", "ACTIVE_CONTENT", "WRONG_TYPE", "DUPLICATE_FILE", "UNSUPPORTED_MEMBER",
-    "BAD_JSON", "NOT_AN_OBJECT", "NESTED_VALUE", "NUMBER_PRECISION", CELL_TOO_LONG,
+    "BAD_JSON", "NOT_AN_OBJECT", "NESTED_VALUE", "DUPLICATE_KEY", "NUMBER_PRECISION",
+    CELL_TOO_LONG,
 )
 """Row problems the readers report (PDF and archive members, JSON, workbooks, long cells)."""
 # ... validation (the row is rejected) ...
@@ -192,6 +193,7 @@ REASON_TITLES: Mapping[str, str] = MappingProxyType({
     "BAD_JSON": N_("not valid JSON"),
     "NOT_AN_OBJECT": N_("not a JSON object"),
     "NESTED_VALUE": N_("nested value"),
+    "DUPLICATE_KEY": N_("key given twice"),
     "NUMBER_PRECISION": N_("number too long for a spreadsheet"),
     CELL_TOO_LONG: N_("cell too long"),
     EXTRA_CELLS: N_("more cells than columns"),

@@ -137,11 +137,11 @@ def test_chunks_and_their_lines(tmp_path: Path) -> None:
     assert chunks[1].index.tolist() == [0, 1]
 
 
-def test_header_only_file_yields_one_empty_chunk(tmp_path: Path) -> None:
-    chunks = list(read_rows(write(tmp_path, "证照编号,持证主体\n")))
-    assert len(chunks) == 1
-    assert list(chunks[0].columns) == ["证照编号", "持证主体", LINE, EXTRA]
-    assert chunks[0].empty
+@pytest.mark.parametrize("text", ["证照编号,持证主体\n", "证照编号,持证主体\n\n,,\n"])
+def test_header_only_file_has_no_data_rows(tmp_path: Path, text: str) -> None:
+    rows = read_rows(write(tmp_path, text))  # the header itself is fine
+    with pytest.raises(IngestError, match=r"no data rows below the header \(line 1\)"):
+        next(rows)
 
 
 def test_short_rows_are_padded_and_long_rows_keep_their_extra_cells(tmp_path: Path) -> None:

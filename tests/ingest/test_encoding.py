@@ -95,3 +95,29 @@ def test_utf16_file_gets_a_hint(tmp_path: Path) -> None:
     path = write(tmp_path, "\ufeffZZBH\tCZZT\n", encoding="utf-16-le")
     with pytest.raises(UndecodableFileError, match="UTF-16"):
         detect_encoding(path)
+
+
+BIG5 = "臺北市戊貿易有限公司,臺北市中正區重慶南路一段122號\n"
+
+
+def test_big5_lines_in_a_gbk_file_are_refused_naming_them(tmp_path: Path) -> None:
+    gbk = "持证主体,住所\n示范市甲贸易有限公司,示范市湖滨路1号\n"
+    path = tmp_path / "batch.csv"
+    path.write_bytes(gbk.encode("gbk") + BIG5.encode("big5") + gbk.split("\n")[1].encode("gbk")
+                     + b"\n" + BIG5.encode("big5"))
+    with pytest.raises(UndecodableFileError, match=r"mixed encodings: 2 lines look like Big5 "
+                       r"\(traditional Chinese\) pasted into a GBK file \(lines 3, 5\); the first "
+                       r"read as GBK says '籓.*', as Big5 '臺北市戊貿易有限公司,") as info:
+        read_rows(path)
+    assert info.value.offset == len(gbk.encode("gbk"))
+    assert str(path) in str(info.value)
+    with pytest.raises(UndecodableFileError, match=r"\(lines 3, 5\)"):
+        detect_encoding(path, block_size=7)  # lines cut across blocks
+
+
+@pytest.mark.parametrize("name", ["堃喆犇淼", "𠮷野家餐饮店", "欧阳喆"])
+def test_rare_characters_in_a_gbk_file_are_not_big5(tmp_path: Path, name: str) -> None:
+    # Characters outside GB2312 (GBK extensions, GB18030's four-byte ones) in a name or two.
+    path = write(tmp_path, f"持证主体,住所\n{name},示范市湖滨路1号\n甲,乙\n", encoding="gb18030")
+    assert detect_encoding(path) == "gb18030"
+    assert detect_encoding(path, block_size=7) == "gb18030"  # lines cut across blocks
