@@ -323,6 +323,8 @@ def recover_stale_claims(root: Path, *, older_than: dt.timedelta = STALE_CLAIM) 
             if run_dir.lstat().st_mtime < cutoff or _claimer_died(run_dir):
                 for path in run_dir.iterdir():
                     back.append(_unclaim(InboxFile(path, dept, type_code)))
+                if run_dir.exists():  # the run died before its rename: an empty claim
+                    run_dir.rmdir()
         except FileNotFoundError:  # another run recovered (or finished) it first
             continue
     return back

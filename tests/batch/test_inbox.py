@@ -409,3 +409,39 @@ def test_an_unsupported_file_type_is_refused_naming_the_supported_ones(
                          ids=lambda p: p.name)
 def test_every_good_fixture_is_a_supported_file(path: Path) -> None:
     assert unsupported(path) is None
+
+
+def test_cli_reports_every_bad_file_and_exits_1(world: Engine, licreg: CliRunner,
+                                                tmp_path: Path) -> None:
+    """Through ``licreg inbox run``: a 244-byte name, prose in a .txt, a header-only CSV, a
+    claim whose run died and a good file, in one run."""
+    from registry.cli import cli
+
+    folder = tmp_path / "inbox" / MARKET.uscc / BIZ
+    long_name = "a" * 240 + ".csv"
+    _drop(tmp_path, MARKET.uscc, BIZ, long_name, row(1))
+    (folder / "notes.txt").write_text("bring the stamp on Friday\n", encoding="utf-8")
+    _drop(tmp_path, MARKET.uscc, BIZ, "header-only.csv")
+    orphan = _drop(tmp_path, MARKET.uscc, BIZ, "orphan.csv", row(2))
+    died = subprocess.run([sys.executable, "-c", _CLAIM_AND_DIE, str(orphan), MARKET.uscc, BIZ],
+                          check=False)
+    assert died.returncode == 9
+    (folder / PROCESSING / ("0" * 32)).mkdir()  # a run that died before its rename (no pid)
+    os.utime(folder / PROCESSING / ("0" * 32), (0, 0))
+    _drop(tmp_path, MARKET.uscc, BIZ, "good.csv", row(3))
+
+    result = licreg.invoke(cli, ["inbox", "run", "--settle", "0", "--json"])
+    assert result.exit_code == 1, result.output
+    outcomes = {Path(o["file"]).name: o for o in json.loads(result.output)}
+    assert sorted(outcomes) == sorted([long_name, "notes.txt", "header-only.csv", "orphan.csv",
+                                       "good.csv"])
+    assert {k: o["status"] for k, o in outcomes.items() if k != "header-only.csv"} == {
+        long_name: "done", "notes.txt": "refused", "orphan.csv": "done", "good.csv": "done"}
+    assert outcomes["header-only.csv"]["status"] in ("failed", "done")
+    assert "its content is not what .txt" in outcomes["notes.txt"]["report"]["error"]
+    for o in outcomes.values():  # each archived, each with its report beside it
+        archived = Path(o["archived"])
+        assert archived.exists() and len(archived.name.encode()) <= NAME_MAX
+        assert archived.with_name(archived.name + ".report.json").exists()
+    assert sorted(os.listdir(folder)) == [PROCESSING]
+    assert not any((folder / PROCESSING).iterdir())
