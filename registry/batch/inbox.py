@@ -374,6 +374,7 @@ def drain(
     *,
     at: Callable[[], dt.datetime],
     settle: float = SETTLE_SECONDS,
+    unexpected: Callable[[Exception], str] | None = None,
 ) -> list[InboxOutcome]:
     """Ingest every file waiting in ``root`` once, archive it with its report, and say what
     became of each (and of what was left alone: refused entries, files still being written).
@@ -381,7 +382,8 @@ def drain(
     A file whose batch fails (unreadable rows part-way, say) is archived with its report like
     any other: the department fixes it and drops the corrected file. A file that makes no
     batch at all (its folder names no known department or type, a type licreg does not read)
-    is archived with the error. An unexpected error fails that file alone.
+    is archived with the error. An unexpected error fails that file alone: ``unexpected``
+    logs it and says what a person reads (by default: to this module's logger, by an id).
     """
     recover_stale_claims(root)
     scan = scan_inbox(root, settle=settle)
@@ -390,7 +392,8 @@ def drain(
     for waiting in scan.ready:
         claimed = _claim(waiting)
         if claimed is not None:  # else another run took it between our scan and our claim
-            outcomes.append(_take(waiting, claimed, archive_root, ingest, sessions, at=at))
+            outcomes.append(_take(waiting, claimed, archive_root, ingest, sessions, at=at,
+                                  unexpected=unexpected or _logged))
     outcomes += [InboxOutcome(file, "waiting", None,
                               {"file": shown(file.name), "waiting_until": until})
                  for file, until in scan.waiting]
@@ -398,7 +401,8 @@ def drain(
 
 
 def _take(waiting: InboxFile, claimed: InboxFile, archive_root: Path, ingest: Ingest,
-          sessions: Sessions, *, at: Callable[[], dt.datetime]) -> InboxOutcome:
+          sessions: Sessions, *, at: Callable[[], dt.datetime],
+          unexpected: Callable[[Exception], str]) -> InboxOutcome:
     """Ingest one claimed file and archive it with its report; never raises for the file."""
     name = shown(waiting.name)  # reports name the file as it was dropped, on one line
     try:
@@ -421,25 +425,27 @@ def _take(waiting: InboxFile, claimed: InboxFile, archive_root: Path, ingest: In
         return _archive_refusal(waiting, claimed, archive_root, at, "refused", name,
                                 str(exc).replace(str(claimed.path), name))
     except Exception as exc:  # one bad file never stops the run
-        error_id = secrets.token_hex(4)
-        # The frames and the class, never the message: it may hold a holder's data.
-        log.error("inbox: unexpected error %s on a file of %s/%s: %s\n%s", error_id,
-                  waiting.department, waiting.type_code, type(exc).__qualname__,
-                  "".join(traceback.format_tb(exc.__traceback__)))
-        return _archive_refusal(
-            waiting, claimed, archive_root, at, "failed", name,
-            _("{file}: unexpected error {id} ({kind}); the file is archived: tell the "
-              "registry's administrator this id", file=name, id=error_id,
-              kind=type(exc).__name__), error_id=error_id)
+        return _archive_refusal(waiting, claimed, archive_root, at, "failed", name,
+                                _("{where}: {message}", where=name, message=unexpected(exc)))
+
+
+def _logged(exc: Exception) -> str:
+    """Log an unexpected error by an id (its class and frames, never its message: it may
+    hold a holder's data); what a person reads."""
+    error_id = secrets.token_hex(4)
+    log.error("inbox: unexpected error %s: %s\n%s", error_id, type(exc).__qualname__,
+              "".join(traceback.format_tb(exc.__traceback__)))
+    return _("unexpected error {id} ({kind}); the file is archived: tell the registry's "
+             "administrator this id", id=error_id, kind=type(exc).__name__)
 
 
 def _archive_refusal(waiting: InboxFile, claimed: InboxFile, archive_root: Path,
-                     at: Callable[[], dt.datetime], status: str, name: str, error: str,
-                     **extra: str) -> InboxOutcome:
+                     at: Callable[[], dt.datetime], status: str, name: str,
+                     error: str) -> InboxOutcome:
     """Archive a file that made no report of its own with one saying why (left claimed, to
     be recovered by the next run, if even that fails)."""
     result = {"file": name, "status": status, "status_text": status_word(status),
-              "error": error, **extra}
+              "error": error}
     archived: Path | None = None
     try:
         archived = _archive(claimed, archive_root, at=at())

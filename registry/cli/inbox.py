@@ -17,7 +17,7 @@ from registry.batch.inbox import (
 )
 from registry.batch.reports import status_word
 from registry.batch.run import BatchReport, ingest_file
-from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli._common import echo_json, engine, handle_errors, now, unexpected_error
 from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
@@ -72,7 +72,8 @@ def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
 
     root, archive = settings.inbox, settings.archive
     outcomes = drain(root, archive, ingest, lambda: session_scope(eng), at=now,
-                     settle=SETTLE_SECONDS if settle is None else settle)
+                     settle=SETTLE_SECONDS if settle is None else settle,
+                     unexpected=lambda exc: unexpected_error(exc, settings))
     if as_json:
         echo_json([{"file": shown(str(o.file.path)), "status": o.status,
                     "status_text": status_word(o.status),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -372,7 +373,8 @@ def test_one_bad_file_never_stops_the_run(world: Engine, settings: Settings,
     by_name = {o.file.name: o for o in outcomes}
     assert [o.status for o in outcomes] == ["failed", by_name["b-header-only.csv"].status, "done"]
     crash = by_name["a-crash.csv"].report
-    assert "unexpected error" in crash["error"] and crash["error_id"] in crash["error"]
+    assert re.fullmatch(r"a-crash\.csv: unexpected error [0-9a-f]{8} \(RuntimeError\); .*",
+                        crash["error"])
     assert "示范市" not in crash["error"]
     assert by_name["b-header-only.csv"].status in ("failed", "done")  # never a crash
     for o in outcomes:  # each archived with its report, nothing left claimed
@@ -411,8 +413,8 @@ def test_every_good_fixture_is_a_supported_file(path: Path) -> None:
     assert unsupported(path) is None
 
 
-def test_cli_reports_every_bad_file_and_exits_1(world: Engine, licreg: CliRunner,
-                                                tmp_path: Path) -> None:
+def test_cli_reports_every_bad_file_and_exits_1(world: Engine, settings: Settings,
+                                                licreg: CliRunner, tmp_path: Path) -> None:
     """Through ``licreg inbox run``: a 244-byte name, prose in a .txt, a header-only CSV, a
     claim whose run died and a good file, in one run."""
     from registry.cli import cli
@@ -439,6 +441,11 @@ def test_cli_reports_every_bad_file_and_exits_1(world: Engine, licreg: CliRunner
         long_name: "done", "notes.txt": "refused", "orphan.csv": "done", "good.csv": "done"}
     assert outcomes["header-only.csv"]["status"] in ("failed", "done")
     assert "its content is not what .txt" in outcomes["notes.txt"]["report"]["error"]
+    assert "Traceback" not in result.output
+    for o in outcomes.values():  # an unexpected error is in the error log, by its id
+        if m := re.search(r"unexpected error ([0-9a-f]{8})", o["report"].get("error") or ""):
+            log = (settings.home / "logs" / "errors.log").read_text(encoding="utf-8")
+            assert f"== {m[1]} " in log
     for o in outcomes.values():  # each archived, each with its report beside it
         archived = Path(o["archived"])
         assert archived.exists() and len(archived.name.encode()) <= NAME_MAX
