@@ -8,12 +8,17 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as hs
 from sqlalchemy import Engine, func, select
 
 from registry.batch.inbox import (
@@ -452,3 +457,23 @@ def test_cli_reports_every_bad_file_and_exits_1(world: Engine, settings: Setting
         assert archived.with_name(archived.name + ".report.json").exists()
     assert sorted(os.listdir(folder)) == [PROCESSING]
     assert not any((folder / PROCESSING).iterdir())
+
+
+@hsettings(max_examples=200, deadline=2000)
+@given(hs.binary(min_size=1, max_size=NAME_MAX).filter(
+    lambda b: b"/" not in b and b"\x00" not in b and b not in (b".", b"..")))
+def test_any_name_becomes_a_safe_one_line_name(raw: bytes) -> None:
+    """Any name a file system allows: shown and shortened to one printable UTF-8 line that
+    leaves room for the archive's additions, and real files can be made with it."""
+    name = os.fsdecode(raw)
+    safe = safe_name(name)
+    assert len(safe.encode()) <= NAME_MAX - 24
+    assert not any(unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") for c in safe)
+    assert "/" not in safe and safe not in ("", ".", "..")
+    with tempfile.TemporaryDirectory() as tmp:  # the file system takes it, additions and all
+        (Path(tmp) / f"{safe} (12).rejects.csv").write_bytes(b"")
+    if len(shown(name).encode()) <= NAME_MAX - 24:
+        assert safe == shown(name)  # short names are only escaped
+    else:  # a cut name keeps its suffix and a hash of the whole name
+        suffix = Path(shown(name)).suffix
+        assert len(suffix.encode()) > 16 or safe.endswith(suffix)
