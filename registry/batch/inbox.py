@@ -391,9 +391,15 @@ def drain(
                 for file, why in scan.refused]
     for waiting in scan.ready:
         claimed = _claim(waiting)
-        if claimed is not None:  # else another run took it between our scan and our claim
-            outcomes.append(_take(waiting, claimed, archive_root, ingest, sessions, at=at,
-                                  unexpected=unexpected or _logged))
+        if claimed is None:  # another run took it between our scan and our claim
+            continue
+        if (why := _refuse(claimed.path, claimed.path.lstat().st_mode)) is not None:
+            _unclaim(claimed, waiting.name)  # swapped for a link since the scan: put back
+            outcomes.append(InboxOutcome(waiting, "refused", None,
+                                         {"file": shown(waiting.name), "error": why}))
+            continue
+        outcomes.append(_take(waiting, claimed, archive_root, ingest, sessions, at=at,
+                              unexpected=unexpected or _logged))
     outcomes += [InboxOutcome(file, "waiting", None,
                               {"file": shown(file.name), "waiting_until": until})
                  for file, until in scan.waiting]

@@ -313,6 +313,28 @@ def test_symbolic_links_are_refused_and_left_alone(world: Engine, settings: Sett
     assert secret.exists() and _batches(world) == 1
 
 
+def test_a_file_swapped_for_a_link_after_the_scan_is_put_back(
+        world: Engine, settings: Settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import registry.batch.inbox as inbox
+
+    secret = write_csv(tmp_path / "secret.csv", row(1))
+    f = _drop(tmp_path, MARKET.uscc, BIZ, "b.csv", row(2))
+    real_scan = inbox.scan_inbox
+
+    def scan_then_swap(root: Path, *, settle: float) -> inbox.InboxScan:
+        found = real_scan(root, settle=settle)
+        f.unlink()  # between the look and the claim, the file becomes a link
+        f.symlink_to(secret)
+        return found
+
+    monkeypatch.setattr(inbox, "scan_inbox", scan_then_swap)
+    (outcome,) = _drain(world, settings, tmp_path)
+    assert outcome.status == "refused" and "symbolic link" in outcome.report["error"]
+    assert f.is_symlink() and secret.exists() and _batches(world) == 0
+    assert not any((f.parent / PROCESSING).iterdir())
+
+
 def test_files_still_being_written_are_reported_waiting(world: Engine, licreg: CliRunner,
                                                         tmp_path: Path) -> None:
     from registry.cli import cli
