@@ -71,7 +71,7 @@ OUTCOME_WORDS = {"accepted": N_("accepted"), "filtered": N_("filtered"),
                  "rejected": N_("rejected")}
 """A row's outcome in words (translated where shown: :func:`outcome_word`)."""
 STATUS_WORDS = {"running": N_("running"), "done": N_("done"), "failed": N_("failed"),
-                "busy": N_("busy"), "refused": N_("refused")}
+                "busy": N_("busy"), "refused": N_("refused"), "waiting": N_("waiting")}
 """A batch's (or an inbox file's) status in words (:func:`status_word`)."""
 
 

@@ -7,13 +7,21 @@ from pathlib import Path
 
 import click
 
-from registry.batch.inbox import SETTLE_SECONDS, InboxFile, InboxOutcome, drain, prepare_inbox
+from registry.batch.inbox import (
+    SETTLE_SECONDS,
+    InboxFile,
+    InboxOutcome,
+    drain,
+    prepare_inbox,
+    shown,
+)
 from registry.batch.reports import status_word
 from registry.batch.run import BatchReport, ingest_file
-from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli._common import echo_json, engine, handle_errors, now, unexpected_error
+from registry.clock import china_text
 from registry.config import Settings
 from registry.db import session_scope
-from registry.i18n import _
+from registry.i18n import _, ngettext
 
 __all__ = ["inbox_group", "inbox_prepare", "inbox_run"]
 
@@ -51,7 +59,8 @@ def inbox_prepare(settings: Settings, as_json: bool) -> None:
 def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
     """Ingest every file waiting in the inboxes once, archive each with its report.
 
-    Exit code 1 when any file failed or was refused (each is reported all the same).
+    Exit code 1 when any file failed or was refused (each is reported all the same); files
+    still being written are reported as waiting and taken by a later run.
     """
 
     eng = engine(settings)
@@ -63,9 +72,10 @@ def inbox_run(settings: Settings, settle: float | None, as_json: bool) -> None:
 
     root, archive = settings.inbox, settings.archive
     outcomes = drain(root, archive, ingest, lambda: session_scope(eng), at=now,
-                     settle=SETTLE_SECONDS if settle is None else settle)
+                     settle=SETTLE_SECONDS if settle is None else settle,
+                     unexpected=lambda exc: unexpected_error(exc, settings))
     if as_json:
-        echo_json([{"file": str(o.file.path), "status": o.status,
+        echo_json([{"file": shown(str(o.file.path)), "status": o.status,
                     "status_text": status_word(o.status),
                     "archived": str(o.archived) if o.archived else None, "report": o.report}
                    for o in outcomes])
@@ -80,8 +90,16 @@ FAILED = frozenset({"failed", "refused"})
 
 
 def _render(outcomes: list[InboxOutcome], root: Path, archive: Path) -> None:
+    waiting = [o for o in outcomes if o.status == "waiting"]
     for o in outcomes:
         r = o.report
+        if o.status == "waiting":
+            until = r["waiting_until"]
+            click.echo(_("{status:<8} {file}: still being written; {when}",
+                         status=status_word(o.status), file=o.file.shown,
+                         when=_("taken by a run after {time}", time=china_text(until, seconds=True))
+                         if until else _("taken once it is renamed")))
+            continue
         counts = (_("rows {rows}: accepted {accepted}, filtered {filtered}, rejected "
                     "{rejected}", rows=r["rows_read"], accepted=r["accepted"],
                     filtered=r["filtered"], rejected=r["rejected"]) if r.get("rows_read") else "")
@@ -91,9 +109,15 @@ def _render(outcomes: list[InboxOutcome], root: Path, archive: Path) -> None:
         where = (f" → {_short(o.archived, archive)}" if o.archived
                  else _(" (left in the inbox)"))
         click.echo(_("{status:<8} {file}: {detail}{where}", status=status_word(o.status),
-                     file=f"{o.file.department}/{o.file.type_code}/{o.file.name}",
-                     detail=counts, where=where))
-    click.echo(_("{n} file(s) from {root}", n=len(outcomes), root=root))
+                     file=o.file.shown, detail=counts, where=where))
+    click.echo(_("{n} file(s) from {root}", n=len(outcomes) - len(waiting), root=root))
+    if waiting:
+        times = [o.report["waiting_until"] for o in waiting if o.report["waiting_until"]]
+        click.echo(ngettext("{n} file still being written is waiting{until}",
+                            "{n} files still being written are waiting{until}", len(waiting),
+                            n=len(waiting),
+                            until=_(" (the last until {time})",
+                                    time=china_text(max(times), seconds=True)) if times else ""))
 
 
 def _unnamed(error: str, name: str) -> str:
