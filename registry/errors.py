@@ -173,6 +173,8 @@ class IngestError(RegistryError):
         super().__init__(_("{where}: {message}", where=file, message=message) if file
                          else message)
         self.file = file
+        self.reason = message
+        """What is wrong, without the file's name."""
 
 
 class RowError(IngestError):

@@ -64,7 +64,7 @@ from registry.clock import china_day
 from registry.db.models import Department, DepartmentType
 from registry.errors import BatchBusyError, BatchFailedError, IngestError, NotFoundError
 from registry.i18n import _
-from registry.ingest.reader import READERS
+from registry.ingest.reader import READERS, TEXT_SUFFIXES, refuse_unsupported
 
 __all__ = [
     "InboxFile",
@@ -241,38 +241,34 @@ def scan_inbox(root: Path, *, settle: float = SETTLE_SECONDS) -> InboxScan:
 
 
 def unsupported(path: Path) -> str | None:
-    """Why licreg does not read the file at ``path``, by its suffix or its first bytes (a
-    .txt of prose, a .csv that is a workbook …); None when it may be read."""
+    """Why licreg does not read the file at ``path`` (None when it may be read): the readers'
+    own refusal by suffix and first bytes (:func:`registry.ingest.reader.refuse_unsupported`),
+    and, before any batch is made of it, a text file whose start is no table (no separator in
+    its first ten lines) or a JSON file that starts with no object or array."""
     suffix = path.suffix.lower()
-    accepted = ", ".join(sorted(READERS))
-    if suffix not in READERS:
-        return _("unsupported file type {suffix!r}; accepted: {known}",
-                 suffix=suffix or _("(no suffix)"), known=accepted)
+    try:
+        refuse_unsupported(path, suffix)
+    except IngestError as exc:
+        return exc.reason
+    if suffix not in TEXT_SUFFIXES:
+        return None  # .xlsx, .pdf, .zip: their readers check their bytes
     with path.open("rb") as f:
         head = f.read(1 << 16)
     if not head.strip():
         return None  # an empty file: the reader says what is wrong with it
-    binary = head.startswith((b"PK", b"%PDF", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8"))
-    if suffix in (".zip", ".xlsx"):
-        fits = head.startswith(b"PK")
-    elif suffix == ".pdf":
-        fits = b"%PDF-" in head[:1024]
-    elif binary:
-        fits = False
-    else:
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 (Excel's "Unicode text")
-            head = head.decode("utf-16", "ignore").encode()
-        text = head.lstrip(b"\xef\xbb\xbf \r\n\t")
-        if suffix in (".json", ".jsonl", ".ndjson"):
-            fits = text.startswith((b"{", b"[") if suffix == ".json" else b"{")
-        else:  # a table has separators on its header line, under a title or two at most
-            fits = any(sep in line for line in text.split(b"\n")[:10]
-                       for sep in (b",", b";", b"\t", b"|", "，".encode(), "，".encode("gbk")))
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 (Excel's "Unicode text")
+        head = head.decode("utf-16", "ignore").encode()
+    text = head.lstrip(b"\xef\xbb\xbf \r\n\t")
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        fits = text.startswith((b"{", b"[") if suffix == ".json" else b"{")
+    else:  # a table has separators on its header line, under a title or two at most
+        fits = any(sep in line for line in text.split(b"\n")[:10]
+                   for sep in (b",", b";", b"\t", b"|", "，".encode(), "，".encode("gbk")))
     if fits:
         return None
-    return _("its content is not what {suffix} says (not a table licreg reads); accepted: "
+    return _("its content is not what {suffix} says (not a table licreg reads); supported: "
              "{known}; save the table as one of these and drop it again", suffix=suffix,
-             known=accepted)
+             known=", ".join(sorted(READERS)))
 
 
 def _claim(file: InboxFile) -> InboxFile | None:

@@ -67,7 +67,8 @@ _TABLE_LOOK = 1 << 16
 
 def sniff_kind(path: Path) -> tuple[str, str | None] | None:
     """(what the file's bytes say it is, the supported suffix it should have) for a known
-    binary kind, else None. A zip package holding ``xl/workbook.xml`` is an .xlsx workbook."""
+    binary kind, else None. A zip package holding ``xl/workbook.xml`` is an .xlsx workbook; one
+    holding a Word document or a PowerPoint presentation is one, not a zip to rename."""
     with path.open("rb") as f:
         head = f.read(8)
     kind = next(((what, suffix) for magic, what, suffix in _MAGIC if head.startswith(magic)),
@@ -75,14 +76,19 @@ def sniff_kind(path: Path) -> tuple[str, str | None] | None:
     if kind is not None and kind[1] == ".zip":
         try:
             with zipfile.ZipFile(path) as zf:
-                if "xl/workbook.xml" in zf.namelist():
-                    return N_("an Excel workbook"), ".xlsx"
+                names = set(zf.namelist())
+            if "xl/workbook.xml" in names:
+                return N_("an Excel workbook"), ".xlsx"
+            if "word/document.xml" in names:
+                return N_("a Word document"), None
+            if "ppt/presentation.xml" in names:
+                return N_("a PowerPoint presentation"), None
         except (zipfile.BadZipFile, OSError):
             pass
     return kind
 
 
-def _refuse_unsupported(path: Path, suffix: str) -> None:
+def refuse_unsupported(path: Path, suffix: str) -> None:
     """Raise the unsupported-file-type error, saying what the file is and what to do, when
     neither ``path``'s suffix nor its bytes are a format :data:`READERS` reads as named. The
     bytes of .xlsx, .pdf and .zip files are left to their readers."""
@@ -132,5 +138,5 @@ def read_rows(path: Path, *, chunk_rows: int = 50_000,
         raise ValueError(f"header_row must be at least 1, got {options.header_row}")
     path = Path(path)
     suffix = path.suffix.lower()
-    _refuse_unsupported(path, suffix)
+    refuse_unsupported(path, suffix)
     return READERS[suffix](path, chunk_rows, options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import tempfile
 import threading
 import time
 import unicodedata
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -411,12 +413,21 @@ def test_one_bad_file_never_stops_the_run(world: Engine, settings: Settings,
     assert sorted(os.listdir(folder)) == [PROCESSING]
 
 
+def _word_document() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("word/document.xml", "<w:document/>")
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(("name", "content", "why"), [
-    ("notes.txt", b"Meeting notes\nbring the stamp on Friday\n", "its content is not what .txt"),
-    ("licenses.docx", b"PK\x03\x04 a Word file", "unsupported file type '.docx'"),
-    ("README", b"read me", "unsupported file type '(no suffix)'"),
+    ("notes.txt", b"Meeting notes\nbring the stamp on Friday\n",
+     "unsupported file type .txt: the file is plain text, not a table of licenses"),
+    ("licenses.docx", _word_document(),
+     "unsupported file type .docx: the file is a Word document; export the licenses as a table"),
+    ("README", b"read me", "unsupported file type (no suffix); supported:"),
     ("workbook.csv", (FIXTURES / "formats" / "business-licenses.xlsx").read_bytes(),
-     "its content is not what .csv"),
+     "unsupported file type .csv: the file is an Excel workbook; rename it to .xlsx"),
     ("prose.json", "证照清单".encode(), "its content is not what .json"),
 ])
 def test_an_unsupported_file_type_is_refused_naming_the_supported_ones(
@@ -427,7 +438,7 @@ def test_an_unsupported_file_type_is_refused_naming_the_supported_ones(
     (folder / name).write_bytes(content)
     (outcome,) = _drain(world, settings, tmp_path)
     assert outcome.status == "refused", outcome.report
-    assert why in outcome.report["error"] and "accepted: .csv, .json" in outcome.report["error"]
+    assert why in outcome.report["error"] and "supported: .csv, .json" in outcome.report["error"]
     assert outcome.report["error"].startswith(f"{name}: ")
     assert outcome.archived is not None and outcome.archived.read_bytes() == content
     assert _batches(world) == 0
@@ -467,7 +478,7 @@ def test_cli_reports_every_bad_file_and_exits_1(world: Engine, settings: Setting
     assert {k: o["status"] for k, o in outcomes.items() if k != "header-only.csv"} == {
         long_name: "done", "notes.txt": "refused", "orphan.csv": "done", "good.csv": "done"}
     assert outcomes["header-only.csv"]["status"] in ("failed", "done")
-    assert "its content is not what .txt" in outcomes["notes.txt"]["report"]["error"]
+    assert "the file is plain text, not a table" in outcomes["notes.txt"]["report"]["error"]
     assert "Traceback" not in result.output
     for o in outcomes.values():  # an unexpected error is in the error log, by its id
         if m := re.search(r"unexpected error ([0-9a-f]{8})", o["report"].get("error") or ""):
