@@ -20,20 +20,38 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
 from registry.batch.chunks import ChunkCounts, ChunkJob, seal_and_store
 from registry.batch.leases import process_alive
 
-__all__ = ["ChunkExecutor", "InProcess", "LocalPool", "ResultHandle", "default_workers",
-           "die_with_parent"]
+__all__ = ["KILL_VAR", "ChunkExecutor", "InProcess", "LocalPool", "ResultHandle",
+           "default_workers", "die_with_parent", "kill_point"]
+
+KILL_VAR = "LICREG_KILL_AT"
+"""Test hook: ``LICREG_KILL_AT=STEP[:N]`` sends this process SIGKILL the N-th time it reaches
+STEP — ``reading`` (a chunk read, not planned), ``sealing`` (a chunk handed to the workers),
+``committing`` (a chunk stored, others on their way), ``rendering`` (PDFs recorded, not yet
+moved in place). Read here, at the place it kills, and nowhere else."""
+_KILLS: dict[str, int] = {}
+
+
+def kill_point(step: str) -> None:
+    """Die here, as ``kill -9`` would, when :data:`KILL_VAR` asks for it."""
+    wanted = os.environ.get(KILL_VAR)
+    if not wanted or wanted.partition(":")[0] != step:
+        return
+    _KILLS[step] = _KILLS.get(step, 0) + 1
+    if _KILLS[step] == int(wanted.partition(":")[2] or "1"):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -45,6 +63,12 @@ def die_with_parent(owner: int) -> None:
     started the pool) does; Linux then sends the worker SIGKILL (``PR_SET_PDEATHSIG``).
     ``owner`` may have died before that was set: then the worker ends at once.
     """
+    # Each worker is handed the write end of the fork server's "owner alive" pipe, which would
+    # keep the fork server (and so the workers) alive after the owner died: let go of it.
+    server: Any = multiprocessing.forkserver._forkserver  # private: no public way to do it
+    if getattr(server, "_forkserver_alive_fd", None) is not None:
+        os.close(server._forkserver_alive_fd)
+        server._forkserver_alive_fd = None
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -56,7 +56,14 @@ from sqlalchemy.orm import Session
 
 from registry.batch.chunks import ChunkCounts, plan_chunk
 from registry.batch.leases import claim_batch, runner_name
-from registry.batch.pool import ChunkExecutor, InProcess, LocalPool, ResultHandle, default_workers
+from registry.batch.pool import (
+    ChunkExecutor,
+    InProcess,
+    LocalPool,
+    ResultHandle,
+    default_workers,
+    kill_point,
+)
 from registry.clock import china_day, utc_now
 from registry.config import Settings
 from registry.db import WalRestarts, session_scope
@@ -480,17 +487,21 @@ def process_chunks(
     total = ChunkCounts(0, 0, 0)
     try:
         for chunk in itertools.chain(lookahead, chunks):
+            kill_point("reading")
             with session_scope(engine) as session:
                 job = plan_chunk(session, settings, batch_id, chunk, today=today, at=at,
                                  seen_in_run=seen_in_run)
             if job is not None:
                 pending.append(executor.submit(job))
+                kill_point("sealing")
             while len(pending) > executor.in_flight or (pending and pending[0].done()):
                 total = total.plus(pending.popleft().result())
                 wal.chunk_committed()
+                kill_point("committing")
         while pending:
             total = total.plus(pending.popleft().result())
             wal.chunk_committed()
+            kill_point("committing")
     finally:  # stopped early: nothing of this run may still be storing when we return
         for handle in pending:
             handle.cancel()

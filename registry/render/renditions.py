@@ -42,7 +42,7 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from registry.batch.leases import holder_dead, runner_name
-from registry.batch.pool import die_with_parent
+from registry.batch.pool import die_with_parent, kill_point
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License, Seal, Template
@@ -319,6 +319,7 @@ def _record(engine: Engine, files: Path, staging: Path, done: Sequence[_Done],
              "level": d.level, "missing_glyphs": d.missing, "rendered_at": at}
             for d in done
         ])
+    kill_point("rendering")
     for d in done:
         _publish(staging / f"{d.sha256}.pdf", files / d.path)
 
