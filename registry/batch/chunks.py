@@ -126,6 +126,8 @@ def plan_chunk(
     if batch is None:
         raise BatchNotFound(_("batch {batch_id} does not exist", batch_id=batch_id))
     renew_batch(session, batch)
+    if chunk.empty:  # a header and no rows
+        return None
     # Lines an interrupted run already stored (chunks may have committed out of order).
     lines = chunk[LINE]
     stored = set(session.scalars(select(SourceRow.line).where(

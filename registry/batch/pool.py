@@ -11,22 +11,69 @@ and hands the :class:`~registry.batch.chunks.ChunkJob` to an executor. Anything 
 
 The worker processes of :class:`LocalPool` start once per process, from a fork server that
 has already imported the registry; scripts that use it must guard their entry point with
-``if __name__ == "__main__":``, as :mod:`multiprocessing` requires.
+``if __name__ == "__main__":``, as :mod:`multiprocessing` requires. Workers die with the
+process that started them (:func:`die_with_parent`): a killed ingest leaves no worker behind
+to go on committing chunks.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
 from registry.batch.chunks import ChunkCounts, ChunkJob, seal_and_store
+from registry.batch.leases import process_alive
 
-__all__ = ["ChunkExecutor", "InProcess", "LocalPool", "ResultHandle", "default_workers"]
+__all__ = ["KILL_VAR", "ChunkExecutor", "InProcess", "LocalPool", "ResultHandle",
+           "default_workers", "die_with_parent", "kill_point"]
+
+KILL_VAR = "LICREG_KILL_AT"
+"""Test hook: ``LICREG_KILL_AT=STEP[:N]`` sends this process SIGKILL the N-th time it reaches
+STEP — ``reading`` (a chunk read, not planned), ``sealing`` (a chunk handed to the workers),
+``committing`` (a chunk stored, others on their way), ``rendering`` (PDFs recorded, not yet
+moved in place). Read here, at the place it kills, and nowhere else."""
+_KILLS: dict[str, int] = {}
+
+
+def kill_point(step: str) -> None:
+    """Die here, as ``kill -9`` would, when :data:`KILL_VAR` asks for it."""
+    wanted = os.environ.get(KILL_VAR)
+    if not wanted or wanted.partition(":")[0] != step:
+        return
+    _KILLS[step] = _KILLS.get(step, 0) + 1
+    if _KILLS[step] == int(wanted.partition(":")[2] or "1"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(owner: int) -> None:
+    """Worker initializer: end this process when the one that made it dies.
+
+    A worker's parent is the fork server, which exits when ``owner`` (the process that
+    started the pool) does; Linux then sends the worker SIGKILL (``PR_SET_PDEATHSIG``).
+    ``owner`` may have died before that was set: then the worker ends at once.
+    """
+    # Each worker is handed the write end of the fork server's "owner alive" pipe, which would
+    # keep the fork server (and so the workers) alive after the owner died: let go of it.
+    server: Any = multiprocessing.forkserver._forkserver  # private: no public way to do it
+    if getattr(server, "_forkserver_alive_fd", None) is not None:
+        os.close(server._forkserver_alive_fd)
+        server._forkserver_alive_fd = None
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if not process_alive(owner) or os.getppid() == 1:
+        os._exit(1)
 
 
 class ResultHandle(Protocol):
@@ -89,7 +136,9 @@ class LocalPool:
         if pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["registry.batch.chunks"])
-            pool = _POOLS[self.workers] = ProcessPoolExecutor(self.workers, mp_context=context)
+            pool = _POOLS[self.workers] = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=die_with_parent,
+                initargs=(os.getpid(),))
         return pool
 
     def submit(self, job: ChunkJob) -> ResultHandle:

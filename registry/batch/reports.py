@@ -35,7 +35,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.batch.run import BatchReport, report_of
+from registry.batch.run import EARLIER_ERRORS, BatchReport, report_of
 from registry.clock import china_text
 from registry.db.models import Batch, BatchReasonCount, Department, SourceRow, StoredFile
 from registry.errors import BatchNotFound
@@ -112,6 +112,11 @@ class BatchDetail:
     elapsed_seconds: float | None
     """Time spent ingesting, over all runs."""
     rows_per_second: float | None
+    attempts: tuple[tuple[int, str], ...] = ()
+    """The other batches of the same bytes for the same department and type (read with other
+    options), oldest first: (batch id, status)."""
+    earlier_errors: tuple[str, ...] = ()
+    """Why earlier runs of this batch failed before it was run again, oldest first."""
 
     def to_dict(self) -> dict[str, Any]:
         """For JSON: the fields, plus ``status_text`` and ``reason_titles`` (code → short
@@ -177,11 +182,16 @@ def batch_detail(session: Session, batch_id: int) -> BatchDetail:
     reasons = dict(sorted(counts, key=lambda kv: (-kv[1], kv[0])))
     source = dict(batch.source or {})
     elapsed = batch.elapsed_seconds
+    attempts = tuple((int(i), str(st)) for i, st in session.execute(
+        select(Batch.id, Batch.status).where(
+            Batch.file_sha256 == batch.file_sha256, Batch.department_id == batch.department_id,
+            Batch.type_code == batch.type_code, Batch.id != batch.id).order_by(Batch.id)))
     return BatchDetail(
         summary=report_of(batch, stored, dept), sha256=stored.sha256, size=stored.size,
         source=source, unknown_columns=tuple(source.get("unknown", ())), reasons=reasons,
         elapsed_seconds=round(elapsed, 3) if elapsed is not None else None,
-        rows_per_second=round(batch.rows_read / elapsed, 1) if elapsed else None)
+        rows_per_second=round(batch.rows_read / elapsed, 1) if elapsed else None,
+        attempts=attempts, earlier_errors=tuple(source.get(EARLIER_ERRORS, ())))
 
 
 def locate(source: dict[str, Any], file: str, line: int, column: str | None = None) -> str:

@@ -9,17 +9,24 @@ True
 :func:`ingest_file` is the one entry point the command line, the inbox and the flows call.
 A batch is one ingestion of one file for one department and license type:
 
-1. :func:`open_batch` stores the file content-addressed (the same bytes again find the same
-   batch, a no-op once it is done; a folder is packed into a deterministic zip first), checks
-   its header and creates or resumes the batch, claimed for one run; a file that cannot be read
-   is recorded as failed (:class:`~registry.errors.BatchFailedError`);
+1. :func:`open_batch` stores the file content-addressed (a folder is packed into a
+   deterministic zip first), checks its header and creates or resumes the batch, claimed for
+   one run. A batch is one *attempt*: the file's bytes, the department, the type and the read
+   options (:func:`options_digest`). The same bytes read the same way find the same batch —
+   a no-op once it is done, resumed after the last committed line when it failed or was
+   interrupted; read another way (a ``--mapping``, ``--sheet`` or ``--header-row`` the failed
+   attempt lacked) they are a new batch beside it. A file that cannot be read is recorded as
+   failed (:class:`~registry.errors.BatchFailedError`);
 2. :func:`process_chunks`: this process reads each chunk (:func:`iter_chunks`), plans it and
    hands it to an executor (:mod:`registry.batch.pool`: this process, worker processes, or a
    Prefect task runner), at most ``executor.in_flight`` waiting, one transaction per chunk
    (:mod:`registry.batch.chunks`);
 3. :func:`finish_batch` closes the batch after checking that every row read has exactly one
-   stored outcome, or :func:`record_failure` says why it stopped; an interrupted run releases
-   its claim so a re-run resumes at once after the last committed line.
+   stored outcome, or :func:`record_failure` says why it stopped. Whatever stops a run — a
+   file error, a database or keystore error, an unexpected exception (logged under an id), an
+   interruption — ends its batch failed with the reason and its claim released, so a re-run
+   resumes at once after the last committed line; a run killed outright leaves a claim that
+   the next run on the same host takes over at once (:mod:`registry.batch.leases`).
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
+import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +55,26 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from registry.batch.chunks import ChunkCounts, plan_chunk
-from registry.batch.leases import claim_batch, release_batch, runner_name
-from registry.batch.pool import ChunkExecutor, InProcess, LocalPool, ResultHandle, default_workers
-from registry.clock import china_day
+from registry.batch.leases import claim_batch, runner_name
+from registry.batch.pool import (
+    ChunkExecutor,
+    InProcess,
+    LocalPool,
+    ResultHandle,
+    default_workers,
+    kill_point,
+)
+from registry.clock import china_day, utc_now
 from registry.config import Settings
 from registry.db import WalRestarts, session_scope
 from registry.db.models import Batch, Department, DepartmentType, SourceRow, StoredFile
-from registry.errors import BatchFailedError, DepartmentNotFound, IngestError
+from registry.errors import (
+    BatchFailedError,
+    BatchNotFound,
+    DepartmentNotFound,
+    IngestError,
+    RegistryError,
+)
 from registry.i18n import LANGUAGES, _, current_language, language
 from registry.ingest.archive import pack_folder
 from registry.ingest.frames import RESERVED_COLUMNS, ReadOptions
@@ -62,6 +85,8 @@ from registry.license.types import LicenseType, license_type
 
 __all__ = [
     "CHUNK_ROWS",
+    "EARLIER_ERRORS",
+    "ERROR_LOG",
     "BatchReport",
     "IngestProgress",
     "error_of",
@@ -69,12 +94,15 @@ __all__ = [
     "ingest_file",
     "iter_chunks",
     "open_batch",
+    "options_digest",
     "process_chunks",
     "read_options_for",
     "read_report",
     "record_failure",
     "report_of",
+    "retry_batch",
     "stored_path",
+    "unexpected_text",
 ]
 
 CHUNK_ROWS = 5_000
@@ -186,6 +214,34 @@ def _store_upload(settings: Settings, path: Path) -> tuple[str, int, Path, str, 
     return sha, size, target, suffix, path.name
 
 
+def options_digest(options: dict[str, Any]) -> str:
+    """SHA-256 of a batch's read options (canonical JSON): part of what identifies it."""
+    return hashlib.sha256(json.dumps(options, sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+ERROR_LOG = Path("logs") / "errors.log"
+"""Under the home: where unexpected errors are logged (frames and class, never values)."""
+
+
+def unexpected_text(settings: Settings, exc: BaseException) -> str:
+    """Log an unexpected error under a new id (its traceback's frames and class, never its
+    message, which may hold a holder's data) and say it in one line."""
+    error_id = secrets.token_hex(4)
+    log = settings.home / ERROR_LOG
+    frames = "".join(f"  {f.filename}:{f.lineno} in {f.name}\n"
+                     for f in traceback.extract_tb(exc.__traceback__))
+    with contextlib.suppress(OSError):
+        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(f"== {error_id} {utc_now().isoformat()} {type(exc).__qualname__} "
+                    f"(ingest)\n{frames}\n")
+    return _("unexpected error {id} ({kind}) while ingesting; the details are in {log}. "
+             "Give this id to the operator; run the same command again once it is fixed",
+             id=error_id, kind=type(exc).__name__, log=log)
+
+
 def _insert_once(session: Session, model: type[StoredFile | Batch], **values: Any) -> None:
     """INSERT … ON CONFLICT DO NOTHING: when two runs store the same upload at once, the
     first row stays and the second run finds it (SQLite and PostgreSQL both wait for the
@@ -235,20 +291,24 @@ def open_batch(
     if session.get(StoredFile, sha) is None:
         _insert_once(session, StoredFile, sha256=sha, size=size, original_name=name,
                      uploader=uploader, stored_at=at)
+    read_as = {**options.to_dict(), "type_code": type_code, "suffix": suffix}
     key = (Batch.file_sha256 == sha, Batch.department_id == dept.id,
-           Batch.type_code == type_code)
+           Batch.type_code == type_code, Batch.options_sha256 == options_digest(read_as))
     batch = session.scalar(select(Batch).where(*key))
     if batch is None:
         _insert_once(session, Batch, file_sha256=sha, department_id=dept.id,
                      type_code=type_code, status="running", started_at=at, rows_read=0,
                      accepted=0, filtered=0, rejected=0, issued=0, uploader=uploader,
-                     options={**options.to_dict(), "type_code": type_code, "suffix": suffix})
+                     options=read_as, options_sha256=options_digest(read_as))
         batch = session.scalars(select(Batch).where(*key)).one()
     stored = session.get_one(StoredFile, sha)
     if batch.status == "done":
         return report_of(batch, stored, dept, already=True)
     claim_batch(session, batch.id, runner or runner_name())
     session.refresh(batch)
+    # A failed attempt run again says what stopped it before (batch show lists it).
+    earlier = [*(batch.source or {}).get(EARLIER_ERRORS, ()),
+               *([batch.error] if batch.status == "failed" and batch.error else [])]
     # A resumed batch is read as its first run read it (same sheet, header row, mapping).
     stored_options = ReadOptions.from_dict(batch.options, limits=options.limits,
                                            license_type=lt)
@@ -263,7 +323,9 @@ def open_batch(
 
     try:
         first, columns, hmap = check()
-    except IngestError as exc:
+    except Exception as exc:
+        if not isinstance(exc, IngestError):
+            return _fail_open(batch, stored, dept, unexpected_text(settings, exc), earlier)
         # Said once per language (reading a header again costs little): the batch is shown
         # later to readers of either; the stored error column keeps the English.
         said = {current_language(): _renamed(exc, target, name)}
@@ -273,14 +335,26 @@ def open_batch(
                     check()
                 except IngestError as again:
                     said[lang] = _renamed(again, target, name)
-        batch.status, batch.error = "failed", said.get("en", said[current_language()])
-        batch.source = {**(batch.source or {}), ERROR_SAID: said}
-        batch.leased_by = batch.lease_until = None
-        return report_of(batch, stored, dept)
+        return _fail_open(batch, stored, dept, said.get("en", said[current_language()]),
+                          earlier, said)
     batch.status, batch.error = "running", None
     batch.source = {**(first.attrs.get("source", {}) if first is not None else {}),
                     "columns": columns, "unknown": list(hmap.unknown),
-                    "ignored": list(hmap.ignored), "mapped": dict(hmap.mapping)}
+                    "ignored": list(hmap.ignored), "mapped": dict(hmap.mapping),
+                    **({EARLIER_ERRORS: earlier} if earlier else {})}
+    return report_of(batch, stored, dept)
+
+
+EARLIER_ERRORS = "earlier_errors"
+"""Key of a batch's ``source``: why its earlier runs failed, oldest first."""
+
+
+def _fail_open(batch: Batch, stored: StoredFile, dept: Department, error: str,
+               earlier: list[str], said: dict[str, str] | None = None) -> BatchReport:
+    """The batch, failed before any row was taken."""
+    batch.status, batch.error = "failed", error
+    batch.source = {**(batch.source or {}), ERROR_SAID: said or {}, EARLIER_ERRORS: earlier}
+    batch.leased_by = batch.lease_until = None
     return report_of(batch, stored, dept)
 
 
@@ -406,17 +480,21 @@ def process_chunks(
     total = ChunkCounts(0, 0, 0)
     try:
         for chunk in itertools.chain(lookahead, chunks):
+            kill_point("reading")
             with session_scope(engine) as session:
                 job = plan_chunk(session, settings, batch_id, chunk, today=today, at=at,
                                  seen_in_run=seen_in_run)
             if job is not None:
                 pending.append(executor.submit(job))
+                kill_point("sealing")
             while len(pending) > executor.in_flight or (pending and pending[0].done()):
                 total = total.plus(pending.popleft().result())
                 wal.chunk_committed()
+                kill_point("committing")
         while pending:
             total = total.plus(pending.popleft().result())
             wal.chunk_committed()
+            kill_point("committing")
     finally:  # stopped early: nothing of this run may still be storing when we return
         for handle in pending:
             handle.cancel()
@@ -478,15 +556,80 @@ def ingest_file(
     try:
         process_chunks(engine, settings, report.batch_id, chunks, executor=executor,
                        workers=workers, today=today, at=at)
-    except BaseException:  # interrupted (Ctrl-C included): a re-run may resume at once
+        if chunks.error is not None:
+            raise chunks.error
         with session_scope(engine) as session:
-            release_batch(session, report.batch_id)
+            return finish_batch(session, report.batch_id, at=at,
+                                elapsed=time.perf_counter() - started)
+    except BaseException as exc:  # every way out ends the batch failed, its claim released
+        _fail_run(engine, settings, report.batch_id, exc, time.perf_counter() - started)
         raise
-    elapsed = time.perf_counter() - started
-    if chunks.error is not None:
-        with session_scope(engine) as session:
-            failed = record_failure(session, report.batch_id, str(chunks.error),
-                                    elapsed=elapsed)
-        raise BatchFailedError(failed.error or "", batch_id=report.batch_id)
+
+
+def _fail_run(engine: Engine, settings: Settings, batch_id: int, exc: BaseException,
+              elapsed: float) -> None:
+    """Record why a run stopped and raise what its caller reads: the file's own error as
+    :class:`~registry.errors.BatchFailedError`, a known error as itself, an interruption as
+    itself, anything else as a BatchFailedError naming the id it is logged under."""
+    if isinstance(exc, RegistryError):
+        error = str(exc)
+    elif isinstance(exc, Exception):
+        error = unexpected_text(settings, exc)
+    else:  # Ctrl-C, SystemExit
+        error = _("interrupted ({kind}); run the same command again to resume",
+                  kind=type(exc).__name__)
+    # A database gone too: the claim lapses or is taken over (registry.batch.leases).
+    with contextlib.suppress(Exception), session_scope(engine) as session:
+        record_failure(session, batch_id, error, elapsed=elapsed)
+    if isinstance(exc, IngestError) and not isinstance(exc, BatchFailedError):
+        raise BatchFailedError(error, batch_id=batch_id) from exc
+    if isinstance(exc, Exception) and not isinstance(exc, RegistryError):
+        raise BatchFailedError(error, batch_id=batch_id) from exc
+
+
+def retry_batch(
+    engine: Engine,
+    settings: Settings,
+    batch_id: int,
+    *,
+    at: dt.datetime,
+    file: Path | None = None,
+    mapping_file: Path | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
+    uploader: str | None = None,
+    **run: Any,
+) -> BatchReport:
+    """Run batch ``batch_id`` again (:func:`ingest_file`): its stored file, or ``file`` (the
+    file fixed), for its department and type, read with its options but for those given.
+
+    The same bytes read the same way resume the batch itself; another file or other options
+    make a new batch beside it (``batch show`` lists both). A done batch is not run again
+    (:class:`~registry.errors.IngestError`)."""
     with session_scope(engine) as session:
-        return finish_batch(session, report.batch_id, at=at, elapsed=elapsed)
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            raise BatchNotFound(_("no batch with id {batch_id}", batch_id=batch_id))
+        old = read_report(session, batch_id)
+        lt = license_type(session, batch.type_code)
+    if old.status == "done":
+        raise IngestError(_("batch {batch_id} is done: there is nothing to retry (a changed "
+                            "file is ingested as a new batch)", batch_id=batch_id),
+                          file=old.file)
+    was = ReadOptions.from_dict(old.options)
+    given = read_options(lt, mapping_file=mapping_file, sheet=sheet, header_row=header_row)
+    options = ReadOptions(
+        sheet=sheet if sheet is not None else (given.sheet if mapping_file else was.sheet),
+        header_row=given.header_row if header_row or mapping_file else was.header_row,
+        mapping=given.mapping if mapping_file else was.mapping,
+        ignore=given.ignore if mapping_file else was.ignore, license_type=lt)
+    settings.files.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.files) as tmp:
+        if file is None:  # the stored copy, under the name the department gave it
+            suffix = (old.options or {}).get("suffix") or Path(old.file).suffix.lower()
+            file = Path(tmp) / Path(old.file.rstrip("/")).name
+            file = file.with_suffix(suffix) if old.file.endswith("/") else file
+            file.symlink_to(stored_path(settings, old.sha256, suffix))
+        return ingest_file(engine, settings, file, department_uscc=old.department,
+                           type_code=old.type_code, uploader=uploader or old.uploader or "",
+                           at=at, options=options, **run)

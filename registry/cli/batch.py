@@ -16,8 +16,9 @@ from registry.batch.reports import (
     status_word,
     write_rows_csv,
 )
-from registry.cli._common import echo_json, engine, handle_errors
-from registry.cli.ingest import counts_line
+from registry.batch.run import retry_batch
+from registry.cli._common import echo_json, engine, handle_errors, now
+from registry.cli.ingest import counts_line, show_ingested
 from registry.cli.terminal import visible
 from registry.clock import china_text
 from registry.config import Settings
@@ -25,7 +26,7 @@ from registry.db import session_scope
 from registry.i18n import N_, _
 from registry.ingest.messages import listed
 
-__all__ = ["batch_group", "batch_list", "batch_rows_command", "batch_show"]
+__all__ = ["batch_group", "batch_list", "batch_retry", "batch_rows_command", "batch_show"]
 
 OUTCOMES = click.Choice(["accepted", "filtered", "rejected"])
 _SOURCE_WORDS = {"encoding": N_("encoding"), "separator": N_("separator"), "sheet": N_("sheet"),
@@ -82,6 +83,12 @@ def batch_show(settings: Settings, batch_id: int, as_json: bool) -> None:
                  department=s.department, type_code=s.type_code, status=status_word(s.status)))
     if s.error:
         click.echo(_("error: {detail}", detail=s.error))
+    for earlier in d.earlier_errors:
+        click.echo(_("an earlier run failed: {detail}", detail=earlier))
+    if d.attempts:
+        click.echo(_("other attempts at the same file: {batches}", batches=listed(
+            [_("batch {batch_id} ({status})", batch_id=i, status=status_word(st))
+             for i, st in d.attempts])))
     click.echo(counts_line(s.rows_read, s.accepted, s.issued, s.filtered, s.rejected))
     fmt = d.source.get("format")
     if fmt:
@@ -130,3 +137,28 @@ def batch_rows_command(settings: Settings, batch_id: int, outcome: str | None, o
         tail = r.identifier if r.outcome == "accepted" and not detail else detail
         click.echo(visible(_("{where}  {outcome:<8}  {detail}", where=r.where,
                              outcome=outcome_word(r.outcome), detail=tail)))
+
+
+@batch_group.command("retry")
+@click.argument("batch_id", type=int)
+@click.option("--file", "file", type=click.Path(path_type=Path), default=None,
+              help="The file fixed (default: the batch's own stored file).")
+@click.option("--mapping", "mapping_file", type=click.Path(path_type=Path), default=None,
+              help="JSON mapping of the department's column names to element codes.")
+@click.option("--sheet", default=None, help="Workbook sheet to read.")
+@click.option("--header-row", type=click.IntRange(min=1), default=None,
+              help="Line or sheet row of the header; rows above it are titles.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def batch_retry(settings: Settings, batch_id: int, file: Path | None, mapping_file: Path | None,
+                sheet: str | None, header_row: int | None, as_json: bool) -> None:
+    """Run a failed batch again: its file (or --file, fixed), read as before but for the
+    options given. Another file or other options make a new batch beside it.
+
+    Exit code 1 when the batch fails again."""
+
+    eng = engine(settings)
+    show_ingested(eng, lambda: retry_batch(eng, settings, batch_id, at=now(), file=file,
+                                           mapping_file=mapping_file, sheet=sheet,
+                                           header_row=header_row), as_json=as_json)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy import Engine
 
 from registry.batch.reports import (
     batch_detail,
@@ -17,7 +18,13 @@ from registry.batch.reports import (
     row_outcomes,
     status_word,
 )
-from registry.batch.run import IngestProgress, ingest_file, read_options_for, read_report
+from registry.batch.run import (
+    BatchReport,
+    IngestProgress,
+    ingest_file,
+    read_options_for,
+    read_report,
+)
 from registry.cli._common import echo_json, engine, handle_errors, now
 from registry.cli.progress import progress_bar
 from registry.config import Settings
@@ -25,7 +32,7 @@ from registry.db import session_scope
 from registry.errors import BatchFailedError
 from registry.i18n import _
 
-__all__ = ["counts_line", "ingest"]
+__all__ = ["counts_line", "ingest", "show_ingested"]
 
 
 @click.command()
@@ -55,11 +62,20 @@ def ingest(settings: Settings, file: Path, department_uscc: str, type_code: str,
     eng = engine(settings)
     options = read_options_for(eng, type_code, mapping_file=mapping_file, sheet=sheet,
                                header_row=header_row)
-    try:
+
+    def run() -> BatchReport:
         with _progress_bar(file, quiet=as_json) as progress:
-            report = ingest_file(eng, settings, file, department_uscc=department_uscc,
-                                 type_code=type_code, uploader=uploader, at=now(),
-                                 options=options, progress=progress)
+            return ingest_file(eng, settings, file, department_uscc=department_uscc,
+                               type_code=type_code, uploader=uploader, at=now(),
+                               options=options, progress=progress)
+
+    show_ingested(eng, run, as_json=as_json)
+
+
+def show_ingested(eng: Engine, run: Callable[[], BatchReport], *, as_json: bool) -> None:
+    """Run an ingestion and say what became of its batch (row by row when it is small)."""
+    try:
+        report = run()
     except BatchFailedError as exc:
         if not as_json:
             raise  # one line on stderr (handle_errors)

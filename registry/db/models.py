@@ -216,10 +216,12 @@ class StoredFile(Base):
 
 
 class Batch(Base):
-    """One ingestion of one file for one department and license type."""
+    """One attempt at ingesting one file for one department and license type, read one way
+    (its options): the same bytes read with other options are another attempt."""
 
     __tablename__ = "batches"
-    __table_args__ = (UniqueConstraint("file_sha256", "department_id", "type_code"),)
+    __table_args__ = (UniqueConstraint("file_sha256", "department_id", "type_code",
+                                       "options_sha256", name="uq_batches_attempt"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     file_sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
@@ -240,6 +242,9 @@ class Batch(Base):
     options: Mapped[dict[str, Any] | None]
     """How the file is read (registry.ingest.reader.ReadOptions.to_dict plus the stored
     suffix), so that a resumed run reads it exactly as the first did."""
+    options_sha256: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of ``options`` (registry.batch.run.options_digest): part of what identifies the
+    attempt."""
     source: Mapped[dict[str, Any] | None]
     """What the file turned out to be: format, header columns, unknown and ignored columns,
     sheet, archive members (registry.batch.reports renders it)."""

@@ -27,7 +27,9 @@ from registry.ingest.jsonl import read_json, read_jsonl
 from registry.ingest.pdf import read_pdf_file
 from registry.ingest.xlsx import read_xlsx
 
-__all__ = ["READERS", "TEXT_SUFFIXES", "not_a_table", "read_rows", "refuse_unsupported", "sniff_kind"]
+__all__ = [
+    "READERS", "TEXT_SUFFIXES", "not_a_table", "read_rows", "refuse_unsupported", "sniff_kind",
+]
 
 READERS: dict[str, Reader] = {
     ".csv": read_delimited,

@@ -9,9 +9,11 @@ A license is pending until it has a :class:`registry.render.models.PdfRendition`
    key decrypted once per worker (:class:`_Renderer`), so per license only the variable parts
    are written (:mod:`registry.render.pdf.write`, :mod:`registry.render.pdf.pades`); each PDF goes
    to
-   ``files/pdf/<sha256[:2]>/<sha256>.pdf`` (written to a temporary name, then renamed);
-3. this process records the chunk's renditions in one transaction. A crash loses at most the
-   chunks in flight; their files are content-addressed, so a re-run rewrites the same names.
+   this run's staging folder ``files/pdf/.staging/<host>:<pid>/`` first;
+3. this process records the chunk's renditions in one transaction, then moves its files to
+   ``files/pdf/<sha256[:2]>/<sha256>.pdf``. A killed run leaves its staging folder and no
+   stray signed PDF among the recorded ones; the next run (:func:`recover_staging`) moves
+   the files whose rendition was recorded and deletes the others.
 
 Example::
 
@@ -22,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -38,6 +41,8 @@ import httpx
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
+from registry.batch.leases import holder_dead, runner_name
+from registry.batch.pool import die_with_parent, kill_point
 from registry.config import Settings
 from registry.db import session_scope
 from registry.db.models import License, Seal, Template
@@ -60,6 +65,7 @@ __all__ = [
     "RenderReport",
     "ensure_rendition",
     "pending_count",
+    "recover_staging",
     "render_pending",
     "rendition_path",
     "worker_pool",
@@ -85,6 +91,8 @@ class _Job:
     passphrase: bytes
     files: str
     tsa_url: str | None
+    staging: str | None = None
+    """Where this run's workers put the PDFs until they are recorded (None: in place)."""
 
 
 @dataclass(frozen=True)
@@ -144,14 +152,14 @@ _RENDERERS: dict[bytes, _Renderer] = {}
 _DIRS: set[str] = set()  # fan-out folders this process has made (a mkdir per file is slow)
 
 
-def _store_file(files: Path, data: bytes) -> tuple[str, str]:
+def _store_file(files: Path, data: bytes, staging: str | None = None) -> tuple[str, str]:
     sha = hashlib.sha256(data).hexdigest()
     rel = f"pdf/{sha[:2]}/{sha}.pdf"
-    folder = f"{files}/pdf/{sha[:2]}"
+    folder = staging or f"{files}/pdf/{sha[:2]}"
     if folder not in _DIRS:
         os.makedirs(folder, exist_ok=True)
         _DIRS.add(folder)
-    target = f"{files}/{rel}"
+    target = f"{staging}/{sha}.pdf" if staging else f"{files}/{rel}"
     tmp = f"{target}.{os.getpid()}.tmp"
     with open(tmp, "wb") as fh:
         fh.write(data)
@@ -176,13 +184,15 @@ def _render_chunk(job: _Job, items: Sequence[_Item], at: dt.datetime) -> tuple[l
     done = []
     for item in items:
         pdf, missing = renderer.render(item, at)
-        sha, rel = _store_file(files, pdf)
+        sha, rel = _store_file(files, pdf, job.staging)
         done.append(_Done(item.license_id, sha, rel, len(pdf), renderer.signer.level,
                           "".join(sorted(missing)) or None))
     return done, time.process_time() - cpu
 
 
-def _warm_up(lang: str | None = None) -> None:
+def _warm_up(lang: str | None = None, owner: int | None = None) -> None:
+    if owner is not None:
+        die_with_parent(owner)
     if lang is not None:  # a worker speaks the language of the run that started it
         set_language(lang)
     FontStack.discover()  # parse the fonts before the first chunk arrives
@@ -194,7 +204,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["registry.render.renditions"])
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up,
-                               initargs=(current_language(),))
+                               initargs=(current_language(), os.getpid()))
 
 
 @dataclass(frozen=True)
@@ -262,18 +272,19 @@ def pending_count(session: Session) -> int:
 
 
 def _job(session: Session, settings: Settings, template_id: int, seal_id: int,
-         tsa_url: str | None) -> _Job:
+         tsa_url: str | None, staging: str | None = None) -> _Job:
     template = session.get_one(Template, template_id)
     seal = session.get_one(Seal, seal_id)
     return _Job(
         key=(template_id, seal_id), license_type=license_type(session, template.type_code),
         layout=getattr(template, "layout", None), seal_der=seal.seal_der,
         cert_der=seal.cert_der, keystore=str(settings.keystore), key_file=seal.key_file,
-        passphrase=settings.require_passphrase(), files=str(settings.files), tsa_url=tsa_url)
+        passphrase=settings.require_passphrase(), files=str(settings.files), tsa_url=tsa_url,
+        staging=staging)
 
 
 def _chunks(engine: Engine, settings: Settings, limit: int | None, chunk: int,
-            tsa_url: str | None) -> Iterator[tuple[_Job, list[_Item]]]:
+            tsa_url: str | None, staging: str) -> Iterator[tuple[_Job, list[_Item]]]:
     """(1) pending licenses, a page at a time, as chunks of one template and seal."""
     jobs: dict[tuple[int, int], _Job] = {}
     after, left = 0, limit
@@ -284,7 +295,7 @@ def _chunks(engine: Engine, settings: Settings, limit: int | None, chunk: int,
             groups: dict[tuple[int, int], list[_Item]] = collections.defaultdict(list)
             for lid, ident, record, signed_at, data_hash, signature, tid, sid in rows:
                 if (tid, sid) not in jobs:
-                    jobs[tid, sid] = _job(session, settings, tid, sid, tsa_url)
+                    jobs[tid, sid] = _job(session, settings, tid, sid, tsa_url, staging)
                 groups[tid, sid].append(_Item(lid, ident, record, signed_at, data_hash,
                                               signature))
         for key, items in groups.items():
@@ -297,8 +308,9 @@ def _chunks(engine: Engine, settings: Settings, limit: int | None, chunk: int,
             left -= len(rows)
 
 
-def _record(engine: Engine, done: Sequence[_Done], at: dt.datetime) -> None:
-    """(3) one transaction per chunk."""
+def _record(engine: Engine, files: Path, staging: Path, done: Sequence[_Done],
+            at: dt.datetime) -> None:
+    """(3) one transaction per chunk; then its files go where the renditions say."""
     if not done:
         return
     with session_scope(engine) as session:
@@ -307,6 +319,41 @@ def _record(engine: Engine, done: Sequence[_Done], at: dt.datetime) -> None:
              "level": d.level, "missing_glyphs": d.missing, "rendered_at": at}
             for d in done
         ])
+    kill_point("rendering")
+    for d in done:
+        _publish(staging / f"{d.sha256}.pdf", files / d.path)
+
+
+def _publish(staged: Path, target: Path) -> None:
+    if str(target.parent) not in _DIRS:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _DIRS.add(str(target.parent))
+    staged.replace(target)  # atomic: a reader never sees half a PDF
+
+
+STAGING = "pdf/.staging"
+"""Under ``files``: one folder per render run (``host:pid``) holding its unrecorded PDFs."""
+
+
+def recover_staging(engine: Engine, files: Path) -> int:
+    """Finish what killed render runs of this host left: their recorded PDFs go in place,
+    the others (and half-written files) are deleted. The number of files deleted."""
+    deleted = 0
+    for run in sorted((files / STAGING).glob("*")):
+        if not holder_dead(run.name):
+            continue
+        staged = {p.stem: p for p in run.glob("*.pdf")}
+        with session_scope(engine) as session:
+            recorded = set(session.scalars(select(PdfRendition.sha256).where(
+                PdfRendition.sha256.in_(list(staged))))) if staged else set()
+        for path in run.iterdir():
+            if path.suffix == ".pdf" and path.stem in recorded:
+                _publish(path, files / f"pdf/{path.stem[:2]}/{path.name}")
+            else:
+                path.unlink()
+                deleted += 1
+        run.rmdir()
+    return deleted
 
 
 def render_pending(
@@ -329,6 +376,8 @@ def render_pending(
     total)`` is told after each chunk is recorded.
     """
     started = time.perf_counter()
+    recover_staging(engine, settings.files)
+    staging = settings.files / STAGING / runner_name()
     total = 0
     if progress:
         with session_scope(engine) as session:
@@ -341,7 +390,7 @@ def render_pending(
 
     def account(result: tuple[list[_Done], float]) -> None:
         done, seconds = result
-        _record(engine, done, at)
+        _record(engine, settings.files, staging, done, at)
         totals[0] += len(done)
         totals[1] += sum(d.missing is not None for d in done)
         totals[2] += 1
@@ -352,7 +401,7 @@ def render_pending(
 
     startup = 0.0
     if workers == 0:
-        for job, items in _chunks(engine, settings, limit, chunk, tsa_url):
+        for job, items in _chunks(engine, settings, limit, chunk, tsa_url, str(staging)):
             account(_render_chunk(job, items, at))
     else:
         in_flight: collections.deque[Future[tuple[list[_Done], float]]] = collections.deque()
@@ -362,7 +411,7 @@ def render_pending(
                 f.result()
             startup = time.perf_counter() - started
             try:
-                for job, items in _chunks(engine, settings, limit, chunk, tsa_url):
+                for job, items in _chunks(engine, settings, limit, chunk, tsa_url, str(staging)):
                     in_flight.append(pool.submit(_render_chunk, job, items, at))
                     while len(in_flight) > 2 * workers or (in_flight and in_flight[0].done()):
                         account(in_flight.popleft().result())
@@ -371,6 +420,9 @@ def render_pending(
             finally:
                 for future in in_flight:
                     future.cancel()
+    with contextlib.suppress(OSError):  # empty unless a chunk failed (the next run cleans it)
+        staging.rmdir()
+        _DIRS.discard(str(staging))
     return RenderReport(
         rendered=totals[0], with_missing_glyphs=totals[1], chunks=totals[2], workers=workers,
         seconds=time.perf_counter() - started, startup_seconds=startup, cpu_seconds=cpu[0],

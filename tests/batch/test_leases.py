@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -116,3 +120,24 @@ def test_two_runs_opening_the_same_file_at_once_make_one_batch(
         assert s.scalar(select(func.count()).select_from(Batch)) == 1
         assert s.scalar(select(func.count()).select_from(StoredFile)) == 1
         assert s.scalar(select(func.count()).select_from(License)) == 0
+
+
+def test_a_dead_holder_on_this_host_is_taken_over_at_once_elsewhere_after_expiry(
+        world: Engine, settings: Settings, tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}"  # exited and reaped
+    f = write_csv(tmp_path / "b.csv", row(1))
+    batch_id = _open(world, settings, f, dead)
+    assert _open(world, settings, f, "runner-b:2") == batch_id  # not busy: taken over
+    assert _lease(world, batch_id)[0] == "runner-b:2"
+    # A holder of this host that lives, or of another host, is waited for.
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    with session_scope(world) as s:
+        s.get_one(Batch, batch_id).leased_by = alive
+    with pytest.raises(BatchBusyError):
+        _open(world, settings, f, "runner-c:3")
+    with session_scope(world) as s:
+        s.get_one(Batch, batch_id).leased_by = f"another-host:{gone.stdout.strip()}"
+    with pytest.raises(BatchBusyError):
+        _open(world, settings, f, "runner-c:3")

@@ -170,7 +170,7 @@ def test_a_refused_row_is_an_integrity_error_that_quotes_none_of_its_values(
     """Holders' data never reaches an error message or its chained causes (PostgreSQL's COPY
     would quote the row; SQLite's executemany hides the parameters)."""
     values = {**batch_values("a" * 64, department), "options": json_text(OPTIONS),
-              "source": json_text(None)}
+              "options_sha256": "b" * 64, "source": json_text(None)}  # one attempt, twice
     row = tuple(values.values())
     with pytest.raises(IntegrityError) as caught, session_scope(engine) as session:
         bulk_insert(session.connection(), Batch.__table__, list(values), [row, row])
