@@ -51,11 +51,16 @@ Library errors are wrapped with ``raise ... from exc``; anything else is a bug.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
+import traceback
+from pathlib import Path
 
-from registry.clock import china_text
+from registry.clock import china_text, utc_now
 from registry.i18n import _
 
 __all__ = [
+    "ERROR_LOG",
     "AggregationError",
     "ArchiveError",
     "BatchBusyError",
@@ -96,6 +101,7 @@ __all__ = [
     "UndecodableFileError",
     "VerificationError",
     "WeakPassphraseError",
+    "log_unexpected",
 ]
 
 
@@ -341,3 +347,26 @@ class ItemSchemaError(AggregationError):
 
 class ShareRequestError(AggregationError):
     """A sharing request that cannot be answered as asked (HTTP 400)."""
+
+
+ERROR_LOG = Path("logs") / "errors.log"
+"""Where, under ``LICREG_HOME``, errors licreg did not foresee are logged by id."""
+
+
+def log_unexpected(home: Path, exc: BaseException, context: str) -> tuple[str, Path | None]:
+    """Log an error licreg did not foresee under a new id in ``home/logs/errors.log`` (0600):
+    the traceback's frames and the error's class, never its message or source lines, which may
+    hold a holder's data. Returns the id and the log (None when it could not be written)."""
+    error_id = secrets.token_hex(4)
+    log = home / ERROR_LOG
+    frames = "".join(f"  {f.filename}:{f.lineno} in {f.name}\n"
+                     for f in traceback.extract_tb(exc.__traceback__))
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(f"== {error_id} {utc_now().isoformat()} {type(exc).__qualname__} "
+                    f"({context})\n{frames}\n")
+    except OSError:
+        return error_id, None
+    return error_id, log

@@ -38,11 +38,9 @@ import hashlib
 import itertools
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +62,7 @@ from registry.batch.pool import (
     default_workers,
     kill_point,
 )
-from registry.clock import china_day, utc_now
+from registry.clock import china_day
 from registry.config import Settings
 from registry.db import WalRestarts, session_scope
 from registry.db.models import Batch, Department, DepartmentType, SourceRow, StoredFile
@@ -74,6 +72,7 @@ from registry.errors import (
     DepartmentNotFound,
     IngestError,
     RegistryError,
+    log_unexpected,
 )
 from registry.i18n import LANGUAGES, _, current_language, language
 from registry.ingest.archive import pack_folder
@@ -86,7 +85,6 @@ from registry.license.types import LicenseType, license_type
 __all__ = [
     "CHUNK_ROWS",
     "EARLIER_ERRORS",
-    "ERROR_LOG",
     "BatchReport",
     "IngestProgress",
     "error_of",
@@ -220,26 +218,14 @@ def options_digest(options: dict[str, Any]) -> str:
                                      separators=(",", ":")).encode()).hexdigest()
 
 
-ERROR_LOG = Path("logs") / "errors.log"
-"""Under the home: where unexpected errors are logged (frames and class, never values)."""
-
-
 def unexpected_text(settings: Settings, exc: BaseException) -> str:
-    """Log an unexpected error under a new id (its traceback's frames and class, never its
-    message, which may hold a holder's data) and say it in one line."""
-    error_id = secrets.token_hex(4)
-    log = settings.home / ERROR_LOG
-    frames = "".join(f"  {f.filename}:{f.lineno} in {f.name}\n"
-                     for f in traceback.extract_tb(exc.__traceback__))
-    with contextlib.suppress(OSError):
-        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(f"== {error_id} {utc_now().isoformat()} {type(exc).__qualname__} "
-                    f"(ingest)\n{frames}\n")
+    """Log an unexpected error under a new id (:func:`registry.errors.log_unexpected`) and say
+    it in one line."""
+    error_id, log = log_unexpected(settings.home, exc, "ingest")
     return _("unexpected error {id} ({kind}) while ingesting; the details are in {log}. "
              "Give this id to the operator; run the same command again once it is fixed",
-             id=error_id, kind=type(exc).__name__, log=log)
+             id=error_id, kind=type(exc).__name__,
+             log=log or _("(the error log could not be written)"))
 
 
 def _insert_once(session: Session, model: type[StoredFile | Batch], **values: Any) -> None:

@@ -42,7 +42,7 @@ COMMANDS = {
               N_("Ingest a department file (CSV, .xlsx, JSON, JSON Lines, a PDF, or a .zip or "
               "folder of PDFs): validate, filter, structure, seal, store; report every row.")),
     "batch": ("registry.cli.batch:batch_group",
-             N_("Uploaded batches: list, show, rows (and a rejects CSV).")),
+             N_("Uploaded batches: list, show, rows (and a rejects CSV), retry a failed one.")),
     "inbox": ("registry.cli.inbox:inbox_group",
              N_("Department inboxes: drop a file in inbox/<USCC>/<type code>/, get a batch "
                 "report.")),

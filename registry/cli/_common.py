@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import sys
-import traceback
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -20,7 +17,7 @@ from registry.cli.terminal import json_visible
 from registry.clock import china_text, utc_now
 from registry.config import Settings
 from registry.db import make_engine
-from registry.errors import RegistryError
+from registry.errors import RegistryError, log_unexpected
 from registry.i18n import _
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,20 +67,8 @@ def unexpected_error(exc: Exception, settings: Settings | None = None) -> str:
         if "unable to open database" in text or "connection" in text.lower():
             return _("cannot open the registry database {where}: {reason}", where=where,
                      reason=type(exc.orig).__name__)
-    error_id = secrets.token_hex(4)
-    log = settings.home / "logs" / "errors.log"
-    frames = "".join(f"  {f.filename}:{f.lineno} in {f.name}\n"
-                     for f in traceback.extract_tb(exc.__traceback__))
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(f"== {error_id} {utc_now().isoformat()} {type(exc).__qualname__} "
-                    f"(licreg {' '.join(sys.argv[1:2])})\n{frames}\n")
-    except OSError:
-        log_text = _("(the error log could not be written)")
-    else:
-        log_text = str(log)
+    error_id, log = log_unexpected(settings.home, exc, f"licreg {' '.join(sys.argv[1:2])}")
+    log_text = str(log) if log else _("(the error log could not be written)")
     return _("unexpected error {id} ({kind}) at {time}; nothing more was done. Give this id "
              "to the operator; the details are in {log}", id=error_id,
              kind=type(exc).__name__, time=china_text(utc_now(), seconds=True), log=log_text)

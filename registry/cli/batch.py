@@ -36,7 +36,7 @@ _SOURCE_WORDS = {"encoding": N_("encoding"), "separator": N_("separator"), "shee
 
 @click.group("batch")
 def batch_group() -> None:
-    """Uploaded batches: list, show, rows (and a rejects CSV)."""
+    """Uploaded batches: list, show, rows (and a rejects CSV), retry a failed one."""
 
 
 @batch_group.command("list")
