@@ -290,7 +290,12 @@ def _stream(wb: Any, rows: Iterator[tuple[int, dict[int, Any]]], header: list[st
                             source=source)
                 yielded = True
                 out, lines, extras, problems = [], [], {}, {}
-        if out or not yielded:
+        if not out and not yielded:
+            # A header and nothing below it is an export gone wrong, not an empty batch.
+            raise IngestError(_("no data rows below the header (sheet {sheet!r}, row {row}): "
+                                "nothing to register; export the file again with its rows",
+                                sheet=sheet, row=h), file=file)
+        if out:
             yield frame(header, out, lines, extras, problems, progress=(total_rows, total_rows),
                         source=source)
     finally:

@@ -36,6 +36,14 @@ def test_workbook_rows_are_sheet_rows_and_cells_stay_text(tmp_path: Path) -> Non
     assert df[EXTRA].tolist() == [(), ("stray",)]
 
 
+def test_a_header_with_no_row_below_it_is_no_data_rows_as_in_a_csv(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(M.workbook([("营业执照", [["title"], M.HEADER, [], []])]))
+    with pytest.raises(IngestError, match=r"b\.xlsx: no data rows below the header "
+                                          r"\(sheet '营业执照', row 2\)"):
+        read_all(path, ReadOptions(header_row=2))
+
+
 def test_workbook_sheet_by_name_and_a_missing_sheet_names_those_there(tmp_path: Path) -> None:
     path = tmp_path / "b.xlsx"
     path.write_bytes(M.workbook([("A", [["x"], ["1"]]), ("B", [["ZZBH"], ["2"]])]))
