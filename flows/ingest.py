@@ -36,6 +36,7 @@ from flows.chunks import TaskRunnerExecutor, seal_chunk_here, seal_chunk_remote
 from flows.outcome import failed
 from registry.batch.chunks import ChunkCounts, ChunkJob
 from registry.batch.inbox import InboxFile, drain
+from registry.batch.leases import runner_name
 from registry.batch.pool import default_workers
 from registry.batch.reports import closing_report, status_word
 from registry.batch.run import (
@@ -139,7 +140,8 @@ def _ingest(settings: Settings, path: str, department: str, type_code: str, *,
         report = ingest_file(engine, settings, Path(path), department_uscc=department,
                              type_code=type_code, uploader=uploader, at=utc_now(),
                              chunk_rows=chunk_rows, executor=executor, options=options,
-                             progress=progress, runner=f"flow run {flow_run.id}")
+                             progress=progress,
+                             runner=f"{runner_name()} (flow run {flow_run.id})")
         progress.finish()
     except BatchFailedError as exc:
         logger.error("%s", _("batch {batch} failed: {why}", batch=exc.batch_id, why=exc))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any, cast
@@ -65,10 +66,15 @@ def process_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
+_HOLDER = re.compile(r"([^\s:]+):(\d+)(?:\s|$)")
+"""A holder's leading ``host:pid`` (a flow run's holder goes on with ``(flow run <id>)``)."""
+
+
 def holder_dead(holder: str | None) -> bool:
-    """Whether a lease holder named ``host:pid`` ran on this host and is gone."""
-    host, _sep, pid = (holder or "").rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+    """Whether a lease holder named ``host:pid …`` ran on this host and is gone."""
+    m = _HOLDER.match(holder or "")
+    return (m is not None and m.group(1) == socket.gethostname()
+            and not process_alive(int(m.group(2))))
 
 
 def _take(session: Session, batch_id: int, runner: str, at: dt.datetime, *when: Any) -> bool:

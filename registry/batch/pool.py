@@ -37,21 +37,22 @@ __all__ = ["KILL_VAR", "ChunkExecutor", "InProcess", "LocalPool", "ResultHandle"
            "default_workers", "die_with_parent", "kill_point"]
 
 KILL_VAR = "LICREG_KILL_AT"
-"""Test hook: ``LICREG_KILL_AT=STEP[:N]`` sends this process SIGKILL the N-th time it reaches
-STEP — ``reading`` (a chunk read, not planned), ``sealing`` (a chunk handed to the workers),
-``committing`` (a chunk stored, others on their way), ``rendering`` (PDFs recorded, not yet
-moved in place). Read here, at the place it kills, and nowhere else."""
+"""Test hook: ``LICREG_KILL_AT=STEP[:N[:SIGNAL]]`` sends this process SIGKILL (or SIGNAL, e.g.
+``TERM``) the N-th time it reaches STEP — ``reading`` (a chunk read, not planned),
+``sealing`` (a chunk handed to the workers), ``committing`` (a chunk stored, others on their
+way), ``rendering`` (PDFs recorded, not yet moved in place). Read here, at the place it
+kills, and nowhere else."""
 _KILLS: dict[str, int] = {}
 
 
 def kill_point(step: str) -> None:
-    """Die here, as ``kill -9`` would, when :data:`KILL_VAR` asks for it."""
-    wanted = os.environ.get(KILL_VAR)
-    if not wanted or wanted.partition(":")[0] != step:
+    """Die here, as ``kill -9`` (or the signal named) would, when :data:`KILL_VAR` asks."""
+    wanted = (os.environ.get(KILL_VAR) or "").split(":")
+    if wanted[0] != step:
         return
     _KILLS[step] = _KILLS.get(step, 0) + 1
-    if _KILLS[step] == int(wanted.partition(":")[2] or "1"):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _KILLS[step] == int(wanted[1] if len(wanted) > 1 else 1):
+        os.kill(os.getpid(), signal.Signals[f"SIG{wanted[2]}" if len(wanted) > 2 else "SIGKILL"])
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 

@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import os
 import platform
+import signal
 import sys
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
@@ -199,4 +200,11 @@ def cli(ctx: click.Context, lang: str) -> None:
 
 
 def main() -> None:
+    # SIGTERM (systemd, kill, a container stopping) ends the command as Ctrl-C would: a batch
+    # being ingested is recorded as interrupted, its claim released, its workers gone.
+    signal.signal(signal.SIGTERM, _terminate)
     cli()
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -121,3 +121,36 @@ def test_killed_at_every_stage_then_run_again_leaves_everything_once(
         assert s.scalar(select(func.count()).select_from(OutboxEvent)
                         .where(OutboxEvent.acked_at.is_(None))) == 0
     engine.dispose()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and PR_SET_PDEATHSIG")
+def test_sigterm_ends_the_batch_interrupted_and_the_rerun_resumes_it(
+        tmp_path: Path, db_url: str) -> None:
+    settings = make_registry(tmp_path / "registry", db_url)
+    env = {**os.environ, "LICREG_HOME": str(settings.home), "LICREG_DATABASE_URL": db_url,
+           "LICREG_KEY_PASSPHRASE": PASSPHRASE.decode(), "LICREG_LANG": "en"}
+    env.pop(CRASH_VAR, None)
+    f = write_csv(tmp_path / "big.csv", *(row(n) for n in range(1, ROWS + 1)))
+    ingest = [sys.executable, "-m", "registry.cli", "ingest", str(f), "--department",
+              MARKET.uscc, "--type", BIZ, "--json"]
+    stopped = subprocess.run(ingest, env={**env, KILL_VAR: "committing:1:TERM"},
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr
+    _none_left(settings.home)
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        (batch,) = s.scalars(select(Batch)).all()
+        assert batch.status == "failed" and batch.leased_by is None  # never left running
+        assert batch.error.startswith("interrupted (SystemExit)")
+        numbers = s.scalars(select(License.number)).all()
+    assert len(numbers) == len(set(numbers)) <= ROWS  # what the workers had stored, once
+    env.pop(KILL_VAR, None)
+    done = subprocess.run(ingest, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with session_scope(engine) as s:
+        (batch,) = s.scalars(select(Batch)).all()
+        assert (batch.status, batch.rows_read, batch.accepted) == ("done", ROWS, ROWS)
+        assert s.scalar(select(func.count()).select_from(License)) == ROWS
+    engine.dispose()

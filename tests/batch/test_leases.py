@@ -141,3 +141,8 @@ def test_a_dead_holder_on_this_host_is_taken_over_at_once_elsewhere_after_expiry
         s.get_one(Batch, batch_id).leased_by = f"another-host:{gone.stdout.strip()}"
     with pytest.raises(BatchBusyError):
         _open(world, settings, f, "runner-c:3")
+    # A flow run's holder names its process first: a dead one is taken over at once too.
+    with session_scope(world) as s:
+        s.get_one(Batch, batch_id).leased_by = f"{dead} (flow run 0b5e…)"
+    assert _open(world, settings, f, "runner-d:4") == batch_id
+    assert _lease(world, batch_id)[0] == "runner-d:4"
