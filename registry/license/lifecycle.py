@@ -61,7 +61,7 @@ from registry.license.codes import (
     uscc_is_valid,
 )
 from registry.license.events import LicenseEvent, record_events
-from registry.license.issue import Issuer, build_elements, issue_version, next_version
+from registry.license.issue import Issuer, build_elements, issue_version, lock_type, next_version
 from registry.license.types import LicenseType, license_type, registered_types
 
 __all__ = [
@@ -499,6 +499,11 @@ def _new_version(
     actor: str,
     reason: str | None,
 ) -> LifecycleResult:
+    # A new version of a type is stored under the type's lock, as a batch stores one, taken
+    # before the license's row lock in the same order as a batch, so neither waits forever.
+    type_code = session.scalar(select(License.type_code).where(License.identifier == identifier))
+    if type_code is not None:
+        lock_type(session, type_code)
     lic = _current(session, identifier, action)
     if lic.status not in allowed:
         raise LifecycleError(_(
@@ -631,6 +636,7 @@ def transfer_in(
         raise LifecycleError(_("transfer in refused: {department} does not issue {name} ({code})",
                                department=department.name, name=lt.name, code=type_code))
     number = str(elements.get("ZZBH") or "")
+    lock_type(session, type_code)  # as a batch storing this type does: judged after, or first
     held = session.scalar(select(License.identifier).where(
         License.type_code == type_code, License.number == number,
         License.status != SUPERSEDED))  # fmt: skip

@@ -403,3 +403,33 @@ def test_cli_expire_due_and_renew(world: Engine, settings: Settings) -> None:
     assert code == 0 and json.loads(out)["operate_type"] == "02"
     code, out = run(settings, "license", "renew", json.loads(out)["identifier"], "--until", "x1")
     assert code == 1 and "must be a date yyyyMMdd" in out
+
+
+def test_a_change_waits_for_a_batch_storing_its_type(world: Engine, settings: Settings) -> None:
+    """A new version by hand is stored under its type's lock, as a batch stores one: while a
+    batch of that type holds the lock, the change waits, then goes on after it."""
+    import threading
+
+    from registry.license.issue import lock_type
+
+    (ident,) = seal(settings, 1)
+    type_code = row(world, ident).type_code
+    other = make_engine(settings.database_url)
+    done: list[str] = []
+
+    def change() -> None:
+        with session_scope(other) as s:
+            done.append(lc.change(s, settings, ident, changes={"KZ_ZS": "示范市新址1号"}, at=AT,
+                                  actor="clerk").identifier)
+
+    try:
+        with session_scope(world) as holder:
+            lock_type(holder, type_code)  # a batch of this type between its judging and store
+            worker = threading.Thread(target=change)
+            worker.start()
+            worker.join(timeout=2)
+            assert worker.is_alive() and done == []  # waiting for the lock
+        worker.join(timeout=60)
+        assert done and int(row(world, done[0]).version) == int(row(world, ident).version) + 1
+    finally:
+        other.dispose()
