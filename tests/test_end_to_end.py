@@ -72,9 +72,16 @@ def test_csv_to_province_to_auditor(env: dict[str, str], endpoint: str, tmp_path
     listed = json.loads(run(env, "license", "list", "--json").output)
     assert len(listed) == report["accepted"]
 
+    early = run(env, "export", ident, "--out", str(tmp_path / "early"), "--json")
+    assert early.exit_code == 0 and json.loads(early.output)["log_proof"] is False
+    said = CliRunner().invoke(cli, ["export", ident, "--out", str(tmp_path / "early")], env=env)
+    assert "no log proof in this bundle" in said.stderr and "licreg log checkpoint" in said.stderr
     bundle = tmp_path / "bundle"
     assert run(env, "log", "checkpoint").exit_code == 0  # else the bundle has no log proof
-    assert run(env, "export", ident, "--out", str(bundle)).exit_code == 0
+    exported = run(env, "export", ident, "--out", str(bundle), "--json")
+    assert exported.exit_code == 0 and json.loads(exported.output)["log_proof"] is True
+    assert {f["name"] for f in json.loads(exported.output)["files"]} >= {"proof.json",
+                                                                          "manifest.json"}
     assert {"chain.pem", "license.json", "seal.der", "signature.der", "license.pdf"} <= {
         p.name for p in bundle.iterdir()}
     anchors = tmp_path / "root.pem"

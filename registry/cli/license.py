@@ -31,6 +31,7 @@ from registry.license.lifecycle import (
     transfer_in,
 )
 from registry.license.queries import license_detail, list_licenses
+from registry.verify.bundle import MANIFEST_FILE, BundleManifest
 from registry.verify.export import export_bundle
 
 __all__ = [
@@ -106,17 +107,28 @@ def license_show(settings: Settings, identifier: str) -> None:
 @click.command()
 @click.argument("identifier")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @handle_errors
-def export(settings: Settings, identifier: str, out: Path) -> None:
+def export(settings: Settings, identifier: str, out: Path, as_json: bool) -> None:
     """Write an auditor's bundle: license.json, signature.der, seal.der, chain.pem, the signed
     license.pdf and, once a log checkpoint covers the license, proof.json."""
 
     with session_scope(engine(settings)) as session:
         files = export_bundle(session, identifier, out, settings=settings, at=now())
+    manifest = BundleManifest.parse((out / MANIFEST_FILE).read_bytes())
+    if as_json:
+        echo_json({"identifier": identifier, "out": str(out),
+                   "files": [{"name": f.name, "bytes": f.stat().st_size} for f in files],
+                   "log_proof": manifest.log_proof, "no_log_proof": manifest.no_log_proof})
+        return
     for f in files:
         click.echo(ngettext("{file}  {n} byte", "{file}  {n} bytes", f.stat().st_size, file=f,
                             n=f.stat().st_size))
+    if not manifest.log_proof:
+        click.echo(_("no log proof in this bundle ({why}): a verifier will say INDETERMINATE "
+                     "for the log check; run `licreg log checkpoint`, then export again",
+                     why=manifest.no_log_proof), err=True)
 
 
 # -- a license's life after issue ----------------------------------------------------------------
