@@ -94,6 +94,7 @@ _RUN_KINDS: Mapping[str, str] = {
 }
 _RUN_STATES: Mapping[str, str] = {
     "done": N_("completed"),
+    "refused": N_("completed, with items the province refused"),
     "failed": N_("ended in failure"),
     "running": N_("still running"),
 }

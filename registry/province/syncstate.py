@@ -57,7 +57,7 @@ class SyncRun(Base):
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
     """Events claimed and not yet recorded, right now."""
     state: Mapped[str] = mapped_column(String(20))
-    """running / done / failed."""
+    """running / done / refused (done, with items refused or dead letters) / failed."""
     summary: Mapped[dict[str, Any] | None]
     """What the run did (its summary's ``to_dict()``)."""
     error: Mapped[str | None] = mapped_column(Text)
@@ -152,11 +152,15 @@ def finish_run(
     summary: dict[str, Any] | None,
     error: str | None = None,
 ) -> None:
-    """Close a run as ``done`` or, with an ``error``, ``failed`` (committed at once)."""
+    """Close a run as ``done``; ``refused`` when the platform refused items or some became
+    dead letters (the run finished, but not everything it sent got in); with an ``error``,
+    ``failed`` (committed at once)."""
+    refused = bool(summary and (summary.get("rejected") or summary.get("dead")))
+    state = "failed" if error else "refused" if refused else "done"
     session.execute(
         update(SyncRun)
         .where(SyncRun.id == run_id)
-        .values(finished_at=at, heartbeat_at=at, in_flight=0, summary=summary,
-                state="failed" if error else "done", error=error)
+        .values(finished_at=at, heartbeat_at=at, in_flight=0, summary=summary, state=state,
+                error=error)
     )
     session.commit()

@@ -109,6 +109,10 @@ def test_push_and_sync_exit_1_when_the_platform_refused_or_did_not_answer(
         assert pushed["reasons"] == {"HASH_FAILURE": 1}
         assert pushed["reason_texts"] == {
             "HASH_FAILURE": "HASH_FAILURE (the signed content does not match its hash)"}
+        code, out = cli_run(reg, "sync", "status", "--json")
+        assert (code, json.loads(out)["last_run"]["state"]) == (0, "refused")
+        code, out = cli_run(reg, "sync", "status")
+        assert "completed, with items the province refused" in out
         code, out = cli_run(reg, "sync", "run", *auth)
         assert (code, out) == (0, "sent 0: accepted 0, duplicates 0, held 0, rejected 0 in 0 "
                                   "batches\n")  # nothing left to fail: the dead letter waits
