@@ -39,7 +39,7 @@ from registry.seal.pki import load_root_cert
 from registry.verify.audit_runs import record_audit_run
 from registry.verify.bundle import load_anchors
 from registry.verify.registry_audit import audit_registry
-from registry.verify.report import Indication, indication_text
+from registry.verify.report import Indication, indication_text, overall
 
 __all__ = ["ARTIFACT_KEY", "INDETERMINATE_STATE", "PROBLEMS_SHOWN", "audit_task",
            "registry_audit"]
@@ -65,8 +65,7 @@ def audit_task(anchors: str | None, workers: int | None) -> dict[str, Any]:
         run_id = record_audit_run(session, audit, at=at, recorded_at=utc_now()).id
     counts = Counter(str(r.indication) for r in audit.reports)
     problems = [r for r in audit.reports if r.indication is not Indication.PASSED]
-    verdict = next((i for i in (Indication.FAILED, Indication.INDETERMINATE) if counts[i]),
-                   Indication.PASSED)
+    verdict = overall(counts)
     return {
         "verdict": str(verdict), "at": at.isoformat(), "audit_run": run_id,
         "reports": len(audit.reports), "licenses": audit.licenses,

@@ -41,6 +41,7 @@ from registry.verify.report import (
     VerificationReport,
     coverage,
     indication_text,
+    overall,
 )
 
 if TYPE_CHECKING:
@@ -63,8 +64,7 @@ EXIT_FOR = {"PASSED": 0, "FAILED": 1, "INDETERMINATE": 3}
 
 def verdict_exit_code(indications: Sequence[str]) -> int:
     """Chosen once, over every item: 0 all passed, 1 any failed, 3 any indeterminate."""
-    codes = {EXIT_FOR[i] for i in indications}
-    return 1 if 1 in codes else 3 if 3 in codes else 0
+    return EXIT_FOR[overall(indications)]
 
 
 def text_lines(reports: Sequence[VerificationReport], *,

@@ -49,6 +49,7 @@ __all__ = [
     "indication_text",
     "license_status_text",
     "license_status_verdict",
+    "overall",
     "reason_text",
     "status_text",
 ]
@@ -60,6 +61,14 @@ class Indication(StrEnum):
     PASSED = "PASSED"
     FAILED = "FAILED"
     INDETERMINATE = "INDETERMINATE"
+
+
+def overall(indications: Iterable[str]) -> Indication:
+    """The bottom line of many: FAILED if any failed, else INDETERMINATE if any could not be
+    decided, else PASSED."""
+    seen = set(indications)
+    return next((i for i in (Indication.FAILED, Indication.INDETERMINATE) if i in seen),
+                Indication.PASSED)
 
 
 HASH_FAILURE = "HASH_FAILURE"
