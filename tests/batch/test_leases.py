@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from registry.batch import leases
-from registry.batch import run as batch_run
 from registry.batch.leases import LEASE, claim_batch
 from registry.batch.run import open_batch
 from registry.city.demo import MARKET
@@ -23,7 +22,7 @@ from registry.db import session_scope
 from registry.db.models import Batch, License, StoredFile
 from registry.errors import BatchBusyError
 from tests.conftest import NOW
-from tests.support.batches import BIZ, ingest, row, write_csv
+from tests.support.batches import BIZ, ingest, ingest_interrupted, row, write_csv
 
 
 def _open(engine: Engine, settings: Settings, path: Path, runner: str) -> int:
@@ -70,14 +69,7 @@ def test_an_interrupted_ingest_releases_its_lease_so_a_rerun_resumes_at_once(
         world: Engine, settings: Settings, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     f = write_csv(tmp_path / "b.csv", *(row(i) for i in range(1, 6)))
-
-    def interrupted(*_args: object, **_kw: object) -> None:
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(batch_run, "process_chunks", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            ingest(world, settings, f)
+    ingest_interrupted(world, settings, f, monkeypatch)
     with session_scope(world) as s:
         batch_id = s.scalars(select(Batch.id)).one()
     assert _lease(world, batch_id) == (None, None)

@@ -24,7 +24,7 @@ from registry.db.models import Batch, License
 from registry.errors import BatchFailedError, IngestError, RegistryError
 from registry.ingest.frames import ReadOptions
 from tests.conftest import NOW
-from tests.support.batches import HEADER, count, ingest, row, write_csv
+from tests.support.batches import HEADER, count, ingest, ingest_interrupted, row, write_csv
 
 
 def _titled(path: Path) -> Path:
@@ -150,14 +150,7 @@ def test_an_interruption_fails_the_batch_and_a_rerun_resumes_it(
         world: Engine, settings: Settings, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     f = write_csv(tmp_path / "b.csv", row(1))
-
-    def interrupted(*_args: object, **_kw: object) -> None:
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(batch_run, "process_chunks", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            ingest(world, settings, f)
+    ingest_interrupted(world, settings, f, monkeypatch)
     with session_scope(world) as s:
         (b,) = list_batches(s)
     assert b.status == "failed" and "interrupted (KeyboardInterrupt)" in (b.error or "")

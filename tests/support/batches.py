@@ -7,9 +7,11 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from registry.batch import run as batch_run
 from registry.batch.chunks import plan_chunk, run_job, store_chunk
 from registry.batch.run import ingest_file
 from registry.city.demo import MARKET
@@ -46,6 +48,19 @@ def write_csv(path: Path, *rows: str, header: str = HEADER) -> Path:
 def ingest(engine: Engine, settings: Settings, path: Path, **kw: object):  # type: ignore[no-untyped-def]
     return ingest_file(engine, settings, path, department_uscc=MARKET.uscc, type_code=BIZ,
                        uploader="clerk", at=NOW, today=TODAY, **kw)  # type: ignore[arg-type]
+
+
+def ingest_interrupted(engine: Engine, settings: Settings, path: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`ingest` stopped by Ctrl-C once its batch is open (it raises KeyboardInterrupt)."""
+
+    def interrupted(*_args: object, **_kw: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(batch_run, "process_chunks", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            ingest(engine, settings, path)
 
 
 def ingest_typed(engine: Engine, settings: Settings, path: Path, **kw: object):  # type: ignore[no-untyped-def]
