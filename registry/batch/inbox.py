@@ -42,7 +42,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import stat as st
 import time
 import traceback
@@ -57,7 +56,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.batch.leases import runner_name
+from registry.batch.leases import holder_dead, runner_name
 from registry.batch.reports import closing_report, status_word, write_rows_csv
 from registry.batch.run import BatchReport, read_report
 from registry.clock import china_day
@@ -285,17 +284,9 @@ def _claim(file: InboxFile) -> InboxFile | None:
 
 
 def _claimer_died(run_dir: Path) -> bool:
-    """The run that made ``run_dir`` (``<uuid>@<host>:<pid>``) is gone from this host."""
-    host, _sep, pid = run_dir.name.partition("@")[2].rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+    """The run that made ``run_dir`` (``<uuid>@<host>:<pid>``) is gone from this host (as a
+    batch's lease holder is: :func:`registry.batch.leases.holder_dead`)."""
+    return holder_dead(run_dir.name.partition("@")[2])
 
 
 def _unclaim(claimed: InboxFile, name: str | None = None) -> Path:

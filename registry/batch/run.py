@@ -278,14 +278,15 @@ def open_batch(
         _insert_once(session, StoredFile, sha256=sha, size=size, original_name=name,
                      uploader=uploader, stored_at=at)
     read_as = {**options.to_dict(), "type_code": type_code, "suffix": suffix}
+    digest = options_digest(read_as)
     key = (Batch.file_sha256 == sha, Batch.department_id == dept.id,
-           Batch.type_code == type_code, Batch.options_sha256 == options_digest(read_as))
+           Batch.type_code == type_code, Batch.options_sha256 == digest)
     batch = session.scalar(select(Batch).where(*key))
     if batch is None:
         _insert_once(session, Batch, file_sha256=sha, department_id=dept.id,
                      type_code=type_code, status="running", started_at=at, rows_read=0,
                      accepted=0, filtered=0, rejected=0, issued=0, uploader=uploader,
-                     options=read_as, options_sha256=options_digest(read_as))
+                     options=read_as, options_sha256=digest)
         batch = session.scalars(select(Batch).where(*key)).one()
     stored = session.get_one(StoredFile, sha)
     if batch.status == "done":
