@@ -177,6 +177,8 @@ def _choose_sheet(wb: Any, asked: str | None, file: str, limits: Limits) -> str:
                               file=file)
         return asked
     tables = [n for n in names if isinstance(wb[n], ReadOnlyWorksheet)]
+    if len(tables) == 1:  # nothing to choose: read it (once), data or not
+        return tables[0]
     with_data = [n for n in tables
                  if any(any(_texts(cells, 1)) for _, cells in _sheet_rows(wb[n], n, file, limits))]
     if len(with_data) > 1:
