@@ -27,6 +27,7 @@ and per-checkpoint work is done once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -151,7 +152,7 @@ def write_bundle(
         (out / PROOF_FILE).write_bytes(proof)
     manifest = manifest or BundleManifest(identifier=None, log_proof=False)
     (out / MANIFEST_FILE).write_bytes(
-        BundleManifest(**{**manifest.__dict__, "log_proof": proof is not None}).to_json())
+        dataclasses.replace(manifest, log_proof=proof is not None).to_json())
 
 
 def load_anchors(path: Path) -> list[x509.Certificate]:

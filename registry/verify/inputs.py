@@ -146,16 +146,15 @@ def verify_paths(
 ) -> list[VerificationReport]:
     """One report per bundle or PDF found under ``paths``, then any fork between bundles;
     ``progress(done, total)`` is told after each item."""
-    total = sum(1 for path in paths for _item in _items(path)) if progress else 0
+    found_in = {path: list(_items(path)) for path in paths}  # walked once, counted for progress
+    total = sum(map(len, found_in.values()))
     verifier = Verifier(anchors=anchors, at=at, crls=crls)
     checker = CheckpointChecker(anchors)
     verify_pdf = pdf_verifier()
     reports: list[VerificationReport] = []
     bundles: list[Path] = []
-    for path in paths:
-        found = False
-        for kind, item in _items(path):
-            found = True
+    for path, items in found_in.items():
+        for kind, item in items:
             if kind == "pdf":
                 reports.append(_pdf_report(item, verify_pdf, anchors=anchors, at=at))
             elif kind == "bundle":
@@ -173,7 +172,7 @@ def verify_paths(
                     if item.exists() else _("no such file or folder")))
             if progress:
                 progress(len(reports), total)
-        if not found:
+        if not items:
             reports.append(VerificationReport.format_failure(
                 subject=str(path), validation_time=at,
                 detail=_("the folder holds no export bundle and no PDF")))
