@@ -67,7 +67,7 @@ from registry.errors import (
     RegistryError,
     ShareRequestError,
 )
-from registry.i18n import _, ngettext
+from registry.i18n import _, ngettext, os_reason
 from registry.license.canonical import canonical_bytes
 from registry.license.codes import parse_license_identifier
 from registry.mockprovince import sharing, uselog
@@ -742,7 +742,7 @@ def serve(
         sock.close()
         endpoint.close()
         raise ConfigError(_("cannot listen on 127.0.0.1:{port}: {why}", port=port,
-                            why=exc.strerror or exc)) from exc
+                            why=os_reason(exc))) from exc
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     for line in start_lines(url=url, credentials=endpoint.auth.credentials,
                             anchors_path=anchors_path, anchors=len(anchors), max_body=max_body,

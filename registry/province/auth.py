@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import ConfigError
-from registry.i18n import _
+from registry.i18n import _, os_reason
 
 __all__ = [
     "ANY_REGION",
@@ -307,7 +307,7 @@ def load_credentials(path: Path, *, environ: Mapping[str, str] | None = None) ->
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(_("cannot read the credentials file {file}: {why}", file=path,
-                            why=exc.strerror or exc)) from exc
+                            why=os_reason(exc))) from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(_("the credentials file {file} is readable by others (mode {mode}): "
                             "chmod 600 it", file=path, mode=oct(stat.S_IMODE(mode))))
